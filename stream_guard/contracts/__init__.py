@@ -1,0 +1,34 @@
+"""Contracts: the request-event and alert JSON Schemas, and their orjson codecs.
+
+The schemas ship in this folder (``request_event.schema.json``, ``alert.schema.json``)
+and are compiled once with :mod:`fastjsonschema`; validation never uses hand-written
+checks.
+"""
+
+from stream_guard.contracts.codec import (
+    DeadLetter,
+    DecodedMessage,
+    DeadLetterReason,
+    decode_message,
+    encode_alert,
+    parse_ts,
+)
+from stream_guard.contracts.schemas import (
+    ContractError,
+    load_schema,
+    validate_alert,
+    validate_event,
+)
+
+__all__ = [
+    "ContractError",
+    "DeadLetter",
+    "DeadLetterReason",
+    "DecodedMessage",
+    "decode_message",
+    "encode_alert",
+    "load_schema",
+    "parse_ts",
+    "validate_alert",
+    "validate_event",
+]

@@ -1,0 +1,88 @@
+"""Alerts: deterministic ids, cooldown, escalation, and the contract's shape.
+
+An alert for the same subject and detector is not repeated while it is active (for
+``cooldown_s`` of event time after it was raised); a higher severity is a new alert.
+The ``alert_id`` depends only on (subject, detector, window, severity), so re-emitting
+after a restart or in ``replay`` gives the same id.
+
+>>> gate = {}
+>>> admit(gate, "volume_rule", "medium", at=1000.0, cooldown_s=600.0)
+True
+>>> admit(gate, "volume_rule", "medium", at=1300.0, cooldown_s=600.0)   # cooling down
+False
+>>> admit(gate, "volume_rule", "high", at=1300.0, cooldown_s=600.0)     # escalation
+True
+>>> admit(gate, "volume_rule", "medium", at=1950.0, cooldown_s=600.0)   # expired
+True
+>>> alert_id("acct-1", "volume_rule", 0.0, 60.0, "high") == alert_id("acct-1", "volume_rule", 0.0, 60.0, "high")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
+from stream_guard.core.rules import Verdict, severity_rank
+
+__all__ = ["admit", "alert_id", "build_alert", "rfc3339"]
+
+
+def rfc3339(ts: float) -> str:
+    """Unix seconds as an RFC 3339 UTC string with milliseconds.
+
+    >>> rfc3339(0)
+    '1970-01-01T00:00:00.000Z'
+    """
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alert_id(subject: str, detector: str, window_start: float, window_end: float, severity: str) -> str:
+    """Deterministic id of an alert (hex SHA-256 prefix)."""
+    key = f"{subject}\x1f{detector}\x1f{window_start:.3f}\x1f{window_end:.3f}\x1f{severity}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def admit(gate: dict[str, list[float]], detector: str, severity: str, *, at: float, cooldown_s: float) -> bool:
+    """Whether a finding becomes an alert; records it in ``gate`` if so."""
+    rank = severity_rank(severity)
+    active = gate.get(detector)
+    if active is not None and at < active[1] and rank <= active[0]:
+        return False
+    gate[detector] = [float(rank), at + cooldown_s]
+    return True
+
+
+def build_alert(
+    *,
+    kind: str,
+    subject: str,
+    account_ids: list[str],
+    verdicts: list[Verdict],
+    window_start: float,
+    window_end: float,
+    raised_at: float,
+    evidence: dict[str, Any],
+    emitted_at: float,
+) -> dict[str, Any]:
+    """An alert per the contract from one or more verdicts on the same subject."""
+    top = max(verdicts, key=lambda v: (severity_rank(v.severity), v.score))
+    detectors = sorted({v.detector for v in verdicts})
+    return {
+        "alert_id": alert_id(subject, "+".join(detectors), window_start, window_end, top.severity),
+        "schema_version": 1,
+        "kind": kind,
+        "subject": subject,
+        "account_ids": account_ids,
+        "account_count": len(account_ids),
+        "severity": top.severity,
+        "score": max(v.score for v in verdicts),
+        "detectors": detectors,
+        "reasons": [r for v in verdicts for r in v.reasons],
+        "window_start": rfc3339(window_start),
+        "window_end": rfc3339(window_end),
+        "raised_at": rfc3339(raised_at),
+        "emitted_at": rfc3339(emitted_at),
+        "evidence": evidence,
+    }

@@ -1,0 +1,183 @@
+"""Every Prometheus metric of stream-guard, in one place.
+
+Names follow Prometheus' guide: ``stream_guard_`` prefix, base units (seconds),
+``_total`` for counters, and bounded labels only (outcome, reason, severity, detector,
+kind, partition), never an account id.
+
+The invariant that proves nothing is lost::
+
+    stream_guard_events_total (all outcomes)
+      == processed + duplicate + untracked + dead_lettered
+    stream_guard_events_total{outcome="dead_lettered"} == sum(stream_guard_dead_letters_total)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, disable_created_metrics
+
+from stream_guard.contracts import DeadLetterReason
+
+__all__ = ["EVENT_OUTCOMES", "Metrics", "serve_http"]
+
+disable_created_metrics()  # the *_created series only double the exposition size
+
+EVENT_OUTCOMES = ("processed", "duplicate", "untracked", "dead_lettered")
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+class Metrics:
+    """The worker's metrics, registered in their own registry."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
+        self.build_info = Info("stream_guard_build", "Version of the running stream-guard.", registry=r)
+        self.messages = Counter(
+            "stream_guard_messages_consumed_total",
+            "Kafka messages consumed from the input topic (one may hold many events).",
+            registry=r,
+        )
+        self.events = Counter(
+            "stream_guard_events_total",
+            "Input events by outcome: processed, duplicate (event_id seen before), untracked "
+            "(account cap reached) or dead_lettered.",
+            ["outcome"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "stream_guard_dead_letters_total",
+            "Inputs sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "stream_guard_alerts_total",
+            "Alerts emitted, by kind, severity and detector.",
+            ["kind", "severity", "detector"],
+            registry=r,
+        )
+        self.alert_score = Histogram(
+            "stream_guard_alert_score",
+            "Score in [0, 1] of emitted alerts.",
+            ["kind"],
+            buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=r,
+        )
+        self.evaluations = Counter(
+            "stream_guard_evaluations_total",
+            "Account evaluations (one per active account per evaluation interval).",
+            registry=r,
+        )
+        self.processing_latency = Histogram(
+            "stream_guard_processing_latency_seconds",
+            "Wall-clock time to decode, validate and process one input message.",
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=r,
+        )
+        self.event_lag = Gauge(
+            "stream_guard_event_time_lag_seconds",
+            "Wall-clock now minus the event-time watermark (how far behind real time).",
+            registry=r,
+        )
+        self.watermark = Gauge(
+            "stream_guard_watermark_timestamp_seconds",
+            "Event-time watermark: the minimum over active partitions of the latest event time.",
+            registry=r,
+        )
+        self.tracked_accounts = Gauge(
+            "stream_guard_tracked_accounts", "Accounts whose state is held in memory.", registry=r
+        )
+        self.max_accounts = Gauge(
+            "stream_guard_tracked_accounts_limit", "The configured cap on tracked accounts.", registry=r
+        )
+        self.cap_reached = Gauge(
+            "stream_guard_tracked_accounts_cap_reached",
+            "1 while new accounts are refused because the cap is reached, else 0.",
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            "stream_guard_assigned_partitions", "Input partitions assigned to this worker.", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "stream_guard_consumer_lag_messages",
+            "Messages in the input topic not yet processed by this worker, by partition.",
+            ["partition"],
+            registry=r,
+        )
+        self.checkpoint_duration = Histogram(
+            "stream_guard_checkpoint_duration_seconds",
+            "Wall-clock time of one state checkpoint to the changelog-backed table.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=r,
+        )
+        self.checkpoint_states = Counter(
+            "stream_guard_checkpoint_states_total",
+            "Account states written to the changelog-backed table.",
+            registry=r,
+        )
+        self.checkpoint_failures = Counter(
+            "stream_guard_checkpoint_failures_total", "Checkpoints that failed.", registry=r
+        )
+        self.restored_states = Counter(
+            "stream_guard_restored_states_total",
+            "Account states restored from the changelog-backed table at partition assignment.",
+            registry=r,
+        )
+        self.ready = Gauge(
+            "stream_guard_ready", "1 once the worker has partitions and has restored its state.", registry=r
+        )
+        # Pre-create bounded label sets so that dashboards see zeros, not gaps.
+        for outcome in EVENT_OUTCOMES:
+            self.events.labels(outcome)
+        for reason in DeadLetterReason:
+            self.dead_letters.labels(reason.value)
+
+    def exposition(self) -> bytes:
+        """The text exposition format of all metrics."""
+        return generate_latest(self.registry)
+
+
+def serve_http(
+    metrics: Metrics, host: str, port: int, is_ready: Callable[[], bool]
+) -> ThreadingHTTPServer:
+    """Serve ``/metrics``, ``/healthz`` (alive) and ``/readyz`` (ready) in a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            if self.path.startswith("/metrics"):
+                self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
+            elif self.path == "/healthz":
+                self._reply(200, b"ok\n", "text/plain")
+            elif self.path == "/readyz":
+                ok = is_ready()
+                self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+            else:
+                self._reply(404, b"not found\n", "text/plain")
+
+        def _reply(self, code: int, body: bytes, ctype: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server API
+            return  # scrapes every few seconds would flood the log
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server

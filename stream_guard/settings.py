@@ -1,0 +1,185 @@
+"""The one place that reads configuration.
+
+Every knob is a field of :class:`Settings`; each can be set by an environment variable
+named ``STREAM_GUARD_`` + the field name in upper case. Nothing else in the package reads
+the environment: a ``Settings`` object is built once (``Settings.from_env()``) and passed
+down.
+
+>>> s = Settings.from_env({"STREAM_GUARD_EVAL_INTERVAL_S": "30", "STREAM_GUARD_BROKER": "127.0.0.1:9092"})
+>>> s.eval_interval_s, s.broker_url
+(30.0, 'kafka://127.0.0.1:9092')
+>>> Settings.from_env({"STREAM_GUARD_METRICS_PORT": "x"})
+Traceback (most recent call last):
+...
+stream_guard.settings.SettingsError: STREAM_GUARD_METRICS_PORT: expected int, got 'x'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+
+ENV_PREFIX = "STREAM_GUARD_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _knob(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration of stream-guard (see ``stream-guard settings`` for a table)."""
+
+    # --- Kafka and topics -------------------------------------------------------------
+    broker: str = _knob(
+        "127.0.0.1:9092",
+        "Kafka bootstrap servers, `host:port[,host:port]` (a `kafka://` prefix is accepted).",
+    )
+    app_id: str = _knob(
+        "stream-guard",
+        "Faust application id: the consumer group and the prefix of internal/changelog topics.",
+    )
+    input_topic: str = _knob("llm.requests", "Topic of request events (contract: request event).")
+    alerts_topic: str = _knob("llm.alerts", "Topic that alerts are written to (contract: alert).")
+    dlq_topic: str = _knob(
+        "llm.requests.dlq", "Dead-letter topic: original bytes plus reason headers."
+    )
+    topic_partitions: int = _knob(
+        4, "Partitions used when stream-guard creates its topics (input, alerts, DLQ, state)."
+    )
+    data_dir: str = _knob(
+        "/tmp/stream-guard", "Worker data directory (Faust's local state, one per worker)."
+    )
+    # --- input limits -------------------------------------------------------------------
+    max_message_bytes: int = _knob(
+        1_048_576, "Larger input messages are dead-lettered with reason `oversized`."
+    )
+    max_batch_events: int = _knob(
+        10_000, "A JSON array holding more events than this is dead-lettered as `oversized`."
+    )
+    dedup_window: int = _knob(
+        200_000,
+        "How many recent event_ids per partition are remembered to drop exact duplicates.",
+    )
+    # --- windows, evaluation and checkpoints -----------------------------------------
+    eval_interval_s: float = _knob(
+        60.0,
+        "Event-time seconds between evaluations of an account (evaluation happens on "
+        "interval boundaries, so live and replay agree).",
+    )
+    short_window_s: float = _knob(300.0, "Length of the short (minutes) window, seconds.")
+    long_window_s: float = _knob(3600.0, "Length of the long (hour) window, seconds.")
+    idle_grace_s: float = _knob(
+        120.0,
+        "An account with no new events is evaluated once the watermark passes its "
+        "next boundary plus this grace (event-time seconds).",
+    )
+    account_ttl_s: float = _knob(
+        6 * 3600.0, "Accounts idle this long in event time are dropped from memory."
+    )
+    max_accounts: int = _knob(
+        500_000,
+        "Cap on tracked accounts per input partition (per file in replay); beyond it new "
+        "accounts are not tracked "
+        "(counted as stream_guard_events_total{outcome=\"untracked\"}).",
+    )
+    checkpoint_interval_s: float = _knob(
+        10.0,
+        "Wall-clock seconds between state checkpoints to the changelog-backed table "
+        "(per partition, only accounts that changed).",
+    )
+    # --- alerting ------------------------------------------------------------------------
+    cooldown_s: float = _knob(
+        3600.0,
+        "Event-time seconds an alert stays active: no repeat for the same subject and "
+        "detector unless the severity rises.",
+    )
+    # --- thresholds of the volume rule --------------------------------------------------
+    rule_short_requests: float = _knob(
+        120.0, "Requests in the short window that count as extraction-grade volume."
+    )
+    rule_long_requests: float = _knob(
+        600.0, "Requests in the long window that count as extraction-grade volume."
+    )
+    rule_long_output_tokens: float = _knob(
+        400_000.0, "Output tokens in the long window that count as extraction-grade volume."
+    )
+    rule_distinct_ratio: float = _knob(
+        0.8,
+        "Distinct prompts / requests in the long window at or above which traffic "
+        "counts as covering many different tasks (not one repeated job).",
+    )
+    rule_cot_share: float = _knob(
+        0.3, "Share of requests with chain-of-thought-eliciting wording that counts as high."
+    )
+    rule_min_requests: float = _knob(
+        30.0, "Ratios (distinct, CoT share) are only judged with at least this many requests."
+    )
+    # --- metrics and logging ------------------------------------------------------------
+    metrics_host: str = _knob("0.0.0.0", "Address the /metrics HTTP server binds to.")
+    metrics_port: int = _knob(9108, "Port of the /metrics, /healthz and /readyz endpoints.")
+    log_level: str = _knob("INFO", "Log level of stream-guard (Faust's own logs: WARNING).")
+
+    @property
+    def broker_url(self) -> str:
+        """The broker list in Faust's URL form (``kafka://h1:p1;h2:p2``)."""
+        hosts = self.broker.removeprefix("kafka://").replace(";", ",")
+        return "kafka://" + ";".join(h.strip() for h in hosts.split(",") if h.strip())
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list in aiokafka's form (``h1:p1,h2:p2``)."""
+        return self.broker_url.removeprefix("kafka://").replace(";", ",")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``STREAM_GUARD_*`` variables, then apply ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _parse(name, env[name], type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise :class:`SettingsError` for values that cannot work together."""
+        if self.eval_interval_s <= 0:
+            raise SettingsError("eval_interval_s must be > 0")
+        if not self.eval_interval_s <= self.short_window_s <= self.long_window_s:
+            raise SettingsError("need eval_interval_s <= short_window_s <= long_window_s")
+        if self.max_accounts < 1 or self.topic_partitions < 1:
+            raise SettingsError("max_accounts and topic_partitions must be >= 1")
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(environment variable, default, meaning) for every knob, for docs and --help."""
+        return [
+            (ENV_PREFIX + f.name.upper(), repr(f.default), f.metadata["doc"])
+            for f in dataclasses.fields(cls)
+        ]
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected {kind.__name__}, got {raw!r}") from None

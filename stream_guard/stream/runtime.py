@@ -1,0 +1,199 @@
+"""The worker's in-memory side, free of Faust: detectors per partition, watermark, checkpoints.
+
+The Faust agent hands every input message to :meth:`WorkerRuntime.handle`; a timer calls
+:meth:`WorkerRuntime.tick` and :meth:`WorkerRuntime.checkpoint`. Per-account state lives in
+one :class:`~stream_guard.core.detector.Detector` per input partition, so a partition's
+state moves with the partition and is checkpointed to the same partition of the
+changelog-backed table (key ``b"<partition>/<account_id>"``).
+
+>>> from stream_guard.settings import Settings
+>>> from stream_guard.metrics import Metrics
+>>> rt = WorkerRuntime(Settings(), Metrics())
+>>> ok = b'{"event_id":"e1","ts":100,"account_id":"a","model":"m","input_tokens":1,"output_tokens":2}'
+>>> result = rt.handle(0, 7, ok)
+>>> result.alerts, result.dead_letters
+([], [])
+>>> [(p, k) for p, k, _ in rt.checkpoint()]
+[(0, b'0/a')]
+>>> rt.handle(0, 8, b"not json").dead_letters[0].reason.value
+'invalid_json'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
+from stream_guard.core.detector import Detector
+from stream_guard.metrics import Metrics
+from stream_guard.settings import Settings
+
+__all__ = ["HandleResult", "WorkerRuntime", "state_key"]
+
+log = logging.getLogger(__name__)
+
+#: A partition with no message for this many wall-clock seconds no longer holds the
+#: watermark back (otherwise one idle partition would stop all idle-account evaluation).
+IDLE_PARTITION_S = 5.0
+
+
+def state_key(partition: int, account_id: str) -> bytes:
+    """Key of an account's checkpoint in the state table."""
+    return f"{partition}/{account_id}".encode()
+
+
+@dataclass(slots=True)
+class HandleResult:
+    """What one input message produced."""
+
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class WorkerRuntime:
+    """Detectors of the assigned partitions, and the bookkeeping around them."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.s = settings
+        self.m = metrics
+        self.detectors: dict[int, Detector] = {}
+        self.last_message_wall: dict[int, float] = {}
+        self.last_offset: dict[int, int] = {}
+        self._expired: dict[int, set[str]] = {}
+        self.ready = False
+        self._evaluations_counted = 0
+        metrics.max_accounts.set(settings.max_accounts)
+
+    # --- partitions -------------------------------------------------------------------------
+    def detector(self, partition: int, restore: Iterable[dict[str, Any]] = ()) -> Detector:
+        """The detector of ``partition``, created (and restored) on first use."""
+        det = self.detectors.get(partition)
+        if det is None:
+            det = self.detectors[partition] = Detector(self.s)
+            n = det.restore(restore)
+            if n:
+                log.info("restored %d account states of partition %d", n, partition)
+                self.m.restored_states.inc(n)
+            self.m.assigned_partitions.set(len(self.detectors))
+            self._update_gauges()
+        return det
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget revoked partitions (after their final checkpoint)."""
+        for p in partitions:
+            det = self.detectors.pop(p, None)
+            if det is not None:
+                self._evaluations_counted -= det.evaluations
+            self.last_message_wall.pop(p, None)
+            self.last_offset.pop(p, None)
+        self.m.assigned_partitions.set(len(self.detectors))
+        self._update_gauges()
+
+    # --- the per-message path ---------------------------------------------------------------
+    def handle(self, partition: int, offset: int, raw: bytes) -> HandleResult:
+        """Decode, validate and process one input message; never raises on bad input."""
+        started = time.perf_counter()
+        det = self.detector(partition)
+        msg = decode_message(raw, max_bytes=self.s.max_message_bytes, max_batch=self.s.max_batch_events)
+        result = HandleResult(dead_letters=msg.dead_letters)
+        dup0, rej0 = det.duplicates, det.rejected
+        errors = 0
+        for index, (event, ts) in enumerate(msg.events):
+            try:
+                alerts = det.process(event, ts)
+            except Exception as exc:  # noqa: BLE001 - a bad event must never stop the worker
+                errors += 1
+                log.warning("processing error in partition %d offset %d: %r", partition, offset, exc)
+                payload = orjson.dumps(event) if msg.batched else raw
+                result.dead_letters.append(
+                    DeadLetter(DeadLetterReason.PROCESSING_ERROR, repr(exc), payload, index if msg.batched else None)
+                )
+                continue
+            if alerts:
+                result.alerts += alerts
+        # metrics, once per message
+        m = self.m
+        m.messages.inc()
+        duplicates, rejected = det.duplicates - dup0, det.rejected - rej0
+        processed = len(msg.events) - errors - duplicates - rejected
+        if processed:
+            m.events.labels("processed").inc(processed)
+        if duplicates:
+            m.events.labels("duplicate").inc(duplicates)
+        if rejected:
+            m.events.labels("untracked").inc(rejected)
+        if result.dead_letters:
+            m.events.labels("dead_lettered").inc(len(result.dead_letters))
+            for dl in result.dead_letters:
+                m.dead_letters.labels(dl.reason.value).inc()
+        self.last_message_wall[partition] = time.time()
+        self.last_offset[partition] = offset
+        m.processing_latency.observe(time.perf_counter() - started)
+        return result
+
+    # --- the per-tick path ------------------------------------------------------------------
+    def watermark(self, now: float) -> float | None:
+        """Minimum over active partitions of their latest event time (None before any)."""
+        active = [
+            det.max_ts
+            for p, det in self.detectors.items()
+            if det.max_ts > 0 and now - self.last_message_wall.get(p, 0.0) < IDLE_PARTITION_S
+        ]
+        if not active:  # everything idle: the newest event time is as far as anyone will go
+            active = [max((d.max_ts for d in self.detectors.values()), default=0.0)]
+        wm = min(active)
+        return wm if wm > 0 else None
+
+    def tick(self, now: float) -> list[dict[str, Any]]:
+        """Evaluate quiet accounts up to the watermark; returns the alerts raised."""
+        wm = self.watermark(now)
+        alerts: list[dict[str, Any]] = []
+        if wm is not None:
+            self.m.watermark.set(wm)
+            self.m.event_lag.set(max(0.0, now - wm))
+            for p, det in self.detectors.items():
+                before = set(det.accounts)
+                alerts += det.advance(wm)
+                gone = before.difference(det.accounts)
+                if gone:
+                    self._expired.setdefault(p, set()).update(gone)
+        self._update_gauges()
+        return alerts
+
+    def checkpoint(self) -> Iterator[tuple[int, bytes, bytes | None]]:
+        """(partition, key, value) of every changed account since the last checkpoint.
+
+        ``None`` values are tombstones of expired accounts.
+        """
+        for p, det in self.detectors.items():
+            for account, data in det.take_dirty().items():
+                yield p, state_key(p, account), orjson.dumps(data)
+            for account in self._expired.pop(p, ()):
+                yield p, state_key(p, account), None
+
+    def _update_gauges(self) -> None:
+        m = self.m
+        dets = self.detectors.values()
+        m.tracked_accounts.set(sum(len(d.accounts) for d in dets))
+        m.cap_reached.set(1 if any(len(d.accounts) >= self.s.max_accounts for d in dets) else 0)
+        evaluations = sum(d.evaluations for d in dets)
+        if evaluations > self._evaluations_counted:
+            m.evaluations.inc(evaluations - self._evaluations_counted)
+        self._evaluations_counted = evaluations
+
+
+def restore_groups(items: Iterable[tuple[bytes, bytes]]) -> dict[int, list[dict[str, Any]]]:
+    """Checkpointed states from the table's (key, value) pairs, grouped by partition."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for key, value in items:
+        if value is None:
+            continue
+        partition, _, _ = key.partition(b"/")
+        groups.setdefault(int(partition), []).append(orjson.loads(value))
+    return groups

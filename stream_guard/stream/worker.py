@@ -1,0 +1,44 @@
+"""Running the Faust worker: topics, metrics endpoint, then Faust's own worker loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from stream_guard import __version__
+from stream_guard.metrics import Metrics, serve_http
+from stream_guard.settings import Settings
+from stream_guard.stream.app import build_app
+from stream_guard.stream.topics import ensure_topics
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger("stream_guard")
+
+
+def run_worker(settings: Settings) -> int:
+    """Run one worker until SIGINT/SIGTERM; returns the exit code."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    log.setLevel(settings.log_level.upper())
+    partitions = loop.run_until_complete(ensure_topics(settings))
+    metrics = Metrics()
+    metrics.build_info.info({"version": __version__})
+    app, runtime = build_app(settings, metrics, partitions)
+    server = serve_http(metrics, settings.metrics_host, settings.metrics_port, lambda: runtime.ready)
+    log.info(
+        "worker %s starting: broker=%s input=%s (%d partitions) alerts=%s dlq=%s metrics=:%d",
+        settings.app_id, settings.bootstrap_servers, settings.input_topic, partitions,
+        settings.alerts_topic, settings.dlq_topic, server.server_address[1],
+    )
+    worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        server.shutdown()
+    return 0

@@ -1,0 +1,63 @@
+"""Fixtures for integration tests against a real Kafka 4.x broker.
+
+``kafka_bootstrap`` (session scope) starts one single-node KRaft broker on a
+free 127.0.0.1 port via ``scripts/kafka_local.py`` (resolving the jars from
+Maven Central on first use, cached in ~/.cache/stream-guard) and stops it at
+the end of the session, also when tests fail. Set
+``STREAM_GUARD_TEST_BOOTSTRAP=host:port`` to use an already running broker
+instead. ``kafka_local`` gives the script's module (start/stop/status), e.g.
+for tests that start or restart brokers of their own. Everything under
+tests/integration/ gets the ``integration`` marker (fixtures live here at the
+tests root so that tests/deploy can use the broker too) (registered in
+pyproject.toml), so ``pytest -m "not integration"`` skips these tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+INTEGRATION = HERE / "integration"
+_KAFKA_LOCAL_PATH = HERE.parent / "scripts" / "kafka_local.py"
+
+
+def _load_kafka_local():
+    spec = importlib.util.spec_from_file_location("kafka_local", _KAFKA_LOCAL_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+KAFKA_LOCAL = _load_kafka_local()
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if INTEGRATION in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def kafka_local():
+    """The scripts/kafka_local.py module (start/stop/status/api_versions_probe)."""
+    return KAFKA_LOCAL
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
+    """``"127.0.0.1:PORT"`` of a running Kafka 4.x broker for this test session."""
+    existing = os.environ.get("STREAM_GUARD_TEST_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    data_dir = tmp_path_factory.mktemp("kafka")
+    try:
+        # die_with_parent: the broker gets SIGTERM should pytest itself be killed.
+        yield KAFKA_LOCAL.start(data_dir, timeout=120, die_with_parent=True)
+    finally:
+        KAFKA_LOCAL.stop(data_dir)
