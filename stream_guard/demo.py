@@ -1,0 +1,187 @@
+"""``stream-guard demo``: broker + worker + traffic on one machine, alerts shown live.
+
+Event time runs ``--speed`` times faster than the wall clock, so a minute of demo covers
+an hour of traffic and the default thresholds apply unchanged. The traffic is small and
+deliberately plain: benign accounts asking everyday questions at human rates, and one
+blunt extraction account sending benchmark-style, step-by-step prompts around the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream_guard.embedded import EmbeddedBroker
+
+__all__ = ["run_demo"]
+
+EXTRACTOR = "acct-demo-extractor"
+BENIGN_TOPICS = ("a recipe", "my resume", "a Python error", "a trip plan", "a poem", "a SQL query",
+                 "an email to my landlord", "a workout plan", "a birthday message", "a bug in my CSS")
+TASKS = ("Solve: a tank fills at {a} L/min and drains at {b} L/min; when is it full?",
+         "Write a function returning the {a}th Fibonacci number, with unit tests.",
+         "Q{a}. Which is prime? A) {b} B) {c} C) {a} D) none.")
+
+
+class DemoTraffic:
+    """Benign accounts plus one blunt extractor, as events with accelerated event time."""
+
+    def __init__(self, benign_accounts: int, seed: int = 7) -> None:
+        self.rnd = random.Random(seed)
+        # per-account mean requests per hour (heavy-tailed, like real API clients)
+        self.rates = {f"acct-demo-{i:03d}": min(200.0, self.rnd.lognormvariate(3.2, 0.8)) for i in range(benign_accounts)}
+        self.rates[EXTRACTOR] = 3600.0  # one request per second of event time
+        self.next_at: dict[str, float] = {}
+        self.seq = 0
+
+    def events_until(self, start: float, until: float) -> dict[str, list[dict[str, Any]]]:
+        """All events with event time before ``until``, grouped by account."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for account, per_hour in self.rates.items():
+            t = self.next_at.get(account, start + self.rnd.expovariate(per_hour / 3600.0))
+            while t < until:
+                out.setdefault(account, []).append(self._event(account, t))
+                t += self.rnd.expovariate(per_hour / 3600.0) if account != EXTRACTOR else self.rnd.uniform(0.9, 1.1)
+            self.next_at[account] = t
+        return out
+
+    def _event(self, account: str, ts: float) -> dict[str, Any]:
+        self.seq += 1
+        r = self.rnd
+        if account == EXTRACTOR:
+            a, b, c = r.randint(2, 999), r.randint(2, 999), r.randint(2, 999)
+            prompt = r.choice(TASKS).format(a=a, b=b, c=c) + " Think step by step and show your full reasoning."
+            tokens = (r.randint(60, 200), r.randint(700, 1024))
+        else:
+            prompt = f"Could you help me with {r.choice(BENIGN_TOPICS)}? {r.randint(1, 99)}"
+            tokens = (r.randint(20, 600), r.randint(40, 700))
+        return {
+            "event_id": f"demo-{self.seq}", "ts": round(ts, 3), "account_id": account, "model": "demo-model",
+            "input_tokens": tokens[0], "output_tokens": tokens[1], "max_tokens": 1024, "status": 200,
+            "stop_reason": "end_turn", "turn_index": 0, "prompt": prompt,
+        }
+
+
+def _print_alert(alert: dict[str, Any]) -> None:
+    reasons = ", ".join(f"{r['signal']}={r['value']:g} (>= {r['threshold']:g})" for r in alert["reasons"][:4])
+    print(f"{alert['raised_at'][:19]:19}  {alert['severity']:8}  {alert['score']:5.2f}  "
+          f"{alert['subject'][:24]:24}  {reasons}", flush=True)
+
+
+def _processed(metrics_port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith('stream_guard_events_total{outcome="processed"}'):
+                    return int(float(line.split()[-1]))
+    except OSError:
+        pass
+    return -1
+
+
+async def _run(args: argparse.Namespace, bootstrap: str, names: dict[str, str], worker: subprocess.Popen[bytes]) -> int:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    consumer = AIOKafkaConsumer(names["STREAM_GUARD_ALERTS_TOPIC"], bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", group_id=None)
+    await producer.start()
+    await consumer.start()
+    traffic = DemoTraffic(args.benign_accounts)
+    wall0 = time.time()
+    event0 = wall0 - (args.duration or 3600) * args.speed  # traffic ends around "now"
+    sent = alerts = 0
+    last_status = wall0
+    print(f"{'event time':19}  {'severity':8}  {'score':5}  {'account':24}  reasons", flush=True)
+    try:
+        event_prev = event0
+        while not args.duration or time.time() - wall0 < args.duration:
+            if worker.poll() is not None:
+                print(f"demo: the worker exited ({worker.returncode})", file=sys.stderr)
+                return 1
+            event_now = event0 + (time.time() - wall0) * args.speed
+            for account, evs in traffic.events_until(event_prev, event_now).items():
+                await producer.send(names["STREAM_GUARD_INPUT_TOPIC"], key=account.encode(), value=orjson.dumps(evs))
+                sent += len(evs)
+            event_prev = event_now
+            batch = await consumer.getmany(timeout_ms=250)
+            for records in batch.values():
+                for rec in records:
+                    alerts += 1
+                    _print_alert(orjson.loads(rec.value))
+            if time.time() - last_status >= 10:
+                last_status = time.time()
+                print(f"-- {time.time() - wall0:5.0f} s: {sent:,} events sent, "
+                      f"{_processed(args.metrics_port):,} processed, {alerts} alerts", file=sys.stderr, flush=True)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    print(f"demo: {sent:,} events sent, {alerts} alerts", file=sys.stderr)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run the demo (see the module docstring); returns the exit code."""
+    workdir = Path(tempfile.mkdtemp(prefix="stream-guard-demo-"))
+    broker: EmbeddedBroker | None = None
+    if args.broker:
+        bootstrap = args.broker
+    else:
+        broker = EmbeddedBroker(workdir / "broker.log").start()
+        bootstrap = broker.bootstrap
+        print(f"demo: embedded broker (Tansu) on {bootstrap}", file=sys.stderr)
+    tag = f"stream-guard-demo-{uuid.uuid4().hex[:6]}"
+    names = {"STREAM_GUARD_APP_ID": tag, "STREAM_GUARD_INPUT_TOPIC": f"{tag}.requests",
+             "STREAM_GUARD_ALERTS_TOPIC": f"{tag}.alerts", "STREAM_GUARD_DLQ_TOPIC": f"{tag}.dlq"}
+    env = {**os.environ, **names, "STREAM_GUARD_BROKER": bootstrap, "STREAM_GUARD_METRICS_PORT": str(args.metrics_port),
+           "STREAM_GUARD_DATA_DIR": str(workdir / "worker")}
+    log = (workdir / "worker.log").open("ab")
+    worker = subprocess.Popen([sys.executable, "-m", "stream_guard", "worker"], env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    print(f"demo: worker starting (log {workdir / 'worker.log'}, metrics http://127.0.0.1:{args.metrics_port}/metrics)",
+          file=sys.stderr)
+    try:
+        if not _wait_ready(args.metrics_port, worker, timeout_s=90):
+            print(f"demo: the worker did not become ready; see {workdir / 'worker.log'}", file=sys.stderr)
+            return 1
+        print(f"demo: running for {args.duration:.0f} s (Ctrl-C stops), event time x{args.speed:g}", file=sys.stderr)
+        return asyncio.run(_run(args, bootstrap, names, worker))
+    except KeyboardInterrupt:
+        print("demo: stopping", file=sys.stderr)
+        return 0
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(30)
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+        if broker is not None:
+            broker.stop()
+
+
+def _wait_ready(port: int, worker: subprocess.Popen[bytes], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False

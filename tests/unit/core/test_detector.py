@@ -1,0 +1,123 @@
+"""Detector: event-time evaluation, determinism, cooldown, expiry, caps, restore."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from stream_guard.core.detector import Detector
+from stream_guard.settings import Settings
+
+S = Settings(eval_interval_s=60, short_window_s=300, long_window_s=3600, idle_grace_s=60)
+
+
+def extractor(account: str, start: float, n: int, every: float = 1.0) -> list[tuple[dict[str, Any], float]]:
+    return [({"event_id": f"{account}-{i}", "account_id": account, "model": "m", "input_tokens": 80,
+              "output_tokens": 900, "prompt": f"Task {i}: think step by step."}, start + i * every)
+            for i in range(n)]
+
+
+def benign(account: str, start: float, n: int, seed: int) -> list[tuple[dict[str, Any], float]]:
+    rnd = random.Random(seed)
+    out, t = [], start
+    for i in range(n):
+        t += rnd.expovariate(1 / 120)
+        out.append(({"event_id": f"{account}-{i}", "account_id": account, "model": "m",
+                     "input_tokens": 100, "output_tokens": 300, "prompt": f"help with thing {rnd.random()}"}, t))
+    return out
+
+
+def run(events: list[tuple[dict[str, Any], float]], settings: Settings = S) -> list[dict[str, Any]]:
+    det = Detector(settings, clock=lambda: 0.0)
+    alerts = []
+    for ev, ts in events:
+        alerts += det.process(ev, ts)
+        alerts += det.advance(ts)
+    alerts += det.flush()
+    return alerts
+
+
+def strip(alerts: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return sorted((a["alert_id"], a["subject"], a["severity"]) for a in alerts)
+
+
+def test_the_extractor_is_alerted_and_benign_accounts_are_not() -> None:
+    events = extractor("x", 0, 3000) + benign("b1", 0, 40, 1) + benign("b2", 0, 40, 2)
+    events.sort(key=lambda e: e[1])
+    alerts = run(events)
+    assert {a["subject"] for a in alerts} == {"x"}
+
+
+def test_alerts_do_not_depend_on_how_accounts_interleave() -> None:
+    x, b = extractor("x", 0, 2000), benign("b", 0, 60, 3) + extractor("y", 500, 1500, every=1.5)
+    time_ordered = sorted(x + b, key=lambda e: e[1])
+    account_blocks = x + sorted(b, key=lambda e: e[1])  # one account entirely first: a lagging partition
+    assert strip(run(time_ordered)) == strip(run(account_blocks))
+    assert strip(run(time_ordered))
+
+
+def test_cooldown_holds_repeats_and_escalation_raises_a_new_alert() -> None:
+    alerts = run(extractor("x", 0, 3000))
+    severities = [a["severity"] for a in alerts]
+    assert severities == sorted(severities, key=["low", "medium", "high", "critical"].index)
+    assert len(severities) == len(set(severities))  # no repeat while active
+    later = run(extractor("x", 0, 3000) + extractor("x2", 0, 1)
+                + [(dict(ev, event_id="late" + ev["event_id"]), ts + 4000) for ev, ts in extractor("x", 0, 3000)])
+    assert len([a for a in later if a["subject"] == "x"]) > len(alerts)  # after cooldown it fires again
+
+
+def test_quiet_accounts_are_evaluated_when_the_watermark_passes() -> None:
+    det = Detector(Settings(rule_short_requests=50, idle_grace_s=60), clock=lambda: 0.0)
+    alerts = []
+    for ev, ts in extractor("x", 0, 80, every=0.5):  # 40 s of traffic, then silence
+        alerts += det.process(ev, ts)
+    assert alerts == []  # its first boundary (60) lies beyond its last event
+    assert det.advance(119.0) == []  # boundary 60 + grace 60 not yet passed
+    alerts = det.advance(120.0)
+    assert [a["subject"] for a in alerts] == ["x"]
+    assert det.advance(1000.0) == []  # evaluated once
+
+
+def test_duplicates_are_dropped() -> None:
+    det = Detector(S)
+    ev, ts = extractor("x", 0, 1)[0]
+    det.process(ev, ts)
+    det.process(ev, ts)
+    assert det.duplicates == 1
+    assert det.accounts["x"].snapshot(60.0)["short"]["requests"] == 1.0
+
+
+def test_idle_accounts_expire_and_restart_fresh() -> None:
+    settings = Settings(account_ttl_s=3600, eval_interval_s=60)
+    det = Detector(settings)
+    ev, _ = extractor("x", 0, 1)[0]
+    det.process(ev, 0.0)
+    det.advance(0.0)
+    det.advance(10_000.0)
+    assert "x" not in det.accounts
+    det.process(dict(ev, event_id="again"), 10_001.0)
+    assert det.accounts["x"].first_seen == 10_001.0
+
+
+def test_the_account_cap_refuses_new_accounts_and_counts_them() -> None:
+    det = Detector(Settings(max_accounts=2))
+    for i in range(5):
+        ev, ts = extractor(f"a{i}", 0, 1)[0]
+        det.process(ev, ts)
+    assert len(det.accounts) == 2 and det.rejected == 3
+
+
+@pytest.mark.parametrize("cut", [500, 1700])
+def test_restored_state_continues_exactly(cut: int) -> None:
+    events = extractor("x", 0, 2500)
+    whole = Detector(S, clock=lambda: 0.0)
+    expected = [a for ev, ts in events for a in whole.process(ev, ts)]
+    first = Detector(S, clock=lambda: 0.0)
+    got = [a for ev, ts in events[:cut] for a in first.process(ev, ts)]
+    states = first.take_dirty().values()
+    second = Detector(S, clock=lambda: 0.0)
+    assert second.restore(states) == 1
+    got += [a for ev, ts in events[cut:] for a in second.process(ev, ts)]
+    assert strip(got) == strip(expected)

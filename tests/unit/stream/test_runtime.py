@@ -1,0 +1,69 @@
+"""WorkerRuntime without Faust: accounting, processing errors, watermark, checkpoints."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from stream_guard.metrics import Metrics
+from stream_guard.settings import Settings
+from stream_guard.stream.runtime import WorkerRuntime, restore_groups
+
+
+def event(i: int, account: str = "a", ts: float = 1000.0) -> dict[str, object]:
+    return {"event_id": f"e{i}", "ts": ts, "account_id": account, "model": "m", "input_tokens": 1, "output_tokens": 2}
+
+
+def value(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def test_every_event_is_accounted_for_by_outcome() -> None:
+    m = Metrics()
+    rt = WorkerRuntime(Settings(max_accounts=1), m)
+    rt.handle(0, 0, orjson.dumps([event(1), event(1), event(2, "b"), {"bad": True}]))
+    rt.handle(0, 1, b"{")
+    outcomes = {o: value(m, "stream_guard_events_total", outcome=o)
+                for o in ("processed", "duplicate", "untracked", "dead_lettered")}
+    assert outcomes == {"processed": 1, "duplicate": 1, "untracked": 1, "dead_lettered": 2}
+    assert value(m, "stream_guard_messages_consumed_total") == 2
+
+
+def test_a_processing_failure_is_a_dead_letter_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = Metrics()
+    rt = WorkerRuntime(Settings(), m)
+    det = rt.detector(3)
+
+    def boom(ev: dict[str, object], ts: float) -> list[dict[str, object]]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(det, "process", boom)
+    raw = orjson.dumps(event(1))
+    (dead,) = rt.handle(3, 9, raw).dead_letters
+    assert dead.reason.value == "processing_error" and dead.payload == raw and "bug" in dead.detail
+    batch = rt.handle(3, 10, orjson.dumps([event(2), event(3)])).dead_letters
+    assert [d.index for d in batch] == [0, 1]
+    assert value(m, "stream_guard_dead_letters_total", reason="processing_error") == 3
+
+
+def test_watermark_is_the_minimum_over_active_partitions() -> None:
+    rt = WorkerRuntime(Settings(), Metrics())
+    rt.handle(0, 0, orjson.dumps(event(1, ts=5000.0)))
+    rt.handle(1, 0, orjson.dumps(event(2, "b", ts=3000.0)))
+    now = max(rt.last_message_wall.values())
+    assert rt.watermark(now) == 3000.0
+    assert rt.watermark(now + 60) == 5000.0  # both idle: the newest event time
+
+
+def test_checkpoint_writes_changed_accounts_once_and_tombstones_expired() -> None:
+    rt = WorkerRuntime(Settings(account_ttl_s=3600), Metrics())
+    rt.handle(2, 0, orjson.dumps([event(1, "a", 100.0), event(2, "b", 100.0)]))
+    first = list(rt.checkpoint())
+    assert sorted(k for _, k, _ in first) == [b"2/a", b"2/b"]
+    assert list(rt.checkpoint()) == []  # nothing changed since
+    groups = restore_groups([(k, v) for _, k, v in first])
+    assert sorted(s["account_id"] for s in groups[2]) == ["a", "b"]
+    rt.handle(2, 1, orjson.dumps(event(3, "c", 100_000.0)))
+    rt.tick(now=0.0)
+    written = {k: v for _, k, v in rt.checkpoint()}
+    assert written[b"2/a"] is None and written[b"2/b"] is None and written[b"2/c"] is not None
