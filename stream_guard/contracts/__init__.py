@@ -1,7 +1,7 @@
 """Contracts: the request-event and alert JSON Schemas, and their orjson codecs.
 
 The schemas ship in this folder (``request_event.schema.json``, ``alert.schema.json``)
-and are compiled once with :mod:`fastjsonschema`; validation never uses hand-written
+and are compiled once with :mod:`jsonschema_rs`; validation never uses hand-written
 checks.
 """
 
