@@ -42,7 +42,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     def progress(done: int, total: int) -> None:
         print(f"replay: {done:,}/{total:,} events", file=sys.stderr)
 
-    report = replay(Path(args.events), settings, flush=not args.no_flush, progress=progress)
+    report = replay(Path(args.events), settings, flush=not args.no_flush, partitions=args.partitions, progress=progress)
     if args.out == "-":
         write_alerts(report.alerts, sys.stdout.buffer)
     else:
@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not evaluate accounts still pending at the end of the file (stop where a "
         "live worker's watermark would)",
+    )
+    p.add_argument(
+        "--partitions",
+        type=int,
+        help="split accounts over this many detectors like Kafka's partitioner does, to match a "
+        "live worker whose input topic has that many partitions (default STREAM_GUARD_TOPIC_PARTITIONS)",
     )
     p.set_defaults(func=cmd_replay)
 

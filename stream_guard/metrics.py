@@ -66,7 +66,8 @@ class Metrics:
         )
         self.alerts = Counter(
             "stream_guard_alerts_total",
-            "Alerts emitted, by kind, severity and detector.",
+            "Alerts emitted, by kind, severity and detector (the alert's detectors joined by '+', "
+            "so that each alert is counted once; a bounded set of combinations).",
             ["kind", "severity", "detector"],
             registry=r,
         )
@@ -75,6 +76,24 @@ class Metrics:
             "Score in [0, 1] of emitted alerts.",
             ["kind"],
             buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=r,
+        )
+        self.evaluation_score = Histogram(
+            "stream_guard_evaluation_score",
+            "Combined score in [0, 1] of every account evaluation (alerted or not).",
+            buckets=(0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=r,
+        )
+        self.model_learned = Gauge(
+            "stream_guard_model_learned_samples",
+            "Evaluations the population models of this worker have learned from, by population.",
+            ["population"],
+            registry=r,
+        )
+        self.model_checkpoint_duration = Histogram(
+            "stream_guard_model_checkpoint_duration_seconds",
+            "Wall-clock time of one checkpoint of the population models.",
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
             registry=r,
         )
         self.evaluations = Counter(

@@ -3,13 +3,17 @@
 Events are read from JSON Lines (optionally gzip-compressed; a line may hold one event
 or a JSON array of them), validated with the same codec as the worker, sorted by event
 time (stable for ties) and fed to one :class:`~stream_guard.core.detector.Detector`, with
-the watermark advancing as event time does. The live worker raises the same alerts for
-the same input (``tests/integration/test_replay_matches_worker.py``).
+the watermark advancing as event time does. Accounts are split over as many detectors as
+the input topic has partitions (``--partitions``, default ``STREAM_GUARD_TOPIC_PARTITIONS``)
+with Kafka's default partitioner, so each detector's population models see the same
+accounts as the live worker's. The live worker raises the same alerts for the same input
+(``tests/integration/test_worker.py``).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import sys
 import time
 from collections import Counter
@@ -22,6 +26,7 @@ import orjson
 
 from stream_guard.contracts import decode_message
 from stream_guard.core.detector import Detector
+from stream_guard.core.partitioning import partition_for
 from stream_guard.settings import Settings
 
 __all__ = ["ReplayReport", "read_events", "replay"]
@@ -66,6 +71,7 @@ def replay(
     settings: Settings,
     *,
     flush: bool = True,
+    partitions: int | None = None,
     on_alert: Callable[[dict[str, Any]], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayReport:
@@ -78,27 +84,34 @@ def replay(
     report = ReplayReport()
     events = read_events(path, report)
     events.sort(key=lambda item: (item[0], item[1]))
-    det = Detector(settings)
+    n = partitions or settings.topic_partitions
+    detectors = [Detector(settings) for _ in range(n)]
+    owner: dict[str, Detector] = {}
     step = settings.eval_interval_s
     next_advance = 0.0
 
-    def emit(alerts: list[dict[str, Any]]) -> None:
-        for alert in alerts:
-            report.alerts.append(alert)
-            if on_alert is not None:
-                on_alert(alert)
+    def advance(watermark: float) -> None:
+        for det in detectors:
+            for alert in det.advance(watermark):
+                report.alerts.append(alert)
+                if on_alert is not None:
+                    on_alert(alert)
 
     for i, (ts, _, event) in enumerate(_with_progress(events, progress)):
         if ts >= next_advance:
-            emit(det.advance(ts))
+            advance(ts)
             next_advance = (ts // step + 1) * step
-        emit(det.process(event, ts))
+        account = event["account_id"]
+        det = owner.get(account)
+        if det is None:
+            det = owner[account] = detectors[partition_for(account, n)]
+        det.process(event, ts)
         report.events = i + 1
-    emit(det.advance(det.max_ts))
+    advance(max((d.max_ts for d in detectors), default=0.0))
     if flush:
-        emit(det.flush())
-    report.duplicates = det.duplicates
-    report.untracked = det.rejected
+        advance(math.inf)
+    report.duplicates = sum(d.duplicates for d in detectors)
+    report.untracked = sum(d.rejected for d in detectors)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -78,13 +78,16 @@ class Settings:
     )
     short_window_s: float = _knob(300.0, "Length of the short (minutes) window, seconds.")
     long_window_s: float = _knob(3600.0, "Length of the long (hour) window, seconds.")
+    day_window_s: float = _knob(86400.0, "Length of the day window, seconds.")
     idle_grace_s: float = _knob(
         120.0,
         "An account with no new events is evaluated once the watermark passes its "
         "next boundary plus this grace (event-time seconds).",
     )
     account_ttl_s: float = _knob(
-        6 * 3600.0, "Accounts idle this long in event time are dropped from memory."
+        48 * 3600.0,
+        "Accounts idle this long in event time are dropped from memory (keep it above a day: "
+        "slow extractors pause for hours).",
     )
     max_accounts: int = _knob(
         500_000,
@@ -99,7 +102,7 @@ class Settings:
     )
     # --- alerting ------------------------------------------------------------------------
     cooldown_s: float = _knob(
-        3600.0,
+        6 * 3600.0,
         "Event-time seconds an alert stays active: no repeat for the same subject and "
         "detector unless the severity rises.",
     )
@@ -122,12 +125,70 @@ class Settings:
         0.3, "Share of requests with chain-of-thought-eliciting wording that counts as high."
     )
     rule_min_requests: float = _knob(
-        30.0, "Ratios (distinct, CoT share) are only judged with at least this many requests."
+        30.0, "volume_rule judges shares (CoT, benchmark, distinct) only over at least this many requests."
+    )
+    rule_benchmark_share: float = _knob(
+        0.5, "Share of benchmark-shaped prompts (word problems, code tasks, multiple choice) that counts as high."
+    )
+    rule_first_turn_share: float = _knob(
+        0.9, "Share of conversation-opening requests at or above which an account shows no multi-turn use."
+    )
+    rule_out_in_ratio: float = _knob(
+        3.0, "Output/input token ratio that counts as output-heavy (hash-only traffic in volume_rule)."
+    )
+    # --- thresholds of the pattern rule (slow extractors) ---------------------------------
+    pattern_min_requests: float = _knob(
+        10.0, "pattern_rule needs at least this many requests (with prompt text) in the day window."
+    )
+    pattern_min_categories: float = _knob(
+        3.0, "Capability categories in a day that count as covering a capability space."
+    )
+    pattern_min_active_hours: float = _knob(
+        16.0, "Active hours out of the last 24 that count as around-the-clock activity."
+    )
+    pattern_template_share: float = _knob(
+        0.5, "Share of new prompts reusing a recent template that counts as templated."
+    )
+    pattern_max_iat_cv: float = _knob(
+        0.5, "Coefficient of variation of inter-arrival gaps at or below which timing is machine-regular."
+    )
+    pattern_max_tokens_share: float = _knob(
+        0.3, "Share of responses cut at max_tokens that counts as outputs pushed to the cap."
+    )
+    pattern_min_score: float = _knob(
+        0.65, "pattern_rule fires at or above this evidence score (0.2 + the weights of its evidence)."
+    )
+    # --- population models -------------------------------------------------------------------
+    new_account_age_s: float = _knob(
+        7 * 86400.0, "Accounts younger than this (created_at, else first seen) form the `new` populations."
+    )
+    heavy_tier_requests: float = _knob(
+        500.0, "Day-window requests from which an account belongs to the `heavy` traffic tier."
+    )
+    model_warmup: int = _knob(
+        300, "Evaluations a population's models learn from before they may contribute to alerts."
+    )
+    model_min_score: float = _knob(
+        0.85, "HalfSpaceTrees anomaly score (0-1) from which the population model reports an account."
+    )
+    baseline_mads: float = _knob(
+        8.0, "A feature counts as far above its population when it exceeds median + this many scaled MADs."
+    )
+    model_checkpoint_interval_s: float = _knob(
+        300.0, "Wall-clock seconds between checkpoints of the population models."
+    )
+    alert_min_score: float = _knob(
+        0.5, "Combined score in [0, 1] from which an evaluation becomes an alert."
     )
     # --- metrics and logging ------------------------------------------------------------
     metrics_host: str = _knob("0.0.0.0", "Address the /metrics HTTP server binds to.")
     metrics_port: int = _knob(9108, "Port of the /metrics, /healthz and /readyz endpoints.")
     log_level: str = _knob("INFO", "Log level of stream-guard (Faust's own logs: WARNING).")
+
+    @property
+    def horizons(self) -> tuple[float, float, float]:
+        """The window lengths, shortest first (short, long, day)."""
+        return (self.short_window_s, self.long_window_s, self.day_window_s)
 
     @property
     def broker_url(self) -> str:
@@ -158,8 +219,8 @@ class Settings:
         """Raise :class:`SettingsError` for values that cannot work together."""
         if self.eval_interval_s <= 0:
             raise SettingsError("eval_interval_s must be > 0")
-        if not self.eval_interval_s <= self.short_window_s <= self.long_window_s:
-            raise SettingsError("need eval_interval_s <= short_window_s <= long_window_s")
+        if not self.eval_interval_s <= self.short_window_s <= self.long_window_s <= self.day_window_s:
+            raise SettingsError("need eval_interval_s <= short_window_s <= long_window_s <= day_window_s")
         if self.max_accounts < 1 or self.topic_partitions < 1:
             raise SettingsError("max_accounts and topic_partitions must be >= 1")
 

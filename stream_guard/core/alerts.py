@@ -60,24 +60,25 @@ def build_alert(
     subject: str,
     account_ids: list[str],
     verdicts: list[Verdict],
+    score: float,
+    severity: str,
     window_start: float,
     window_end: float,
     raised_at: float,
     evidence: dict[str, Any],
     emitted_at: float,
 ) -> dict[str, Any]:
-    """An alert per the contract from one or more verdicts on the same subject."""
-    top = max(verdicts, key=lambda v: (severity_rank(v.severity), v.score))
+    """An alert per the contract from the verdicts on one subject and their combined score."""
     detectors = sorted({v.detector for v in verdicts})
     return {
-        "alert_id": alert_id(subject, "+".join(detectors), window_start, window_end, top.severity),
+        "alert_id": alert_id(subject, "+".join(detectors), window_start, window_end, severity),
         "schema_version": 1,
         "kind": kind,
         "subject": subject,
         "account_ids": account_ids,
         "account_count": len(account_ids),
-        "severity": top.severity,
-        "score": max(v.score for v in verdicts),
+        "severity": severity,
+        "score": score,
         "detectors": detectors,
         "reasons": [r for v in verdicts for r in v.reasons],
         "window_start": rfc3339(window_start),

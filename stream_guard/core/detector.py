@@ -1,14 +1,18 @@
 """The per-account detector: events in, alerts out, on event time only.
 
-One :class:`Detector` owns the state of a set of accounts (the worker keeps one per
-Kafka partition; ``replay`` keeps one for the whole file). Per event it does O(1) work:
-drop duplicates, update the account's windows, and evaluate the account when the event
-crosses the account's next evaluation boundary. Accounts that go quiet are evaluated once
-the watermark passes their boundary plus a grace (:meth:`Detector.advance`).
+One :class:`Detector` owns the state of a set of accounts and its own population models
+(the worker keeps one per Kafka partition; ``replay`` splits accounts over the same
+number of detectors with Kafka's partitioner). Per event it does O(1) work: drop
+duplicates, update the account's windows, rings and timing, and, when the event crosses
+the account's next evaluation boundary ``B``, *stage* the account's features as of ``B``.
+Quiet accounts are staged when the watermark passes their boundary plus a grace.
 
-An account is evaluated at boundary ``B`` (a multiple of ``eval_interval_s``) with exactly
-its events before ``B``, whatever the arrival order across accounts or partitions, so the
-live worker and ``replay`` raise the same alerts for the same input.
+Once the watermark passes ``B`` plus the grace, boundary ``B`` is *finalised*: its staged
+accounts are scored in account-id order (rules and population models, which then learn
+from the clean ones), and alerts go out. Features at ``B`` hold exactly the account's
+events before ``B``, and models change only at finalisation, in boundary order, so the
+live worker and ``replay`` raise the same alerts whatever the arrival order across
+partitions.
 
 >>> from stream_guard.settings import Settings
 >>> det = Detector(Settings(eval_interval_s=60, rule_short_requests=50), clock=lambda: 0.0)
@@ -16,11 +20,13 @@ live worker and ``replay`` raise the same alerts for the same input.
 >>> for i in range(400):   # 2 requests/s of distinct, step-by-step prompts
 ...     ev = {"event_id": f"e{i}", "account_id": "x", "model": "m", "input_tokens": 50,
 ...           "output_tokens": 1500, "prompt": f"Problem {i}: think step by step."}
-...     alerts += det.process(ev, 1000.0 + i / 2)
+...     det.process(ev, 1000.0 + i / 2)
+...     alerts += det.advance(1000.0 + i / 2)
+>>> alerts += det.flush()
 >>> [(a["subject"], a["severity"], a["window_end"]) for a in alerts]   # then escalation
 [('x', 'high', '1970-01-01T00:18:00.000Z'), ('x', 'critical', '1970-01-01T00:19:00.000Z')]
 >>> det.process(ev, 1200.0), det.duplicates   # same event_id again: dropped
-([], 1)
+(None, 1)
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from typing import Any
 import xxhash
 
 from stream_guard.core.alerts import admit, build_alert
-from stream_guard.core.rules import Verdict, VolumeRule
+from stream_guard.core.features import extract
+from stream_guard.core.scoring import Assessment, Scorer
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
 
@@ -42,16 +49,18 @@ __all__ = ["Detector"]
 
 
 class Detector:
-    """Per-account state and evaluation for one partition of the account space."""
+    """Per-account state, models and evaluation for one partition of the account space."""
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.s = settings
         self.clock = clock
-        self.rules = [VolumeRule(settings)]
+        self.scorer = Scorer(settings)
         self.accounts: dict[str, AccountState] = {}
         self.dirty: set[str] = set()
+        self.expired: set[str] = set()  # dropped since the last take_dirty (for tombstones)
         self._due: dict[float, list[str]] = {}  # boundary -> accounts with events before it
-        self._due_heap: list[float] = []
+        self._staged: dict[float, list[str]] = {}  # boundary -> accounts with features staged
+        self._heap: list[float] = []  # boundaries present in _due or _staged
         self._ids_cur: set[int] = set()  # recent event ids, two generations
         self._ids_prev: set[int] = set()
         self._next_sweep = 0.0
@@ -59,14 +68,15 @@ class Detector:
         self.duplicates = 0
         self.rejected = 0  # events of new accounts refused because max_accounts was reached
         self.evaluations = 0
+        self.scores: list[float] = []  # scores of finalised evaluations not yet collected
 
     # --- the per-event path -----------------------------------------------------------------
-    def process(self, event: dict[str, Any], ts: float) -> list[dict[str, Any]]:
-        """Account for one valid event; returns the alerts it raised (usually none)."""
+    def process(self, event: dict[str, Any], ts: float) -> None:
+        """Account for one valid event (alerts come from :meth:`advance`)."""
         key = xxhash.xxh3_64_intdigest(event["event_id"].encode())
         if key in self._ids_cur or key in self._ids_prev:
             self.duplicates += 1
-            return []
+            return
         self._ids_cur.add(key)
         if len(self._ids_cur) * 2 >= self.s.dedup_window:
             self._ids_prev, self._ids_cur = self._ids_cur, set()
@@ -74,47 +84,48 @@ class Detector:
             self.max_ts = ts
         account = event["account_id"]
         st = self.accounts.get(account)
-        if st is None or ts - st.last_ts > self.s.account_ttl_s:
+        if st is None or (ts - st.last_ts > self.s.account_ttl_s and not st.staged):
             if st is None and len(self.accounts) >= self.s.max_accounts:
                 self.rejected += 1
-                return []
+                return
             st = self._new_state(account, ts)
-        alerts: list[dict[str, Any]] = []
         if ts >= st.next_eval:
             if st.pending:
-                alerts = self._evaluate(st, st.next_eval)
+                self._stage(st, st.next_eval)
             st.next_eval = self._boundary_after(ts)
         if not st.pending:
-            self._schedule(account, st.next_eval)
+            self._push(self._due, st.next_eval, account)
         st.add(event, ts)
         self.dirty.add(account)
-        return alerts
 
     # --- the per-interval path --------------------------------------------------------------
     def advance(self, watermark: float) -> list[dict[str, Any]]:
-        """Evaluate quiet accounts whose boundary + grace lies at or before ``watermark``."""
+        """Stage quiet accounts and finalise every boundary at or before ``watermark`` - grace."""
         alerts: list[dict[str, Any]] = []
         limit = watermark - self.s.idle_grace_s
-        while self._due_heap and self._due_heap[0] <= limit:
-            boundary = heapq.heappop(self._due_heap)
-            for account in self._due.pop(boundary):
+        while self._heap and self._heap[0] <= limit:
+            boundary = heapq.heappop(self._heap)
+            for account in self._due.pop(boundary, ()):
                 st = self.accounts.get(account)
                 if st is not None and st.pending and st.next_eval == boundary:
-                    alerts += self._evaluate(st, boundary)
-        if watermark >= self._next_sweep:
+                    self._stage(st, boundary)
+            alerts += self._finalise(boundary)
+        if watermark >= self._next_sweep and math.isfinite(watermark):
             self._expire(watermark)
             self._next_sweep = watermark + self.s.eval_interval_s
         return alerts
 
     def flush(self) -> list[dict[str, Any]]:
-        """Evaluate every account with pending events (end of a replay)."""
+        """Evaluate and finalise everything pending (end of a replay)."""
         return self.advance(math.inf)
 
     # --- checkpoints ------------------------------------------------------------------------
-    def take_dirty(self) -> dict[str, dict[str, Any]]:
-        """States of the accounts changed since the last call (and forget that they were)."""
-        out = {a: self.accounts[a].to_dict() for a in self.dirty if a in self.accounts}
+    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
+        """States changed since the last call (``None`` for expired accounts); forgets them."""
+        out: dict[str, dict[str, Any] | None] = {a: None for a in self.expired}
+        out.update({a: self.accounts[a].to_dict() for a in self.dirty if a in self.accounts})
         self.dirty.clear()
+        self.expired.clear()
         return out
 
     def restore(self, states: Iterable[dict[str, Any]]) -> int:
@@ -124,14 +135,16 @@ class Detector:
             st = AccountState.from_dict(data)
             self.accounts[st.account_id] = st
             self.max_ts = max(self.max_ts, st.last_ts)
+            for boundary, _ in st.staged or ():
+                self._push(self._staged, boundary, st.account_id)
             if st.pending:
-                self._schedule(st.account_id, st.next_eval)
+                self._push(self._due, st.next_eval, st.account_id)
             n += 1
         return n
 
     # --- internals --------------------------------------------------------------------------
     def _new_state(self, account: str, ts: float) -> AccountState:
-        st = AccountState(account, self.s.short_window_s, self.s.long_window_s)
+        st = AccountState(account, self.s.horizons)
         st.next_eval = self._boundary_after(ts)
         self.accounts[account] = st
         return st
@@ -140,59 +153,88 @@ class Detector:
         step = self.s.eval_interval_s
         return (math.floor(ts / step) + 1) * step
 
-    def _schedule(self, account: str, boundary: float) -> None:
-        bucket = self._due.get(boundary)
+    def _push(self, table: dict[float, list[str]], boundary: float, account: str) -> None:
+        bucket = table.get(boundary)
         if bucket is None:
-            self._due[boundary] = bucket = []
-            heapq.heappush(self._due_heap, boundary)
+            table[boundary] = bucket = []
+            heapq.heappush(self._heap, boundary)
         bucket.append(account)
 
-    def _evaluate(self, st: AccountState, at: float) -> list[dict[str, Any]]:
-        self.evaluations += 1
+    def _stage(self, st: AccountState, boundary: float) -> None:
         st.pending = False
+        if st.staged is None:
+            st.staged = []
+        st.staged.append((boundary, extract(st, boundary)))
+        self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
-        snap = st.snapshot(at)
-        verdicts: list[Verdict] = [v for rule in self.rules if (v := rule.evaluate(snap)) is not None]
+
+    def _finalise(self, boundary: float) -> list[dict[str, Any]]:
+        alerts = []
+        for account in sorted(set(self._staged.pop(boundary, ()))):
+            st = self.accounts.get(account)
+            if st is None or not st.staged:
+                continue
+            features = next((f for b, f in st.staged if b == boundary), None)
+            if features is None:
+                continue
+            st.staged = [item for item in st.staged if item[0] != boundary] or None
+            self.dirty.add(account)
+            self.evaluations += 1
+            gate = st.active_alerts or {}
+            calm = all(until <= boundary for _, until in gate.values())
+            assessment = self.scorer.assess(features, may_learn=calm)
+            self.scores.append(assessment.score)
+            alert = self._gate(st, boundary, features, assessment)
+            if alert is not None:
+                alerts.append(alert)
+        return alerts
+
+    def _gate(self, st: AccountState, at: float, features: dict[str, float], a: Assessment) -> dict[str, Any] | None:
+        if a.severity is None:
+            return None
+        if st.active_alerts is None:
+            st.active_alerts = {}
         admitted = [
-            v for v in verdicts
-            if admit(st.active_alerts, v.detector, v.severity, at=at, cooldown_s=self.s.cooldown_s)
+            v for v in a.verdicts
+            if admit(st.active_alerts, v.detector, a.severity, at=at, cooldown_s=self.s.cooldown_s)
         ]
         if not admitted:
-            return []
-        return [
-            build_alert(
-                kind="account",
-                subject=st.account_id,
-                account_ids=[st.account_id],
-                verdicts=admitted,
-                window_start=at - self.s.long_window_s,
-                window_end=at,
-                raised_at=at,
-                evidence=_evidence(snap, at),
-                emitted_at=self.clock(),
-            )
-        ]
+            return None
+        return build_alert(
+            kind="account",
+            subject=st.account_id,
+            account_ids=[st.account_id],
+            verdicts=a.verdicts,
+            score=a.score,
+            severity=a.severity,
+            window_start=at - self.s.day_window_s,
+            window_end=at,
+            raised_at=at,
+            evidence=_evidence(features, a.population),
+            emitted_at=self.clock(),
+        )
 
     def _expire(self, watermark: float) -> None:
         ttl = self.s.account_ttl_s
-        stale = [a for a, st in self.accounts.items() if watermark - st.last_ts > ttl and not st.pending]
+        stale = [
+            a for a, st in self.accounts.items()
+            if watermark - st.last_ts > ttl and not st.pending and not st.staged
+        ]
         for account in stale:
             del self.accounts[account]
             self.dirty.discard(account)
+            self.expired.add(account)
 
 
-def _evidence(snap: dict[str, Any], at: float) -> dict[str, Any]:
-    short, long = snap["short"], snap["long"]
-    requests = max(long["requests"], 1.0)
-    return {
-        "short_requests": round(short["requests"], 1),
-        "long_requests": round(long["requests"], 1),
-        "long_input_tokens": round(long["input_tokens"]),
-        "long_output_tokens": round(long["output_tokens"]),
-        "long_distinct_prompts": round(long["distinct_prompts"], 1),
-        "cot_share": round(long["cot_requests"] / requests, 4),
-        "max_tokens_share": round(long["max_tokens_hits"] / requests, 4),
-        "rate_limited_share": round(long["rate_limited"] / requests, 4),
-        "first_turn_share": round(long["first_turn_requests"] / requests, 4),
-        "first_seen_age_s": round(at - snap["first_seen"], 1) if snap["first_seen"] is not None else None,
-    }
+_EVIDENCE = (
+    "short_requests", "long_requests", "day_requests", "long_input_tokens", "long_output_tokens",
+    "day_output_tokens", "distinct_prompts_day", "distinct_ratio_day", "cot_share_day", "benchmark_share_day",
+    "template_repeat_share_day", "first_turn_share_day", "max_tokens_share_day", "rate_limited_share_day",
+    "categories_day", "active_hours", "iat_cv_day", "distinct_models", "distinct_ips", "account_age_days",
+)
+
+
+def _evidence(features: dict[str, float], population: str) -> dict[str, Any]:
+    out: dict[str, Any] = {k: round(features[k], 4) for k in _EVIDENCE}
+    out["population"] = population
+    return out

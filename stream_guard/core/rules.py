@@ -1,23 +1,25 @@
-"""The volume rule: a blunt, explainable threshold detector.
+"""Explicit rules over an account's features. Thresholds come from the settings, and every
+reason carries the value and the threshold it was compared to (``docs/detection.md``
+explains each signal, why it points to extraction and which benign use can trip it).
 
-It fires when an account sends extraction-grade *volume* (request rate over the short or
-long window, or output tokens over the long window) with extraction-like *content*:
-chain-of-thought-eliciting wording in a high share of requests, or prompts that are
-almost all distinct (a sweep over many tasks, not one job repeated). Every reason carries
-the value and the threshold it was compared to.
-
-Benign cases that can trip it: a heavy integrator whose end users often write "step by
-step" (CoT share) or an evaluation run of a reasoning benchmark. The per-population
-models of the detection core weigh such accounts against their peers.
+- :class:`VolumeRule` (``volume_rule``): extraction-grade *volume* (short- or long-window
+  requests, long-window output tokens) together with extraction-like *content* (a high
+  share of chain-of-thought-eliciting or benchmark-shaped prompts; without prompt text,
+  almost all-distinct, single-turn, output-heavy traffic). Catches the blunt extractor.
+- :class:`PatternRule` (``pattern_rule``): the *shape* of a day's traffic regardless of
+  volume: benchmark-like or CoT-eliciting prompts, all distinct, first turns only, plus
+  either coverage of several capability categories or persistence around the clock.
+  Catches the slow extractor that stays at a few dozen requests a day.
 
 >>> from stream_guard.settings import Settings
->>> rule = VolumeRule(Settings())
->>> long = {"requests": 900.0, "output_tokens": 800_000.0, "input_tokens": 90_000.0,
-...         "distinct_prompts": 880.0, "cot_requests": 700.0}
->>> v = rule.evaluate({"short": {"requests": 80.0}, "long": long})
+>>> base = {"short_requests": 80.0, "long_requests": 900.0, "long_output_tokens": 800_000.0,
+...         "cot_share_long": 0.9, "benchmark_share_long": 0.8, "text_basis_long": 900.0,
+...         "distinct_ratio_day": 0.97, "first_turn_share_day": 1.0, "out_in_ratio_long": 8.0,
+...         "prompt_basis_day": 900.0}
+>>> v = VolumeRule(Settings()).evaluate(base)
 >>> v.severity, [r["signal"] for r in v.reasons]
-('critical', ['long_requests', 'long_output_tokens', 'cot_share', 'distinct_prompt_ratio'])
->>> rule.evaluate({"short": {"requests": 5.0}, "long": dict(long, requests=40.0, output_tokens=9e3)}) is None
+('critical', ['long_requests', 'long_output_tokens', 'cot_share_long', 'benchmark_share_long', 'distinct_ratio_day'])
+>>> VolumeRule(Settings()).evaluate(dict(base, cot_share_long=0.01, benchmark_share_long=0.05)) is None
 True
 """
 
@@ -29,7 +31,7 @@ from typing import Any
 
 from stream_guard.settings import Settings
 
-__all__ = ["SEVERITIES", "Verdict", "VolumeRule", "severity_rank"]
+__all__ = ["SEVERITIES", "PatternRule", "Verdict", "VolumeRule", "reason", "severity_rank"]
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
@@ -49,46 +51,112 @@ class Verdict:
     reasons: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _reason(signal: str, value: float, threshold: float, detail: str) -> dict[str, Any]:
+def reason(signal: str, value: float, threshold: float | str, detail: str) -> dict[str, Any]:
+    """One entry of an alert's ``reasons``."""
     return {"signal": signal, "value": round(value, 4), "threshold": threshold, "detail": detail}
 
 
 class VolumeRule:
-    """Threshold rule over an account snapshot (see the module docstring)."""
+    """Extraction-grade volume with extraction-like content (see the module docstring)."""
 
     name = "volume_rule"
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
 
-    def evaluate(self, snap: dict[str, Any]) -> Verdict | None:
-        """A :class:`Verdict` if the rule fires on ``snap``, else ``None``."""
-        s, short, long = self.s, snap["short"], snap["long"]
+    def evaluate(self, f: dict[str, float]) -> Verdict | None:
+        """A :class:`Verdict` if the rule fires on features ``f``, else ``None``."""
+        s = self.s
         volume = []
-        if short["requests"] >= s.rule_short_requests:
-            volume.append(_reason("short_requests", short["requests"], s.rule_short_requests,
-                                  f"requests in the last {s.short_window_s:.0f} s"))
-        if long["requests"] >= s.rule_long_requests:
-            volume.append(_reason("long_requests", long["requests"], s.rule_long_requests,
-                                  f"requests in the last {s.long_window_s:.0f} s"))
-        if long["output_tokens"] >= s.rule_long_output_tokens:
-            volume.append(_reason("long_output_tokens", long["output_tokens"], s.rule_long_output_tokens,
-                                  f"output tokens in the last {s.long_window_s:.0f} s"))
-        if not volume or long["requests"] < s.rule_min_requests:
+        if f["short_requests"] >= s.rule_short_requests:
+            volume.append(reason("short_requests", f["short_requests"], s.rule_short_requests,
+                                 f"requests in the last {s.short_window_s:.0f} s"))
+        if f["long_requests"] >= s.rule_long_requests:
+            volume.append(reason("long_requests", f["long_requests"], s.rule_long_requests,
+                                 f"requests in the last {s.long_window_s:.0f} s"))
+        if f["long_output_tokens"] >= s.rule_long_output_tokens:
+            volume.append(reason("long_output_tokens", f["long_output_tokens"], s.rule_long_output_tokens,
+                                 f"output tokens in the last {s.long_window_s:.0f} s"))
+        if not volume or f["long_requests"] < s.rule_min_requests:
             return None
         content = []
-        cot_share = long["cot_requests"] / long["requests"]
-        if cot_share >= s.rule_cot_share:
-            content.append(_reason("cot_share", cot_share, s.rule_cot_share,
-                                   "share of requests asking for step-by-step reasoning or rubric grading"))
-        distinct = min(long["distinct_prompts"] / long["requests"], 1.0)
-        if distinct >= s.rule_distinct_ratio:
-            content.append(_reason("distinct_prompt_ratio", distinct, s.rule_distinct_ratio,
-                                   "distinct prompts / requests: a sweep over many different tasks"))
-        # Distinct prompts alone also describe a busy integrator: demand two volume signals then.
-        if not content or (len(content) == 1 and content[0]["signal"] == "distinct_prompt_ratio" and len(volume) < 2):
+        if f["text_basis_long"] >= s.rule_min_requests:
+            if f["cot_share_long"] >= s.rule_cot_share:
+                content.append(reason("cot_share_long", f["cot_share_long"], s.rule_cot_share,
+                                       "share of prompts asking for step-by-step reasoning or rubric grading"))
+            if f["benchmark_share_long"] >= s.rule_benchmark_share:
+                content.append(reason("benchmark_share_long", f["benchmark_share_long"], s.rule_benchmark_share,
+                                      "share of prompts shaped like benchmark items (word problems, code tasks, multiple choice)"))
+        elif (f["prompt_basis_day"] >= s.rule_min_requests and f["distinct_ratio_day"] >= s.rule_distinct_ratio
+              and f["first_turn_share_day"] >= s.rule_first_turn_share and f["out_in_ratio_long"] >= s.rule_out_in_ratio):
+            # Hash-only traffic: no text to read, so demand the whole shape of a sweep.
+            content.append(reason("out_in_ratio_long", f["out_in_ratio_long"], s.rule_out_in_ratio,
+                                   "output/input tokens: short prompts, long answers (no prompt text: judged by hashes)"))
+        if not content:
             return None
+        if f["distinct_ratio_day"] >= s.rule_distinct_ratio and f["prompt_basis_day"] >= s.rule_min_requests:
+            content.append(reason("distinct_ratio_day", f["distinct_ratio_day"], s.rule_distinct_ratio,
+                                  "distinct prompts / requests today: a sweep over many different tasks"))
         overshoot = max(r["value"] / r["threshold"] for r in volume)
-        score = min(1.0, 0.35 + 0.15 * len(content) + 0.05 * len(volume) + 0.1 * math.log2(overshoot))
+        score = min(1.0, 0.4 + 0.12 * len(content) + 0.05 * len(volume) + 0.1 * math.log2(overshoot))
         severity = SEVERITIES[min(3, len(content) - 1 + (overshoot >= 2) + (len(volume) >= 2))]
         return Verdict(self.name, round(score, 4), severity, volume + content)
+
+
+class PatternRule:
+    """The day's traffic looks like a capability sweep, whatever its volume."""
+
+    name = "pattern_rule"
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+
+    def evaluate(self, f: dict[str, float]) -> Verdict | None:
+        """A :class:`Verdict` if the rule fires on features ``f``, else ``None``."""
+        s = self.s
+        if f["day_requests"] < s.pattern_min_requests or f["text_basis_day"] < s.pattern_min_requests:
+            return None
+        evidence: list[tuple[float, dict[str, Any]]] = []
+        cot = f["cot_share_day"] >= s.rule_cot_share
+        bench = f["benchmark_share_day"] >= s.rule_benchmark_share
+        if not (cot or bench):
+            return None
+        if cot:
+            evidence.append((0.25, reason("cot_share_day", f["cot_share_day"], s.rule_cot_share,
+                                          "share of today's prompts asking for step-by-step reasoning or grading")))
+        if bench:
+            evidence.append((0.2, reason("benchmark_share_day", f["benchmark_share_day"], s.rule_benchmark_share,
+                                         "share of today's prompts shaped like benchmark items")))
+        # must-haves: no real conversations, and fresh prompts (a sweep, not a repeated job)
+        if f["first_turn_share_day"] < s.rule_first_turn_share or f["distinct_ratio_day"] < s.rule_distinct_ratio:
+            return None
+        evidence.append((0.1, reason("first_turn_share_day", f["first_turn_share_day"], s.rule_first_turn_share,
+                                     "share of requests that open a conversation: no multi-turn use")))
+        evidence.append((0.1, reason("distinct_ratio_day", f["distinct_ratio_day"], s.rule_distinct_ratio,
+                                     "distinct prompts / requests today")))
+        spread = f["categories_day"] >= s.pattern_min_categories
+        around_the_clock = (f["observed_hours"] >= 20 and f["active_hours"] >= s.pattern_min_active_hours)
+        if not (spread or around_the_clock):
+            return None  # one benchmark in one sitting: an evaluation run, not a sweep
+        if spread:
+            evidence.append((0.15, reason("categories_day", f["categories_day"], s.pattern_min_categories,
+                                          "capability categories covered today (math, code, science, ...)")))
+        if around_the_clock:
+            evidence.append((0.15, reason("active_hours", f["active_hours"], s.pattern_min_active_hours,
+                                          "hours of the last 24 with requests: no diurnal rest")))
+        if f["template_repeat_share_day"] >= s.pattern_template_share:
+            evidence.append((0.1, reason("template_repeat_share_day", f["template_repeat_share_day"],
+                                         s.pattern_template_share, "new prompts filling a template already used")))
+        if f["gap_basis_day"] >= 10 and f["iat_cv_day"] <= s.pattern_max_iat_cv:
+            evidence.append((0.1, reason("iat_cv_day", f["iat_cv_day"], s.pattern_max_iat_cv,
+                                         "coefficient of variation of inter-arrival gaps: machine-regular timing")))
+        if f["max_tokens_share_day"] >= s.pattern_max_tokens_share:
+            evidence.append((0.05, reason("max_tokens_share_day", f["max_tokens_share_day"], s.pattern_max_tokens_share,
+                                          "share of responses cut at max_tokens: outputs pushed to the cap")))
+        score = min(1.0, 0.2 + sum(w for w, _ in evidence))
+        if score < s.pattern_min_score:
+            return None
+        severity = "low" if score < 0.75 else "medium" if score < 0.9 else "high"
+        if severity == "high" and not (spread and around_the_clock):
+            severity = "medium"  # a multi-benchmark evaluation run can look like this for a day
+        return Verdict(self.name, round(score, 4), severity, [r for _, r in evidence])

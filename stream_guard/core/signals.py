@@ -1,11 +1,24 @@
-"""Per-event signals: what one request tells about its account, computed in O(1).
+"""Per-event signals: what one request's text tells about its account, in one or two passes.
 
-Raw prompt text never leaves this module: it is reduced to a 64-bit fingerprint and a
-few marker flags.
+Raw prompt text never leaves this module: it is reduced to 64-bit fingerprints (of the
+prompt and of its *template*, the prompt with numbers, quoted spans and capitalised names
+masked) and a few marker flags:
 
->>> elicits_reasoning("Solve this. Think step by step and show your full reasoning.")
+- **chain-of-thought elicitation**: wording that asks for the full reasoning or for rubric
+  grading, the outputs a distiller wants most;
+- **benchmark shape**: math word problems, code tasks with tests or signatures, multiple
+  choice: the shapes of public evaluation sets that extraction campaigns sweep;
+- **capability category**: a coarse bitmask (math, code, science, writing, reasoning,
+  knowledge, language, data) that shows how widely an account covers the space.
+
+>>> s = analyze_prompt("Q7. Which is prime? A) 4 B) 9 C) 11 D) 12. Think step by step.")
+>>> s.cot, s.benchmark, [CATEGORIES[i] for i in range(len(CATEGORIES)) if s.categories >> i & 1]
+(True, True, ['math', 'reasoning'])
+>>> analyze_prompt("Write a function is_even(n) with unit tests.").benchmark
 True
->>> elicits_reasoning("What is a good name for a cat?")
+>>> analyze_prompt("Q8. Which is prime? A) 6 B) 15 C) 13 D) 22. Think step by step.").template == s.template
+True
+>>> analyze_prompt("What is a good name for a cat?").cot
 False
 >>> prompt_fingerprint({"prompt": "Hello  World"}) == prompt_fingerprint({"prompt": "hello world"})
 True
@@ -16,34 +29,115 @@ True
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import xxhash
 
-__all__ = ["COT_PATTERN", "elicits_reasoning", "prompt_fingerprint"]
+__all__ = ["CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "elicits_reasoning", "prompt_fingerprint", "template_of"]
 
-#: Wording that asks the model to lay out its full reasoning or to grade/explain in
-#: detail: the outputs that distillation wants most. Matched case-insensitively.
+#: Capability categories, in bit order of :attr:`PromptSignals.categories`.
+CATEGORIES: tuple[str, ...] = ("math", "code", "science", "writing", "reasoning", "knowledge", "language", "data")
+
+#: Wording that asks the model to lay out its full reasoning or to grade/explain in detail.
 COT_PATTERN = re.compile(
     r"step[- ]by[- ]step"
-    r"|show (?:all |your |the )?(?:full |complete |detailed )?(?:reasoning|work|thinking|steps)"
-    r"|(?:explain|walk me through|lay out) (?:your|the|each|every) (?:reasoning|thought|step)"
+    r"|show (?:all |your |the )?(?:full |complete |detailed |entire )?(?:reasoning|work|thinking|steps|derivation)"
+    r"|(?:explain|walk me through|lay out|justify) (?:your|the|each|every) (?:reasoning|thought|step|answer)"
     r"|chain[- ]of[- ]thought"
     r"|reason (?:through|carefully|it out)"
     r"|think (?:carefully|aloud|out loud|through)"
     r"|before (?:giving|answering|you answer).{0,40}(?:reason|think|explain)"
-    r"|(?:grade|score|rate) (?:this|the following|each).{0,60}(?:rubric|criteria|scale)"
-    r"|rubric",
+    r"|(?:grade|score|rate|evaluate) (?:this|the following|each|the response).{0,60}(?:rubric|criteria|scale)"
+    r"|\brubric\b",
     re.IGNORECASE,
 )
+
+# Capability categories by keyword (looked up per distinct word: no regex alternation).
+_KEYWORDS: dict[str, str] = {}
+for _category, _words in {
+    "math": "equation integral derivative probability percent percentage prime fraction polynomial sum "
+            "product remainder calculate compute solve arithmetic algebra geometry triangle average ratio",
+    "code": "function python java javascript sql code bug compile regex api class method program script "
+            "algorithm array string return def assert implement debug",
+    "science": "physics chemistry chemical biology molecule molecular energy cell force velocity atom "
+               "reaction gravity organism",
+    "writing": "story poem essay letter email song blog speech rewrite summarize summarise paraphrase tone",
+    "reasoning": "which true false prove logic logical puzzle infer deduce conclude argument premise",
+    "knowledge": "who when history capital century war president country explain",
+    "language": "translate translation grammar synonym antonym french spanish german chinese japanese",
+    "data": "csv json table dataset extract classify label column rows spreadsheet",
+}.items():
+    for _word in _words.split():
+        _KEYWORDS[_word] = _category
+_WORDS = re.compile(r"[a-z]+")
+_MC_OPTION = re.compile(r"(?:^|\s|\()([A-E])[).:]\s")
+_CODE_TASK = re.compile(r"\bassert \w+\(|\bdef \w+\(|>>> \w+\(|write an? (?:\w+ ){0,2}(?:function|program|method|class)")
+_WORD_PROBLEM = re.compile(r"how (?:many|much|long|far)\b|what is the (?:total|sum|value|probability|remainder)\b")
+_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
+
+# Masks that turn a prompt into its template: quoted spans, numbers, capitalised names.
+_QUOTED = re.compile(r"\"[^\"\n]{1,200}\"|'[^'\n]{1,200}'|`[^`]{1,400}`")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+")  # a capitalised word mid-sentence
+# Words without which COT_PATTERN / _CODE_TASK cannot match: the regexes run only then.
+_COT_ANCHORS = frozenset("step steps show explain walk lay justify chain reason think before grade score rate "
+                         "evaluate rubric".split())
+_CODE_ANCHORS = frozenset("assert def write".split())
 _SCAN = 2000  # chars scanned at each end of a long prompt: instructions sit there
+
+
+class PromptSignals(NamedTuple):
+    """What the text of one prompt shows."""
+
+    cot: bool
+    benchmark: bool
+    categories: int  # bitmask over CATEGORIES
+    template: int  # fingerprint of the masked prompt
+
+
+def _ends(text: str) -> str:
+    return text if len(text) <= 2 * _SCAN else text[:_SCAN] + "\n" + text[-_SCAN:]
 
 
 def elicits_reasoning(prompt: str) -> bool:
     """Whether a prompt asks for chain-of-thought style reasoning or rubric grading."""
-    if len(prompt) > 2 * _SCAN:
-        return bool(COT_PATTERN.search(prompt, 0, _SCAN) or COT_PATTERN.search(prompt, len(prompt) - _SCAN))
-    return COT_PATTERN.search(prompt) is not None
+    return COT_PATTERN.search(_ends(prompt)) is not None
+
+
+def template_of(prompt: str) -> str:
+    """The prompt with quoted spans, numbers and names masked, case and spaces folded.
+
+    >>> template_of('Translate "good morning" to French for Anna, 3 times.')
+    'translate # to # for #, # times.'
+    """
+    if '"' in prompt or "'" in prompt or "`" in prompt:
+        prompt = _QUOTED.sub("#", prompt)
+    masked = _NAME.sub("#", _NUMBER.sub("#", prompt))
+    return " ".join(masked.lower().split())
+
+
+def analyze_prompt(prompt: str) -> PromptSignals:
+    """All text signals of one prompt (a few C-level regex passes over at most 4 kB)."""
+    text = _ends(prompt)
+    lower = text.lower()
+    categories = 0
+    words = set(_WORDS.findall(lower))
+    for word in words:
+        category = _KEYWORDS.get(word)
+        if category is not None:
+            categories |= _BIT[category]
+    multiple_choice = ")" in text and len(set(_MC_OPTION.findall(text))) >= 3
+    code_task = (">>>" in text or not words.isdisjoint(_CODE_ANCHORS)) and _CODE_TASK.search(lower) is not None
+    word_problem = _WORD_PROBLEM.search(lower) is not None
+    if multiple_choice:
+        categories |= _BIT["reasoning"]
+    if code_task:
+        categories |= _BIT["code"]
+    if word_problem:
+        categories |= _BIT["math"]
+    cot = not words.isdisjoint(_COT_ANCHORS) and COT_PATTERN.search(lower) is not None
+    return PromptSignals(cot, multiple_choice or code_task or word_problem, categories,
+                         xxhash.xxh3_64_intdigest(template_of(text).encode()))
 
 
 def prompt_fingerprint(event: dict[str, Any]) -> int | None:

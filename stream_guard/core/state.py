@@ -1,28 +1,52 @@
 """Per-account state on event time: what the detectors know about one account.
 
-An :class:`AccountState` is small (a few hundred bytes) and updated in O(1) per event.
-It holds a short and a long :class:`~stream_guard.core.window.SlidingWindow`, the next
-evaluation boundary, and the alert gate's memory (which alerts are active). It turns into
-a JSON-able dict for checkpoints and back.
+An :class:`AccountState` is updated in O(1) per event (a few hashes, ring lookups,
+counter increments and, when the prompt text is present, the text signals of
+:mod:`~stream_guard.core.signals`). It holds:
 
->>> st = AccountState("acct-1", 300.0, 3600.0)
->>> st.add({"model": "m", "input_tokens": 10, "output_tokens": 900,
+- :class:`~stream_guard.core.window.Windows`: counters over the short, long and day
+  horizons, distinct prompts and capability categories of the day;
+- :class:`~stream_guard.core.recent.Recent`: rings of recent prompt and template
+  fingerprints (repeats) and of models, sampling parameters, IPs, user agents and client
+  fingerprints (spread);
+- timing: inter-arrival gap moments in the windows (count, sum, sum of squares: the
+  gaps' mean and coefficient of variation per horizon) and a 24-bit mask of the hours
+  with activity. (River's ``stats.EWVar`` would do the same at ~200 bytes per account,
+  a tenth of the whole budget; three float32 counters per horizon cost 24 bytes.)
+- bookkeeping: first/last event time, account creation time, next evaluation boundary,
+  staged evaluations awaiting their boundary's finalisation, and the alert gate's memory.
+
+It never holds raw prompt text, and turns into a JSON-able dict for checkpoints.
+
+>>> st = AccountState("acct-1", (300.0, 3600.0, 86400.0))
+>>> st.add({"model": "m", "input_tokens": 10, "output_tokens": 900, "ip": "10.0.0.1",
 ...         "stop_reason": "max_tokens", "prompt": "Think step by step: 2+2?"}, 100.0)
->>> snap = st.snapshot(120.0)
->>> snap["long"]["requests"], snap["long"]["cot_requests"], snap["long"]["max_tokens_hits"]
+>>> snap = st.windows.snapshot(120.0)
+>>> snap["long_requests"], snap["long_cot_requests"], snap["day_max_tokens_hits"]
 (1.0, 1.0, 1.0)
->>> AccountState.from_dict(st.to_dict()).snapshot(120.0) == snap
+>>> AccountState.from_dict(st.to_dict()).windows.snapshot(120.0) == snap
 True
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from stream_guard.core.signals import elicits_reasoning, prompt_fingerprint
-from stream_guard.core.window import SlidingWindow
+import xxhash
 
-__all__ = ["AccountState"]
+from stream_guard.contracts import parse_ts
+from stream_guard.core.recent import Recent
+from stream_guard.core.signals import analyze_prompt, prompt_fingerprint
+from stream_guard.core.window import Windows
+
+__all__ = ["AccountState", "HOUR_MASK"]
+
+HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest event
+
+
+def _h(value: Any) -> int:
+    return xxhash.xxh3_64_intdigest(str(value).encode())
 
 
 class AccountState:
@@ -30,86 +54,136 @@ class AccountState:
 
     __slots__ = (
         "account_id",
-        "short",
-        "long",
+        "windows",
+        "recent",
+        "hour_mask",
+        "last_hour",
         "first_seen",
         "last_ts",
         "created_at",
         "next_eval",
         "pending",
+        "staged",
         "active_alerts",
     )
 
-    def __init__(self, account_id: str, short_s: float, long_s: float) -> None:
+    def __init__(self, account_id: str, horizons: Sequence[float]) -> None:
         self.account_id = account_id
-        self.short = SlidingWindow(short_s)
-        self.long = SlidingWindow(long_s)
+        self.windows = Windows(horizons)
+        self.recent = Recent()
+        self.hour_mask = 0
+        self.last_hour = -1
         self.first_seen: float | None = None
         self.last_ts = 0.0
         self.created_at: float | None = None
         self.next_eval = 0.0  # event-time boundary of the next evaluation
         self.pending = False  # events arrived since the last evaluation
+        # evaluations waiting for their boundary's finalisation: [(boundary, features), ...]
+        self.staged: list[tuple[float, dict[str, float]]] | None = None
         # detector -> [severity rank, active until (event time)]
-        self.active_alerts: dict[str, list[float]] = {}
+        self.active_alerts: dict[str, list[float]] | None = None
 
     def add(self, event: dict[str, Any], ts: float) -> None:
-        """Count one request event at event time ``ts`` (O(1))."""
+        """Count one request event at event time ``ts``."""
         if self.first_seen is None:
             self.first_seen = ts
+            created = event.get("account_created_at")
+            if created is not None:
+                self.created_at = parse_ts(created)
+        gap = 0.0
         if ts > self.last_ts:
+            if self.last_ts > 0:
+                gap = ts - self.last_ts
             self.last_ts = ts
+        self._mark_hour(ts)
+        recent = self.recent
+        fingerprint = prompt_fingerprint(event)
         prompt = event.get("prompt")
-        cot = 1 if prompt is not None and elicits_reasoning(prompt) else 0
+        cot = bench = categories = 0
+        template_repeat = False
+        prompt_repeat = fingerprint is not None and recent.push("prompt", fingerprint)
+        if prompt is not None:
+            sig = analyze_prompt(prompt)
+            cot, bench, categories = int(sig.cot), int(sig.benchmark), sig.categories
+            template_repeat = recent.push("template", sig.template) and not prompt_repeat
+        recent.push("model", _h(event["model"]))
+        if "temperature" in event or "top_p" in event:
+            recent.push("params", _h((event.get("temperature"), event.get("top_p"))))
+        for ring, field in (("ip", "ip"), ("user_agent", "user_agent"), ("client", "client_fingerprint")):
+            value = event.get(field)
+            if value is not None:
+                recent.push(ring, _h(value))
         values = (
             1,
             event["input_tokens"],
             event["output_tokens"],
             cot,
+            bench,
             1 if event.get("stop_reason") == "max_tokens" else 0,
             1 if event.get("status") == 429 else 0,
             1 if event.get("turn_index", 0) == 0 else 0,
+            1 if event.get("tools", 0) > 0 else 0,
+            1 if prompt_repeat else 0,
+            1 if template_repeat else 0,
+            1 if prompt is not None else 0,
+            1 if prompt is None and fingerprint is not None else 0,
+            1 if gap > 0 else 0,
+            gap,
+            gap * gap,
         )
-        fingerprint = prompt_fingerprint(event)
-        self.short.add(ts, values, fingerprint)
-        self.long.add(ts, values, fingerprint)
+        self.windows.add(ts, values, fingerprint, categories)
         self.pending = True
 
-    def snapshot(self, at: float) -> dict[str, Any]:
-        """The account's windows as of event time ``at`` (the evidence of an evaluation)."""
-        return {
-            "short": self.short.snapshot(at),
-            "long": self.long.snapshot(at),
-            "first_seen": self.first_seen,
-            "last_ts": self.last_ts,
-        }
+    def _mark_hour(self, ts: float) -> None:
+        hour = int(ts // 3600)
+        if hour > self.last_hour:
+            shift = hour - self.last_hour
+            self.hour_mask = ((self.hour_mask << shift) & HOUR_MASK) if shift < 24 else 0
+            self.hour_mask |= 1
+            self.last_hour = hour
+        elif self.last_hour - hour < 24:
+            self.hour_mask |= 1 << (self.last_hour - hour)
+
+    def hours_as_of(self, at: float) -> int:
+        """The 24-hour activity mask aligned so that bit 0 is the hour before ``at``."""
+        shift = int(at // 3600) - 1 - self.last_hour
+        if shift <= 0:
+            return self.hour_mask
+        return (self.hour_mask << shift) & HOUR_MASK if shift < 24 else 0
 
     # --- checkpoints ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able picture of the state; holds no raw prompt text."""
         return {
             "account_id": self.account_id,
-            "short_s": self.short.length,
-            "long_s": self.long.length,
-            "short": self.short.to_dict(),
-            "long": self.long.to_dict(),
+            "windows": self.windows.to_dict(),
+            "recent": self.recent.to_dict(),
+            "hour_mask": self.hour_mask,
+            "last_hour": self.last_hour,
             "first_seen": self.first_seen,
             "last_ts": self.last_ts,
             "created_at": self.created_at,
             "next_eval": self.next_eval,
             "pending": self.pending,
+            "staged": [list(item) for item in self.staged] if self.staged else None,
             "active_alerts": self.active_alerts,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountState:
-        """The inverse of :meth:`to_dict`."""
-        st = cls(data["account_id"], data["short_s"], data["long_s"])
-        st.short = SlidingWindow.from_dict(data["short_s"], data["short"])
-        st.long = SlidingWindow.from_dict(data["long_s"], data["long"])
+        """The inverse of :meth:`to_dict` (only for checkpoints this worker wrote)."""
+        windows = Windows.from_dict(data["windows"])
+        st = cls(data["account_id"], windows.lengths)
+        st.windows = windows
+        st.recent = Recent.from_dict(data["recent"])
+        st.hour_mask = data["hour_mask"]
+        st.last_hour = data["last_hour"]
         st.first_seen = data["first_seen"]
         st.last_ts = data["last_ts"]
         st.created_at = data["created_at"]
         st.next_eval = data["next_eval"]
         st.pending = data["pending"]
-        st.active_alerts = {k: list(v) for k, v in data["active_alerts"].items()}
+        st.staged = [(b, f) for b, f in data["staged"]] if data["staged"] else None
+        alerts = data["active_alerts"]
+        st.active_alerts = {k: list(v) for k, v in alerts.items()} if alerts else None
         return st

@@ -1,128 +1,153 @@
-"""A sliding event-time window of per-account counters, in O(1) memory and time.
+"""Sliding event-time windows of per-account counters over several horizons, O(1) each.
 
-The window is approximated from two tumbling generations of its own length, the
-current one and the previous one: a value over ``[t - length, t)`` is the current
-generation plus the previous one weighted by how much of it still overlaps the window
-(the estimator that sliding-window rate limiters use). Distinct prompts are counted with
-a HyperLogLog sketch (Apache DataSketches) for the current generation; the previous
-generation keeps only its estimate.
+Each horizon (by default 5 minutes, 1 hour and 1 day) is approximated from two tumbling
+generations of its own length, the current one and the previous one: a value over
+``[t - length, t)`` is the current generation plus the previous one weighted by how much
+of it still overlaps the window (the estimator that sliding-window rate limiters use).
+All counters of all horizons live in one flat float32 ``array('f')`` to keep an account
+small (exact for counts up to 2**24; relative error 6e-8 beyond).
+The day horizon also keeps a HyperLogLog sketch (Apache DataSketches) of distinct prompt
+fingerprints and the bitmask of capability categories seen.
 
->>> w = SlidingWindow(60.0)
+>>> w = Windows((60.0, 3600.0, 86400.0))
 >>> for t in range(0, 120, 2):   # one request every 2 s for 2 minutes
-...     w.add(float(t), (1, 10, 100, 0, 0, 0, 1), t % 6)
+...     w.add(float(t), (1, 10, 100, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 2, 4), t % 6, 0b11)
 >>> snap = w.snapshot(120.0)
->>> snap["requests"], snap["output_tokens"], round(snap["distinct_prompts"])
-(30.0, 3000.0, 3)
->>> w.snapshot(150.0)["requests"]   # half of the last generation still overlaps
+>>> snap["short_requests"], snap["long_output_tokens"], round(snap["day_distinct_prompts"]), snap["day_categories"]
+(30.0, 6000.0, 3, 2.0)
+>>> w.snapshot(150.0)["short_requests"]   # half of the last minute still overlaps
 15.0
 """
 
 from __future__ import annotations
 
-import math
 from array import array
 from collections.abc import Sequence
 from typing import Any
 
 import datasketches
 
-__all__ = ["COUNTERS", "SlidingWindow"]
+__all__ = ["COUNTERS", "HORIZONS", "Windows"]
 
-#: The counters kept per generation, in this order (see ``AccountState.add``).
+#: The counters kept per horizon and generation, in this order (see ``AccountState.add``).
 COUNTERS: tuple[str, ...] = (
     "requests",
     "input_tokens",
     "output_tokens",
-    "cot_requests",
-    "max_tokens_hits",
-    "rate_limited",
-    "first_turn_requests",
+    "cot_requests",  # prompts that ask for step-by-step reasoning or rubric grading
+    "benchmark_requests",  # prompts shaped like benchmark items
+    "max_tokens_hits",  # responses cut at max_tokens
+    "rate_limited",  # HTTP 429
+    "first_turn_requests",  # turn_index 0 (or no conversation)
+    "tool_requests",  # tools offered
+    "prompt_repeats",  # exact prompt seen among the account's recent ones
+    "template_repeats",  # new prompt whose template was seen among the recent ones
+    "text_requests",  # prompt text present
+    "hashed_requests",  # only a prompt hash present
+    "gaps",  # inter-arrival gaps observed (requests after the account's first)
+    "gap_sum",  # sum of inter-arrival gaps, seconds
+    "gap_sq_sum",  # sum of squared gaps: with the two above, the gaps' mean and variance
 )
-_N = len(COUNTERS)
-assert _N == 7, "SlidingWindow.add is unrolled for 7 counters"
+#: Horizon names, shortest first; their lengths come from the settings.
+HORIZONS: tuple[str, ...] = ("short", "long", "day")
+_C = len(COUNTERS)
 _HLL_LG_K = 6  # 64 registers: ~13% relative error at large counts, exact-ish when small
 
 
-def _new_hll() -> Any:
-    return datasketches.hll_sketch(_HLL_LG_K, datasketches.tgt_hll_type.HLL_8)
+def _popcount(x: int) -> int:
+    return bin(x).count("1")
 
 
-class SlidingWindow:
-    """Counters and a distinct-prompt sketch over the last ``length`` seconds of event time."""
+class Windows:
+    """Counters over every horizon, plus day-level distinct prompts and categories."""
 
-    __slots__ = ("length", "gen", "cur", "prev", "hll", "prev_distinct")
+    __slots__ = ("lengths", "gens", "data", "hll", "prev_distinct", "cats", "prev_cats")
 
-    def __init__(self, length: float) -> None:
-        self.length = length
-        self.gen = -1  # index of the current generation: floor(t / length)
-        self.cur = array("d", bytes(8 * _N))
-        self.prev = array("d", bytes(8 * _N))
-        self.hll: Any = None  # created on the first prompt fingerprint
+    def __init__(self, lengths: Sequence[float]) -> None:
+        self.lengths = tuple(lengths)
+        self.gens = [-1] * len(self.lengths)  # current generation index per horizon
+        self.data = array("f", bytes(4 * 2 * _C * len(self.lengths)))  # [horizon][cur, prev][counter]
+        self.hll: Any = None  # distinct prompt fingerprints, current day generation
         self.prev_distinct = 0.0
+        self.cats = 0  # capability categories, current day generation
+        self.prev_cats = 0
 
-    def roll(self, ts: float) -> None:
-        """Move the current generation forward to the one holding ``ts``."""
-        gen = math.floor(ts / self.length)
-        if gen == self.gen:
-            return
-        if gen == self.gen + 1:
-            self.prev, self.cur = self.cur, self.prev
-            self.prev_distinct = self.hll.get_estimate() if self.hll is not None else 0.0
+    def _roll(self, h: int, gen: int) -> None:
+        base = 2 * _C * h
+        data = self.data
+        if gen == self.gens[h] + 1:
+            data[base + _C : base + 2 * _C] = data[base : base + _C]
         else:
-            self.prev = array("d", bytes(8 * _N))
-            self.prev_distinct = 0.0
-        for i in range(_N):
-            self.cur[i] = 0.0
-        self.hll = None
-        self.gen = gen
+            data[base + _C : base + 2 * _C] = array("f", bytes(4 * _C))
+        data[base : base + _C] = array("f", bytes(4 * _C))
+        if h == len(self.lengths) - 1:  # the day horizon carries the sketch
+            step = gen == self.gens[h] + 1
+            self.prev_distinct = (self.hll.get_estimate() if self.hll is not None else 0.0) if step else 0.0
+            self.prev_cats = self.cats if step else 0
+            self.hll = None
+            self.cats = 0
+        self.gens[h] = gen
 
-    def add(self, ts: float, values: Sequence[float], fingerprint: int | None) -> None:
+    def add(self, ts: float, values: Sequence[float], fingerprint: int | None, categories: int) -> None:
         """Count one request at ``ts`` (``values`` in :data:`COUNTERS` order)."""
-        if math.floor(ts / self.length) != self.gen:
-            self.roll(ts)
-        cur = self.cur
-        cur[0] += values[0]
-        cur[1] += values[1]
-        cur[2] += values[2]
-        cur[3] += values[3]
-        cur[4] += values[4]
-        cur[5] += values[5]
-        cur[6] += values[6]
+        data = self.data
+        for h, length in enumerate(self.lengths):
+            gen = int(ts // length)
+            if gen != self.gens[h]:
+                if gen < self.gens[h]:
+                    continue  # older than this horizon's current generation: too late for it
+                self._roll(h, gen)
+            base = 2 * _C * h
+            for i in range(_C):
+                data[base + i] += values[i]
         if fingerprint is not None:
             if self.hll is None:
-                self.hll = _new_hll()
+                self.hll = datasketches.hll_sketch(_HLL_LG_K, datasketches.tgt_hll_type.HLL_8)
             self.hll.update(fingerprint)
+        self.cats |= categories
 
     def snapshot(self, at: float) -> dict[str, float]:
-        """Counter values over ``[at - length, at)``; ``at`` must not precede the last event."""
-        if math.floor(at / self.length) > self.gen:
-            self.roll(at)
-        weight = 1.0 - (at - self.gen * self.length) / self.length
-        weight = min(max(weight, 0.0), 1.0)
-        out = {name: self.cur[i] + weight * self.prev[i] for i, name in enumerate(COUNTERS)}
-        cur_distinct = self.hll.get_estimate() if self.hll is not None else 0.0
-        out["distinct_prompts"] = cur_distinct + weight * self.prev_distinct
+        """Every counter over every horizon as of event time ``at`` (``{horizon}_{counter}``)."""
+        out: dict[str, float] = {}
+        data = self.data
+        for h, (name, length) in enumerate(zip(HORIZONS, self.lengths, strict=True)):
+            gen = int(at // length)
+            if gen > self.gens[h]:
+                self._roll(h, gen)
+            weight = min(max(1.0 - (at - self.gens[h] * length) / length, 0.0), 1.0)
+            base = 2 * _C * h
+            for i, counter in enumerate(COUNTERS):
+                out[f"{name}_{counter}"] = data[base + i] + weight * data[base + _C + i]
+            if h == len(self.lengths) - 1:
+                distinct = self.hll.get_estimate() if self.hll is not None else 0.0
+                out[f"{name}_distinct_prompts"] = distinct + weight * self.prev_distinct
+                out[f"{name}_categories"] = float(_popcount(self.cats | (self.prev_cats if weight > 0 else 0)))
         return out
 
     # --- checkpoints ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able picture of the window (sketch as hex of its updatable form)."""
+        """A JSON-able picture (the sketch as hex of its updatable form)."""
         return {
-            "gen": self.gen,
-            "cur": list(self.cur),
-            "prev": list(self.prev),
-            "prev_distinct": self.prev_distinct,
+            "lengths": list(self.lengths),
+            "gens": self.gens,
+            "data": list(self.data),
             "hll": self.hll.serialize_updatable().hex() if self.hll is not None else None,
+            "prev_distinct": self.prev_distinct,
+            "cats": self.cats,
+            "prev_cats": self.prev_cats,
         }
 
     @classmethod
-    def from_dict(cls, length: float, data: dict[str, Any]) -> SlidingWindow:
+    def from_dict(cls, data: dict[str, Any]) -> Windows:
         """The inverse of :meth:`to_dict`."""
-        w = cls(length)
-        w.gen = int(data["gen"])
-        w.cur = array("d", data["cur"])
-        w.prev = array("d", data["prev"])
-        w.prev_distinct = float(data["prev_distinct"])
-        if data.get("hll"):
+        w = cls(data["lengths"])
+        w.gens = list(data["gens"])
+        w.data = array("f", data["data"])
+        if data["hll"]:
             w.hll = datasketches.hll_sketch.deserialize(bytes.fromhex(data["hll"]))
+        w.prev_distinct = data["prev_distinct"]
+        w.cats = data["cats"]
+        w.prev_cats = data["prev_cats"]
         return w
+
+

@@ -65,12 +65,12 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
     table = app.Table("account-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes)
     last_checkpoint = [time.monotonic()]
+    last_model_checkpoint = [time.monotonic()]
 
     async def send_alerts(alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
             await alerts_topic.send(key=alert["subject"].encode(), value=encode_alert(alert))
-            for detector in alert["detectors"]:
-                metrics.alerts.labels(alert["kind"], alert["severity"], detector).inc()
+            metrics.alerts.labels(alert["kind"], alert["severity"], "+".join(alert["detectors"])).inc()
             metrics.alert_score.labels(alert["kind"]).observe(alert["score"])
             log.info(
                 "alert %s kind=%s severity=%s score=%.2f detectors=%s",
@@ -80,6 +80,27 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
     def assigned_input_partitions() -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.input_topic}
 
+    def write(p: int, key: bytes, value: bytes | None) -> None:
+        table.send_changelog(p, key, value)
+        if value is None:
+            table.data.pop(key, None)
+        else:
+            table.data[key] = value
+
+    def checkpoint_models(partitions: set[int] | None = None) -> None:
+        started = time.perf_counter()
+        try:
+            for p, key, value in runtime.checkpoint_models():
+                if partitions is None or p in partitions:
+                    write(p, key, value)
+        except Exception:
+            metrics.checkpoint_failures.inc()
+            log.exception("model checkpoint failed")
+            raise
+        finally:
+            metrics.model_checkpoint_duration.observe(time.perf_counter() - started)
+            last_model_checkpoint[0] = time.monotonic()
+
     def checkpoint(partitions: set[int] | None = None) -> None:
         started = time.perf_counter()
         try:
@@ -87,11 +108,7 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
             for p, key, value in runtime.checkpoint():
                 if partitions is not None and p not in partitions:
                     continue
-                table.send_changelog(p, key, value)
-                if value is None:
-                    table.data.pop(key, None)
-                else:
-                    table.data[key] = value
+                write(p, key, value)
                 n += 1
             metrics.checkpoint_states.inc(n)
         except Exception:
@@ -104,10 +121,10 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
 
     @table.on_recover  # type: ignore[misc]  # untyped decorator
     async def restore_state() -> None:
-        groups = restore_groups(table.data.items())
+        states, models = restore_groups(table.data.items())
         for p in sorted(assigned_input_partitions()):
             if p not in runtime.detectors:
-                runtime.detector(p, groups.get(p, ()))
+                runtime.detector(p, states.get(p, ()), models.get(p))
         runtime.ready = True
         metrics.ready.set(1)
         log.info("state restored: %d partitions, %d accounts", len(runtime.detectors),
@@ -118,11 +135,13 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         lost = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
         if lost:
             checkpoint(lost)
+            checkpoint_models(lost)
             runtime.drop(lost)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
     async def on_shutdown(app: faust.App, **_: Any) -> None:
         checkpoint()
+        checkpoint_models()
         log.info("final checkpoint written")
 
     @app.agent(input_topic, name="ingest")
@@ -132,14 +151,14 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
             result = runtime.handle(msg.partition, msg.offset, event.value)
             for dl in result.dead_letters:
                 await dlq_topic.send(key=msg.key, value=dl.payload, headers=_dlq_headers(dl, msg.partition, msg.offset))
-            if result.alerts:
-                await send_alerts(result.alerts)
 
     @app.timer(interval=1.0)
     async def tick() -> None:
         await send_alerts(runtime.tick(time.time()))
         if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s:
             checkpoint()
+        if time.monotonic() - last_model_checkpoint[0] >= settings.model_checkpoint_interval_s:
+            checkpoint_models()
         for p in runtime.detectors:
             try:
                 high = app.consumer.highwater(TP(settings.input_topic, p))

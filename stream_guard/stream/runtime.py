@@ -10,9 +10,8 @@ changelog-backed table (key ``b"<partition>/<account_id>"``).
 >>> from stream_guard.metrics import Metrics
 >>> rt = WorkerRuntime(Settings(), Metrics())
 >>> ok = b'{"event_id":"e1","ts":100,"account_id":"a","model":"m","input_tokens":1,"output_tokens":2}'
->>> result = rt.handle(0, 7, ok)
->>> result.alerts, result.dead_letters
-([], [])
+>>> rt.handle(0, 7, ok).dead_letters
+[]
 >>> [(p, k) for p, k, _ in rt.checkpoint()]
 [(0, b'0/a')]
 >>> rt.handle(0, 8, b"not json").dead_letters[0].reason.value
@@ -48,11 +47,15 @@ def state_key(partition: int, account_id: str) -> bytes:
     return f"{partition}/{account_id}".encode()
 
 
+def model_key(partition: int, population: str) -> bytes:
+    """Key of a population model's checkpoint in the state table."""
+    return f"{partition}#models/{population}".encode()
+
+
 @dataclass(slots=True)
 class HandleResult:
-    """What one input message produced."""
+    """What one input message produced (alerts come from :meth:`WorkerRuntime.tick`)."""
 
-    alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
@@ -65,17 +68,20 @@ class WorkerRuntime:
         self.detectors: dict[int, Detector] = {}
         self.last_message_wall: dict[int, float] = {}
         self.last_offset: dict[int, int] = {}
-        self._expired: dict[int, set[str]] = {}
         self.ready = False
         self._evaluations_counted = 0
         metrics.max_accounts.set(settings.max_accounts)
 
     # --- partitions -------------------------------------------------------------------------
-    def detector(self, partition: int, restore: Iterable[dict[str, Any]] = ()) -> Detector:
+    def detector(
+        self, partition: int, restore: Iterable[dict[str, Any]] = (), models: dict[str, bytes] | None = None
+    ) -> Detector:
         """The detector of ``partition``, created (and restored) on first use."""
         det = self.detectors.get(partition)
         if det is None:
             det = self.detectors[partition] = Detector(self.s)
+            if models:
+                det.scorer.models.loads(models)
             n = det.restore(restore)
             if n:
                 log.info("restored %d account states of partition %d", n, partition)
@@ -106,7 +112,7 @@ class WorkerRuntime:
         errors = 0
         for index, (event, ts) in enumerate(msg.events):
             try:
-                alerts = det.process(event, ts)
+                det.process(event, ts)
             except Exception as exc:  # noqa: BLE001 - a bad event must never stop the worker
                 errors += 1
                 log.warning("processing error in partition %d offset %d: %r", partition, offset, exc)
@@ -114,9 +120,6 @@ class WorkerRuntime:
                 result.dead_letters.append(
                     DeadLetter(DeadLetterReason.PROCESSING_ERROR, repr(exc), payload, index if msg.batched else None)
                 )
-                continue
-            if alerts:
-                result.alerts += alerts
         # metrics, once per message
         m = self.m
         m.messages.inc()
@@ -157,12 +160,11 @@ class WorkerRuntime:
         if wm is not None:
             self.m.watermark.set(wm)
             self.m.event_lag.set(max(0.0, now - wm))
-            for p, det in self.detectors.items():
-                before = set(det.accounts)
+            for det in self.detectors.values():
                 alerts += det.advance(wm)
-                gone = before.difference(det.accounts)
-                if gone:
-                    self._expired.setdefault(p, set()).update(gone)
+                for score in det.scores:
+                    self.m.evaluation_score.observe(score)
+                det.scores.clear()
         self._update_gauges()
         return alerts
 
@@ -173,27 +175,44 @@ class WorkerRuntime:
         """
         for p, det in self.detectors.items():
             for account, data in det.take_dirty().items():
-                yield p, state_key(p, account), orjson.dumps(data)
-            for account in self._expired.pop(p, ()):
-                yield p, state_key(p, account), None
+                yield p, state_key(p, account), orjson.dumps(data) if data is not None else None
+
+    def checkpoint_models(self) -> Iterator[tuple[int, bytes, bytes]]:
+        """(partition, key, value) of every population model (compressed pickles)."""
+        for p, det in self.detectors.items():
+            for population, blob in det.scorer.models.dumps().items():
+                yield p, model_key(p, population), blob
 
     def _update_gauges(self) -> None:
         m = self.m
         dets = self.detectors.values()
         m.tracked_accounts.set(sum(len(d.accounts) for d in dets))
         m.cap_reached.set(1 if any(len(d.accounts) >= self.s.max_accounts for d in dets) else 0)
+        learned: dict[str, int] = {}
+        for d in dets:
+            for population, n in d.scorer.models.learned().items():
+                learned[population] = learned.get(population, 0) + n
+        for population, n in learned.items():
+            m.model_learned.labels(population).set(n)
         evaluations = sum(d.evaluations for d in dets)
         if evaluations > self._evaluations_counted:
             m.evaluations.inc(evaluations - self._evaluations_counted)
         self._evaluations_counted = evaluations
 
 
-def restore_groups(items: Iterable[tuple[bytes, bytes]]) -> dict[int, list[dict[str, Any]]]:
-    """Checkpointed states from the table's (key, value) pairs, grouped by partition."""
-    groups: dict[int, list[dict[str, Any]]] = {}
+def restore_groups(
+    items: Iterable[tuple[bytes, bytes]],
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, dict[str, bytes]]]:
+    """Checkpointed account states and models from the table's (key, value) pairs, by partition."""
+    states: dict[int, list[dict[str, Any]]] = {}
+    models: dict[int, dict[str, bytes]] = {}
     for key, value in items:
         if value is None:
             continue
-        partition, _, _ = key.partition(b"/")
-        groups.setdefault(int(partition), []).append(orjson.loads(value))
-    return groups
+        if b"#models/" in key:
+            partition, _, population = key.partition(b"#models/")
+            models.setdefault(int(partition), {})[population.decode()] = value
+        else:
+            partition, _, _ = key.partition(b"/")
+            states.setdefault(int(partition), []).append(orjson.loads(value))
+    return states, models

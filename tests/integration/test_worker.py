@@ -96,12 +96,14 @@ def test_only_the_extractor_is_alerted_with_reasons(scenario: dict[str, Any]) ->
         validate_alert(alert)
         assert alert["kind"] == "account" and alert["account_ids"] == [EXTRACTOR]
         signals = {r["signal"] for r in alert["reasons"]}
-        assert "cot_share" in signals and signals & {"short_requests", "long_requests", "long_output_tokens"}
+        if "volume_rule" in alert["detectors"]:
+            assert "cot_share_long" in signals and signals & {"short_requests", "long_requests", "long_output_tokens"}
         for reason in alert["reasons"]:
             assert reason["detail"] and reason["threshold"] is not None
-    # escalation only: no two alerts with the same severity inside the cooldown
-    severities = [a["severity"] for a in alerts]
-    assert len(severities) == len(set(severities)) or len(alerts) > 1
+    assert any("volume_rule" in a["detectors"] for a in alerts)
+    # within the cooldown (longer than the scenario) only escalations raise new alerts
+    severities = [a["severity"] for a in sorted(alerts, key=lambda a: a["raised_at"])]
+    assert severities == sorted(set(severities), key=["low", "medium", "high", "critical"].index)
 
 
 def test_bad_messages_are_dead_lettered_with_reasons(scenario: dict[str, Any]) -> None:
@@ -155,7 +157,8 @@ def test_state_survives_a_worker_restart(kafka_bootstrap: str, tmp_path: Path) -
     names = unique_names("restart")
     topic = names["STREAM_GUARD_INPUT_TOPIC"]
     create_topics(kafka_bootstrap, [topic], PARTITIONS)
-    env = {**names, **TEST_ENV}
+    # only the hour window's request count decides here: keep the day-shape rule out of it
+    env = {**names, **TEST_ENV, "STREAM_GUARD_PATTERN_MIN_SCORE": "2"}
     first = extractor_events(EXTRACTOR, START, 25 * 60, every_s=4.0, seed=3)
     second = extractor_events(EXTRACTOR, START + 25 * 60, 20 * 60, every_s=4.0, seed=4)
     for i, e in enumerate(second):
@@ -196,5 +199,6 @@ def test_state_survives_a_worker_restart(kafka_bootstrap: str, tmp_path: Path) -
         worker.stop()
     subjects = {orjson.loads(r.value)["subject"] for r in alerts}
     assert subjects == {EXTRACTOR}
-    signals = {r["signal"] for rec in alerts for r in orjson.loads(rec.value)["reasons"]}
-    assert "long_requests" in signals
+    first_alert = orjson.loads(alerts[0].value)
+    assert {r["signal"] for r in first_alert["reasons"]} & {"long_requests", "long_output_tokens"}
+    assert first_alert["evidence"]["long_requests"] > len(second)  # counted across the restart

@@ -56,14 +56,16 @@ def test_watermark_is_the_minimum_over_active_partitions() -> None:
 
 
 def test_checkpoint_writes_changed_accounts_once_and_tombstones_expired() -> None:
-    rt = WorkerRuntime(Settings(account_ttl_s=3600), Metrics())
+    rt = WorkerRuntime(Settings(account_ttl_s=7200), Metrics())
     rt.handle(2, 0, orjson.dumps([event(1, "a", 100.0), event(2, "b", 100.0)]))
     first = list(rt.checkpoint())
     assert sorted(k for _, k, _ in first) == [b"2/a", b"2/b"]
     assert list(rt.checkpoint()) == []  # nothing changed since
-    groups = restore_groups([(k, v) for _, k, v in first])
-    assert sorted(s["account_id"] for s in groups[2]) == ["a", "b"]
+    states, models = restore_groups([(k, v) for _, k, v in first] + [(k, v) for _, k, v in rt.checkpoint_models()])
+    assert sorted(s["account_id"] for s in states[2]) == ["a", "b"]
+    assert sorted(models[2]) == ["established-heavy", "established-light", "new-heavy", "new-light"]
     rt.handle(2, 1, orjson.dumps(event(3, "c", 100_000.0)))
+    rt.tick(now=0.0)
     rt.tick(now=0.0)
     written = {k: v for _, k, v in rt.checkpoint()}
     assert written[b"2/a"] is None and written[b"2/b"] is None and written[b"2/c"] is not None
