@@ -168,6 +168,9 @@ class Settings:
     model_warmup: int = _knob(
         300, "Evaluations a population's models learn from before they may contribute to alerts."
     )
+    model_learn_every: int = _knob(
+        4, "Each account feeds the models every n-th evaluation interval (bounds learning cost)."
+    )
     model_min_score: float = _knob(
         0.85, "HalfSpaceTrees anomaly score (0-1) from which the population model reports an account."
     )

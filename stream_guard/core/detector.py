@@ -182,7 +182,9 @@ class Detector:
             self.evaluations += 1
             gate = st.active_alerts or {}
             calm = all(until <= boundary for _, until in gate.values())
-            assessment = self.scorer.assess(features, may_learn=calm)
+            turn = (xxhash.xxh3_64_intdigest(account.encode()) + int(boundary // self.s.eval_interval_s))
+            may_learn = calm and turn % self.s.model_learn_every == 0
+            assessment = self.scorer.assess(features, may_learn=may_learn)
             self.scores.append(assessment.score)
             alert = self._gate(st, boundary, features, assessment)
             if alert is not None:

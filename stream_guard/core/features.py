@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 
 from stream_guard.core.state import AccountState
+from stream_guard.core.window import COUNTERS
 
 __all__ = ["MODEL_FEATURES", "extract", "scaled"]
 
@@ -42,63 +43,70 @@ def _longest_zero_run(mask: int, bits: int = 24) -> int:
     return longest
 
 
+_C = len(COUNTERS)
+(REQ, IN_TOK, OUT_TOK, COT, BENCH, MAXTOK, R429, FIRST, TOOLS, PREP, TREP, TEXT, HASHED, GAPS, GSUM, GSQ) = range(_C)
+_SHORT, _LONG, _DAY = 0, _C, 2 * _C
+assert COUNTERS[GSQ] == "gap_sq_sum" and len(COUNTERS) == 16, "features.py indexes COUNTERS by position"
+
+
 def extract(st: AccountState, at: float) -> dict[str, float]:
     """All features of ``st`` as of event time ``at`` (its events before ``at``)."""
-    w = st.windows.snapshot(at)
-    f: dict[str, float] = {}
-    for h in ("short", "long", "day"):
-        f[f"{h}_requests"] = w[f"{h}_requests"]
-    f["long_input_tokens"] = w["long_input_tokens"]
-    f["long_output_tokens"] = w["long_output_tokens"]
-    f["day_output_tokens"] = w["day_output_tokens"]
-    f["out_in_ratio_long"] = w["long_output_tokens"] / max(w["long_input_tokens"], 1.0)
-    f["mean_output_tokens_long"] = w["long_output_tokens"] / max(w["long_requests"], 1.0)
-    for h in ("long", "day"):
-        req = w[f"{h}_requests"]
-        text = w[f"{h}_text_requests"]
-        f[f"cot_share_{h}"] = _share(w[f"{h}_cot_requests"], text)
-        f[f"benchmark_share_{h}"] = _share(w[f"{h}_benchmark_requests"], text)
-        f[f"text_basis_{h}"] = text
-        f[f"first_turn_share_{h}"] = _share(w[f"{h}_first_turn_requests"], req)
-    day_req = w["day_requests"]
-    with_prompt = w["day_text_requests"] + w["day_hashed_requests"]
-    f["prompt_basis_day"] = with_prompt
-    f["max_tokens_share_day"] = _share(w["day_max_tokens_hits"], day_req)
-    f["rate_limited_share_day"] = _share(w["day_rate_limited"], day_req)
-    f["tool_share_day"] = _share(w["day_tool_requests"], day_req)
-    f["repeat_share_day"] = _share(w["day_prompt_repeats"], with_prompt)
-    fresh_text = w["day_text_requests"] - w["day_prompt_repeats"]
-    f["template_repeat_share_day"] = _share(w["day_template_repeats"], fresh_text)
-    f["distinct_prompts_day"] = w["day_distinct_prompts"]
-    f["distinct_ratio_day"] = _share(w["day_distinct_prompts"], with_prompt)
-    f["categories_day"] = w["day_categories"]
-    # timing
-    gaps = w["day_gaps"]
-    f["gap_basis_day"] = gaps
+    v, distinct, cats = st.windows.view(at)
+    L, D = _LONG, _DAY
+    long_req, day_req = v[L + REQ], v[D + REQ]
+    long_text, day_text = v[L + TEXT], v[D + TEXT]
+    with_prompt = day_text + v[D + HASHED]
+    gaps = v[D + GAPS]
     if gaps >= 2:
-        mean = w["day_gap_sum"] / gaps
-        var = max(w["day_gap_sq_sum"] / gaps - mean * mean, 0.0)
+        mean = v[D + GSUM] / gaps
+        var = max(v[D + GSQ] / gaps - mean * mean, 0.0)
         cv = math.sqrt(var) / mean if mean > 0 else 0.0
     else:
         cv = 1.0  # unknown: as irregular as a Poisson process
-    f["iat_cv_day"] = cv
-    f["burstiness_day"] = (cv - 1.0) / (cv + 1.0)
     hours = st.hours_as_of(at)
-    f["active_hours"] = float(bin(hours).count("1"))
-    f["observed_hours"] = (at - st.first_seen) / 3600.0 if st.first_seen is not None else 0.0
-    f["longest_rest_hours"] = float(_longest_zero_run(hours)) if f["observed_hours"] >= 24 else 24.0
-    # spread (saturating at the ring sizes)
-    r = st.recent
-    f["distinct_models"] = float(r.distinct("model"))
-    f["distinct_params"] = float(r.distinct("params"))
-    f["distinct_ips"] = float(r.distinct("ip"))
-    f["distinct_user_agents"] = float(r.distinct("user_agent"))
-    f["distinct_clients"] = float(r.distinct("client"))
-    # age
+    observed = (at - st.first_seen) / 3600.0 if st.first_seen is not None else 0.0
     born = st.created_at if st.created_at is not None else st.first_seen
-    f["account_age_days"] = max((at - born) / 86400.0, 0.0) if born is not None else 0.0
-    f["age_known"] = 1.0 if st.created_at is not None else 0.0
-    return f
+    r = st.recent
+    return {
+        "short_requests": v[_SHORT + REQ],
+        "long_requests": long_req,
+        "day_requests": day_req,
+        "long_input_tokens": v[L + IN_TOK],
+        "long_output_tokens": v[L + OUT_TOK],
+        "day_output_tokens": v[D + OUT_TOK],
+        "out_in_ratio_long": v[L + OUT_TOK] / max(v[L + IN_TOK], 1.0),
+        "mean_output_tokens_long": v[L + OUT_TOK] / max(long_req, 1.0),
+        "cot_share_long": _share(v[L + COT], long_text),
+        "cot_share_day": _share(v[D + COT], day_text),
+        "benchmark_share_long": _share(v[L + BENCH], long_text),
+        "benchmark_share_day": _share(v[D + BENCH], day_text),
+        "text_basis_long": long_text,
+        "text_basis_day": day_text,
+        "first_turn_share_long": _share(v[L + FIRST], long_req),
+        "first_turn_share_day": _share(v[D + FIRST], day_req),
+        "prompt_basis_day": with_prompt,
+        "max_tokens_share_day": _share(v[D + MAXTOK], day_req),
+        "rate_limited_share_day": _share(v[D + R429], day_req),
+        "tool_share_day": _share(v[D + TOOLS], day_req),
+        "repeat_share_day": _share(v[D + PREP], with_prompt),
+        "template_repeat_share_day": _share(v[D + TREP], day_text - v[D + PREP]),
+        "distinct_prompts_day": distinct,
+        "distinct_ratio_day": _share(distinct, with_prompt),
+        "categories_day": float(bin(cats).count("1")),
+        "gap_basis_day": gaps,
+        "iat_cv_day": cv,
+        "burstiness_day": (cv - 1.0) / (cv + 1.0),
+        "active_hours": float(bin(hours).count("1")),
+        "observed_hours": observed,
+        "longest_rest_hours": float(_longest_zero_run(hours)) if observed >= 24 else 24.0,
+        "distinct_models": float(r.distinct("model")),
+        "distinct_params": float(r.distinct("params")),
+        "distinct_ips": float(r.distinct("ip")),
+        "distinct_user_agents": float(r.distinct("user_agent")),
+        "distinct_clients": float(r.distinct("client")),
+        "account_age_days": max((at - born) / 86400.0, 0.0) if born is not None else 0.0,
+        "age_known": 1.0 if st.created_at is not None else 0.0,
+    }
 
 
 #: The features the population models see, each mapped into [0, 1] by :func:`scaled`.
@@ -118,7 +126,8 @@ MODEL_FEATURES: tuple[str, ...] = (
     "active_hours",
     "categories_day",
 )
-_LOG_CAPS = {"long_requests": 1e4, "day_requests": 1e5, "long_output_tokens": 1e7, "mean_output_tokens_long": 1e4}
+_LOG = {"long_requests": 1e4, "day_requests": 1e5, "long_output_tokens": 1e7, "mean_output_tokens_long": 1e4}
+_DIVISOR = {name: math.log1p(cap) for name, cap in _LOG.items()}
 
 
 def scaled(f: dict[str, float]) -> dict[str, float]:
@@ -128,18 +137,23 @@ def scaled(f: dict[str, float]) -> dict[str, float]:
     >>> min(s.values()), max(s.values())
     (0.0, 0.0)
     """
-    out: dict[str, float] = {}
-    for name in MODEL_FEATURES:
-        x = f[name]
-        if name in _LOG_CAPS:
-            v = math.log1p(max(x, 0.0)) / math.log1p(_LOG_CAPS[name])
-        elif name in ("out_in_ratio_long", "iat_cv_day"):
-            v = x / (1.0 + x)
-        elif name == "active_hours":
-            v = x / 24.0
-        elif name == "categories_day":
-            v = x / 8.0
-        else:
-            v = x
-        out[name] = min(max(v, 0.0), 1.0)
-    return out
+    log1p = math.log1p
+    ratio = f["out_in_ratio_long"]
+    cv = f["iat_cv_day"]
+    x = {
+        "long_requests": log1p(f["long_requests"]) / _DIVISOR["long_requests"],
+        "day_requests": log1p(f["day_requests"]) / _DIVISOR["day_requests"],
+        "long_output_tokens": log1p(f["long_output_tokens"]) / _DIVISOR["long_output_tokens"],
+        "mean_output_tokens_long": log1p(f["mean_output_tokens_long"]) / _DIVISOR["mean_output_tokens_long"],
+        "out_in_ratio_long": ratio / (1.0 + ratio),
+        "cot_share_day": f["cot_share_day"],
+        "benchmark_share_day": f["benchmark_share_day"],
+        "first_turn_share_day": f["first_turn_share_day"],
+        "template_repeat_share_day": f["template_repeat_share_day"],
+        "distinct_ratio_day": f["distinct_ratio_day"],
+        "max_tokens_share_day": f["max_tokens_share_day"],
+        "iat_cv_day": cv / (1.0 + cv),
+        "active_hours": f["active_hours"] / 24.0,
+        "categories_day": f["categories_day"] / 8.0,
+    }
+    return {k: (0.0 if v < 0.0 else 1.0 if v > 1.0 else v) for k, v in x.items()}

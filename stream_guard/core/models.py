@@ -12,7 +12,10 @@ accounts, heavy with heavy. Each population (``new``/``established`` by account 
 
 A population's models may report only after ``model_warmup`` evaluations, and they learn
 only from evaluations that raised nothing (no rule, no model report, no active alert), so
-an extractor does not teach them that extraction is normal. Models are checkpointed with
+an extractor does not teach them that extraction is normal. To bound the cost, each
+account contributes to learning every ``model_learn_every``-th evaluation interval (a
+deterministic round robin over accounts), and the trees score an account only when at
+least two baselines already put it far above its population. Models are checkpointed with
 the account state (pickled, zlib-compressed) and restored on restart.
 
 >>> from stream_guard.settings import Settings
@@ -105,9 +108,6 @@ class PopulationModels:
         model = self.models[population]
         if model.learned < self.s.model_warmup:
             return None
-        score = model.score(x)
-        if score < self.s.model_min_score:
-            return None
         above = []
         for name in BASELINE_FEATURES:
             med, limit = model.threshold(name, self.s.baseline_mads)
@@ -116,6 +116,9 @@ class PopulationModels:
                                     f"far above population {population} (median {med:.3g}, "
                                     f"threshold median + {self.s.baseline_mads:g} scaled MADs)"))
         if len(above) < 2:
+            return None  # checked first: the baselines are cheap, the trees are not
+        score = model.score(x)
+        if score < self.s.model_min_score:
             return None
         reasons = [reason("population_anomaly", score, self.s.model_min_score,
                           f"HalfSpaceTrees anomaly score within population {population}")] + above

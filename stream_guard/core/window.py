@@ -106,22 +106,30 @@ class Windows:
             self.hll.update(fingerprint)
         self.cats |= categories
 
-    def snapshot(self, at: float) -> dict[str, float]:
-        """Every counter over every horizon as of event time ``at`` (``{horizon}_{counter}``)."""
-        out: dict[str, float] = {}
+    def view(self, at: float) -> tuple[list[float], float, int]:
+        """Weighted counters as of ``at``: a flat list ``[horizon * len(COUNTERS) + counter]``,
+        the day's distinct prompts and its category bitmask."""
         data = self.data
-        for h, (name, length) in enumerate(zip(HORIZONS, self.lengths, strict=True)):
+        out: list[float] = []
+        weight = 0.0
+        for h, length in enumerate(self.lengths):
             gen = int(at // length)
             if gen > self.gens[h]:
                 self._roll(h, gen)
             weight = min(max(1.0 - (at - self.gens[h] * length) / length, 0.0), 1.0)
             base = 2 * _C * h
-            for i, counter in enumerate(COUNTERS):
-                out[f"{name}_{counter}"] = data[base + i] + weight * data[base + _C + i]
-            if h == len(self.lengths) - 1:
-                distinct = self.hll.get_estimate() if self.hll is not None else 0.0
-                out[f"{name}_distinct_prompts"] = distinct + weight * self.prev_distinct
-                out[f"{name}_categories"] = float(_popcount(self.cats | (self.prev_cats if weight > 0 else 0)))
+            cur = data[base : base + _C]
+            prev = data[base + _C : base + 2 * _C]
+            out += [c + weight * p for c, p in zip(cur, prev, strict=True)]
+        distinct = (self.hll.get_estimate() if self.hll is not None else 0.0) + weight * self.prev_distinct
+        return out, distinct, self.cats | (self.prev_cats if weight > 0 else 0)
+
+    def snapshot(self, at: float) -> dict[str, float]:
+        """Every counter over every horizon as of event time ``at`` (``{horizon}_{counter}``)."""
+        values, distinct, cats = self.view(at)
+        out = {f"{h}_{c}": values[i * _C + j] for i, h in enumerate(HORIZONS) for j, c in enumerate(COUNTERS)}
+        out["day_distinct_prompts"] = distinct
+        out["day_categories"] = float(_popcount(cats))
         return out
 
     # --- checkpoints ----------------------------------------------------------------------
