@@ -44,7 +44,7 @@ class DemoTraffic:
         self.rnd = random.Random(seed)
         # per-account mean requests per hour (heavy-tailed, like real API clients)
         self.rates = {f"acct-demo-{i:03d}": min(200.0, self.rnd.lognormvariate(3.2, 0.8)) for i in range(benign_accounts)}
-        self.rates[EXTRACTOR] = 3600.0  # one request per second of event time
+        self.rates[EXTRACTOR] = 3 * 3600.0  # three requests per second of event time
         self.next_at: dict[str, float] = {}
         self.seq = 0
 
@@ -55,7 +55,7 @@ class DemoTraffic:
             t = self.next_at.get(account, start + self.rnd.expovariate(per_hour / 3600.0))
             while t < until:
                 out.setdefault(account, []).append(self._event(account, t))
-                t += self.rnd.expovariate(per_hour / 3600.0) if account != EXTRACTOR else self.rnd.uniform(0.9, 1.1)
+                t += self.rnd.expovariate(per_hour / 3600.0) if account != EXTRACTOR else self.rnd.uniform(0.3, 0.37)
             self.next_at[account] = t
         return out
 

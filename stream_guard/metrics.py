@@ -13,6 +13,7 @@ The invariant that proves nothing is lost::
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +37,11 @@ disable_created_metrics()  # the *_created series only double the exposition siz
 
 EVENT_OUTCOMES = ("processed", "duplicate", "untracked", "dead_lettered")
 SEVERITIES = ("low", "medium", "high", "critical")
+#: Detectors of account alerts; an alert's ``detector`` label joins its sorted detectors by '+'.
+DETECTORS = ("pattern_rule", "population_model", "volume_rule")
+DETECTOR_COMBINATIONS = tuple(
+    "+".join(c) for n in range(1, len(DETECTORS) + 1) for c in itertools.combinations(DETECTORS, n)
+)
 
 
 class Metrics:
@@ -164,6 +170,11 @@ class Metrics:
             self.events.labels(outcome)
         for reason in DeadLetterReason:
             self.dead_letters.labels(reason.value)
+        for kind in ("account", "cluster"):
+            self.alert_score.labels(kind)
+            for severity in SEVERITIES:
+                for combo in DETECTOR_COMBINATIONS:
+                    self.alerts.labels(kind, severity, combo)
 
     def exposition(self) -> bytes:
         """The text exposition format of all metrics."""

@@ -108,17 +108,23 @@ class Settings:
     )
     # --- thresholds of the volume rule --------------------------------------------------
     rule_short_requests: float = _knob(
-        120.0, "Requests in the short window that count as extraction-grade volume."
+        50.0, "Requests in the short window that count as extraction-grade volume."
     )
     rule_long_requests: float = _knob(
-        600.0, "Requests in the long window that count as extraction-grade volume."
+        150.0, "Requests in the long window that count as extraction-grade volume."
     )
     rule_long_output_tokens: float = _knob(
-        400_000.0, "Output tokens in the long window that count as extraction-grade volume."
+        150_000.0, "Output tokens in the long window that count as extraction-grade volume."
+    )
+    rule_min_active_hours: float = _knob(
+        3.0, "volume_rule needs requests in at least this many of the last 24 hours (sustained volume)..."
+    )
+    rule_day_requests: float = _knob(
+        2000.0, "...unless the day window holds at least this many requests (a burst that large counts alone)."
     )
     rule_distinct_ratio: float = _knob(
         0.8,
-        "Distinct prompts / requests in the long window at or above which traffic "
+        "Distinct prompts / requests in the day window at or above which traffic "
         "counts as covering many different tasks (not one repeated job).",
     )
     rule_cot_share: float = _knob(
@@ -133,18 +139,26 @@ class Settings:
     rule_first_turn_share: float = _knob(
         0.9, "Share of conversation-opening requests at or above which an account shows no multi-turn use."
     )
+    rule_min_mean_output_tokens: float = _knob(
+        300.0,
+        "Mean output tokens per request from which outputs count as long (full reasoning, not "
+        "just answers); required by both rules.",
+    )
     rule_out_in_ratio: float = _knob(
         3.0, "Output/input token ratio that counts as output-heavy (hash-only traffic in volume_rule)."
     )
     # --- thresholds of the pattern rule (slow extractors) ---------------------------------
     pattern_min_requests: float = _knob(
-        10.0, "pattern_rule needs at least this many requests (with prompt text) in the day window."
+        15.0, "pattern_rule needs at least this many requests (with prompt text) in the day window."
+    )
+    pattern_min_hours: float = _knob(
+        4.0, "pattern_rule needs requests in at least this many of the last 24 hours (not one burst)."
     )
     pattern_min_categories: float = _knob(
         3.0, "Capability categories in a day that count as covering a capability space."
     )
     pattern_min_active_hours: float = _knob(
-        16.0, "Active hours out of the last 24 that count as around-the-clock activity."
+        14.0, "Active hours out of the last 24 (after a day of observation) that count as around-the-clock activity."
     )
     pattern_template_share: float = _knob(
         0.5, "Share of new prompts reusing a recent template that counts as templated."
@@ -156,7 +170,7 @@ class Settings:
         0.3, "Share of responses cut at max_tokens that counts as outputs pushed to the cap."
     )
     pattern_min_score: float = _knob(
-        0.65, "pattern_rule fires at or above this evidence score (0.2 + the weights of its evidence)."
+        0.7, "pattern_rule fires at or above this evidence score (0.1 + the weights of its evidence)."
     )
     # --- population models -------------------------------------------------------------------
     new_account_age_s: float = _knob(
@@ -168,6 +182,9 @@ class Settings:
     model_warmup: int = _knob(
         300, "Evaluations a population's models learn from before they may contribute to alerts."
     )
+    model_min_requests: float = _knob(
+        10.0, "Population models judge only accounts with at least this many requests in the day window."
+    )
     model_learn_every: int = _knob(
         4, "Each account feeds the models every n-th evaluation interval (bounds learning cost)."
     )
@@ -176,6 +193,11 @@ class Settings:
     )
     baseline_mads: float = _knob(
         8.0, "A feature counts as far above its population when it exceeds median + this many scaled MADs."
+    )
+    model_alone_alerts: bool = _knob(
+        False,
+        "Let the population model raise (low) alerts on its own; by default it only corroborates "
+        "a rule (peers' outliers include benign evaluation runs).",
     )
     model_checkpoint_interval_s: float = _knob(
         300.0, "Wall-clock seconds between checkpoints of the population models."

@@ -76,6 +76,7 @@ def extract(st: AccountState, at: float) -> dict[str, float]:
         "day_output_tokens": v[D + OUT_TOK],
         "out_in_ratio_long": v[L + OUT_TOK] / max(v[L + IN_TOK], 1.0),
         "mean_output_tokens_long": v[L + OUT_TOK] / max(long_req, 1.0),
+        "mean_output_tokens_day": v[D + OUT_TOK] / max(day_req, 1.0),
         "cot_share_long": _share(v[L + COT], long_text),
         "cot_share_day": _share(v[D + COT], day_text),
         "benchmark_share_long": _share(v[L + BENCH], long_text),

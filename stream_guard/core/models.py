@@ -106,7 +106,7 @@ class PopulationModels:
     def evaluate(self, population: str, f: dict[str, float], x: dict[str, float]) -> Verdict | None:
         """A report when the account is far from its population (after warm-up)."""
         model = self.models[population]
-        if model.learned < self.s.model_warmup:
+        if model.learned < self.s.model_warmup or f["day_requests"] < self.s.model_min_requests:
             return None
         above = []
         for name in BASELINE_FEATURES:

@@ -3,22 +3,27 @@ reason carries the value and the threshold it was compared to (``docs/detection.
 explains each signal, why it points to extraction and which benign use can trip it).
 
 - :class:`VolumeRule` (``volume_rule``): extraction-grade *volume* (short- or long-window
-  requests, long-window output tokens) together with extraction-like *content* (a high
+  requests, long-window output tokens), *sustained* over several hours of the day (or a
+  very large burst), together with extraction-like *content* (a high
   share of chain-of-thought-eliciting or benchmark-shaped prompts; without prompt text,
-  almost all-distinct, single-turn, output-heavy traffic). Catches the blunt extractor.
+  almost all-distinct, single-turn, output-heavy traffic) and long outputs. Catches the
+  blunt extractor.
 - :class:`PatternRule` (``pattern_rule``): the *shape* of a day's traffic regardless of
-  volume: benchmark-like or CoT-eliciting prompts, all distinct, first turns only, plus
-  either coverage of several capability categories or persistence around the clock.
-  Catches the slow extractor that stays at a few dozen requests a day.
+  volume: CoT-eliciting or benchmark-like prompts with long outputs, all distinct, first
+  turns only, weighted up by templating, activity around the clock, machine-regular
+  timing and outputs cut at the cap. Catches the slow extractor that stays at a few dozen
+  requests a day; an evaluation run that asks for answers (short outputs) does not fire.
 
 >>> from stream_guard.settings import Settings
 >>> base = {"short_requests": 80.0, "long_requests": 900.0, "long_output_tokens": 800_000.0,
 ...         "cot_share_long": 0.9, "benchmark_share_long": 0.8, "text_basis_long": 900.0,
 ...         "distinct_ratio_day": 0.97, "first_turn_share_day": 1.0, "out_in_ratio_long": 8.0,
-...         "prompt_basis_day": 900.0}
+...         "first_turn_share_long": 1.0,
+...         "prompt_basis_day": 900.0, "mean_output_tokens_long": 890.0, "active_hours": 5.0,
+...         "day_requests": 4000.0}
 >>> v = VolumeRule(Settings()).evaluate(base)
 >>> v.severity, [r["signal"] for r in v.reasons]
-('critical', ['long_requests', 'long_output_tokens', 'cot_share_long', 'benchmark_share_long', 'distinct_ratio_day'])
+('critical', ['short_requests', 'long_requests', 'long_output_tokens', 'active_hours', 'cot_share_long', 'benchmark_share_long', 'mean_output_tokens_long', 'distinct_ratio_day'])
 >>> VolumeRule(Settings()).evaluate(dict(base, cot_share_long=0.01, benchmark_share_long=0.05)) is None
 True
 """
@@ -79,6 +84,20 @@ class VolumeRule:
                                  f"output tokens in the last {s.long_window_s:.0f} s"))
         if not volume or f["long_requests"] < s.rule_min_requests:
             return None
+        # Extraction is sustained; a one-off burst (an evaluation run, a backfill) is not,
+        # unless the burst alone is large.
+        if f["active_hours"] >= s.rule_min_active_hours:
+            volume.append(reason("active_hours", f["active_hours"], s.rule_min_active_hours,
+                                 "hours of the last 24 with requests: sustained, not a one-off burst"))
+        elif f["day_requests"] >= s.rule_day_requests:
+            volume.append(reason("day_requests", f["day_requests"], s.rule_day_requests,
+                                 f"requests in the last {s.day_window_s:.0f} s: a burst this large counts on its own"))
+        else:
+            return None
+        if f["mean_output_tokens_long"] < s.rule_min_mean_output_tokens:
+            return None  # answers only: an evaluation run or an ordinary product, not a distiller
+        if f["first_turn_share_long"] < s.rule_first_turn_share:
+            return None  # real multi-turn use (agents, chat sessions), not one-shot harvesting
         content = []
         if f["text_basis_long"] >= s.rule_min_requests:
             if f["cot_share_long"] >= s.rule_cot_share:
@@ -94,12 +113,14 @@ class VolumeRule:
                                    "output/input tokens: short prompts, long answers (no prompt text: judged by hashes)"))
         if not content:
             return None
+        content.append(reason("mean_output_tokens_long", f["mean_output_tokens_long"], s.rule_min_mean_output_tokens,
+                              "mean output tokens per request: full reasoning, not just answers"))
         if f["distinct_ratio_day"] >= s.rule_distinct_ratio and f["prompt_basis_day"] >= s.rule_min_requests:
             content.append(reason("distinct_ratio_day", f["distinct_ratio_day"], s.rule_distinct_ratio,
                                   "distinct prompts / requests today: a sweep over many different tasks"))
-        overshoot = max(r["value"] / r["threshold"] for r in volume)
-        score = min(1.0, 0.4 + 0.12 * len(content) + 0.05 * len(volume) + 0.1 * math.log2(overshoot))
-        severity = SEVERITIES[min(3, len(content) - 1 + (overshoot >= 2) + (len(volume) >= 2))]
+        overshoot = max(r["value"] / r["threshold"] for r in volume[:-1])
+        score = min(1.0, 0.4 + 0.1 * (len(content) - 1) + 0.05 * (len(volume) - 1) + 0.1 * math.log2(overshoot))
+        severity = SEVERITIES[min(3, len(content) - 2 + (overshoot >= 2) + (len(volume) >= 3))]
         return Verdict(self.name, round(score, 4), severity, volume + content)
 
 
@@ -119,44 +140,47 @@ class PatternRule:
         evidence: list[tuple[float, dict[str, Any]]] = []
         cot = f["cot_share_day"] >= s.rule_cot_share
         bench = f["benchmark_share_day"] >= s.rule_benchmark_share
-        if not (cot or bench):
+        # must-haves: extraction-like content with long outputs, no real conversations, and
+        # fresh prompts (a sweep, not a repeated job)
+        if not (cot or bench) or f["mean_output_tokens_day"] < s.rule_min_mean_output_tokens:
             return None
+        if f["first_turn_share_day"] < s.rule_first_turn_share or f["distinct_ratio_day"] < s.rule_distinct_ratio:
+            return None
+        if f["active_hours"] < s.pattern_min_hours:
+            return None  # a burst within an hour or two is a job (or an evaluation run), not a day's pattern
         if cot:
             evidence.append((0.25, reason("cot_share_day", f["cot_share_day"], s.rule_cot_share,
                                           "share of today's prompts asking for step-by-step reasoning or grading")))
         if bench:
-            evidence.append((0.2, reason("benchmark_share_day", f["benchmark_share_day"], s.rule_benchmark_share,
-                                         "share of today's prompts shaped like benchmark items")))
-        # must-haves: no real conversations, and fresh prompts (a sweep, not a repeated job)
-        if f["first_turn_share_day"] < s.rule_first_turn_share or f["distinct_ratio_day"] < s.rule_distinct_ratio:
-            return None
+            evidence.append((0.15, reason("benchmark_share_day", f["benchmark_share_day"], s.rule_benchmark_share,
+                                          "share of today's prompts shaped like benchmark items")))
+        evidence.append((0.1, reason("mean_output_tokens_day", f["mean_output_tokens_day"], s.rule_min_mean_output_tokens,
+                                     "mean output tokens per request today: full reasoning, not just answers")))
         evidence.append((0.1, reason("first_turn_share_day", f["first_turn_share_day"], s.rule_first_turn_share,
                                      "share of requests that open a conversation: no multi-turn use")))
         evidence.append((0.1, reason("distinct_ratio_day", f["distinct_ratio_day"], s.rule_distinct_ratio,
                                      "distinct prompts / requests today")))
-        spread = f["categories_day"] >= s.pattern_min_categories
-        around_the_clock = (f["observed_hours"] >= 20 and f["active_hours"] >= s.pattern_min_active_hours)
-        if not (spread or around_the_clock):
-            return None  # one benchmark in one sitting: an evaluation run, not a sweep
-        if spread:
-            evidence.append((0.15, reason("categories_day", f["categories_day"], s.pattern_min_categories,
-                                          "capability categories covered today (math, code, science, ...)")))
+        around_the_clock = f["observed_hours"] >= 20 and f["active_hours"] >= s.pattern_min_active_hours
+        templated = f["template_repeat_share_day"] >= s.pattern_template_share
+        if f["categories_day"] >= s.pattern_min_categories:
+            evidence.append((0.05, reason("categories_day", f["categories_day"], s.pattern_min_categories,
+                                          "capability categories touched today (math, code, science, ...)")))
         if around_the_clock:
             evidence.append((0.15, reason("active_hours", f["active_hours"], s.pattern_min_active_hours,
                                           "hours of the last 24 with requests: no diurnal rest")))
-        if f["template_repeat_share_day"] >= s.pattern_template_share:
-            evidence.append((0.1, reason("template_repeat_share_day", f["template_repeat_share_day"],
-                                         s.pattern_template_share, "new prompts filling a template already used")))
+        if templated:
+            evidence.append((0.15, reason("template_repeat_share_day", f["template_repeat_share_day"],
+                                          s.pattern_template_share, "new prompts filling a template already used")))
         if f["gap_basis_day"] >= 10 and f["iat_cv_day"] <= s.pattern_max_iat_cv:
             evidence.append((0.1, reason("iat_cv_day", f["iat_cv_day"], s.pattern_max_iat_cv,
                                          "coefficient of variation of inter-arrival gaps: machine-regular timing")))
         if f["max_tokens_share_day"] >= s.pattern_max_tokens_share:
             evidence.append((0.05, reason("max_tokens_share_day", f["max_tokens_share_day"], s.pattern_max_tokens_share,
                                           "share of responses cut at max_tokens: outputs pushed to the cap")))
-        score = min(1.0, 0.2 + sum(w for w, _ in evidence))
+        score = round(min(1.0, 0.1 + sum(w for w, _ in evidence)), 4)
         if score < s.pattern_min_score:
             return None
         severity = "low" if score < 0.75 else "medium" if score < 0.9 else "high"
-        if severity == "high" and not (spread and around_the_clock):
-            severity = "medium"  # a multi-benchmark evaluation run can look like this for a day
-        return Verdict(self.name, round(score, 4), severity, [r for _, r in evidence])
+        if severity == "high" and not (templated and around_the_clock):
+            severity = "medium"  # one of the two alone leaves room for a benign explanation
+        return Verdict(self.name, score, severity, [r for _, r in evidence])

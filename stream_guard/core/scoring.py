@@ -2,9 +2,10 @@
 
 The combined score is the noisy-OR of the detectors' scores, ``1 - prod(1 - s_i)``: each
 detector is treated as independent evidence, and agreement raises the score. Severity is
-the highest severity among the rules, one step higher when two or more detectors agree;
-the population model alone reports at ``low`` at most (it says "unusual for its peers",
-not "extraction"). An evaluation becomes an alert when the score reaches
+the highest severity among the rules, one step higher when two or more detectors agree.
+The population model says "unusual for its peers", not "extraction": by default it only
+corroborates a rule (raising score and severity, adding its reasons); with
+``model_alone_alerts`` it may raise ``low`` alerts on its own. An evaluation becomes an alert when the score reaches
 ``alert_min_score``. Models learn only from evaluations where nothing fired.
 
 >>> from stream_guard.settings import Settings
@@ -66,6 +67,7 @@ class Scorer:
         score, severity = combine(verdicts)
         if not verdicts and may_learn:
             self.models.learn(population, features, x)
-        if score < self.s.alert_min_score:
+        model_only = model_verdict is not None and len(verdicts) == 1
+        if score < self.s.alert_min_score or (model_only and not self.s.model_alone_alerts):
             return Assessment(score, None, population, verdicts)
         return Assessment(score, severity, population, verdicts)

@@ -41,7 +41,7 @@ CATEGORIES: tuple[str, ...] = ("math", "code", "science", "writing", "reasoning"
 #: Wording that asks the model to lay out its full reasoning or to grade/explain in detail.
 COT_PATTERN = re.compile(
     r"step[- ]by[- ]step"
-    r"|show (?:all |your |the )?(?:full |complete |detailed |entire )?(?:reasoning|work|thinking|steps|derivation)"
+    r"|show (?:all |your |the |of )*(?:full |complete |detailed |entire )?(?:reasoning|work|thinking|steps|derivation)"
     r"|(?:explain|walk me through|lay out|justify) (?:your|the|each|every) (?:reasoning|thought|step|answer)"
     r"|chain[- ]of[- ]thought"
     r"|reason (?:through|carefully|it out)"
@@ -57,7 +57,7 @@ _KEYWORDS: dict[str, str] = {}
 for _category, _words in {
     "math": "equation integral derivative probability percent percentage prime fraction polynomial sum "
             "product remainder calculate compute solve arithmetic algebra geometry triangle average ratio",
-    "code": "function python java javascript sql code bug compile regex api class method program script "
+    "code": "function python java javascript sql code bug compile regex api program script "
             "algorithm array string return def assert implement debug",
     "science": "physics chemistry chemical biology molecule molecular energy cell force velocity atom "
                "reaction gravity organism",
@@ -71,8 +71,13 @@ for _category, _words in {
         _KEYWORDS[_word] = _category
 _WORDS = re.compile(r"[a-z]+")
 _MC_OPTION = re.compile(r"(?:^|\s|\()([A-E])[).:]\s")
-_CODE_TASK = re.compile(r"\bassert \w+\(|\bdef \w+\(|>>> \w+\(|write an? (?:\w+ ){0,2}(?:function|program|method|class)")
-_WORD_PROBLEM = re.compile(r"how (?:many|much|long|far)\b|what is the (?:total|sum|value|probability|remainder)\b")
+_CODE_TASK = re.compile(
+    r"\bassert \w+\(|\bdef \w+\(|>>> \w+\("
+    r"|write an? (?:(?:python|java|javascript|typescript|c\+\+|c#|rust|go|sql|bash|recursive|simple|efficient|short) )?"
+    r"(?:function|program|method|class|script)\b"
+)
+_HOW_MUCH = re.compile(r"how (?:many|much|long|far)\b")
+_WHAT_IS = re.compile(r"what is the (?:total|sum|value|probability|remainder)\b")
 _BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 
 # Masks that turn a prompt into its template: quoted spans, numbers, capitalised names.
@@ -105,7 +110,8 @@ def elicits_reasoning(prompt: str) -> bool:
 
 
 def template_of(prompt: str) -> str:
-    """The prompt with quoted spans, numbers and names masked, case and spaces folded.
+    """The prompt with quoted spans, numbers and mid-sentence names masked, case and spaces
+    folded (a name that opens a sentence is kept: it cannot be told from an ordinary word).
 
     >>> template_of('Translate "good morning" to French for Anna, 3 times.')
     'translate # to # for #, # times.'
@@ -126,9 +132,12 @@ def analyze_prompt(prompt: str) -> PromptSignals:
         category = _KEYWORDS.get(word)
         if category is not None:
             categories |= _BIT[category]
-    multiple_choice = ")" in text and len(set(_MC_OPTION.findall(text))) >= 3
+    multiple_choice = "B" in text and "C" in text and len(set(_MC_OPTION.findall(text))) >= 3
     code_task = (">>>" in text or not words.isdisjoint(_CODE_ANCHORS)) and _CODE_TASK.search(lower) is not None
-    word_problem = _WORD_PROBLEM.search(lower) is not None
+    # a word problem asks a quantity about numbers it gives ("how long should I boil an egg" does not)
+    word_problem = _WHAT_IS.search(lower) is not None or (
+        _HOW_MUCH.search(lower) is not None and len(_NUMBER.findall(text)) >= 2
+    )
     if multiple_choice:
         categories |= _BIT["reasoning"]
     if code_task:

@@ -91,15 +91,20 @@ class Windows:
     def add(self, ts: float, values: Sequence[float], fingerprint: int | None, categories: int) -> None:
         """Count one request at ``ts`` (``values`` in :data:`COUNTERS` order)."""
         data = self.data
+        late_for_day = False
+        last = len(self.lengths) - 1
         for h, length in enumerate(self.lengths):
             gen = int(ts // length)
             if gen != self.gens[h]:
                 if gen < self.gens[h]:
+                    late_for_day = h == last
                     continue  # older than this horizon's current generation: too late for it
                 self._roll(h, gen)
             base = 2 * _C * h
             for i in range(_C):
                 data[base + i] += values[i]
+        if late_for_day:
+            return
         if fingerprint is not None:
             if self.hll is None:
                 self.hll = datasketches.hll_sketch(_HLL_LG_K, datasketches.tgt_hll_type.HLL_8)
@@ -111,18 +116,23 @@ class Windows:
         the day's distinct prompts and its category bitmask."""
         data = self.data
         out: list[float] = []
-        weight = 0.0
+        zeros = [0.0] * _C
+        distinct = self.hll.get_estimate() if self.hll is not None else 0.0
+        prev_distinct, cats, prev_cats = self.prev_distinct, self.cats, self.prev_cats
         for h, length in enumerate(self.lengths):
             gen = int(at // length)
-            if gen > self.gens[h]:
-                self._roll(h, gen)
-            weight = min(max(1.0 - (at - self.gens[h] * length) / length, 0.0), 1.0)
             base = 2 * _C * h
-            cur = data[base : base + _C]
-            prev = data[base + _C : base + 2 * _C]
+            cur: Sequence[float] = data[base : base + _C]
+            prev: Sequence[float] = data[base + _C : base + 2 * _C]
+            if gen > self.gens[h]:  # read as if rolled forward, without changing the state
+                cur, prev = zeros, (cur if gen == self.gens[h] + 1 else zeros)
+                if h == len(self.lengths) - 1:
+                    step = gen == self.gens[h] + 1
+                    prev_distinct, prev_cats = (distinct, cats) if step else (0.0, 0)
+                    distinct, cats = 0.0, 0
+            weight = min(max(1.0 - (at - gen * length) / length, 0.0), 1.0)
             out += [c + weight * p for c, p in zip(cur, prev, strict=True)]
-        distinct = (self.hll.get_estimate() if self.hll is not None else 0.0) + weight * self.prev_distinct
-        return out, distinct, self.cats | (self.prev_cats if weight > 0 else 0)
+        return out, distinct + weight * prev_distinct, cats | (prev_cats if weight > 0 else 0)
 
     def snapshot(self, at: float) -> dict[str, float]:
         """Every counter over every horizon as of event time ``at`` (``{horizon}_{counter}``)."""

@@ -142,16 +142,23 @@ class WorkerRuntime:
 
     # --- the per-tick path ------------------------------------------------------------------
     def watermark(self, now: float) -> float | None:
-        """Minimum over active partitions of their latest event time (None before any)."""
+        """Minimum over active partitions of their latest event time (None before any).
+
+        When every partition is idle, the watermark moves one evaluation interval plus the
+        grace past the newest event: every pending evaluation is finalised, as at the end of
+        a replay, without jumping event time ahead (which would expire idle accounts).
+        """
         active = [
             det.max_ts
             for p, det in self.detectors.items()
             if det.max_ts > 0 and now - self.last_message_wall.get(p, 0.0) < IDLE_PARTITION_S
         ]
-        if not active:  # everything idle: the newest event time is as far as anyone will go
-            active = [max((d.max_ts for d in self.detectors.values()), default=0.0)]
-        wm = min(active)
-        return wm if wm > 0 else None
+        newest = max((d.max_ts for d in self.detectors.values()), default=0.0)
+        if newest <= 0:
+            return None
+        if not active:
+            return newest + self.s.eval_interval_s + self.s.idle_grace_s
+        return min(active)
 
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Evaluate quiet accounts up to the watermark; returns the alerts raised."""

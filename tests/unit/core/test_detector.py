@@ -69,7 +69,7 @@ def test_cooldown_holds_repeats_and_escalation_raises_a_new_alert() -> None:
 
 
 def test_quiet_accounts_are_evaluated_when_the_watermark_passes() -> None:
-    det = Detector(Settings(rule_short_requests=50, idle_grace_s=60), clock=lambda: 0.0)
+    det = Detector(Settings(rule_short_requests=50, rule_day_requests=50, idle_grace_s=60), clock=lambda: 0.0)
     alerts = []
     for ev, ts in extractor("x", 0, 80, every=0.5):  # 40 s of traffic, then silence
         det.process(ev, ts)

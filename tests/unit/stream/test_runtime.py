@@ -52,7 +52,7 @@ def test_watermark_is_the_minimum_over_active_partitions() -> None:
     rt.handle(1, 0, orjson.dumps(event(2, "b", ts=3000.0)))
     now = max(rt.last_message_wall.values())
     assert rt.watermark(now) == 3000.0
-    assert rt.watermark(now + 60) == 5000.0  # both idle: the newest event time
+    assert rt.watermark(now + 60) == 5000.0 + 60 + 120  # both idle: past the newest by interval + grace
 
 
 def test_checkpoint_writes_changed_accounts_once_and_tombstones_expired() -> None:
