@@ -76,8 +76,14 @@ class DemoTraffic:
         }
 
 
+def _num(x: Any) -> str:
+    if isinstance(x, (int, float)):
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+    return str(x)
+
+
 def _print_alert(alert: dict[str, Any]) -> None:
-    reasons = ", ".join(f"{r['signal']}={r['value']:g} (>= {r['threshold']:g})" for r in alert["reasons"][:4])
+    reasons = ", ".join(f"{r['signal']}={_num(r['value'])} (>= {_num(r['threshold'])})" for r in alert["reasons"][:5])
     print(f"{alert['raised_at'][:19]:19}  {alert['severity']:8}  {alert['score']:5.2f}  "
           f"{alert['subject'][:24]:24}  {reasons}", flush=True)
 
