@@ -34,7 +34,9 @@ def run_worker(settings: Settings) -> int:
         settings.app_id, settings.bootstrap_servers, settings.input_topic, partitions,
         settings.alerts_topic, settings.dlq_topic, server.server_address[1],
     )
-    worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False)
+    # keep our logging set-up: mode would otherwise reconfigure it and silence stream_guard loggers
+    worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False, override_logging=False)
+    worker.spinner = None  # a terminal spinner writes escape codes into log files
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
