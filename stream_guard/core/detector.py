@@ -7,8 +7,10 @@ duplicates, update the account's windows, rings and timing, and, when the event 
 the account's next evaluation boundary ``B``, *stage* the account's features as of ``B``.
 Quiet accounts are staged when the watermark passes their boundary plus a grace.
 
-Once the watermark passes ``B`` plus the grace, boundary ``B`` is *finalised*: its staged
-accounts are scored in account-id order (rules and population models, which then learn
+Staging first screens the account cheaply: an account with too little traffic in the
+long and day windows for any rule is not featurised (unless it is its turn to feed the
+models). Once the watermark passes ``B`` plus the grace, boundary ``B`` is *finalised*: its
+staged accounts are scored in account-id order (rules and population models, which then learn
 from the clean ones), and alerts go out. Features at ``B`` hold exactly the account's
 events before ``B``, and models change only at finalisation, in boundary order, so the
 live worker and ``replay`` raise the same alerts whatever the arrival order across
@@ -163,11 +165,24 @@ class Detector:
             heapq.heappush(self._heap, boundary)
         bucket.append(account)
 
+    def _learn_turn(self, account: str, boundary: float) -> bool:
+        turn = xxhash.xxh3_64_intdigest(account.encode()) + int(boundary // self.s.eval_interval_s)
+        return turn % self.s.model_learn_every == 0
+
+    def _could_fire(self, st: AccountState) -> bool:
+        """Cheap screen: can any rule fire for this account at all? (Most quiet accounts can't.)"""
+        s = self.s
+        return (
+            st.windows.requests_bound(2) >= min(s.pattern_min_requests, s.model_min_requests)
+            or st.windows.requests_bound(1) >= s.rule_min_requests
+        )
+
     def _stage(self, st: AccountState, boundary: float) -> None:
         st.pending = False
         if st.staged is None:
             st.staged = []
-        st.staged.append((boundary, extract(st, boundary)))
+        needed = self._could_fire(st) or self._learn_turn(st.account_id, boundary)
+        st.staged.append((boundary, extract(st, boundary) if needed else None))
         self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
 
@@ -177,16 +192,19 @@ class Detector:
             st = self.accounts.get(account)
             if st is None or not st.staged:
                 continue
-            features = next((f for b, f in st.staged if b == boundary), None)
-            if features is None:
+            entry = next((item for item in st.staged if item[0] == boundary), None)
+            if entry is None:
                 continue
             st.staged = [item for item in st.staged if item[0] != boundary] or None
             self.dirty.add(account)
             self.evaluations += 1
+            features = entry[1]
+            if features is None:  # screened out at staging: too little traffic for any rule
+                self.scores.append(0.0)
+                continue
             gate = st.active_alerts or {}
             calm = all(until <= boundary for _, until in gate.values())
-            turn = (xxhash.xxh3_64_intdigest(account.encode()) + int(boundary // self.s.eval_interval_s))
-            may_learn = calm and turn % self.s.model_learn_every == 0
+            may_learn = calm and self._learn_turn(account, boundary)
             assessment = self.scorer.assess(features, may_learn=may_learn)
             self.scores.append(assessment.score)
             alert = self._gate(st, boundary, features, assessment)

@@ -22,6 +22,7 @@ fingerprints and the bitmask of capability categories seen.
 from __future__ import annotations
 
 from array import array
+from operator import add
 from collections.abc import Sequence
 from typing import Any
 
@@ -101,8 +102,7 @@ class Windows:
                     continue  # older than this horizon's current generation: too late for it
                 self._roll(h, gen)
             base = 2 * _C * h
-            for i in range(_C):
-                data[base + i] += values[i]
+            data[base : base + _C] = array("f", map(add, data[base : base + _C], values))
         if late_for_day:
             return
         if fingerprint is not None:
@@ -110,6 +110,11 @@ class Windows:
                 self.hll = datasketches.hll_sketch(_HLL_LG_K, datasketches.tgt_hll_type.HLL_8)
             self.hll.update(fingerprint)
         self.cats |= categories
+
+    def requests_bound(self, h: int) -> float:
+        """An upper bound of horizon ``h``'s request count at any later time (both generations)."""
+        base = 2 * _C * h
+        return float(self.data[base] + self.data[base + _C])
 
     def view(self, at: float) -> tuple[list[float], float, int]:
         """Weighted counters as of ``at``: a flat list ``[horizon * len(COUNTERS) + counter]``,
