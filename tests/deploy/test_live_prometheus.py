@@ -279,7 +279,9 @@ def test_every_dashboard_and_recording_rule_query_returns_data(
         assert value('sum(increase(stream_guard_events_total{outcome="processed"}[1h]))') > 0
         assert value('sum(stream_guard_dead_letters_total{reason="invalid_json"})') == 2
         assert value('sum(stream_guard_dead_letters_total{reason="schema_violation"})') == 1
-        assert value("sum(stream_guard_alerts_total)") > 0
+        # the worker counted the alert; Prometheus sees it from its next scrape on
+        wait_until(lambda: value("sum(stream_guard_alerts_total)") > 0, 15, "the alert in Prometheus",
+                   prometheus, prom_log)
         assert value("sum(stream_guard_checkpoint_states_total)") > 0
         assert value("sum(stream_guard_assigned_partitions)") == PARTITIONS
 
