@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import faust
 from faust.types import TP
+from prometheus_client import Histogram
 
 from stream_guard.contracts import DeadLetter, encode_alert
 from stream_guard.metrics import Metrics
@@ -87,37 +89,29 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         else:
             table.data[key] = value
 
-    def checkpoint_models(partitions: set[int] | None = None) -> None:
-        started = time.perf_counter()
-        try:
-            for p, key, value in runtime.checkpoint_models():
-                if partitions is None or p in partitions:
-                    write(p, key, value)
-        except Exception:
-            metrics.checkpoint_failures.inc()
-            log.exception("model checkpoint failed")
-            raise
-        finally:
-            metrics.model_checkpoint_duration.observe(time.perf_counter() - started)
-            last_model_checkpoint[0] = time.monotonic()
-
-    def checkpoint(partitions: set[int] | None = None) -> None:
+    def write_all(records: Iterable[tuple[int, bytes, bytes | None]], duration: Histogram, what: str) -> int:
         started = time.perf_counter()
         try:
             n = 0
-            for p, key, value in runtime.checkpoint():
-                if partitions is not None and p not in partitions:
-                    continue
+            for p, key, value in records:
                 write(p, key, value)
                 n += 1
-            metrics.checkpoint_states.inc(n)
+            return n
         except Exception:
             metrics.checkpoint_failures.inc()
-            log.exception("checkpoint failed")
+            log.exception("%s checkpoint failed", what)
             raise
         finally:
-            metrics.checkpoint_duration.observe(time.perf_counter() - started)
-            last_checkpoint[0] = time.monotonic()
+            duration.observe(time.perf_counter() - started)
+
+    def checkpoint(partitions: set[int] | None = None) -> None:
+        n = write_all(runtime.checkpoint(partitions), metrics.checkpoint_duration, "state")
+        metrics.checkpoint_states.inc(n)
+        last_checkpoint[0] = time.monotonic()
+
+    def checkpoint_models(partitions: set[int] | None = None) -> None:
+        write_all(runtime.checkpoint_models(partitions), metrics.model_checkpoint_duration, "model")
+        last_model_checkpoint[0] = time.monotonic()
 
     @table.on_recover  # type: ignore[misc]  # untyped decorator
     async def restore_state() -> None:

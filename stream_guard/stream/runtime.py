@@ -175,18 +175,20 @@ class WorkerRuntime:
         self._update_gauges()
         return alerts
 
-    def checkpoint(self) -> Iterator[tuple[int, bytes, bytes | None]]:
-        """(partition, key, value) of every changed account since the last checkpoint.
+    def _selected(self, partitions: set[int] | None) -> list[tuple[int, Detector]]:
+        return [(p, d) for p, d in self.detectors.items() if partitions is None or p in partitions]
 
-        ``None`` values are tombstones of expired accounts.
+    def checkpoint(self, partitions: set[int] | None = None) -> Iterator[tuple[int, bytes, bytes | None]]:
+        """(partition, key, value) of every account changed since the last checkpoint, for
+        ``partitions`` (default all). ``None`` values are tombstones of expired accounts.
         """
-        for p, det in self.detectors.items():
+        for p, det in self._selected(partitions):
             for account, data in det.take_dirty().items():
                 yield p, state_key(p, account), orjson.dumps(data) if data is not None else None
 
-    def checkpoint_models(self) -> Iterator[tuple[int, bytes, bytes]]:
+    def checkpoint_models(self, partitions: set[int] | None = None) -> Iterator[tuple[int, bytes, bytes]]:
         """(partition, key, value) of every population model (compressed pickles)."""
-        for p, det in self.detectors.items():
+        for p, det in self._selected(partitions):
             for population, blob in det.scorer.models.dumps().items():
                 yield p, model_key(p, population), blob
 

@@ -69,3 +69,11 @@ def test_checkpoint_writes_changed_accounts_once_and_tombstones_expired() -> Non
     rt.tick(now=0.0)
     written = {k: v for _, k, v in rt.checkpoint()}
     assert written[b"2/a"] is None and written[b"2/b"] is None and written[b"2/c"] is not None
+
+
+def test_a_checkpoint_of_some_partitions_keeps_the_others_pending() -> None:
+    rt = WorkerRuntime(Settings(), Metrics())
+    rt.handle(0, 0, orjson.dumps(event(1, "a")))
+    rt.handle(1, 0, orjson.dumps(event(2, "b")))
+    assert [k for _, k, _ in rt.checkpoint({0})] == [b"0/a"]  # a revoked partition alone
+    assert [k for _, k, _ in rt.checkpoint()] == [b"1/b"]  # the other is still written later
