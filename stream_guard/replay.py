@@ -96,6 +96,7 @@ def replay(
                 report.alerts.append(alert)
                 if on_alert is not None:
                     on_alert(alert)
+            det.scores.clear()  # the worker turns these into a histogram; replay does not
 
     for i, (ts, _, event) in enumerate(_with_progress(events, progress)):
         if ts >= next_advance:
