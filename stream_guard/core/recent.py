@@ -1,6 +1,6 @@
 """Small rings of recent fingerprints per account: repeats and spread, in fixed memory.
 
-One ``array('Q')`` holds several rings (recent prompts, templates, models, sampling
+One ``array('I')`` of 32-bit fingerprints holds several rings (recent prompts, templates, models, sampling
 parameters, IPs, user agents, client fingerprints). A ring answers "was this seen among
 the last *k*?" and "how many distinct among the last *k*?", exactly, at O(k) in C. For
 spread signals (distinct IPs, ...) a ring saturates at *k*: enough to tell one from many.
@@ -41,17 +41,18 @@ _INDEX = {name: i for i, name in enumerate(RINGS)}
 
 
 class Recent:
-    """The rings of one account (0 marks an empty slot; fingerprints are made non-zero)."""
+    """The rings of one account (0 marks an empty slot; fingerprints are folded to 32 bits,
+    non-zero: within a ring of 16 a false repeat has odds of about 4e-9)."""
 
     __slots__ = ("slots", "pos")
 
     def __init__(self) -> None:
-        self.slots = array("Q", bytes(8 * _SIZE))
+        self.slots = array("I", bytes(4 * _SIZE))
         self.pos = bytearray(2 * len(RINGS))  # [next write position, fill] per ring
 
     def push(self, ring: str, fingerprint: int) -> bool:
         """Record ``fingerprint``; returns whether it was already among the recent ones."""
-        fp = fingerprint or 1
+        fp = fingerprint & 0xFFFFFFFF or 1
         k, off, i = RINGS[ring], _OFFSET[ring], _INDEX[ring]
         window = self.slots[off : off + k]
         if fp in window:
@@ -78,6 +79,6 @@ class Recent:
     def from_dict(cls, data: dict[str, Any]) -> Recent:
         """The inverse of :meth:`to_dict`."""
         r = cls()
-        r.slots = array("Q", bytes.fromhex(data["slots"]))
+        r.slots = array("I", bytes.fromhex(data["slots"]))
         r.pos = bytearray(bytes.fromhex(data["pos"]))
         return r

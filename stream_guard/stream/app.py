@@ -58,6 +58,9 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         stream_wait_empty=False,
         producer_linger_ms=5,
         broker_commit_interval=2.0,
+        # Faust's default 1 MiB fetch stalls ~1 s after every few hundred batched messages
+        # (measured in bench/: 13.5k -> 34.4k events/s on 30 KB messages)
+        consumer_max_fetch_size=16 * 1024 * 1024,
         key_serializer="raw",
         value_serializer="raw",
     )

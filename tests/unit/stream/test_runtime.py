@@ -23,6 +23,7 @@ def test_every_event_is_accounted_for_by_outcome() -> None:
     rt = WorkerRuntime(Settings(max_accounts=1), m)
     rt.handle(0, 0, orjson.dumps([event(1), event(1), event(2, "b"), {"bad": True}]))
     rt.handle(0, 1, b"{")
+    rt.flush_counts()
     outcomes = {o: value(m, "stream_guard_events_total", outcome=o)
                 for o in ("processed", "duplicate", "untracked", "dead_lettered")}
     assert outcomes == {"processed": 1, "duplicate": 1, "untracked": 1, "dead_lettered": 2}

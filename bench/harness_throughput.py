@@ -1,0 +1,719 @@
+#!/usr/bin/env python3
+"""Throughput and event-to-alert latency through the load-test harness (issue 4, item 6).
+
+All on a real Apache Kafka broker (``scripts/kafka_local.py`` in a temp dir, or
+``--bootstrap``), with real ``stream-guard worker`` processes (``python -m stream_guard
+worker``), ONE worker at a time:
+
+1. **Generator and sender.** ``loadgen --scenario hydra --seed 1 --out FILE`` (20,000
+   hydra accounts + 1,000 benign, ~680k events): the generator's rate. Then
+   ``loadgen --input FILE --broker B --topic T --batch 100`` pre-fills a fresh
+   4-partition topic as fast as it can: the sender's rate (events / wall time of the
+   process; loadgen's own figure, which leaves out its start-up, is reported too).
+2. **Drain (maximum rate).** A fresh worker (new app id, new data dir) drains the
+   pre-filled topic; events/s from its ``/metrics``: from the first sample (every 0.2 s)
+   in which ``stream_guard_events_total`` (all outcomes) is non-zero to the first in which
+   it reaches the topic's event count, so start-up, group join and state recovery are
+   left out. ``--runs`` drains (each a fresh worker on the same topic); the median is
+   the maximum ``M``.
+3. **Latency at half the maximum.** loadgen cannot make event time follow the wall clock
+   by itself: its ``--rate`` paces *events per second*, while event time advances at
+   the scenario's own rate. So the harness builds a scenario whose own rate is ``M / 2``:
+   ServeGen-like API clients (``--benign-mix saas=0.85,coding_agent=0.1,batch=0.05
+   --saas-median 42000``, ServeGen's per-client median of requests per active day; the
+   account count is scaled from a pilot run to reach ``M / 2``) with ``--start`` set a
+   little into the future and ``--duration`` the length of the pass. The file is sent
+   with ``loadgen --input FILE --batch 100 --rate R`` (``R`` = the file's events /
+   duration, ~``M / 2``) started so that its first event goes out at its event time:
+   event time then tracks the wall clock (the offset is measured and reported).
+   Campaigns in loadgen need hours of event time to trip a rule (its blunt extractor is
+   capped at 0.25 requests/s), so the harness injects its own blunt extractors with its
+   own small producer: ``--extractors`` accounts, started every 4 s, each sending
+   ``--extractor-rate`` chain-of-thought requests/s with ``ts`` = the wall time of the
+   send, until its alert arrives (the ``volume_rule`` needs 2,000 requests in the day
+   window for a burst that has not lasted 3 hours). For each alert:
+
+   * ``from_last_event_s`` = alert's ``emitted_at`` (the worker's wall clock when it
+     built the alert) - the wall time at which the account's last event before the
+     alert's boundary (``raised_at``; the alert's features hold exactly the events before
+     it) was sent: the event that completed the evidence. This is the headline latency.
+   * ``to_consumer_s``: the same, to the moment this harness's consumer read the alert
+     from the alerts topic (what an enforcement consumer sees).
+   * ``after_boundary_s`` = ``emitted_at`` - ``raised_at`` (event time = wall time here).
+   * ``from_threshold_event_s`` (first alert of an injected account): from the send of
+     its 2,000th request, the one that made ``day_requests`` reach the threshold; this
+     adds the wait for the next evaluation boundary (up to ``STREAM_GUARD_EVAL_INTERVAL_S``
+     = 60 s).
+
+   Alerts on loadgen's own accounts (if any) are timed the same way, with the send time
+   taken from the Kafka record timestamp (CreateTime, set by the producer) of the message
+   that carried the event. The pass runs once per ``--graces`` value of
+   ``STREAM_GUARD_IDLE_GRACE_S`` (default 120 s, and 5 s): a boundary ``B`` is finalised
+   only when the watermark (the minimum over active partitions of their latest event
+   time) passes ``B`` + grace, so with event time = wall time every alert waits about
+   the grace after its boundary.
+
+Writes ``bench/results/harness_throughput.json`` and prints a table. ``--quick``: a
+a smaller drain file, one drain run, one latency pass (grace 5 s) with fewer, faster
+extractors (~5 minutes).
+A benchmark, not a test: exit status 0 unless the benchmark itself could not run.
+
+Examples::
+
+    python bench/harness_throughput.py                # ~20 minutes on 2 cores
+    python bench/harness_throughput.py --quick
+    python bench/harness_throughput.py --graces 120 --runs 1 --bootstrap 127.0.0.1:9092
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.error
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness_common import (
+    RESULTS,
+    Worker,
+    broker,
+    broker_pid,
+    clean_env,
+    cpu_seconds,
+    create_topics,
+    events_accounted,
+    loadavg,
+    log,
+    machine_info,
+    metric,
+    metric_sum,
+    run,
+    sg,
+    spawn,
+    terminate,
+    terminate_all,
+    unique_names,
+    write_json,
+)
+
+PARTITIONS = 4
+EVAL_INTERVAL_S = 60.0  # STREAM_GUARD_EVAL_INTERVAL_S default (not changed here)
+DAY_REQUESTS = 2000  # STREAM_GUARD_RULE_DAY_REQUESTS default: the injected extractors' threshold
+BACKGROUND_MIX = ["--benign-mix", "saas=0.85,coding_agent=0.1,batch=0.05", "--saas-median", "42000"]
+EXTRACTOR_PREFIX = "acct-bench-extractor-"
+COT_TASKS = (
+    ("Problem {i}: a train leaves at {a} km/h and another at {b} km/h, {c} km apart. When do they meet? "
+     "Think step by step and show your full reasoning."),
+    ("Task {i}: write a Python function that returns the {a}th prime number, with unit tests. "
+     "Explain your reasoning step by step before the code."),
+    "Question {i}: which of A) {a} B) {b} C) {c} D) {d} is divisible by 7? Show your work step by step.",
+    ("Exercise {i}: prove that the sum of the first {a} odd numbers is a perfect square. "
+     "Walk me through each step of the proof."),
+)
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def pct(values: list[float], q: float) -> float | None:
+    """The q-quantile (0..1) by linear interpolation; None for no values."""
+    if not values:
+        return None
+    v = sorted(values)
+    if len(v) == 1:
+        return v[0]
+    pos = q * (len(v) - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def dist(values: list[float]) -> dict[str, Any]:
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 3)
+
+    return {"n": len(values), "p50": r(pct(values, 0.5)), "p90": r(pct(values, 0.9)), "p99": r(pct(values, 0.99)),
+            "min": r(min(values)) if values else None, "max": r(max(values)) if values else None,
+            "mean": r(statistics.fmean(values)) if values else None}
+
+
+def parse_ts(v: Any) -> float:
+    if isinstance(v, int | float):
+        return float(v)
+    from stream_guard.loadgen.timeutil import parse_iso
+
+    return parse_iso(str(v))
+
+
+def loadgen_rate(log_path: Path) -> float | None:
+    """loadgen's own final rate ("... done: N events in Ts, R ev/s" / "(R/s)")."""
+    rate = None
+    for line in log_path.read_text(errors="replace").splitlines():
+        m = re.search(r"done: [\d,]+ events in [\d.]+s, ([\d,]+) ev/s", line) or re.search(
+            r"^loadgen: [\d,]+ events \(([\d,]+)/s\)", line)
+        if m:
+            rate = float(m.group(1).replace(",", ""))
+    return rate
+
+
+def labels_events(labels: Path) -> int:
+    return int(json.loads(labels.read_text())["run"]["events"])
+
+
+# --------------------------------------------------------------------------- phase 1-2
+
+def generate(work: Path, name: str, options: list[str], timeout: float) -> dict[str, Any]:
+    out, labels = work / f"{name}.jsonl", work / f"{name}.labels.json"
+    cmd = sg("loadgen", *options, "--out", str(out), "--labels", str(labels), "--progress-every", "10")
+    lg = work / f"{name}.loadgen.log"
+    log(f"generating {name}: stream-guard {' '.join(cmd[3:])}")
+    wall = run(cmd, lg, timeout)
+    n = labels_events(labels)
+    rate = loadgen_rate(lg)
+    log(f"{name}: {n:,} events in {wall:.1f}s ({n / wall:,.0f} events/s wall, loadgen's own figure "
+        f"{rate or 0:,.0f}/s), {out.stat().st_size / n:,.0f} bytes/event")
+    return {"file": out, "labels": labels, "events": n, "wall_s": round(wall, 2), "cmd": cmd,
+            "events_per_s_wall": round(n / wall, 1), "events_per_s_loadgen": rate,
+            "bytes_per_event": round(out.stat().st_size / n, 1)}
+
+
+async def _first_record_ts(bootstrap: str, topic: str) -> float | None:
+    from aiokafka import AIOKafkaConsumer
+
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                         enable_auto_commit=False, group_id=None)
+    await c.start()
+    first = None
+    try:
+        end = asyncio.get_running_loop().time() + 15
+        seen_parts: set[int] = set()
+        while asyncio.get_running_loop().time() < end and len(seen_parts) < PARTITIONS:
+            batch = await c.getmany(timeout_ms=500, max_records=1)
+            for tp, recs in batch.items():
+                if tp.partition in seen_parts:
+                    continue
+                seen_parts.add(tp.partition)
+                for r in recs:
+                    first = r.timestamp / 1000 if first is None else min(first, r.timestamp / 1000)
+                c.pause(tp)
+    finally:
+        await c.stop()
+    return first
+
+
+def prefill(bootstrap: str, work: Path, gen: dict[str, Any], topic: str, timeout: float) -> dict[str, Any]:
+    create_topics(bootstrap, [topic], PARTITIONS)
+    cmd = sg("loadgen", "--input", str(gen["file"]), "--broker", bootstrap, "--topic", topic, "--batch", "100",
+             "--progress-every", "10")
+    lg = work / "prefill.log"
+    log(f"pre-filling {topic}: stream-guard {' '.join(cmd[3:])}")
+    t_spawn = time.time()
+    wall = run(cmd, lg, timeout)
+    first = asyncio.run(_first_record_ts(bootstrap, topic))
+    startup = (first - t_spawn) if first else None
+    rate = loadgen_rate(lg)
+    log(f"pre-filled {gen['events']:,} events in {wall:.1f}s ({gen['events'] / wall:,.0f} events/s wall, "
+        f"loadgen's own figure {rate or 0:,.0f}/s; first record {startup or 0:.2f}s after spawn)")
+    return {"cmd": cmd, "wall_s": round(wall, 2), "events_per_s_wall": round(gen["events"] / wall, 1),
+            "events_per_s_loadgen": rate, "startup_s": round(startup, 3) if startup else None,
+            "events_per_s_after_startup": round(gen["events"] / (wall - startup), 1) if startup else None}
+
+
+def drain(bootstrap: str, work: Path, topic: str, n_events: int, run_no: int, kafka_pid: int | None,
+          timeout: float) -> dict[str, Any]:
+    names = unique_names(f"drain{run_no}")
+    env = {**names, "STREAM_GUARD_INPUT_TOPIC": topic, "STREAM_GUARD_TOPIC_PARTITIONS": str(PARTITIONS)}
+    worker = Worker(bootstrap, env, work / f"drain{run_no}-data", work / f"drain{run_no}.worker.log")
+    try:
+        t_start = time.monotonic()
+        worker.start()
+        ready_s = time.monotonic() - t_start
+        first_t = first_n = done_t = None
+        cpu0 = bcpu0 = None
+        deadline = time.monotonic() + timeout
+        n = 0.0
+        while time.monotonic() < deadline:
+            try:
+                m = worker.metrics()
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.2)
+                continue
+            now = time.monotonic()
+            n = events_accounted(m)
+            if n > 0 and first_t is None:
+                first_t, first_n = now, n
+                cpu0, bcpu0 = worker.cpu_seconds(), cpu_seconds(kafka_pid) if kafka_pid else None
+            if n >= n_events:
+                done_t = now
+                break
+            time.sleep(0.2)
+        if done_t is None or first_t is None:
+            raise TimeoutError(f"drain {run_no}: {n:,.0f}/{n_events:,} events in {timeout:.0f}s")
+        cpu1, bcpu1 = worker.cpu_seconds(), cpu_seconds(kafka_pid) if kafka_pid else None
+        secs = done_t - first_t
+        rate = (n_events - first_n) / secs
+        final = worker.metrics()
+        res = {
+            "run": run_no,
+            "ready_s": round(ready_s, 2),
+            "seconds": round(secs, 2),
+            "events": n_events,
+            "events_at_first_sample": first_n,
+            "events_per_s": round(rate, 1),
+            "worker_cpu_share": round((cpu1 - cpu0) / secs, 3) if cpu0 is not None and cpu1 is not None else None,
+            "broker_cpu_share": round((bcpu1 - bcpu0) / secs, 3) if bcpu0 is not None and bcpu1 is not None else None,
+            "messages": metric(final, "stream_guard_messages_consumed_total"),
+            "processed": metric(final, "stream_guard_events_total", outcome="processed"),
+            "alerts_metric": metric_sum(final, "stream_guard_alerts_total"),
+            "evaluations": metric(final, "stream_guard_evaluations_total"),
+            "tracked_accounts": metric(final, "stream_guard_tracked_accounts"),
+            "loadavg": loadavg(),
+        }
+        log(f"drain {run_no}: {rate:,.0f} events/s over {secs:.1f}s (worker CPU {res['worker_cpu_share']}, "
+            f"broker CPU {res['broker_cpu_share']}), ready after {ready_s:.1f}s")
+        return res
+    finally:
+        worker.stop()
+
+
+# --------------------------------------------------------------------------- phase 3
+
+def background_options(accounts: int, start: float, duration_s: int, seed: int) -> list[str]:
+    return ["--scenario", "standard", "--seed", str(seed), "--campaigns", "none", "--benign-accounts", str(accounts),
+            *BACKGROUND_MIX, "--start", f"{start:.3f}", "--duration", f"{duration_s}s"]
+
+
+def calibrate(work: Path, target_rate: float, duration_s: int, start: float, timeout: float) -> dict[str, Any]:
+    """Accounts needed for the background's own event rate to be ``target_rate``."""
+    pilot_accounts = 1000
+    pilot = generate(work, "pilot", background_options(pilot_accounts, start, duration_s, 11), timeout)
+    pilot["file"].unlink(missing_ok=True)
+    per_account = pilot["events"] / duration_s / pilot_accounts
+    accounts = max(50, round(target_rate / per_account))
+    log(f"calibration: {pilot['events']:,} events from {pilot_accounts} accounts over {duration_s}s = "
+        f"{per_account:.3f} events/s/account -> {accounts:,} accounts for {target_rate:,.0f} events/s")
+    return {"pilot_accounts": pilot_accounts, "pilot_events": pilot["events"], "per_account_rate": per_account,
+            "accounts": accounts, "generate_events_per_s": pilot["events_per_s_wall"]}
+
+
+class Injector:
+    """Blunt extractors with ts = wall time of the send, stopped when alerted."""
+
+    def __init__(self, bootstrap: str, topic: str, count: int, rate: float, t0: float, spacing: float,
+                 max_active_s: float, batch_interval: float = 0.2) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.accounts = [f"{EXTRACTOR_PREFIX}{i:03d}" for i in range(count)]
+        self.starts = {a: t0 + i * spacing for i, a in enumerate(self.accounts)}
+        self.rate = rate
+        self.max_active_s = max_active_s
+        self.batch_interval = batch_interval
+        self.sent: dict[str, list[float]] = {a: [] for a in self.accounts}  # send wall times (= ts)
+        self.stopped: dict[str, float] = {}
+        self.stop_reason: dict[str, str] = {}
+        self.alerted: set[str] = set()
+        self.rnd = random.Random(7)
+        self.events = 0
+
+    def _event(self, account: str, seq: int, ts: float) -> dict[str, Any]:
+        r = self.rnd
+        prompt = COT_TASKS[seq % len(COT_TASKS)].format(i=seq, a=r.randint(2, 9999), b=r.randint(2, 9999),
+                                                       c=r.randint(2, 9999), d=r.randint(2, 9999))
+        out = r.randint(700, 1400)
+        return {"event_id": f"{account}-{seq}", "ts": round(ts, 3), "account_id": account, "model": "atlas-large",
+                "input_tokens": r.randint(60, 220), "output_tokens": out, "max_tokens": 1400, "prompt": prompt,
+                "status": 200, "stop_reason": "max_tokens" if out >= 1400 else "end_turn", "turn_index": 0,
+                "temperature": 1.0, "ip": "203.0.113.77", "user_agent": "python-httpx/0.27"}
+
+    async def run(self, until: float) -> None:
+        import orjson
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks=1)
+        await producer.start()
+        credit = {a: 0.0 for a in self.accounts}
+        try:
+            while time.time() < until and len(self.stopped) < len(self.accounts):
+                now = time.time()
+                futs = []
+                for a in self.accounts:
+                    if a in self.stopped or now < self.starts[a]:
+                        continue
+                    if a in self.alerted or now - self.starts[a] > self.max_active_s:
+                        self.stopped[a] = now
+                        self.stop_reason[a] = "alerted" if a in self.alerted else "max_active_s"
+                        continue
+                    credit[a] += self.rate * self.batch_interval
+                    k = int(credit[a])
+                    if not k:
+                        continue
+                    credit[a] -= k
+                    ts = time.time()
+                    evs = [self._event(a, len(self.sent[a]) + j, ts) for j in range(k)]
+                    futs.append(await producer.send(self.topic, orjson.dumps(evs), key=a.encode()))
+                    self.sent[a].extend([ts] * k)
+                    self.events += k
+                if futs:
+                    await asyncio.gather(*futs)
+                await asyncio.sleep(max(0.0, self.batch_interval - (time.time() - now)))
+        finally:
+            await producer.stop()
+
+
+async def _watch_alerts(bootstrap: str, topic: str, into: list[tuple[float, dict[str, Any]]], injector: Injector,
+                        stop: asyncio.Event) -> None:
+    import orjson
+    from aiokafka import AIOKafkaConsumer
+
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                         enable_auto_commit=False, group_id=None, metadata_max_age_ms=2000)
+    await c.start()
+    try:
+        while not stop.is_set():
+            batch = await c.getmany(timeout_ms=200)
+            now = time.time()
+            for recs in batch.values():
+                for r in recs:
+                    a = orjson.loads(r.value)
+                    into.append((now, a))
+                    for acct in a.get("account_ids") or [a.get("subject")]:
+                        if acct in injector.starts:
+                            injector.alerted.add(acct)
+    finally:
+        await c.stop()
+
+
+async def _poll_metrics(worker: Worker, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            m = await asyncio.to_thread(worker.metrics)
+            lag = sum(v for (n, _), v in m.items() if n == "stream_guard_consumer_lag_messages")
+            samples.append({"t": time.time(), "events": events_accounted(m), "lag_messages": lag,
+                            "watermark": metric(m, "stream_guard_watermark_timestamp_seconds"),
+                            "event_time_lag_s": metric(m, "stream_guard_event_time_lag_seconds"),
+                            "alerts": metric_sum(m, "stream_guard_alerts_total"),
+                            "cpu_s": worker.cpu_seconds()})
+        except (urllib.error.URLError, OSError):
+            pass
+        await asyncio.sleep(1.0)
+
+
+async def _background_send_times(bootstrap: str, topic: str, accounts: set[str], timeout: float
+                                 ) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
+    """(event ts, CreateTime) of every event of ``accounts`` in ``topic``; and, for every message,
+    CreateTime - its newest event ts (how far sends ran behind event time)."""
+    import orjson
+    from aiokafka import AIOKafkaConsumer
+
+    c = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                         enable_auto_commit=False, group_id=None, max_partition_fetch_bytes=16 << 20)
+    await c.start()
+    found: dict[str, list[tuple[float, float]]] = {a: [] for a in accounts}
+    offsets: list[float] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline, last = loop.time() + timeout, loop.time()
+        while loop.time() < deadline and loop.time() - last < 3.0:
+            batch = await c.getmany(timeout_ms=300, max_records=2000)
+            for recs in batch.values():
+                last = loop.time()
+                for r in recs:
+                    if r.key and r.key.startswith(EXTRACTOR_PREFIX.encode()):
+                        continue
+                    sent = r.timestamp / 1000
+                    doc = orjson.loads(r.value)
+                    evs = doc if isinstance(doc, list) else [doc]
+                    newest = 0.0
+                    for e in evs:
+                        ts = parse_ts(e["ts"])
+                        newest = max(newest, ts)
+                        if e["account_id"] in found:
+                            found[e["account_id"]].append((ts, sent))
+                    offsets.append(sent - newest)
+    finally:
+        await c.stop()
+    return found, offsets
+
+
+def latency_pass(bootstrap: str, work: Path, grace: float, target_rate: float, calib: dict[str, Any],
+                 args: argparse.Namespace, startup_s: float, kafka_pid: int | None) -> dict[str, Any]:
+    tag = f"grace{grace:g}"
+    k, xrate, spacing = args.extractors, args.extractor_rate, 4.0
+    first_start = 15.0
+    cross_s = DAY_REQUESTS / xrate
+    last_alert = first_start + spacing * (k - 1) + cross_s + EVAL_INTERVAL_S + grace + 5
+    duration_s = math.ceil(last_alert + args.tail_s)
+    accounts = calib["accounts"]
+    est_events = target_rate * duration_s
+    est_gen = est_events / max(calib["generate_events_per_s"], 1000.0)
+    t0 = math.ceil(time.time() + est_gen * 1.3 + 40)
+    gen = generate(work, f"realtime-{tag}", background_options(accounts, t0, duration_s, 1), args.step_timeout)
+    send_rate = gen["events"] / duration_s
+    log(f"[{tag}] background: {gen['events']:,} events over {duration_s}s of event time from "
+        f"{time.strftime('%H:%M:%S', time.gmtime(t0))}Z = {send_rate:,.0f} events/s (target {target_rate:,.0f}); "
+        f"starts in {t0 - time.time():.0f}s")
+    if t0 - time.time() < 20:
+        raise RuntimeError(f"generation took too long: only {t0 - time.time():.0f}s left before the start; "
+                           "rerun (the estimate comes from the pilot)")
+    names = unique_names(f"lat{grace:g}")
+    create_topics(bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
+    env = {**names, "STREAM_GUARD_TOPIC_PARTITIONS": str(PARTITIONS), "STREAM_GUARD_IDLE_GRACE_S": f"{grace:g}"}
+    worker = Worker(bootstrap, env, work / f"{tag}-data", work / f"{tag}.worker.log")
+    send_cmd = sg("loadgen", "--input", str(gen["file"]), "--broker", bootstrap, "--topic",
+                  names["STREAM_GUARD_INPUT_TOPIC"], "--batch", "100", "--rate", f"{send_rate:.1f}",
+                  "--progress-every", "30")
+    alerts: list[tuple[float, dict[str, Any]]] = []
+    samples: list[dict[str, Any]] = []
+    injector = Injector(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], k, xrate, t0 + first_start, spacing,
+                        max_active_s=cross_s + EVAL_INTERVAL_S + grace + 60)
+    try:
+        worker.start()
+        log(f"[{tag}] worker ready (STREAM_GUARD_IDLE_GRACE_S={grace:g}); waiting for the start")
+
+        async def orchestrate() -> dict[str, Any]:
+            stop = asyncio.Event()
+            watch = asyncio.create_task(_watch_alerts(bootstrap, names["STREAM_GUARD_ALERTS_TOPIC"], alerts,
+                                                      injector, stop))
+            poll = asyncio.create_task(_poll_metrics(worker, samples, stop))
+            await asyncio.sleep(max(0.0, t0 - startup_s - time.time()))
+            log(f"[{tag}] sending: stream-guard {' '.join(send_cmd[3:])}")
+            spawned = time.time()
+            sender = spawn(send_cmd, work / f"{tag}.send.log", clean_env())
+            inj = asyncio.create_task(injector.run(until=t0 + duration_s))
+            deadline = t0 + duration_s + 120
+            while sender.poll() is None and time.time() < deadline:
+                await asyncio.sleep(0.5)
+            sender_done = time.time()
+            if sender.poll() is None:
+                terminate(sender, 30)
+                log(f"[{tag}] sender did not finish in time: stopped")
+            await asyncio.wait_for(inj, timeout=60)
+            end_of_traffic = time.time()
+            log(f"[{tag}] traffic done ({sender_done - spawned:.0f}s); injected {injector.events:,} events; "
+                f"{len(injector.alerted)}/{k} extractors alerted")
+            await asyncio.sleep(8.0)  # idle partitions -> final watermark -> the last alerts
+            stop.set()
+            await asyncio.gather(watch, poll)
+            return {"spawned": spawned, "sender_done": sender_done, "end_of_traffic": end_of_traffic,
+                    "sender_rc": sender.returncode}
+
+        timing = asyncio.run(orchestrate())
+    finally:
+        worker.stop()
+    bg_alerted = {a for _, al in alerts for a in (al.get("account_ids") or [al["subject"]])
+                  if a not in injector.starts}
+    bg_sends, send_offsets = asyncio.run(_background_send_times(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"],
+                                                                bg_alerted, timeout=300))
+    if not args.keep:
+        gen["file"].unlink(missing_ok=True)
+    return analyse(tag, grace, gen, duration_s, send_rate, target_rate, accounts, t0, send_cmd, injector, alerts,
+                   samples, timing, bg_sends, send_offsets, work)
+
+
+def analyse(tag: str, grace: float, gen: dict[str, Any], duration_s: int, send_rate: float, target_rate: float,
+            accounts: int, t0: float, send_cmd: list[str], injector: Injector,
+            alerts: list[tuple[float, dict[str, Any]]], samples: list[dict[str, Any]], timing: dict[str, Any],
+            bg_sends: dict[str, list[tuple[float, float]]], send_offsets: list[float], work: Path) -> dict[str, Any]:
+    rows = []
+    first_alert_seen: set[str] = set()
+    for received, a in sorted(alerts, key=lambda x: x[0]):
+        subject = a["subject"]
+        raised, emitted = parse_ts(a["raised_at"]), parse_ts(a["emitted_at"])
+        injected = subject in injector.starts
+        if injected:
+            sends = injector.sent[subject]  # ts == send time
+            before = [s for s in sends if s < raised]
+            last_send = before[-1] if before else None
+            last_ts = last_send
+        else:
+            pairs = sorted(p for p in bg_sends.get(subject, []) if p[0] < raised)
+            last_ts, last_send = (pairs[-1][0], pairs[-1][1]) if pairs else (None, None)
+        row = {"subject": subject, "injected": injected, "severity": a["severity"],
+               "detectors": "+".join(a["detectors"]), "raised_at": raised, "emitted_at": emitted,
+               "received_at": received,
+               "after_end_of_traffic": emitted > timing["end_of_traffic"],
+               "after_boundary_s": emitted - raised,
+               "from_last_event_s": emitted - last_send if last_send else None,
+               "to_consumer_s": received - last_send if last_send else None,
+               "last_event_before_boundary_s": raised - last_ts if last_ts else None}
+        if injected and subject not in first_alert_seen and len(injector.sent[subject]) >= DAY_REQUESTS:
+            row["from_threshold_event_s"] = emitted - injector.sent[subject][DAY_REQUESTS - 1]
+        first_alert_seen.add(subject)
+        rows.append(row)
+    valid = [r for r in rows if not r["after_end_of_traffic"] and r["from_last_event_s"] is not None]
+    inj = [r for r in valid if r["injected"]]
+    bg = [r for r in valid if not r["injected"]]
+
+    def lat(rs: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        return dist([r[key] for r in rs if r.get(key) is not None])
+
+    # worker while traffic flowed (from the start to the end of the sender)
+    during = [s for s in samples if t0 + 10 <= s["t"] <= timing["sender_done"]]
+    consumed = None
+    cpu_share = None
+    if len(during) >= 2:
+        a, b = during[0], during[-1]
+        consumed = (b["events"] - a["events"]) / (b["t"] - a["t"])
+        if a["cpu_s"] is not None and b["cpu_s"] is not None:
+            cpu_share = (b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"])
+    sent_total = gen["events"] + injector.events
+    (work / f"{tag}.alerts.json").write_text(json.dumps(rows, indent=1))
+    return {
+        "grace_s": grace,
+        "target_events_per_s": round(target_rate, 1),
+        "background": {"cmd": "stream-guard " + " ".join(gen["cmd"][3:]), "accounts": accounts,
+                       "events": gen["events"], "duration_s": duration_s, "own_rate_events_per_s": round(send_rate, 1),
+                       "generate_wall_s": gen["wall_s"], "start": t0},
+        "send_cmd": "stream-guard " + " ".join(send_cmd[3:]),
+        "injected": {"extractors": len(injector.accounts), "rate_per_extractor": injector.rate,
+                     "events": injector.events, "alerted": len(injector.alerted),
+                     "stopped": dict(sorted(__import__("collections").Counter(injector.stop_reason.values()).items()))},
+        "offered_events_per_s": round(sent_total / max(timing["sender_done"] - t0, 1e-9), 1),
+        "worker_consumed_events_per_s": round(consumed, 1) if consumed else None,
+        "worker_cpu_share": round(cpu_share, 3) if cpu_share is not None else None,
+        "consumer_lag_messages": dist([s["lag_messages"] for s in during]),
+        "event_time_lag_s": dist([s["event_time_lag_s"] for s in during]),
+        "send_minus_event_time_s": dist(send_offsets),
+        "sender_start_offset_s": round(timing["spawned"] - t0, 3),
+        "alerts": {"total": len(rows), "injected": sum(r["injected"] for r in rows),
+                   "background": sum(not r["injected"] for r in rows),
+                   "after_end_of_traffic": sum(r["after_end_of_traffic"] for r in rows),
+                   "background_subjects": sorted({r["subject"] for r in rows if not r["injected"]})[:20]},
+        "latency_injected": {k: lat(inj, k) for k in ("from_last_event_s", "to_consumer_s", "after_boundary_s",
+                                                        "last_event_before_boundary_s", "from_threshold_event_s")},
+        "latency_background": {k: lat(bg, k) for k in ("from_last_event_s", "to_consumer_s", "after_boundary_s",
+                                                         "last_event_before_boundary_s")},
+        "latency_all": {k: lat(valid, k) for k in ("from_last_event_s", "to_consumer_s", "after_boundary_s")},
+    }
+
+
+# --------------------------------------------------------------------------- main
+
+def table(doc: dict[str, Any]) -> str:
+    g, p = doc["generator"], doc["prefill"]
+    d = doc["drain"]
+    runs = ", ".join(f"{r['events_per_s']:,.0f}" for r in d["runs"])
+    lines = [
+        (f"generator  loadgen {doc['settings']['drain_scenario']} -> file: {g['events']:,} events, "
+         f"{g['events_per_s_wall']:,.0f} events/s wall ({g['events_per_s_loadgen'] or 0:,.0f}/s loadgen's own)"),
+        (f"sender     loadgen --input --batch 100 -> Kafka: {p['events_per_s_wall']:,.0f} events/s wall "
+         f"({p['events_per_s_loadgen'] or 0:,.0f}/s loadgen's own)"),
+        (f"worker     one worker draining the topic: median {d['median_events_per_s']:,.0f} events/s "
+         f"(runs: {runs}); sender/worker = {p['events_per_s_wall'] / d['median_events_per_s']:.1f}x"),
+    ]
+    if doc.get("latency"):
+        lines.append("")
+        head = (f"{'grace':>6}  {'offered ev/s':>12}  {'consumed ev/s':>13}  {'cpu':>5}  {'alerts':>6}  "
+                f"{'p50 s':>6}  {'p99 s':>6}  {'max s':>6}  {'to consumer p50/p99':>19}  {'after boundary p50':>18}  "
+                f"{'from threshold p50/p99':>22}")
+        lines += [head, "-" * len(head)]
+        for lp in doc["latency"]:
+            li = lp["latency_injected"]
+            f, c, ab, th = li["from_last_event_s"], li["to_consumer_s"], li["after_boundary_s"], li["from_threshold_event_s"]
+
+            def s(x: Any) -> str:
+                return "-" if x is None else f"{x:.1f}"
+
+            lines.append(f"{lp['grace_s']:>5g}s  {lp['offered_events_per_s']:>12,.0f}  "
+                         f"{lp['worker_consumed_events_per_s'] or 0:>13,.0f}  {lp['worker_cpu_share'] or 0:>5.2f}  "
+                         f"{f['n']:>6}  {s(f['p50']):>6}  {s(f['p99']):>6}  {s(f['max']):>6}  "
+                         f"{s(c['p50']) + ' / ' + s(c['p99']):>19}  {s(ab['p50']):>18}  "
+                         f"{s(th['p50']) + ' / ' + s(th['p99']):>22}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="smaller drain file, one run, one short pass (~5 min)")
+    p.add_argument("--bootstrap", help="use this Kafka instead of starting one")
+    p.add_argument("--drain-scenario", default=None,
+                   help="loadgen options of the drain file (default: '--scenario hydra --seed 1')")
+    p.add_argument("--runs", type=int, default=None, help="drains of the pre-filled topic (default 2; quick 1)")
+    p.add_argument("--graces", default=None, help="STREAM_GUARD_IDLE_GRACE_S values of the latency passes "
+                   "(comma-separated; '' = no latency pass; default 120,5; quick 5)")
+    p.add_argument("--extractors", type=int, default=None, help="injected extractors per pass (default 24; quick 6)")
+    p.add_argument("--extractor-rate", type=float, default=None,
+                   help="requests/s of each injected extractor (default 25; quick 40)")
+    p.add_argument("--tail-s", type=float, default=40.0, help="background seconds after the last expected alert")
+    p.add_argument("--rate-share", type=float, default=0.5, help="latency passes at this share of the maximum")
+    p.add_argument("--out", type=Path, default=None, help="JSON results (default bench/results/harness_throughput"
+                   "[-quick].json)")
+    p.add_argument("--workdir", type=Path, help="keep intermediate files here (default: a temp dir, removed)")
+    p.add_argument("--keep", action="store_true", help="keep the generated event files")
+    p.add_argument("--step-timeout", type=float, default=600.0, help="bound on each generate/send step (s)")
+    args = p.parse_args(argv)
+    drain_opts = (args.drain_scenario.split() if args.drain_scenario else
+                  ["--scenario", "hydra", "--seed", "1"] + (["--hydra-accounts", "5000"] if args.quick else []))
+    runs = args.runs or (1 if args.quick else 2)
+    args.extractors = args.extractors or (6 if args.quick else 24)
+    args.extractor_rate = args.extractor_rate or (40.0 if args.quick else 25.0)
+    if args.graces is None:
+        args.graces = "5" if args.quick else "120,5"
+    graces = [float(x) for x in args.graces.split(",") if x.strip()]
+    out_json = args.out or RESULTS / ("harness_throughput-quick.json" if args.quick else "harness_throughput.json")
+
+    t_begin = time.monotonic()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="sg-harness-tp-"))
+    work.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {
+        "benchmark": "stream-guard throughput and event-to-alert latency through the load-test harness "
+                     "(issue 4 item 6)",
+        "command": "python bench/harness_throughput.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
+        "machine": machine_info(),
+        "settings": {"quick": args.quick, "partitions": PARTITIONS, "drain_scenario": " ".join(drain_opts),
+                     "runs": runs, "graces_s": graces, "rate_share": args.rate_share,
+                     "extractors": args.extractors, "extractor_rate": args.extractor_rate,
+                     "background_mix": " ".join(BACKGROUND_MIX),
+                     "worker_settings": "defaults except STREAM_GUARD_TOPIC_PARTITIONS=4, fresh app id/topics, "
+                                        "and STREAM_GUARD_IDLE_GRACE_S per latency pass"},
+    }
+    log(f"work dir {work}")
+    try:
+        with broker(args.bootstrap, work / "kafka") as bootstrap:
+            kafka_pid = None if args.bootstrap else broker_pid(work / "kafka")
+            gen = generate(work, "drain", drain_opts, args.step_timeout)
+            doc["generator"] = {k: v for k, v in gen.items() if k not in ("file", "labels", "cmd")}
+            doc["generator"]["cmd"] = "stream-guard " + " ".join(gen["cmd"][3:])
+            topic = f"drain-{unique_names('x')['STREAM_GUARD_APP_ID'][2:]}.requests"
+            pre = prefill(bootstrap, work, gen, topic, args.step_timeout)
+            pre["cmd"] = "stream-guard " + " ".join(pre["cmd"][3:])
+            doc["prefill"] = pre
+            if not args.keep:
+                gen["file"].unlink(missing_ok=True)
+            results = [drain(bootstrap, work, topic, gen["events"], i + 1, kafka_pid,
+                             timeout=gen["events"] / 1500 + 120) for i in range(runs)]
+            median = statistics.median(r["events_per_s"] for r in results)
+            doc["drain"] = {"runs": results, "median_events_per_s": round(median, 1),
+                            "method": "metrics deltas: first sample with events > 0 to the sample reaching the count"}
+            doc["latency"] = []
+            if graces:
+                target = args.rate_share * median
+                calib = calibrate(work, target, 120, time.time(), args.step_timeout)
+                doc["calibration"] = calib
+                for grace in graces:
+                    doc["latency"].append(latency_pass(bootstrap, work, grace, target, calib, args,
+                                                       pre["startup_s"] or 1.0, kafka_pid))
+                    write_json(out_json, doc)  # partial results survive a later failure
+    finally:
+        terminate_all()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    doc["wall_s"] = round(time.monotonic() - t_begin, 1)
+    doc["machine"]["loadavg_at_end"] = loadavg()
+    write_json(out_json, doc)
+    print(table(doc))
+    log(f"wrote {out_json} in {doc['wall_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
