@@ -5,30 +5,37 @@ All on a real Apache Kafka broker (``scripts/kafka_local.py`` in a temp dir, or
 ``--bootstrap``), with real ``stream-guard worker`` processes (``python -m stream_guard
 worker``), ONE worker at a time:
 
-1. **Generator and sender.** ``loadgen --scenario hydra --seed 1 --out FILE`` (20,000
-   hydra accounts + 1,000 benign, ~680k events): the generator's rate. Then
-   ``loadgen --input FILE --broker B --topic T --batch 100`` pre-fills a fresh
-   4-partition topic as fast as it can: the sender's rate (events / wall time of the
-   process; loadgen's own figure, which leaves out its start-up, is reported too).
-2. **Drain (maximum rate).** A fresh worker (new app id, new data dir) drains the
-   pre-filled topic; events/s from its ``/metrics``: from the first sample (every 0.2 s)
-   in which ``stream_guard_events_total`` (all outcomes) is non-zero to the first in which
-   it reaches the topic's event count, so start-up, group join and state recovery are
-   left out. ``--runs`` drains (each a fresh worker on the same topic); the median is
-   the maximum ``M``.
+1. **Generator and sender.** Two files: ``hydra`` = ``loadgen --scenario hydra --seed 1``
+   (20,000 hydra accounts + 1,000 benign, ~680k events, the issue's hydra scale) and
+   ``background`` = ServeGen-like API clients (``--scenario standard --campaigns none
+   --benign-mix saas=0.85,coding_agent=0.1,batch=0.05
+   --saas-median 42000``, ServeGen's per-client median of requests per active day;
+   ``--benign-accounts 800 --start NOW --duration 900s``: ~1.2M events over 15 minutes of
+   event time, so that evaluations are part of the work), the traffic of the latency passes.
+   Each is generated once (the generator's rate) and sent with ``loadgen --input FILE
+   --broker B --topic T --batch 100`` as fast as it can into a fresh 4-partition topic
+   (the sender's rate: events / wall time of the process; loadgen's own figure, which
+   leaves out its start-up, is reported too).
+2. **Drain (maximum rate).** A fresh worker (new app id, new data dir) drains each
+   pre-filled topic; events/s from its ``/metrics`` (sampled every 0.2 s): from the first
+   sample in which ``stream_guard_events_total`` (all outcomes) reaches a quarter of the
+   topic's events to the first in which it reaches all of them (start-up, group join,
+   state recovery and the first event-time minutes, in which no boundary is finalised
+   yet because of the grace, are left out; the rate from the first event is reported
+   too). ``--runs`` drains per topic (each a fresh worker on the same topic); the
+   median of the ``background`` drains is the maximum ``M`` used below.
 3. **Latency at half the maximum.** loadgen cannot make event time follow the wall clock
    by itself: its ``--rate`` paces *events per second*, while event time advances at
-   the scenario's own rate. So the harness builds a scenario whose own rate is ``M / 2``:
-   ServeGen-like API clients (``--benign-mix saas=0.85,coding_agent=0.1,batch=0.05
-   --saas-median 42000``, ServeGen's per-client median of requests per active day; the
-   account count is scaled from a pilot run to reach ``M / 2``) with ``--start`` set a
-   little into the future and ``--duration`` the length of the pass. The file is sent
-   with ``loadgen --input FILE --batch 100 --rate R`` (``R`` = the file's events /
-   duration, ~``M / 2``) started so that its first event goes out at its event time:
-   event time then tracks the wall clock (the offset is measured and reported).
+   the scenario's own rate. So each pass generates a ``background`` file whose own rate
+   is ``M / 2`` (account count scaled from the drain file's events per account and
+   second) with ``--start`` a little into the future and ``--duration`` the length of
+   the pass, and sends it with ``loadgen --input FILE --batch 100 --rate R`` (``R`` = the
+   file's events / duration, ~``M / 2``), spawned so that its first event goes out at
+   its event time: event time then follows the wall clock (how far sends ran behind
+   event time, and the worker's ``stream_guard_event_time_lag_seconds``, are reported).
    Campaigns in loadgen need hours of event time to trip a rule (its blunt extractor is
    capped at 0.25 requests/s), so the harness injects its own blunt extractors with its
-   own small producer: ``--extractors`` accounts, started every 4 s, each sending
+   own small producer: ``--extractors`` accounts, started every ``--spacing`` s, each sending
    ``--extractor-rate`` chain-of-thought requests/s with ``ts`` = the wall time of the
    send, until its alert arrives (the ``volume_rule`` needs 2,000 requests in the day
    window for a burst that has not lasted 3 hours). For each alert:
@@ -53,10 +60,12 @@ worker``), ONE worker at a time:
    time) passes ``B`` + grace, so with event time = wall time every alert waits about
    the grace after its boundary.
 
-Writes ``bench/results/harness_throughput.json`` and prints a table. ``--quick``: a
-a smaller drain file, one drain run, one latency pass (grace 5 s) with fewer, faster
-extractors (~5 minutes).
-A benchmark, not a test: exit status 0 unless the benchmark itself could not run.
+Alerts that share an evaluation boundary are finalised together, so their latencies are
+not independent samples: the number of distinct boundaries is reported with each figure.
+
+Writes ``bench/results/harness_throughput.json`` and prints a table. ``--quick``:
+smaller files, one drain each, one latency pass (grace 5 s) with fewer, faster
+extractors (~5 minutes). A benchmark, not a test: exit status 0 unless the benchmark itself could not run.
 
 Examples::
 
@@ -171,9 +180,11 @@ def labels_events(labels: Path) -> int:
 
 # --------------------------------------------------------------------------- phase 1-2
 
-def generate(work: Path, name: str, options: list[str], timeout: float) -> dict[str, Any]:
+def generate(work: Path, name: str, options: list[str], timeout: float, workers: int = 1) -> dict[str, Any]:
     out, labels = work / f"{name}.jsonl", work / f"{name}.labels.json"
     cmd = sg("loadgen", *options, "--out", str(out), "--labels", str(labels), "--progress-every", "10")
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     lg = work / f"{name}.loadgen.log"
     log(f"generating {name}: stream-guard {' '.join(cmd[3:])}")
     wall = run(cmd, lg, timeout)
@@ -238,7 +249,8 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, run_no: int, ka
         worker.start()
         ready_s = time.monotonic() - t_start
         first_t = first_n = done_t = None
-        cpu0 = bcpu0 = None
+        steady_t = steady_n = None  # first sample at or past a quarter of the events
+        cpu0 = bcpu0 = cpu_q = None
         deadline = time.monotonic() + timeout
         n = 0.0
         while time.monotonic() < deadline:
@@ -252,6 +264,8 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, run_no: int, ka
             if n > 0 and first_t is None:
                 first_t, first_n = now, n
                 cpu0, bcpu0 = worker.cpu_seconds(), cpu_seconds(kafka_pid) if kafka_pid else None
+            if n >= n_events / 4 and steady_t is None:
+                steady_t, steady_n, cpu_q = now, n, worker.cpu_seconds()
             if n >= n_events:
                 done_t = now
                 break
@@ -260,7 +274,9 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, run_no: int, ka
             raise TimeoutError(f"drain {run_no}: {n:,.0f}/{n_events:,} events in {timeout:.0f}s")
         cpu1, bcpu1 = worker.cpu_seconds(), cpu_seconds(kafka_pid) if kafka_pid else None
         secs = done_t - first_t
-        rate = (n_events - first_n) / secs
+        overall = (n_events - first_n) / secs
+        steady = (n_events - steady_n) / (done_t - steady_t) if steady_t and done_t > steady_t else overall
+        rate = steady
         final = worker.metrics()
         res = {
             "run": run_no,
@@ -269,7 +285,10 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, run_no: int, ka
             "events": n_events,
             "events_at_first_sample": first_n,
             "events_per_s": round(rate, 1),
+            "events_per_s_overall": round(overall, 1),
             "worker_cpu_share": round((cpu1 - cpu0) / secs, 3) if cpu0 is not None and cpu1 is not None else None,
+            "worker_cpu_share_steady": round((cpu1 - cpu_q) / (done_t - steady_t), 3)
+            if cpu_q is not None and cpu1 is not None and steady_t and done_t > steady_t else None,
             "broker_cpu_share": round((bcpu1 - bcpu0) / secs, 3) if bcpu0 is not None and bcpu1 is not None else None,
             "messages": metric(final, "stream_guard_messages_consumed_total"),
             "processed": metric(final, "stream_guard_events_total", outcome="processed"),
@@ -278,7 +297,8 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, run_no: int, ka
             "tracked_accounts": metric(final, "stream_guard_tracked_accounts"),
             "loadavg": loadavg(),
         }
-        log(f"drain {run_no}: {rate:,.0f} events/s over {secs:.1f}s (worker CPU {res['worker_cpu_share']}, "
+        log(f"drain {run_no}: {rate:,.0f} events/s over the last 3/4 ({overall:,.0f} overall, {secs:.1f}s; "
+            f"worker CPU {res['worker_cpu_share']}, "
             f"broker CPU {res['broker_cpu_share']}), ready after {ready_s:.1f}s")
         return res
     finally:
@@ -292,17 +312,16 @@ def background_options(accounts: int, start: float, duration_s: int, seed: int) 
             *BACKGROUND_MIX, "--start", f"{start:.3f}", "--duration", f"{duration_s}s"]
 
 
-def calibrate(work: Path, target_rate: float, duration_s: int, start: float, timeout: float) -> dict[str, Any]:
-    """Accounts needed for the background's own event rate to be ``target_rate``."""
-    pilot_accounts = 1000
-    pilot = generate(work, "pilot", background_options(pilot_accounts, start, duration_s, 11), timeout)
-    pilot["file"].unlink(missing_ok=True)
-    per_account = pilot["events"] / duration_s / pilot_accounts
+def calibrate(bg: dict[str, Any], target_rate: float) -> dict[str, Any]:
+    """Accounts needed for the background's own event rate to be ``target_rate``, from the
+    background drain file (same knobs, same hour of the day)."""
+    per_account = bg["generator"]["events"] / bg["duration_s"] / bg["accounts"]
     accounts = max(50, round(target_rate / per_account))
-    log(f"calibration: {pilot['events']:,} events from {pilot_accounts} accounts over {duration_s}s = "
-        f"{per_account:.3f} events/s/account -> {accounts:,} accounts for {target_rate:,.0f} events/s")
-    return {"pilot_accounts": pilot_accounts, "pilot_events": pilot["events"], "per_account_rate": per_account,
-            "accounts": accounts, "generate_events_per_s": pilot["events_per_s_wall"]}
+    log(f"calibration: {bg['generator']['events']:,} events from {bg['accounts']:,} accounts over "
+        f"{bg['duration_s']}s = {per_account:.3f} events/s/account -> {accounts:,} accounts for "
+        f"{target_rate:,.0f} events/s")
+    return {"per_account_rate": round(per_account, 4), "accounts": accounts,
+            "generate_events_per_s": bg["generator"]["events_per_s_wall"]}
 
 
 class Injector:
@@ -409,7 +428,7 @@ async def _poll_metrics(worker: Worker, samples: list[dict[str, Any]], stop: asy
 async def _background_send_times(bootstrap: str, topic: str, accounts: set[str], timeout: float
                                  ) -> tuple[dict[str, list[tuple[float, float]]], list[float]]:
     """(event ts, CreateTime) of every event of ``accounts`` in ``topic``; and, for every message,
-    CreateTime - its newest event ts (how far sends ran behind event time)."""
+    CreateTime - its last event's ts (how far sends ran behind event time)."""
     import orjson
     from aiokafka import AIOKafkaConsumer
 
@@ -431,13 +450,11 @@ async def _background_send_times(bootstrap: str, topic: str, accounts: set[str],
                     sent = r.timestamp / 1000
                     doc = orjson.loads(r.value)
                     evs = doc if isinstance(doc, list) else [doc]
-                    newest = 0.0
-                    for e in evs:
-                        ts = parse_ts(e["ts"])
-                        newest = max(newest, ts)
-                        if e["account_id"] in found:
-                            found[e["account_id"]].append((ts, sent))
-                    offsets.append(sent - newest)
+                    if found:
+                        for e in evs:
+                            if e["account_id"] in found:
+                                found[e["account_id"]].append((parse_ts(e["ts"]), sent))
+                    offsets.append(sent - parse_ts(evs[-1]["ts"]))  # a file's arrays are in event-time order
     finally:
         await c.stop()
     return found, offsets
@@ -446,16 +463,17 @@ async def _background_send_times(bootstrap: str, topic: str, accounts: set[str],
 def latency_pass(bootstrap: str, work: Path, grace: float, target_rate: float, calib: dict[str, Any],
                  args: argparse.Namespace, startup_s: float, kafka_pid: int | None) -> dict[str, Any]:
     tag = f"grace{grace:g}"
-    k, xrate, spacing = args.extractors, args.extractor_rate, 4.0
+    k, xrate, spacing = args.extractors, args.extractor_rate, args.spacing
     first_start = 15.0
     cross_s = DAY_REQUESTS / xrate
     last_alert = first_start + spacing * (k - 1) + cross_s + EVAL_INTERVAL_S + grace + 5
     duration_s = math.ceil(last_alert + args.tail_s)
     accounts = calib["accounts"]
     est_events = target_rate * duration_s
-    est_gen = est_events / max(calib["generate_events_per_s"], 1000.0)
+    est_gen = est_events / max(calib["generate_events_per_s"], 1000.0)  # single-process rate: 2 are faster
     t0 = math.ceil(time.time() + est_gen * 1.3 + 40)
-    gen = generate(work, f"realtime-{tag}", background_options(accounts, t0, duration_s, 1), args.step_timeout)
+    gen = generate(work, f"realtime-{tag}", background_options(accounts, t0, duration_s, 1), args.step_timeout,
+                   workers=2)
     send_rate = gen["events"] / duration_s
     log(f"[{tag}] background: {gen['events']:,} events over {duration_s}s of event time from "
         f"{time.strftime('%H:%M:%S', time.gmtime(t0))}Z = {send_rate:,.0f} events/s (target {target_rate:,.0f}); "
@@ -587,6 +605,8 @@ def analyse(tag: str, grace: float, gen: dict[str, Any], duration_s: int, send_r
                    "background": sum(not r["injected"] for r in rows),
                    "after_end_of_traffic": sum(r["after_end_of_traffic"] for r in rows),
                    "background_subjects": sorted({r["subject"] for r in rows if not r["injected"]})[:20]},
+        "distinct_boundaries": {"injected": len({r["raised_at"] for r in inj}),
+                                "background": len({r["raised_at"] for r in bg})},
         "latency_injected": {k: lat(inj, k) for k in ("from_last_event_s", "to_consumer_s", "after_boundary_s",
                                                         "last_event_before_boundary_s", "from_threshold_event_s")},
         "latency_background": {k: lat(bg, k) for k in ("from_last_event_s", "to_consumer_s", "after_boundary_s",
@@ -598,52 +618,80 @@ def analyse(tag: str, grace: float, gen: dict[str, Any], duration_s: int, send_r
 # --------------------------------------------------------------------------- main
 
 def table(doc: dict[str, Any]) -> str:
-    g, p = doc["generator"], doc["prefill"]
-    d = doc["drain"]
-    runs = ", ".join(f"{r['events_per_s']:,.0f}" for r in d["runs"])
-    lines = [
-        (f"generator  loadgen {doc['settings']['drain_scenario']} -> file: {g['events']:,} events, "
-         f"{g['events_per_s_wall']:,.0f} events/s wall ({g['events_per_s_loadgen'] or 0:,.0f}/s loadgen's own)"),
-        (f"sender     loadgen --input --batch 100 -> Kafka: {p['events_per_s_wall']:,.0f} events/s wall "
-         f"({p['events_per_s_loadgen'] or 0:,.0f}/s loadgen's own)"),
-        (f"worker     one worker draining the topic: median {d['median_events_per_s']:,.0f} events/s "
-         f"(runs: {runs}); sender/worker = {p['events_per_s_wall'] / d['median_events_per_s']:.1f}x"),
-    ]
+    def f0(x: Any) -> str:
+        return "-" if x is None else f"{x:,.0f}"
+
+    def f1(x: Any) -> str:
+        return "-" if x is None else f"{x:.1f}"
+
+    header = (f"{'file':<11} {'events':>9}  {'generator ev/s':>14}  {'sender ev/s':>11}  {'worker ev/s (runs)':<30} "
+              f"{'worker CPU':>10}  sender/worker")
+    lines = [header]
+    lines.append("-" * len(lines[0]))
+    for name, d in doc["drains"].items():
+        g, p = d["generator"], d["prefill"]
+        runs = ", ".join(f0(r["events_per_s"]) for r in d["runs"])
+        cpu = statistics.median(r["worker_cpu_share_steady"] or r["worker_cpu_share"] or 0 for r in d["runs"])
+        lines.append(f"{name:<11} {g['events']:>9,}  {f0(g['events_per_s_wall']):>14}  {f0(p['events_per_s_wall']):>11}  "
+                     f"{f0(d['median_events_per_s']) + ' (' + runs + ')':<30} {cpu:>10.2f}  "
+                     f"{p['events_per_s_wall'] / d['median_events_per_s']:.1f}x")
     if doc.get("latency"):
         lines.append("")
-        head = (f"{'grace':>6}  {'offered ev/s':>12}  {'consumed ev/s':>13}  {'cpu':>5}  {'alerts':>6}  "
-                f"{'p50 s':>6}  {'p99 s':>6}  {'max s':>6}  {'to consumer p50/p99':>19}  {'after boundary p50':>18}  "
-                f"{'from threshold p50/p99':>22}")
+        head = (f"{'grace':>6}  {'offered ev/s':>12}  {'consumed':>8}  {'cpu':>4}  {'alerts':>6}  {'bounds':>6}  "
+                f"{'last-event p50/p99/max s':>24}  {'threshold-event p50/p99/max s':>29}  {'consumer sees p50/p99':>21}")
         lines += [head, "-" * len(head)]
         for lp in doc["latency"]:
             li = lp["latency_injected"]
-            f, c, ab, th = li["from_last_event_s"], li["to_consumer_s"], li["after_boundary_s"], li["from_threshold_event_s"]
-
-            def s(x: Any) -> str:
-                return "-" if x is None else f"{x:.1f}"
-
-            lines.append(f"{lp['grace_s']:>5g}s  {lp['offered_events_per_s']:>12,.0f}  "
-                         f"{lp['worker_consumed_events_per_s'] or 0:>13,.0f}  {lp['worker_cpu_share'] or 0:>5.2f}  "
-                         f"{f['n']:>6}  {s(f['p50']):>6}  {s(f['p99']):>6}  {s(f['max']):>6}  "
-                         f"{s(c['p50']) + ' / ' + s(c['p99']):>19}  {s(ab['p50']):>18}  "
-                         f"{s(th['p50']) + ' / ' + s(th['p99']):>22}")
+            f, c, th = li["from_last_event_s"], li["to_consumer_s"], li["from_threshold_event_s"]
+            lines.append(f"{lp['grace_s']:>5g}s  {f0(lp['offered_events_per_s']):>12}  "
+                         f"{f0(lp['worker_consumed_events_per_s']):>8}  {lp['worker_cpu_share'] or 0:>4.2f}  "
+                         f"{f['n']:>6}  {lp['distinct_boundaries']['injected']:>6}  "
+                         f"{f1(f['p50']) + ' / ' + f1(f['p99']) + ' / ' + f1(f['max']):>24}  "
+                         f"{f1(th['p50']) + ' / ' + f1(th['p99']) + ' / ' + f1(th['max']):>29}  "
+                         f"{f1(c['p50']) + ' / ' + f1(c['p99']):>21}")
+            if lp["alerts"]["background"]:
+                b = lp["latency_background"]["from_last_event_s"]
+                lines.append(f"        + {lp['alerts']['background']} alerts on loadgen accounts: last-event "
+                             f"p50 {f1(b['p50'])} / p99 {f1(b['p99'])} s")
     return "\n".join(lines)
+
+
+def drain_set(bootstrap: str, work: Path, name: str, options: list[str], runs: int, kafka_pid: int | None,
+              args: argparse.Namespace) -> dict[str, Any]:
+    """Generate a file, pre-fill a fresh topic with it, drain it ``runs`` times with one worker."""
+    gen = generate(work, f"drain-{name}", options, args.step_timeout)
+    topic = f"drain-{name}-{unique_names('x')['STREAM_GUARD_APP_ID'][2:]}.requests"
+    pre = prefill(bootstrap, work, gen, topic, args.step_timeout)
+    if not args.keep:
+        gen["file"].unlink(missing_ok=True)
+    results = [drain(bootstrap, work, topic, gen["events"], i + 1, kafka_pid, timeout=gen["events"] / 1500 + 120)
+               for i in range(runs)]
+    generator = {k: v for k, v in gen.items() if k not in ("file", "labels", "cmd")}
+    generator["cmd"] = "stream-guard " + " ".join(gen["cmd"][3:])
+    pre["cmd"] = "stream-guard " + " ".join(pre["cmd"][3:])
+    return {"generator": generator, "prefill": pre, "runs": results,
+            "median_events_per_s": round(statistics.median(r["events_per_s"] for r in results), 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smaller drain file, one run, one short pass (~5 min)")
+    p.add_argument("--quick", action="store_true", help="smaller files, one drain each, one short pass (~5 min)")
     p.add_argument("--bootstrap", help="use this Kafka instead of starting one")
-    p.add_argument("--drain-scenario", default=None,
-                   help="loadgen options of the drain file (default: '--scenario hydra --seed 1')")
-    p.add_argument("--runs", type=int, default=None, help="drains of the pre-filled topic (default 2; quick 1)")
+    p.add_argument("--runs", type=int, default=None, help="drains of each pre-filled topic (default 2; quick 1)")
+    p.add_argument("--skip-hydra", action="store_true", help="do not drain the hydra file")
+    p.add_argument("--background-accounts", type=int, default=None,
+                   help="accounts of the background drain file (default 800; quick 400)")
+    p.add_argument("--background-duration", type=int, default=None,
+                   help="event-time seconds of the background drain file (default 900; quick 480)")
     p.add_argument("--graces", default=None, help="STREAM_GUARD_IDLE_GRACE_S values of the latency passes "
                    "(comma-separated; '' = no latency pass; default 120,5; quick 5)")
-    p.add_argument("--extractors", type=int, default=None, help="injected extractors per pass (default 24; quick 6)")
+    p.add_argument("--extractors", type=int, default=None, help="injected extractors per pass (default 16; quick 6)")
     p.add_argument("--extractor-rate", type=float, default=None,
                    help="requests/s of each injected extractor (default 25; quick 40)")
-    p.add_argument("--tail-s", type=float, default=40.0, help="background seconds after the last expected alert")
+    p.add_argument("--spacing", type=float, default=None,
+                   help="seconds between the injected extractors' starts (default 8; quick 5)")
+    p.add_argument("--tail-s", type=float, default=30.0, help="background seconds after the last expected alert")
     p.add_argument("--rate-share", type=float, default=0.5, help="latency passes at this share of the maximum")
     p.add_argument("--out", type=Path, default=None, help="JSON results (default bench/results/harness_throughput"
                    "[-quick].json)")
@@ -651,15 +699,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep the generated event files")
     p.add_argument("--step-timeout", type=float, default=600.0, help="bound on each generate/send step (s)")
     args = p.parse_args(argv)
-    drain_opts = (args.drain_scenario.split() if args.drain_scenario else
-                  ["--scenario", "hydra", "--seed", "1"] + (["--hydra-accounts", "5000"] if args.quick else []))
-    runs = args.runs or (1 if args.quick else 2)
-    args.extractors = args.extractors or (6 if args.quick else 24)
-    args.extractor_rate = args.extractor_rate or (40.0 if args.quick else 25.0)
+    q = args.quick
+    runs = args.runs or (1 if q else 2)
+    args.extractors = args.extractors or (6 if q else 16)
+    args.extractor_rate = args.extractor_rate or (40.0 if q else 25.0)
+    args.spacing = args.spacing or (5.0 if q else 8.0)
+    bg_accounts = args.background_accounts or (400 if q else 800)
+    bg_duration = args.background_duration or (480 if q else 900)
     if args.graces is None:
-        args.graces = "5" if args.quick else "120,5"
+        args.graces = "5" if q else "120,5"
     graces = [float(x) for x in args.graces.split(",") if x.strip()]
-    out_json = args.out or RESULTS / ("harness_throughput-quick.json" if args.quick else "harness_throughput.json")
+    hydra_opts = ["--scenario", "hydra", "--seed", "1"] + (["--hydra-accounts", "5000"] if q else [])
+    out_json = args.out or RESULTS / ("harness_throughput-quick.json" if q else "harness_throughput.json")
 
     t_begin = time.monotonic()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="sg-harness-tp-"))
@@ -669,39 +720,36 @@ def main(argv: list[str] | None = None) -> int:
                      "(issue 4 item 6)",
         "command": "python bench/harness_throughput.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
         "machine": machine_info(),
-        "settings": {"quick": args.quick, "partitions": PARTITIONS, "drain_scenario": " ".join(drain_opts),
-                     "runs": runs, "graces_s": graces, "rate_share": args.rate_share,
-                     "extractors": args.extractors, "extractor_rate": args.extractor_rate,
-                     "background_mix": " ".join(BACKGROUND_MIX),
+        "settings": {"quick": q, "partitions": PARTITIONS, "runs": runs, "graces_s": graces,
+                     "rate_share": args.rate_share, "extractors": args.extractors,
+                     "extractor_rate": args.extractor_rate, "spacing_s": args.spacing,
+                     "hydra_options": " ".join(hydra_opts),
+                     "background_options": f"{' '.join(background_options(bg_accounts, 0, bg_duration, 1))} "
+                                           "(--start: now for the drain file, the pass's start for a latency pass)",
                      "worker_settings": "defaults except STREAM_GUARD_TOPIC_PARTITIONS=4, fresh app id/topics, "
                                         "and STREAM_GUARD_IDLE_GRACE_S per latency pass"},
+        "drains": {},
+        "latency": [],
     }
     log(f"work dir {work}")
     try:
         with broker(args.bootstrap, work / "kafka") as bootstrap:
             kafka_pid = None if args.bootstrap else broker_pid(work / "kafka")
-            gen = generate(work, "drain", drain_opts, args.step_timeout)
-            doc["generator"] = {k: v for k, v in gen.items() if k not in ("file", "labels", "cmd")}
-            doc["generator"]["cmd"] = "stream-guard " + " ".join(gen["cmd"][3:])
-            topic = f"drain-{unique_names('x')['STREAM_GUARD_APP_ID'][2:]}.requests"
-            pre = prefill(bootstrap, work, gen, topic, args.step_timeout)
-            pre["cmd"] = "stream-guard " + " ".join(pre["cmd"][3:])
-            doc["prefill"] = pre
-            if not args.keep:
-                gen["file"].unlink(missing_ok=True)
-            results = [drain(bootstrap, work, topic, gen["events"], i + 1, kafka_pid,
-                             timeout=gen["events"] / 1500 + 120) for i in range(runs)]
-            median = statistics.median(r["events_per_s"] for r in results)
-            doc["drain"] = {"runs": results, "median_events_per_s": round(median, 1),
-                            "method": "metrics deltas: first sample with events > 0 to the sample reaching the count"}
-            doc["latency"] = []
+            if not args.skip_hydra:
+                doc["drains"]["hydra"] = drain_set(bootstrap, work, "hydra", hydra_opts, runs, kafka_pid, args)
+            bg = drain_set(bootstrap, work, "background",
+                           background_options(bg_accounts, math.floor(time.time()), bg_duration, 1), runs,
+                           kafka_pid, args)
+            bg.update({"accounts": bg_accounts, "duration_s": bg_duration})
+            doc["drains"]["background"] = bg
+            write_json(out_json, doc)
             if graces:
-                target = args.rate_share * median
-                calib = calibrate(work, target, 120, time.time(), args.step_timeout)
+                target = args.rate_share * bg["median_events_per_s"]
+                calib = calibrate(bg, target)
                 doc["calibration"] = calib
                 for grace in graces:
                     doc["latency"].append(latency_pass(bootstrap, work, grace, target, calib, args,
-                                                       pre["startup_s"] or 1.0, kafka_pid))
+                                                       bg["prefill"]["startup_s"] or 0.5, kafka_pid))
                     write_json(out_json, doc)  # partial results survive a later failure
     finally:
         terminate_all()
