@@ -18,17 +18,18 @@ worker``), ONE worker at a time:
    leaves out its start-up, is reported too).
 2. **Drain (maximum rate).** A fresh worker (new app id, new data dir) drains each
    pre-filled topic; events/s from its ``/metrics`` (polled every 0.2 s; the worker
-   refreshes its counters once per 1-s tick): from the first sample in which
-   ``stream_guard_events_total`` (all outcomes) reaches a quarter of the topic's events
-   to the last sample in which ``stream_guard_evaluations_total`` still rose before the
-   final flush (when every partition is idle the watermark jumps past the last event and
-   the remainder is evaluated; that flush is left out). Counting to the last evaluation
-   matters: a boundary is finalised only when the watermark (the slowest partition)
-   passes it plus the grace, so when the last event is consumed the evaluation of the
-   last hours of event time may still be pending. Start-up, group join and state
-   recovery are left out; the rate from the first event and the consume-only rate are
-   reported too. ``--runs`` drains per topic (each a fresh worker on the same topic);
-   the median of the ``background`` drains is the maximum ``M`` used below.
+   refreshes its counters once per 1-s tick) over the wall time from the first sample with
+   events to the first sample with the final ``stream_guard_evaluations_total`` and
+   ``stream_guard_alerts_total`` (every evaluation done, every alert out), minus the 5 s
+   the worker waits before it deems its partitions idle and finalises the rest. Counting
+   to the last alert matters: a boundary is finalised only when the watermark (the
+   slowest active partition) passes it plus the grace, and partitions are not consumed
+   evenly, so when the last event is consumed the evaluation of hours of event time may
+   still be pending (reported: alerts out when the last event was consumed). Also
+   reported: the consume-only rate, events per worker CPU-second, CPU shares. Start-up,
+   group join and state recovery are left out. ``--runs`` drains per topic (each a fresh
+   worker on the same topic); the median of the ``background`` drains is the maximum
+   ``M`` used below.
 3. **Latency at half the maximum.** loadgen cannot make event time follow the wall clock
    by itself: its ``--rate`` paces *events per second*, while event time advances at
    the scenario's own rate. So each pass generates a ``background`` file whose own rate
@@ -245,6 +246,9 @@ def prefill(bootstrap: str, work: Path, gen: dict[str, Any], topic: str, timeout
             "events_per_s_after_startup": round(gen["events"] / (wall - startup), 1) if startup else None}
 
 
+IDLE_PARTITION_S = 5.0  # stream_guard.stream.runtime.IDLE_PARTITION_S: wall seconds before a partition counts as idle
+
+
 def drain(bootstrap: str, work: Path, topic: str, n_events: int, end_ts: float, run_no: int,
           kafka_pid: int | None, timeout: float) -> dict[str, Any]:
     """One fresh worker drains the pre-filled ``topic``; rates from its metrics (see the module doc)."""
@@ -255,10 +259,9 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, end_ts: float, 
         t_start = time.monotonic()
         worker.start()
         ready_s = time.monotonic() - t_start
-        first = quarter = done = None  # (monotonic time, events, worker cpu s, broker cpu s)
-        complete = None  # (time, evaluations, alerts) of the last sample in which evaluations rose
-        flush_t = None
-        last_evals = -1.0
+        first = consumed = None  # (monotonic time, events, worker cpu s, broker cpu s, evaluations, alerts)
+        last_change = None  # the first sample with the current evaluations/alerts counts
+        flushed = False
         deadline = time.monotonic() + timeout
         n = 0.0
         while time.monotonic() < deadline:
@@ -269,62 +272,56 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, end_ts: float, 
                 continue
             now = time.monotonic()
             n = events_accounted(m)
-            evals = metric(m, "stream_guard_evaluations_total")
-            wm = metric(m, "stream_guard_watermark_timestamp_seconds")
-            point = (now, n, worker.cpu_seconds(), cpu_seconds(kafka_pid) if kafka_pid else None)
+            point = (now, n, worker.cpu_seconds(), cpu_seconds(kafka_pid) if kafka_pid else None,
+                     metric(m, "stream_guard_evaluations_total"), metric_sum(m, "stream_guard_alerts_total"))
             if n > 0 and first is None:
                 first = point
-            if n >= n_events / 4 and quarter is None:
-                quarter = point
-            if n >= n_events and done is None:
-                done = point
-            if wm > end_ts:  # all partitions idle: the final flush of what is left (not counted)
-                flush_t = now
+            if n >= n_events and consumed is None:
+                consumed = point
+            if last_change is None or point[4:] != last_change[4:]:
+                last_change = point
+            flushed = flushed or metric(m, "stream_guard_watermark_timestamp_seconds") > end_ts
+            # done: every event consumed, the final flush happened, and no evaluation for 3 s
+            if consumed is not None and flushed and now - last_change[0] >= 3.0:
                 break
-            if evals > last_evals:
-                last_evals = evals
-                complete = (now, evals, metric_sum(m, "stream_guard_alerts_total"), point[2])
             time.sleep(0.2)
-        if done is None or first is None or quarter is None or complete is None:
+        if consumed is None or first is None or last_change is None:
             raise TimeoutError(f"drain {run_no}: {n:,.0f}/{n_events:,} events in {timeout:.0f}s")
-        if flush_t is None:
-            log(f"drain {run_no}: the watermark never passed the last event; completion = timeout")
-        final = worker.metrics()
-        t_c = max(complete[0], done[0])
-        cpu_c = complete[3] if complete[0] >= done[0] else done[2]
-
-        def rate(a: tuple[Any, ...], t_end: float) -> float:
-            return (n_events - a[1]) / (t_end - a[0]) if t_end > a[0] else float("nan")
-
-        def cpu(a: tuple[Any, ...], t_end: float, c_end: float | None) -> float | None:
-            return round((c_end - a[2]) / (t_end - a[0]), 3) if c_end is not None and a[2] is not None else None
-
+        if not flushed:
+            log(f"drain {run_no}: no final flush seen within the timeout; rates up to the last evaluation seen")
+        done = last_change if last_change[0] >= consumed[0] else consumed
+        n_run = n_events - first[1]
+        wall_all = done[0] - first[0]
+        wall_work = max(wall_all - (IDLE_PARTITION_S if done is last_change and done[0] > consumed[0] else 0.0),
+                        consumed[0] - first[0])
+        cpu_all = (done[2] - first[2]) if done[2] is not None and first[2] is not None else None
         res = {
             "run": run_no,
             "ready_s": round(ready_s, 2),
             "events": n_events,
-            "events_per_s": round(rate(quarter, t_c), 1),
-            "events_per_s_from_first_event": round(rate(first, t_c), 1),
-            "events_per_s_ingest_only": round(rate(quarter, done[0]), 1),
-            "seconds_to_complete": round(t_c - first[0], 2),
-            "seconds_to_consume": round(done[0] - first[0], 2),
-            "evaluations_final_before_flush": complete[1],
-            "alerts_final_before_flush": complete[2],
-            "worker_cpu_share": cpu(quarter, t_c, cpu_c),
-            "broker_cpu_share": round((done[3] - first[3]) / (done[0] - first[0]), 3)
-            if done[3] is not None and first[3] is not None else None,
-            "messages": metric(final, "stream_guard_messages_consumed_total"),
-            "processed": metric(final, "stream_guard_events_total", outcome="processed"),
-            "alerts_after_flush": metric_sum(final, "stream_guard_alerts_total"),
-            "evaluations_after_flush": metric(final, "stream_guard_evaluations_total"),
-            "tracked_accounts": metric(final, "stream_guard_tracked_accounts"),
+            "events_per_s": round(n_run / wall_work, 1),
+            "events_per_s_consume_only": round(n_run / (consumed[0] - first[0]), 1),
+            "events_per_s_incl_idle_wait": round(n_run / wall_all, 1),
+            "events_per_worker_cpu_s": round(n_run / cpu_all, 1) if cpu_all else None,
+            "seconds_to_consume": round(consumed[0] - first[0], 2),
+            "seconds_to_last_alert": round(wall_all, 2),
+            "seconds_counted": round(wall_work, 2),
+            "evaluations_when_consumed": consumed[4],
+            "alerts_when_consumed": consumed[5],
+            "evaluations": done[4],
+            "alerts": done[5],
+            "worker_cpu_share": round(cpu_all / wall_work, 3) if cpu_all else None,
+            "broker_cpu_share": round((consumed[3] - first[3]) / (consumed[0] - first[0]), 3)
+            if consumed[3] is not None and first[3] is not None else None,
+            "tracked_accounts": metric(worker.metrics(), "stream_guard_tracked_accounts"),
             "loadavg": loadavg(),
         }
-        log(f"drain {run_no}: {res['events_per_s']:,.0f} events/s from the quarter mark to the last evaluation "
-            f"({res['events_per_s_from_first_event']:,.0f} from the first event; consuming alone "
-            f"{res['events_per_s_ingest_only']:,.0f}); consumed in {res['seconds_to_consume']:.1f}s, evaluated in "
-            f"{res['seconds_to_complete']:.1f}s; worker CPU {res['worker_cpu_share']}, broker CPU "
-            f"{res['broker_cpu_share']}; ready after {ready_s:.1f}s")
+        log(f"drain {run_no}: {res['events_per_s']:,.0f} events/s until every evaluation was done (consumed in "
+            f"{res['seconds_to_consume']:.1f}s = {res['events_per_s_consume_only']:,.0f}/s with "
+            f"{res['alerts_when_consumed']:,.0f} of {res['alerts']:,.0f} alerts out; last alert after "
+            f"{res['seconds_to_last_alert']:.1f}s incl. the {IDLE_PARTITION_S:g}s idle wait); "
+            f"{res['events_per_worker_cpu_s'] or 0:,.0f} events per worker CPU-second; worker CPU "
+            f"{res['worker_cpu_share']}, broker CPU {res['broker_cpu_share']}; ready after {ready_s:.1f}s")
         return res
     finally:
         worker.stop()
@@ -698,9 +695,10 @@ def drain_set(bootstrap: str, work: Path, name: str, options: list[str], runs: i
     pre["cmd"] = "stream-guard " + " ".join(pre["cmd"][3:])
     return {"generator": generator, "prefill": pre, "runs": results,
             "median_events_per_s": round(statistics.median(r["events_per_s"] for r in results), 1),
-            "method": "metrics deltas (metrics refresh once per worker tick, 1 s): from the first sample with a "
-                      "quarter of the events to the last sample in which stream_guard_evaluations_total rose "
-                      "before the final idle flush (or the sample with every event, if later)"}
+            "method": "metrics deltas (the worker refreshes its counters once per 1-s tick): events / (wall time "
+                      "from the first sample with events to the first sample with the final evaluation and alert "
+                      f"counts, minus the {IDLE_PARTITION_S:g} s the worker waits before it deems the partitions idle "
+                      "and flushes)"}
 
 
 def main(argv: list[str] | None = None) -> int:
