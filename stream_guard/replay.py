@@ -26,6 +26,7 @@ import orjson
 
 from stream_guard.contracts import decode_message
 from stream_guard.core.detector import Detector
+from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.partitioning import partition_for
 from stream_guard.settings import Settings
 
@@ -89,14 +90,26 @@ def replay(
     owner: dict[str, Detector] = {}
     step = settings.eval_interval_s
     next_advance = 0.0
+    linking = LinkingPipeline(settings) if settings.cross_account else None
+    latest_profile = [-math.inf]
+
+    def emit(alerts: list[dict[str, Any]]) -> None:
+        for alert in alerts:
+            report.alerts.append(alert)
+            if on_alert is not None:
+                on_alert(alert)
 
     def advance(watermark: float) -> None:
         for det in detectors:
-            for alert in det.advance(watermark):
-                report.alerts.append(alert)
-                if on_alert is not None:
-                    on_alert(alert)
+            emit(det.advance(watermark))
             det.scores.clear()  # the worker turns these into a histogram; replay does not
+            if linking is not None:
+                profiles = det.take_profiles()
+                if profiles:
+                    latest_profile[0] = max(latest_profile[0], profiles[-1].at)
+                linking.feed(profiles)
+        if linking is not None:
+            emit(linking.advance(linked_boundary(settings, watermark, latest_profile[0])))
 
     for i, (ts, _, event) in enumerate(_with_progress(events, progress)):
         if ts >= next_advance:
@@ -115,6 +128,14 @@ def replay(
     report.untracked = sum(d.rejected for d in detectors)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def linked_boundary(settings: Settings, watermark: float, latest_profile: float) -> float:
+    """The last link-interval boundary whose profiles are complete at ``watermark``."""
+    if not math.isfinite(watermark):
+        return latest_profile
+    step = settings.link_interval_s
+    return math.floor((watermark - settings.idle_grace_s) / step) * step
 
 
 def _with_progress(

@@ -205,6 +205,69 @@ class Settings:
     alert_min_score: float = _knob(
         0.5, "Combined score in [0, 1] from which an evaluation becomes an alert."
     )
+    # --- cross-account detection (docs/cross-account.md) ------------------------------------
+    cross_account: bool = _knob(
+        True, "Run cross-account detection (linking attributes, clusters, mixture, model pivot)."
+    )
+    link_interval_s: float = _knob(
+        900.0,
+        "Event-time seconds per account profile: each active account's attribute values and "
+        "summary are re-keyed by attribute once per interval (also the cluster evaluation step).",
+    )
+    link_ttl_s: float = _knob(
+        86400.0, "How long an account stays a member of an attribute value after its last use."
+    )
+    link_min_accounts: int = _knob(
+        3, "Distinct accounts an attribute value needs before it can link them."
+    )
+    link_min_score: float = _knob(
+        0.45,
+        "Suspicion in [0, 1] from which a shared attribute value links its accounts "
+        "(kind weight x member evidence: extraction-likeness, youth, evenness, synchrony).",
+    )
+    link_member_cap: int = _knob(
+        4096,
+        "Members kept per attribute value; beyond it accounts are sampled by hash (counts scaled).",
+    )
+    link_kind_weights: str = _knob(
+        "payment=1.0,client=0.8,ip=0.8,system_prompt=0.75,template=0.7,ip_prefix=0.6,"
+        "user_agent=0.25,asn=0.2",
+        "Weight of each linking attribute kind (rare, hard-to-share evidence weighs more); "
+        "a kind missing here is not used.",
+    )
+    young_account_days: float = _knob(
+        14.0, "Accounts younger than this (creation or first-seen age) count as young."
+    )
+    cluster_min_accounts: int = _knob(5, "Accounts a cluster needs before it can be alerted.")
+    cluster_min_score: float = _knob(
+        0.55, "Cluster score in [0, 1] from which a cluster alert is raised."
+    )
+    cluster_growth_factor: float = _knob(
+        1.5,
+        "A cluster alerted before is alerted again (escalation) once its member count has grown "
+        "by this factor, even within the cooldown.",
+    )
+    cluster_alert_max_ids: int = _knob(
+        1000, "At most this many account_ids are listed in a cluster alert (account_count is exact)."
+    )
+    mixture_max_share: float = _knob(
+        0.25, "Mixture (reseller): a sub-stream at most this share of the account's day traffic."
+    )
+    mixture_min_requests: float = _knob(
+        20.0, "Mixture (reseller): day requests a sub-stream needs before it is judged."
+    )
+    mixture_min_score: float = _knob(
+        0.6, "Mixture (reseller): extraction-shape score in [0, 1] from which it alerts."
+    )
+    pivot_window_s: float = _knob(
+        86400.0, "Model-release pivot: accounts moving to a newly seen model within this time count."
+    )
+    pivot_min_share: float = _knob(
+        0.5, "Model-release pivot: share of an account's volume on the new model that counts as moved."
+    )
+    pivot_min_requests: float = _knob(
+        20.0, "Model-release pivot: requests on the new model before an account is judged."
+    )
     # --- metrics and logging ------------------------------------------------------------
     metrics_host: str = _knob("0.0.0.0", "Address the /metrics HTTP server binds to.")
     metrics_port: int = _knob(9108, "Port of the /metrics, /healthz and /readyz endpoints.")
@@ -214,6 +277,16 @@ class Settings:
     def horizons(self) -> tuple[float, float, float]:
         """The window lengths, shortest first (short, long, day)."""
         return (self.short_window_s, self.long_window_s, self.day_window_s)
+
+    @property
+    def link_weights(self) -> dict[str, float]:
+        """``link_kind_weights`` parsed: attribute kind -> weight in [0, 1]."""
+        out: dict[str, float] = {}
+        for part in self.link_kind_weights.split(","):
+            if part.strip():
+                kind, _, weight = part.partition("=")
+                out[kind.strip()] = float(weight)
+        return out
 
     @property
     def broker_url(self) -> str:
@@ -248,6 +321,14 @@ class Settings:
             raise SettingsError("need eval_interval_s <= short_window_s <= long_window_s <= day_window_s")
         if self.max_accounts < 1 or self.topic_partitions < 1:
             raise SettingsError("max_accounts and topic_partitions must be >= 1")
+        try:
+            weights = self.link_weights
+        except ValueError as exc:
+            raise SettingsError(f"link_kind_weights: expected kind=weight,... ({exc})") from exc
+        if any(not 0.0 <= w <= 1.0 for w in weights.values()):
+            raise SettingsError("link_kind_weights: weights must be in [0, 1]")
+        if self.link_interval_s < self.eval_interval_s:
+            raise SettingsError("link_interval_s must be >= eval_interval_s")
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:

@@ -43,6 +43,7 @@ import xxhash
 
 from stream_guard.core.alerts import admit, build_alert
 from stream_guard.core.features import extract
+from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 from stream_guard.core.scoring import Assessment, Scorer
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
@@ -72,6 +73,9 @@ class Detector:
         self.rejected = 0  # events of new accounts refused because max_accounts was reached
         self.evaluations = 0
         self.scores: list[float] = []  # scores of finalised evaluations not yet collected
+        # cross-account: linking values per account and interval (None when switched off)
+        self.links = ProfileBuilder(settings, clock=clock) if settings.cross_account else None
+        self.profiles: list[AccountProfile] = []  # closed profiles not yet collected
 
     # --- the per-event path -----------------------------------------------------------------
     def process(self, event: dict[str, Any], ts: float) -> None:
@@ -98,7 +102,9 @@ class Detector:
             st.next_eval = self._boundary_after(ts)
         if not st.pending:
             self._push(self._due, st.next_eval, account)
-        st.add(event, ts)
+        sig = st.add(event, ts)
+        if self.links is not None:
+            self.links.observe(st, event, ts, sig)
         self.dirty.add(account)
 
     # --- the per-interval path --------------------------------------------------------------
@@ -115,6 +121,10 @@ class Detector:
                     # a late event (before this boundary) now belongs to the next interval
                     st.next_eval = boundary + self.s.eval_interval_s
             alerts += self._finalise(boundary)
+        if self.links is not None:
+            profiles, mixture_alerts = self.links.flush(watermark, self.accounts)
+            self.profiles += profiles
+            alerts += mixture_alerts
         if watermark >= self._next_sweep and math.isfinite(watermark):
             self._expire(watermark)
             self._next_sweep = watermark + self.s.eval_interval_s
@@ -123,6 +133,11 @@ class Detector:
     def flush(self) -> list[dict[str, Any]]:
         """Evaluate and finalise everything pending (end of a replay)."""
         return self.advance(math.inf)
+
+    def take_profiles(self) -> list[AccountProfile]:
+        """Account profiles closed since the last call (for the linking stage)."""
+        out, self.profiles = self.profiles, []
+        return out
 
     # --- checkpoints ------------------------------------------------------------------------
     def take_dirty(self) -> dict[str, dict[str, Any] | None]:

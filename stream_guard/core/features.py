@@ -9,7 +9,7 @@ judge a share.
 >>> from stream_guard.core.state import AccountState
 >>> st = AccountState("a", (300.0, 3600.0, 86400.0))
 >>> for i in range(40):
-...     st.add({"model": "m", "input_tokens": 50, "output_tokens": 1000, "turn_index": 0,
+...     _ = st.add({"model": "m", "input_tokens": 50, "output_tokens": 1000, "turn_index": 0,
 ...             "prompt": f"Solve {i} + {i * 3}. Think step by step."}, 1000.0 + 60 * i)
 >>> f = extract(st, 3420.0)
 >>> f["day_requests"], f["cot_share_day"], f["template_repeat_share_day"], round(f["iat_cv_day"], 3)

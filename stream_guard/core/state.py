@@ -19,7 +19,7 @@ counter increments and, when the prompt text is present, the text signals of
 It never holds raw prompt text, and turns into a JSON-able dict for checkpoints.
 
 >>> st = AccountState("acct-1", (300.0, 3600.0, 86400.0))
->>> st.add({"model": "m", "input_tokens": 10, "output_tokens": 900, "ip": "10.0.0.1",
+>>> _ = st.add({"model": "m", "input_tokens": 10, "output_tokens": 900, "ip": "10.0.0.1",
 ...         "stop_reason": "max_tokens", "prompt": "Think step by step: 2+2?"}, 100.0)
 >>> snap = st.windows.snapshot(120.0)
 >>> snap["long_requests"], snap["long_cot_requests"], snap["day_max_tokens_hits"]
@@ -37,7 +37,7 @@ import xxhash
 
 from stream_guard.contracts import parse_ts
 from stream_guard.core.recent import Recent
-from stream_guard.core.signals import analyze_prompt, prompt_fingerprint
+from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
 from stream_guard.core.window import Windows
 
 __all__ = ["AccountState", "HOUR_MASK"]
@@ -83,8 +83,8 @@ class AccountState:
         # detector -> [severity rank, active until (event time)]
         self.active_alerts: dict[str, list[float]] | None = None
 
-    def add(self, event: dict[str, Any], ts: float) -> None:
-        """Count one request event at event time ``ts``."""
+    def add(self, event: dict[str, Any], ts: float) -> PromptSignals | None:
+        """Count one request event at event time ``ts``; returns its text signals (if any)."""
         if self.first_seen is None:
             self.first_seen = ts
             created = event.get("account_created_at")
@@ -101,6 +101,7 @@ class AccountState:
         prompt = event.get("prompt")
         cot = bench = categories = 0
         template_repeat = False
+        sig = None
         prompt_repeat = fingerprint is not None and recent.push("prompt", fingerprint)
         if prompt is not None:
             sig = analyze_prompt(prompt)
@@ -133,6 +134,7 @@ class AccountState:
         )
         self.windows.add(ts, values, fingerprint, categories)
         self.pending = True
+        return sig
 
     def _mark_hour(self, ts: float) -> None:
         hour = int(ts // 3600)

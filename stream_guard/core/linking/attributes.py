@@ -1,0 +1,99 @@
+"""Linking attributes: the values that accounts acting together tend to share.
+
+Each request event names a handful of *attribute values* that can be shared across
+accounts: its address and address prefix (/24 for IPv4, /48 for IPv6), its autonomous
+system, client fingerprint, user agent, payment fingerprint, system-prompt hash, the
+*frame* of its prompt template, and its model. A value is a pair ``(kind, value)``.
+
+Template frames make near-identical templates collide without keeping any text: the
+prompt is masked (numbers, quoted spans and names become ``#``, see
+:func:`~stream_guard.core.signals.template_of`) and its first and last
+:data:`FRAME_WORDS` words are hashed separately, so a campaign that wraps different tasks
+in one wrapper ("Solve the following problem. Show your full reasoning ...") shares a
+*head* or a *tail* signature whatever the task in between. Raw text never leaves this
+module; frames are 16-hex-digit hashes.
+
+>>> values = event_values({"ip": "203.0.113.7", "asn": 64500, "user_agent": "sdk/1.0",
+...                         "payment_fingerprint": "pm_1", "model": "m"})
+>>> values
+[('ip', '203.0.113.7'), ('ip_prefix', '203.0.113.0/24'), ('asn', '64500'), ('user_agent', 'sdk/1.0'), ('payment', 'pm_1'), ('model', 'm')]
+>>> ip_prefix("2001:db8:85a3::8a2e:370:7334")
+'2001:db8:85a3::/48'
+>>> a = template_frames("Solve the following problem. Show your full reasoning. A train leaves at 9 and travels 60 km.")
+>>> b = template_frames("Solve the following problem. Show your full reasoning. What is 17 times 23, given 4 apples?")
+>>> a[0] == b[0], a[1] == b[1]   # same head (the wrapper), different tails (the tasks)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import xxhash
+
+from stream_guard.core.signals import template_of
+
+__all__ = ["FRAME_WORDS", "KINDS", "event_values", "ip_prefix", "template_frames"]
+
+#: Every kind of linking attribute, in the order :func:`event_values` emits them.
+KINDS: tuple[str, ...] = (
+    "ip", "ip_prefix", "asn", "client", "user_agent", "payment", "system_prompt", "template", "model",
+)
+#: Words hashed at each end of a masked prompt to form its head and tail frames.
+FRAME_WORDS = 6
+_MAX_VALUE = 256  # longer values (user agents) are hashed
+
+
+def ip_prefix(ip: str) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) network of ``ip``; ``None`` when it is not an address."""
+    if ":" not in ip:
+        parts = ip.split(".")
+        if len(parts) == 4 and all(p.isdigit() for p in parts):
+            return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"
+        return None
+    try:
+        net = ipaddress.IPv6Network(f"{ip}/48", strict=False)
+    except ValueError:
+        return None
+    return str(net)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _MAX_VALUE else "h:" + xxhash.xxh3_64_hexdigest(text.encode())
+
+
+def event_values(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """The linking attribute values of one event, except template frames (see
+    :func:`template_frames`, which costs a text pass and is sampled by the caller)."""
+    out: list[tuple[str, str]] = []
+    ip = event.get("ip")
+    if ip:
+        out.append(("ip", _short(ip)))
+        prefix = ip_prefix(ip)
+        if prefix is not None:
+            out.append(("ip_prefix", prefix))
+    for kind, field in (
+        ("asn", "asn"),
+        ("client", "client_fingerprint"),
+        ("user_agent", "user_agent"),
+        ("payment", "payment_fingerprint"),
+        ("system_prompt", "system_prompt_hash"),
+        ("model", "model"),
+    ):
+        value = event.get(field)
+        if value is not None and value != "":
+            out.append((kind, _short(value)))
+    return out
+
+
+def template_frames(prompt: str) -> tuple[str, str]:
+    """Head and tail signatures of the masked prompt (a short prompt is all head and tail)."""
+    words = template_of(prompt).split()
+    head = " ".join(words[:FRAME_WORDS])
+    tail = " ".join(words[-FRAME_WORDS:])
+    return (
+        "h:" + xxhash.xxh3_64_hexdigest(head.encode()),
+        "t:" + xxhash.xxh3_64_hexdigest(tail.encode()),
+    )

@@ -1,0 +1,312 @@
+"""Clusters of accounts joined by suspicious shared attribute values, and their alerts.
+
+A :class:`ClusterBook` keeps the values that currently *link* their accounts
+(:class:`~stream_guard.core.linking.index.LinkVerdict`, refreshed whenever the value sees
+traffic and dropped ``link_ttl_s`` after its last refresh: the decay). At each evaluation
+it joins accounts into connected components with union-find over those links, gives each
+component a **stable id** (the id of the previous cluster holding most of its members, else
+one derived from its earliest link), and scores it:
+
+``score = 0.4 * strongest link + 0.6 * (0.4 likeness + 0.25 youth + 0.2 evenness + 0.15 synchrony)``
+
+over all members (their mean extraction-likeness, share of young accounts, evenness of
+their day volumes and synchrony of their active hours). A cluster with at least
+``cluster_min_accounts`` members and a score of at least ``cluster_min_score`` raises a
+``kind: cluster`` alert naming the shared values and the aggregate evidence; it is not
+repeated during ``cooldown_s`` unless its severity rises or it grows by
+``cluster_growth_factor`` (a hydra replacing banned accounts). Every member of an alerted
+cluster is also reported on its own (detector ``cluster_member``) at the cluster's
+severity, one step lower for members that do not look like extraction themselves.
+
+Pivot verdicts (accounts moving fast to a newly released model) are kept as evidence:
+they add a reason to clusters whose members pivoted, and an extraction-like account that
+pivoted gets a ``model_pivot`` alert.
+
+>>> from stream_guard.settings import Settings
+>>> from stream_guard.core.linking.index import LinkVerdict
+>>> book = ClusterBook(Settings(), clock=lambda: 0.0)
+>>> rows = [[f"a{i}", 26.0, 0.9, 2.0, 0xFFFFFF] for i in range(8)]
+>>> book.update([LinkVerdict("payment", "pm_x", 900.0, 8, 0.9, True, {}, rows)])   # no pivots: no alerts yet
+[]
+>>> alerts = book.evaluate(900.0)
+>>> [(a["kind"], a["severity"], a["account_count"]) for a in alerts][:2]
+[('cluster', 'critical', 8), ('account', 'critical', 1)]
+>>> len(alerts), book.evaluate(1800.0)   # one cluster alert + 8 member alerts; then cooling down
+(9, [])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from stream_guard.core.alerts import admit, build_alert
+from stream_guard.core.linking.index import LinkVerdict, PivotVerdict, group_evidence
+from stream_guard.core.rules import SEVERITIES, Verdict, reason, severity_rank
+from stream_guard.settings import Settings
+
+__all__ = ["Cluster", "ClusterBook"]
+
+
+
+@dataclass(slots=True)
+class Cluster:
+    """One connected component at one evaluation."""
+
+    cluster_id: str
+    members: list[str]
+    links: list[LinkVerdict]
+    score: float
+    stats: dict[str, float]
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, x: str) -> str:
+        parent = self.parent
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(self, items: Iterable[str]) -> None:
+        parent = self.parent
+        first: str | None = None
+        for x in items:
+            if x not in parent:
+                parent[x] = x
+            if first is None:
+                first = self.find(x)
+                continue
+            r = self.find(x)
+            if r != first:
+                parent[r] = first
+
+
+def _severity(score: float) -> str:
+    if score >= 0.85:
+        return "critical"
+    if score >= 0.75:
+        return "high"
+    if score >= 0.65:
+        return "medium"
+    return "low"
+
+
+class ClusterBook:
+    """Active links -> clusters -> cluster and member alerts (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.s = settings
+        self.clock = clock
+        self.links: dict[tuple[str, str], LinkVerdict] = {}
+        self.linked_since: dict[tuple[str, str], float] = {}
+        self.pivoted: dict[str, list[Any]] = {}  # account -> [model, share, delay, requests, likeness, speedup, at]
+        self.account_cluster: dict[str, str] = {}
+        self.cluster_gate: dict[str, list[float]] = {}  # id -> [rank, until, members at last alert]
+        self.member_gate: dict[str, dict[str, list[float]]] = {}
+        self.clusters: list[Cluster] = []
+
+    # --- input ---------------------------------------------------------------------------
+    def update(self, verdicts: Iterable[LinkVerdict | PivotVerdict]) -> list[dict[str, Any]]:
+        """Take link and pivot verdicts; returns ``model_pivot`` alerts for extraction-like movers."""
+        alerts: list[dict[str, Any]] = []
+        for v in verdicts:
+            if isinstance(v, PivotVerdict):
+                alerts += self._pivot(v)
+                continue
+            key = (v.kind, v.value)
+            if v.linked:
+                self.links[key] = v
+                self.linked_since.setdefault(key, v.at)
+            else:
+                self.links.pop(key, None)
+                self.linked_since.pop(key, None)
+        return alerts
+
+    # --- evaluation ----------------------------------------------------------------------
+    def evaluate(self, at: float) -> list[dict[str, Any]]:
+        """Rebuild clusters from the links active at ``at`` and raise their alerts."""
+        horizon = at - self.s.link_ttl_s
+        for key in [k for k, v in self.links.items() if v.at < horizon]:
+            del self.links[key]
+            self.linked_since.pop(key, None)
+        for account in [a for a, p in self.pivoted.items() if p[6] < horizon]:
+            del self.pivoted[account]
+        uf = _UnionFind()
+        info: dict[str, list[Any]] = {}
+        for key in sorted(self.links):
+            rows = self.links[key].members
+            uf.union(r[0] for r in rows)
+            for r in rows:
+                info[r[0]] = r
+        groups: dict[str, list[str]] = {}
+        for account in sorted(uf.parent):
+            groups.setdefault(uf.find(account), []).append(account)
+        links_of: dict[str, list[LinkVerdict]] = {}
+        for key in sorted(self.links):
+            v = self.links[key]
+            if v.members:
+                links_of.setdefault(uf.find(v.members[0][0]), []).append(v)
+        clusters: list[Cluster] = []
+        taken: set[str] = set()
+        for root, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[1][0])):
+            links = links_of.get(root, [])
+            cid = self._stable_id(members, links, taken)
+            taken.add(cid)
+            score, stats = self._score(members, links, info)
+            clusters.append(Cluster(cid, members, links, score, stats))
+        self.account_cluster = {a: c.cluster_id for c in clusters for a in c.members}
+        self.clusters = clusters
+        alerts: list[dict[str, Any]] = []
+        for c in clusters:
+            if len(c.members) >= self.s.cluster_min_accounts and c.score >= self.s.cluster_min_score:
+                alerts += self._alert(c, at, info)
+        live = {c.cluster_id for c in clusters}
+        for cid in [c for c, g in self.cluster_gate.items() if c not in live and g[1] <= at]:
+            del self.cluster_gate[cid]
+        for account in [a for a, g in self.member_gate.items()
+                        if a not in self.account_cluster and all(u <= at for _, u in g.values())]:
+            del self.member_gate[account]
+        return alerts
+
+    def _stable_id(self, members: list[str], links: list[LinkVerdict], taken: set[str]) -> str:
+        votes: dict[str, int] = {}
+        for a in members:
+            cid = self.account_cluster.get(a)
+            if cid is not None and cid not in taken:
+                votes[cid] = votes.get(cid, 0) + 1
+        if votes:
+            return min(votes, key=lambda c: (-votes[c], c))
+        if links:
+            first = min(links, key=lambda v: (self.linked_since.get((v.kind, v.value), v.at), v.kind, v.value))
+            seed = f"{first.kind}\x1f{first.value}"
+        else:
+            seed = members[0]
+        return "cluster-" + xxhash.xxh3_64_hexdigest(seed.encode())
+
+    def _score(self, members: list[str], links: list[LinkVerdict], info: dict[str, list[Any]]) -> tuple[float, dict[str, float]]:
+        rows = [info[a] for a in members]
+        ev = group_evidence(rows, self.s.young_account_days)
+        strength = max((v.score for v in links), default=0.0)
+        pivoted = sum(1 for a in members if a in self.pivoted) / len(rows)
+        aggregate = 0.4 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.15 * ev["synchrony"]
+        score = round(min(0.4 * strength + 0.6 * aggregate, 1.0), 4)
+        stats = {
+            "accounts": float(len(rows)), "links": float(len(links)), "strongest_link": round(strength, 4),
+            "likeness_mean": ev["likeness"], "young_share": ev["young_share"], "evenness": ev["evenness"],
+            "synchrony": ev["synchrony"], "day_requests": ev["day_requests"], "pivot_share": round(pivoted, 4),
+        }
+        return score, stats
+
+    # --- alerts --------------------------------------------------------------------------
+    def _alert(self, c: Cluster, at: float, info: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        s = self.s
+        severity = _severity(c.score)
+        rank = severity_rank(severity)
+        n = len(c.members)
+        gate = self.cluster_gate.get(c.cluster_id)
+        grown = gate is not None and n >= gate[2] * s.cluster_growth_factor and n - gate[2] >= s.cluster_min_accounts
+        if gate is not None and at < gate[1] and rank <= gate[0] and not grown:
+            return []
+        previous = int(gate[2]) if gate is not None else 0
+        self.cluster_gate[c.cluster_id] = [float(rank), at + s.cooldown_s, float(n)]
+        st = c.stats
+        reasons = [reason("cluster_accounts", n, s.cluster_min_accounts,
+                          f"{n} accounts linked by {len(c.links)} shared attribute values")]
+        if grown:
+            reasons.append(reason("cluster_growth", n - previous, f"x{s.cluster_growth_factor}",
+                                  f"grew from {previous} accounts since its last alert"))
+        for v in sorted(c.links, key=lambda v: (-v.score, v.kind, v.value))[:6]:
+            vs = v.stats
+            reasons.append(reason(
+                f"shared_{v.kind}", v.accounts, s.link_min_accounts,
+                f"{v.kind} {v.value} shared by {v.accounts} accounts (link score {v.score:.2f} >= "
+                f"{s.link_min_score}; likeness {vs.get('likeness', 0):.2f}, young {vs.get('young_share', 0):.0%}, "
+                f"evenness {vs.get('evenness', 0):.2f}, synchrony {vs.get('synchrony', 0):.2f})",
+            ))
+        reasons += [
+            reason("likeness_mean", st["likeness_mean"], "-", "members' mean extraction-likeness (0..1)"),
+            reason("young_share", st["young_share"], f"< {s.young_account_days:g} days", "share of young accounts"),
+            reason("evenness", st["evenness"], "-", "1 - CV of members' day requests (load balancing -> 1)"),
+            reason("synchrony", st["synchrony"], "-", "members' active hours vs the majority (Jaccard)"),
+        ]
+        if st["pivot_share"] > 0:
+            reasons.append(reason("pivot_share", st["pivot_share"], s.pivot_min_share,
+                                  "share of members that moved to a newly released model fast"))
+        kinds: dict[str, int] = {}
+        for v in c.links:
+            kinds[v.kind] = kinds.get(v.kind, 0) + 1
+        evidence: dict[str, Any] = dict(st)
+        evidence["shared"] = dict(sorted(kinds.items()))
+        verdict = Verdict("cluster", c.score, severity, reasons)
+        alert = build_alert(
+            kind="cluster", subject=c.cluster_id, account_ids=c.members[: s.cluster_alert_max_ids],
+            verdicts=[verdict], score=c.score, severity=severity, window_start=at - s.link_ttl_s,
+            window_end=at, raised_at=at, evidence=evidence, emitted_at=self.clock(),
+        )
+        alert["account_count"] = n
+        out = [alert]
+        for account in c.members:
+            out += self._member_alert(account, c, severity, at, info[account])
+        return out
+
+    def _member_alert(self, account: str, c: Cluster, severity: str, at: float, row: list[Any]) -> list[dict[str, Any]]:
+        s = self.s
+        likeness = row[2]
+        if likeness < 0.3 and severity != "low":
+            severity = SEVERITIES[severity_rank(severity) - 1]
+        gate = self.member_gate.setdefault(account, {})
+        if not admit(gate, "cluster_member", severity, at=at, cooldown_s=s.cooldown_s):
+            return []
+        reasons = [
+            reason("cluster", len(c.members), s.cluster_min_accounts,
+                   f"member of cluster {c.cluster_id} (score {c.score:.2f}) of {len(c.members)} accounts"),
+            reason("likeness", likeness, "-", "this account's own extraction-likeness (0..1)"),
+        ]
+        verdict = Verdict("cluster_member", c.score, severity, reasons)
+        return [build_alert(
+            kind="account", subject=account, account_ids=[account], verdicts=[verdict], score=c.score,
+            severity=severity, window_start=at - s.link_ttl_s, window_end=at, raised_at=at,
+            evidence={"cluster_id": c.cluster_id, "cluster_accounts": len(c.members),
+                      "day_requests": row[1], "likeness": likeness, "account_age_days": row[3]},
+            emitted_at=self.clock(),
+        )]
+
+    def _pivot(self, v: PivotVerdict) -> list[dict[str, Any]]:
+        alerts: list[dict[str, Any]] = []
+        s = self.s
+        for account, share, delay, requests, likeness, speedup in v.movers:
+            self.pivoted[account] = [v.model, share, delay, requests, likeness, speedup, v.at]
+            if likeness < 0.5:
+                continue  # a fast benign adopter: evidence only
+            severity = "high" if likeness >= 0.7 and speedup >= 2.0 else "medium"
+            gate = self.member_gate.setdefault(account, {})
+            if not admit(gate, "model_pivot", severity, at=v.at, cooldown_s=s.cooldown_s):
+                continue
+            score = round(min(0.5 + 0.5 * likeness * share, 1.0), 4)
+            reasons = [
+                reason("pivot_share", share, s.pivot_min_share,
+                       f"share of its requests sent to {v.model} (first seen in the stream at "
+                       f"{v.released_at:.0f}) once it started using it"),
+                reason("pivot_delay_s", delay, s.pivot_window_s, "seconds from the model's first appearance to its first use"),
+                reason("pivot_speedup", speedup, "-", "day requests now / day requests at its first use"),
+                reason("likeness", likeness, 0.5, "this account's own extraction-likeness (0..1)"),
+            ]
+            alerts.append(build_alert(
+                kind="account", subject=account, account_ids=[account],
+                verdicts=[Verdict("model_pivot", score, severity, reasons)], score=score, severity=severity,
+                window_start=v.released_at, window_end=v.at, raised_at=v.at,
+                evidence={"model": v.model, "requests_on_model": requests, "share": share,
+                          "delay_s": delay, "speedup": speedup},
+                emitted_at=self.clock(),
+            ))
+        return alerts

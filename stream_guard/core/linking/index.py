@@ -1,0 +1,353 @@
+"""Per-attribute-value state: which accounts share a value, and whether that sharing is suspicious.
+
+An :class:`AttributeIndex` holds, for every linking attribute value it owns (in the worker,
+the values of one partition of the re-keyed topic), the accounts that used it within the
+last ``link_ttl_s`` of event time and each one's latest summary from its
+:class:`~stream_guard.core.linking.profile.AccountProfile`. Per value and evaluation it
+measures:
+
+- **accounts**: distinct accounts (exact up to ``link_member_cap``; beyond that members are
+  kept by hash sampling, ``accounts = kept * 2**level``, so state per value is bounded);
+- **extraction-likeness**: the members' mean (:mod:`~stream_guard.core.linking.likeness`);
+- **youth**: share of members younger than ``young_account_days``;
+- **evenness**: ``1 - CV`` of the members' day requests (load-balanced accounts carry
+  unnaturally equal volumes; people do not);
+- **synchrony**: mean Jaccard similarity of each member's 24-hour activity mask with the
+  majority mask (accounts driven by one scheduler are active in the same hours).
+
+``suspicion = kind weight x (0.35 likeness + 0.25 youth + 0.2 evenness + 0.2 synchrony)``;
+a value shared by at least ``link_min_accounts`` accounts with suspicion at or above
+``link_min_score`` *links* its members (a :class:`LinkVerdict`). Kind weights encode how
+rare and hard to share a kind is: a payment instrument or a custom client fingerprint
+weighs far more than an ASN or a popular SDK's user agent, whose weights keep them from
+linking on their own whatever their members look like. A corporate NAT (one IP, card and
+proxy fingerprint for many old, uneven, ordinary accounts) scores low on every member term.
+
+Values of kind ``model`` never link; they track model releases instead: a model first seen
+well after the stream started is *new*, and accounts that move most of their volume to it
+within ``pivot_window_s`` are reported as :class:`PivotVerdict` movers.
+
+>>> from stream_guard.settings import Settings
+>>> from stream_guard.core.linking.profile import AccountProfile
+>>> idx = AttributeIndex(Settings())
+>>> for i in range(6):   # six young, extraction-like accounts, same load, same hours, one card
+...     idx.observe(AccountProfile(f"a{i}", 900.0, 3, [("payment", "pm_x", 3)], 26.0, 0.9, 2.0, 0b111))
+>>> [(v.kind, v.value, v.accounts, v.linked) for v in idx.evaluate(900.0)[0]]
+[('payment', 'pm_x', 6, True)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import xxhash
+
+from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.settings import Settings
+
+__all__ = ["AttributeIndex", "LinkVerdict", "PivotVerdict", "majority_mask", "synchrony"]
+
+#: A model seen for the first time this long after the index's first profile is "new".
+NEW_MODEL_AFTER_S = 3600.0
+
+
+@dataclass(slots=True)
+class _Member:
+    day_requests: float
+    likeness: float
+    age_days: float
+    hours: int
+    last_at: float
+    first_at: float
+    value_requests: float = 0.0  # requests on this value
+    seen_requests: float = 0.0  # the account's requests in the intervals it used this value
+    first_day_requests: float = 0.0
+
+
+@dataclass(slots=True)
+class _Value:
+    first_seen: float
+    members: dict[str, _Member] = field(default_factory=dict)
+    level: int = 0  # hash-sampling level once members exceed the cap
+    linked: bool = False
+
+
+@dataclass(slots=True)
+class LinkVerdict:
+    """The judgement of one shared attribute value at one evaluation."""
+
+    kind: str
+    value: str
+    at: float
+    accounts: int
+    score: float
+    linked: bool
+    stats: dict[str, float]
+    members: list[list[Any]]  # [account, day_requests, likeness, age_days, hours] (when linked)
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-able form (for the links topic)."""
+        return {"t": "link", "kind": self.kind, "value": self.value, "at": self.at, "accounts": self.accounts,
+                "score": self.score, "linked": self.linked, "stats": self.stats, "members": self.members}
+
+
+@dataclass(slots=True)
+class PivotVerdict:
+    """Accounts that moved to a newly released model fast (evidence, not an alert by itself)."""
+
+    model: str
+    released_at: float
+    at: float
+    movers: list[list[Any]]  # [account, share, delay_s, requests, likeness, speedup]
+
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-able form (for the links topic)."""
+        return {"t": "pivot", "model": self.model, "released_at": self.released_at, "at": self.at,
+                "movers": self.movers}
+
+
+def verdict_from_wire(data: dict[str, Any]) -> LinkVerdict | PivotVerdict:
+    """The inverse of ``to_wire`` of either verdict."""
+    if data["t"] == "pivot":
+        return PivotVerdict(data["model"], data["released_at"], data["at"], data["movers"])
+    return LinkVerdict(data["kind"], data["value"], data["at"], data["accounts"], data["score"],
+                       data["linked"], data["stats"], data["members"])
+
+
+def majority_mask(masks: list[int], bits: int = 24) -> int:
+    """Hours in which at least half of the masks are active.
+
+    >>> bin(majority_mask([0b011, 0b010, 0b110]))
+    '0b10'
+    """
+    out = 0
+    half = len(masks) / 2.0
+    for b in range(bits):
+        if sum(m >> b & 1 for m in masks) >= half:
+            out |= 1 << b
+    return out
+
+
+def _jaccard(a: int, b: int) -> float:
+    union = (a | b).bit_count()
+    return (a & b).bit_count() / union if union else 0.0
+
+
+def synchrony(masks: list[int]) -> float:
+    """Mean Jaccard similarity of each activity mask with the majority mask, in [0, 1].
+
+    >>> synchrony([0b1111, 0b1111, 0b1111]), synchrony([0b0001, 0b0010, 0b0100, 0b1000])
+    (1.0, 0.0)
+    """
+    masks = [m for m in masks if m]
+    if len(masks) < 2:
+        return 0.0
+    major = majority_mask(masks)
+    return sum(_jaccard(m, major) for m in masks) / len(masks)
+
+
+def evenness(volumes: list[float]) -> float:
+    """``1 - CV`` of the volumes, clipped to [0, 1] (1 = all equal).
+
+    >>> evenness([26.0, 26.0, 26.0]), evenness([1.0, 2.0, 50.0, 3.0])
+    (1.0, 0.0)
+    """
+    if len(volumes) < 2:
+        return 0.0
+    mean = sum(volumes) / len(volumes)
+    if mean <= 0:
+        return 0.0
+    var = sum((v - mean) ** 2 for v in volumes) / len(volumes)
+    return min(max(1.0 - math.sqrt(var) / mean, 0.0), 1.0)
+
+
+#: Likeness assumed before any evidence, and its weight in requests (a few requests per
+#: account cannot show much: the group's likeness is shrunk toward the prior).
+LIKENESS_PRIOR, PRIOR_REQUESTS = 0.25, 10.0
+#: Day requests per member and active hours per member at which evenness and synchrony
+#: count fully (with one request each, every group is "even" and "synchronized").
+EVEN_BASIS, SYNC_BASIS = 10.0, 6.0
+
+
+def group_evidence(rows: list[list[Any]], young_days: float) -> dict[str, float]:
+    """Evidence of a group of accounts from rows ``[account, day_requests, likeness, age_days, hours]``.
+
+    ``likeness`` is the request-weighted mean shrunk toward :data:`LIKENESS_PRIOR`;
+    ``evenness`` and ``synchrony`` are scaled by how much volume and how many active hours
+    the members have (:data:`EVEN_BASIS`, :data:`SYNC_BASIS`).
+
+    >>> ev = group_evidence([["a", 26.0, 0.9, 1.0, 0xFFFFFF], ["b", 26.0, 0.9, 2.0, 0xFFFFFF]], 14.0)
+    >>> ev["likeness"], ev["young_share"], ev["evenness"], ev["synchrony"]
+    (0.7952, 1.0, 1.0, 1.0)
+    >>> group_evidence([["a", 1.0, 0.9, 1.0, 1], ["b", 1.0, 0.9, 1.0, 1]], 14.0)["evenness"]
+    0.1
+    """
+    n = len(rows)
+    volume = sum(r[1] for r in rows)
+    likeness = (sum(r[1] * r[2] for r in rows) + LIKENESS_PRIOR * PRIOR_REQUESTS) / (volume + PRIOR_REQUESTS)
+    young = sum(1 for r in rows if r[3] < young_days) / n
+    step = max(1, n // 2000)  # synchrony is a mean: a sample of the masks will do
+    masks = [r[4] for r in rows[::step]]
+    even = evenness([r[1] for r in rows]) * min(volume / n / EVEN_BASIS, 1.0)
+    sync = synchrony(masks) * min(sum(m.bit_count() for m in masks) / max(len(masks), 1) / SYNC_BASIS, 1.0)
+    return {"likeness": round(likeness, 4), "young_share": round(young, 4), "evenness": round(even, 4),
+            "synchrony": round(sync, 4), "day_requests": round(volume, 1)}
+
+
+def member_fit(row: list[Any], median_requests: float, major: int, young_days: float) -> float:
+    """How well one member fits its group's suspicious picture, in [0, 1]: the mean of its own
+    likeness, youth, volume close to the group's median (load balancing) and active hours
+    like the group's majority. Members below 0.5 are not linked (a benign account that
+    happens to share an address or a popular CoT phrase with a campaign).
+
+    >>> member_fit(["a", 26.0, 0.9, 2.0, 0xFFFFFF], 26.0, 0xFFFFFF, 14.0)
+    0.975
+    >>> member_fit(["e", 400.0, 0.7, 300.0, 0b111], 26.0, 0xFFFFFF, 14.0)   # an old eval run
+    0.2062
+    """
+    volume = 1.0 - min(abs(math.log((row[1] + 1.0) / (median_requests + 1.0))) / math.log(4.0), 1.0)
+    return round((row[2] + (1.0 if row[3] < young_days else 0.0) + volume + _jaccard(row[4], major)) / 4.0, 4)
+
+
+class AttributeIndex:
+    """Attribute values -> member accounts, judged per evaluation (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.s = settings
+        self.weights = settings.link_weights
+        self.values: dict[tuple[str, str], _Value] = {}
+        self.dirty: set[tuple[str, str]] = set()
+        self.started_at: float | None = None
+        self.dropped = 0  # members dropped by hash sampling
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def members(self) -> int:
+        """Members held over all values (the state size)."""
+        return sum(len(v.members) for v in self.values.values())
+
+    def observe(self, profile: AccountProfile) -> None:
+        """Route one account profile to each of its values."""
+        if self.started_at is None or profile.at < self.started_at:
+            self.started_at = profile.at
+        account = profile.account
+        h = xxhash.xxh3_64_intdigest(account.encode())
+        for kind, value, n in profile.values:
+            if kind != "model" and kind not in self.weights:
+                continue
+            key = (kind, value)
+            vs = self.values.get(key)
+            if vs is None:
+                vs = self.values[key] = _Value(profile.at)
+            self.dirty.add(key)
+            if vs.level and h & ((1 << vs.level) - 1):
+                continue
+            m = vs.members.get(account)
+            if m is None:
+                m = vs.members[account] = _Member(
+                    profile.day_requests, profile.likeness, profile.age_days, profile.hours, profile.at,
+                    profile.at, first_day_requests=profile.day_requests,
+                )
+                if len(vs.members) > self.s.link_member_cap:
+                    self._thin(vs)
+            else:
+                m.day_requests, m.likeness, m.age_days = profile.day_requests, profile.likeness, profile.age_days
+                m.hours, m.last_at = profile.hours, max(m.last_at, profile.at)
+            m.value_requests += n
+            m.seen_requests += profile.requests
+
+    def _thin(self, vs: _Value) -> None:
+        vs.level += 1
+        mask = (1 << vs.level) - 1
+        keep = {a: m for a, m in vs.members.items() if not xxhash.xxh3_64_intdigest(a.encode()) & mask}
+        self.dropped += len(vs.members) - len(keep)
+        vs.members = keep
+
+    def evaluate(self, at: float) -> tuple[list[LinkVerdict], list[PivotVerdict]]:
+        """Judge every value touched since the last call, as of event time ``at``.
+
+        Returns the link verdicts (linked values, and values that just stopped linking) in
+        (kind, value) order, and pivot verdicts for new models.
+        """
+        links: list[LinkVerdict] = []
+        pivots: list[PivotVerdict] = []
+        horizon = at - self.s.link_ttl_s
+        dirty, self.dirty = self.dirty, set()
+        for key in sorted(dirty):
+            vs = self.values.get(key)
+            if vs is None:
+                continue
+            stale = [a for a, m in vs.members.items() if m.last_at < horizon]
+            for a in stale:
+                del vs.members[a]
+            if not vs.members:
+                del self.values[key]
+                continue
+            kind, value = key
+            if kind == "model":
+                pivot = self._pivot(value, vs, at)
+                if pivot is not None:
+                    pivots.append(pivot)
+                continue
+            verdict = self._judge(kind, value, vs, at)
+            if verdict is not None:
+                links.append(verdict)
+        return links, pivots
+
+    def expire(self, at: float) -> int:
+        """Drop values with no member active within ``link_ttl_s`` of ``at``; returns how many."""
+        horizon = at - self.s.link_ttl_s
+        stale = [k for k, vs in self.values.items() if all(m.last_at < horizon for m in vs.members.values())]
+        for k in stale:
+            del self.values[k]
+        return len(stale)
+
+    def _judge(self, kind: str, value: str, vs: _Value, at: float) -> LinkVerdict | None:
+        s = self.s
+        members = vs.members
+        accounts = len(members) << vs.level
+        if accounts < s.link_min_accounts:
+            if vs.linked:
+                vs.linked = False
+                return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
+            return None
+        rows = [[a, m.day_requests, m.likeness, m.age_days, m.hours] for a, m in sorted(members.items())]
+        ev = group_evidence(rows, s.young_account_days)
+        evidence = 0.35 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.2 * ev["synchrony"]
+        score = round(self.weights.get(kind, 0.0) * evidence, 4)
+        linked = score >= s.link_min_score
+        if not linked and not vs.linked:
+            return None
+        vs.linked = linked
+        ev["day_requests"] = round(ev["day_requests"] * (accounts / len(rows)), 1)
+        ev["sampled"] = float(vs.level > 0)
+        fitting: list[list[Any]] = []
+        if linked:
+            volumes = sorted(r[1] for r in rows)
+            median = volumes[len(volumes) // 2]
+            major = majority_mask([r[4] for r in rows[:: max(1, len(rows) // 2000)]])
+            fitting = [r for r in rows if member_fit(r, median, major, s.young_account_days) >= 0.5]
+            ev["unfit_members"] = float(len(rows) - len(fitting))
+        return LinkVerdict(kind, value, at, accounts, score, linked, ev, fitting)
+
+    def _pivot(self, model: str, vs: _Value, at: float) -> PivotVerdict | None:
+        if self.started_at is None or vs.first_seen - self.started_at < NEW_MODEL_AFTER_S:
+            return None  # present from the start: not a release we saw happen
+        if at - vs.first_seen > self.s.pivot_window_s + self.s.link_ttl_s:
+            return None
+        movers: list[list[Any]] = []
+        for account, m in sorted(vs.members.items()):
+            delay = m.first_at - vs.first_seen
+            share = m.value_requests / m.seen_requests if m.seen_requests else 0.0
+            if delay > self.s.pivot_window_s or m.value_requests < self.s.pivot_min_requests:
+                continue
+            if share < self.s.pivot_min_share:
+                continue
+            speedup = m.day_requests / m.first_day_requests if m.first_day_requests > 0 else 1.0
+            movers.append([account, round(share, 4), delay, m.value_requests, m.likeness, round(speedup, 3)])
+        if not movers:
+            return None
+        return PivotVerdict(model, vs.first_seen, at, movers)

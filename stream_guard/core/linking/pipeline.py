@@ -1,0 +1,72 @@
+"""The cross-account stages chained in one process, and the event-time frontier between stages.
+
+In the worker the stages run in separate Faust agents joined by internal topics
+(profiles re-keyed by attribute value, then link verdicts to a single cluster partition).
+``replay`` and the tests chain the same pure objects with :class:`LinkingPipeline`.
+
+A stage may judge interval boundary ``B`` only once every upstream source has delivered
+its profiles up to ``B``: :class:`Frontier` is the minimum over the sources heard from
+recently (a source silent for ``idle_s`` wall seconds no longer holds it back).
+
+>>> f = Frontier(idle_s=10.0)
+>>> f.update("w1", 900.0, now=0.0); f.update("w2", 1800.0, now=0.0)
+>>> f.value(now=1.0), f.value(now=20.0)
+(900.0, None)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from stream_guard.core.linking.clusters import ClusterBook
+from stream_guard.core.linking.index import AttributeIndex
+from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.settings import Settings
+
+__all__ = ["Frontier", "LinkingPipeline"]
+
+
+class Frontier:
+    """Minimum event-time boundary over the sources heard from within ``idle_s``."""
+
+    def __init__(self, idle_s: float = 30.0) -> None:
+        self.idle_s = idle_s
+        self._seen: dict[str, tuple[float, float]] = {}  # source -> (boundary, wall time)
+
+    def update(self, source: str, boundary: float, *, now: float) -> None:
+        """Record that ``source`` has delivered everything up to ``boundary``."""
+        old = self._seen.get(source)
+        self._seen[source] = (max(boundary, old[0]) if old else boundary, now)
+
+    def value(self, *, now: float) -> float | None:
+        """The boundary every recently active source has reached (``None``: nobody active)."""
+        active = [b for b, wall in self._seen.values() if now - wall < self.idle_s]
+        return min(active) if active else None
+
+
+class LinkingPipeline:
+    """Attribute index and cluster book in one process (``replay``, tests)."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.s = settings
+        self.index = AttributeIndex(settings)
+        self.book = ClusterBook(settings, clock=clock)
+        self.evaluated = float("-inf")
+
+    def feed(self, profiles: Iterable[AccountProfile]) -> None:
+        """Route account profiles to the index."""
+        for p in profiles:
+            self.index.observe(p)
+
+    def advance(self, boundary: float) -> list[dict[str, Any]]:
+        """Judge the values and clusters as of ``boundary`` (once per boundary)."""
+        if boundary <= self.evaluated:
+            return []
+        self.evaluated = boundary
+        links, pivots = self.index.evaluate(boundary)
+        alerts = self.book.update([*links, *pivots])
+        alerts += self.book.evaluate(boundary)
+        self.index.expire(boundary)
+        return alerts

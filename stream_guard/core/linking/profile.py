@@ -1,0 +1,183 @@
+"""Account profiles: what one account did in one link interval, as seen by the linking stage.
+
+The per-account side of cross-account detection. For every account with traffic in an
+event-time interval of ``link_interval_s``, a :class:`ProfileBuilder` collects the linking
+attribute values it used (with request counts) in O(1) per event, and when the interval
+is over (watermark past its end plus the idle grace) turns them into one
+:class:`AccountProfile`: the values plus the account's own summary (day requests,
+extraction-likeness, age, 24-hour activity mask). Profiles are what gets re-keyed by
+attribute value (Kafka internal topic in the worker, a plain call in ``replay``).
+
+The builder also feeds each event to the account's :class:`MixtureDetector` (reseller
+mixing) and judges the account's sub-streams when its interval closes.
+
+>>> from stream_guard.settings import Settings
+>>> from stream_guard.core.state import AccountState
+>>> s = Settings(link_interval_s=900, idle_grace_s=0)
+>>> st = AccountState("a", s.horizons)
+>>> b = ProfileBuilder(s)
+>>> for i in range(3):
+...     ev = {"account_id": "a", "model": "m", "input_tokens": 5, "output_tokens": 9, "ip": "10.1.2.3"}
+...     b.observe(st, ev, 100.0 + i, st.add(ev, 100.0 + i))
+>>> profiles, alerts = b.flush(1000.0, {"a": st})
+>>> p = profiles[0]
+>>> p.account, p.at, p.requests, p.values[:2]
+('a', 900.0, 3, [('ip', '10.1.2.3', 3), ('ip_prefix', '10.1.2.0/24', 3)])
+>>> AccountProfile.from_wire(p.to_wire()) == p
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from stream_guard.core.alerts import admit, build_alert
+from stream_guard.core.features import extract
+from stream_guard.core.linking.attributes import event_values, template_frames
+from stream_guard.core.linking.likeness import extraction_likeness
+from stream_guard.core.linking.mixture import MixtureDetector
+from stream_guard.core.signals import PromptSignals
+from stream_guard.core.state import AccountState
+from stream_guard.settings import Settings
+
+__all__ = ["AccountProfile", "ProfileBuilder"]
+
+#: Prompts per account and interval whose template frames are taken (a text pass each).
+FRAME_SAMPLES = 2
+
+
+@dataclass(slots=True)
+class AccountProfile:
+    """One account's linking evidence for one interval ending at ``at``."""
+
+    account: str
+    at: float
+    requests: int  # in this interval
+    values: list[tuple[str, str, int]]  # (kind, value, requests in this interval)
+    day_requests: float
+    likeness: float
+    age_days: float
+    hours: int  # 24-bit activity mask, bit 0 = the hour before ``at``
+
+    def to_wire(self) -> list[Any]:
+        """A compact JSON-able form (for the re-keying topic)."""
+        return [self.account, self.at, self.requests, [list(v) for v in self.values],
+                self.day_requests, self.likeness, self.age_days, self.hours]
+
+    @classmethod
+    def from_wire(cls, data: list[Any]) -> AccountProfile:
+        """The inverse of :meth:`to_wire`."""
+        account, at, requests, values, day, likeness, age, hours = data
+        return cls(account, at, requests, [(k, v, n) for k, v, n in values], day, likeness, age, hours)
+
+
+class _Interval:
+    __slots__ = ("end", "requests", "counts", "frames")
+
+    def __init__(self, end: float) -> None:
+        self.end = end
+        self.requests = 0
+        self.counts: dict[tuple[str, str], int] = {}
+        self.frames = 0
+
+
+def _stream_key(event: dict[str, Any]) -> int:
+    for field in ("system_prompt_hash", "api_key_id", "client_fingerprint"):
+        value = event.get(field)
+        if value:
+            return xxhash.xxh3_64_intdigest(f"{field}:{value}".encode())
+    return 0
+
+
+class ProfileBuilder:
+    """Collects linking values per account and interval; one per detector (partition)."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.s = settings
+        self.clock = clock
+        self.mixture = MixtureDetector(settings)
+        self._open: dict[str, _Interval] = {}
+        self._closed: list[tuple[str, _Interval]] = []
+        self._due: dict[float, list[str]] = {}
+
+    def observe(self, st: AccountState, event: dict[str, Any], ts: float, sig: PromptSignals | None) -> None:
+        """Count one event of ``st``'s account (after ``st.add``)."""
+        account = st.account_id
+        acc = self._open.get(account)
+        if acc is None or ts >= acc.end:
+            if acc is not None:
+                self._closed.append((account, acc))
+            step = self.s.link_interval_s
+            acc = self._open[account] = _Interval((math.floor(ts / step) + 1) * float(step))
+            self._due.setdefault(acc.end, []).append(account)
+        acc.requests += 1
+        counts = acc.counts
+        for key in event_values(event):
+            counts[key] = counts.get(key, 0) + 1
+        prompt = event.get("prompt")
+        if prompt is not None and acc.frames < FRAME_SAMPLES:
+            acc.frames += 1
+            for frame in template_frames(prompt):
+                key = ("template", frame)
+                counts[key] = counts.get(key, 0) + 1
+        self.mixture.observe(
+            account, ts, _stream_key(event), sig,
+            first_turn=event.get("turn_index", 0) == 0, output_tokens=event["output_tokens"],
+        )
+
+    def flush(
+        self, watermark: float, accounts: Mapping[str, AccountState]
+    ) -> tuple[list[AccountProfile], list[dict[str, Any]]]:
+        """Profiles of intervals that ended before ``watermark`` - grace, and mixture alerts."""
+        limit = watermark - self.s.idle_grace_s
+        for end in sorted(e for e in self._due if e <= limit):
+            for account in self._due.pop(end):
+                acc = self._open.get(account)
+                if acc is not None and acc.end == end:
+                    del self._open[account]
+                    self._closed.append((account, acc))
+        if not self._closed:
+            return [], []
+        closed, self._closed = self._closed, []
+        closed.sort(key=lambda item: (item[1].end, item[0]))
+        profiles: list[AccountProfile] = []
+        alerts: list[dict[str, Any]] = []
+        for account, acc in closed:
+            st = accounts.get(account)
+            if st is None:
+                continue
+            at = acc.end
+            f = extract(st, max(at, st.last_ts))
+            profiles.append(AccountProfile(
+                account, at, acc.requests,
+                sorted((k, v, n) for (k, v), n in acc.counts.items()),
+                f["day_requests"], extraction_likeness(f), round(f["account_age_days"], 3),
+                st.hours_as_of(at),
+            ))
+            alert = self._mixture_alert(st, at, f)
+            if alert is not None:
+                alerts.append(alert)
+        if math.isfinite(watermark):
+            self.mixture.expire(watermark)
+        return profiles, alerts
+
+    def _mixture_alert(self, st: AccountState, at: float, f: dict[str, float]) -> dict[str, Any] | None:
+        verdict = self.mixture.evaluate(st.account_id, at)
+        if verdict is None:
+            return None
+        if st.active_alerts is None:
+            st.active_alerts = {}
+        if not admit(st.active_alerts, verdict.detector, verdict.severity, at=at, cooldown_s=self.s.cooldown_s):
+            return None
+        evidence = {k: round(f[k], 4) for k in ("day_requests", "cot_share_day", "distinct_prompts_day")}
+        return build_alert(
+            kind="account", subject=st.account_id, account_ids=[st.account_id], verdicts=[verdict],
+            score=verdict.score, severity=verdict.severity, window_start=at - self.s.day_window_s,
+            window_end=at, raised_at=at, evidence=evidence, emitted_at=self.clock(),
+        )
