@@ -205,12 +205,17 @@ def generate(sc: Scenario, args: argparse.Namespace, work: Path) -> dict[str, An
             "rate": parse_rate(lg, r"loadgen: [\d,]+ events"), "labels": info}
 
 
-def replay(sc: Scenario, args: argparse.Namespace, work: Path, events: Path, tag: str = "") -> dict[str, Any]:
+#: "before" = per-account detection only (the state before cross-account detection existed)
+BEFORE_ENV = {"STREAM_GUARD_CROSS_ACCOUNT": "false"}
+
+
+def replay(sc: Scenario, args: argparse.Namespace, work: Path, events: Path, tag: str = "",
+           env: dict[str, str] | None = None) -> dict[str, Any]:
     out = work / f"{sc.name}{tag}.alerts.jsonl"
     cmd = sg("replay", str(events), "--out", str(out), "--partitions", str(PARTITIONS))
-    log(f"[{sc.name}] replay: {shell(cmd)}")
+    log(f"[{sc.name}] replay{tag}: {' '.join(f'{k}={v}' for k, v in (env or {}).items())} {shell(cmd)}")
     lg = work / f"{sc.name}{tag}.replay.log"
-    wall = run(cmd, lg, timeout=args.step_timeout)
+    wall = run(cmd, lg, timeout=args.step_timeout, env=clean_env(env) if env else None)
     alerts = read_jsonl(out)
     rate = parse_rate(lg, r"^replay: [\d,]+ events in")
     log(f"[{sc.name}] replay: {len(alerts):,} alerts in {wall:.1f}s")
@@ -284,6 +289,12 @@ def run_replay_scenario(sc: Scenario, args: argparse.Namespace, work: Path) -> d
     sco = score(sc, work, gen["labels_file"], ["--alerts", str(rep["alerts_file"])], "", plot=plot)
     if plot:
         log(f"[{sc.name}] timeline -> {plot}")
+    before: dict[str, Any] | None = None
+    if not args.no_before:
+        rep0 = replay(sc, args, work, gen["events_file"], tag="-before", env=BEFORE_ENV)
+        sco0 = score(sc, work, gen["labels_file"], ["--alerts", str(rep0["alerts_file"])], "-before")
+        before = {"env": BEFORE_ENV, "alerts": alert_stats(rep0["alerts"]), **summarise(sco0["report"]),
+                  "replay_wall_s": round(rep0["wall_s"], 2), "replay_events_per_s": rep0["events_per_s"]}
     if not args.keep:
         gen["events_file"].unlink(missing_ok=True)
     return {
@@ -304,6 +315,7 @@ def run_replay_scenario(sc: Scenario, args: argparse.Namespace, work: Path) -> d
             "total": round(time.monotonic() - t0, 2),
         },
         "rates": {"generate_events_per_s": gen["rate"], "replay_events_per_s": rep["events_per_s"]},
+        "before": before,
     }
 
 
@@ -480,6 +492,27 @@ def render_md(doc: dict[str, Any]) -> str:
     out.append("Campaign cells: time to detect (event time), and for multi-account campaigns the accounts "
                "named by alerts / accounts that sent events. Alert precision = alerts naming a campaign account "
                "(after its start) / all alerts.")
+    compared = [r for r in runs if r.get("before")]
+    if compared:
+        out.append("")
+        out.append("## Before / after cross-account detection")
+        out.append("")
+        out.append("The same generated files replayed twice in the same run: *before* = per-account detection only "
+                   "(`STREAM_GUARD_CROSS_ACCOUNT=false`), *after* = the defaults (linking attributes, clusters, "
+                   "mixture, model pivot).")
+        out.append("")
+        rows = []
+        for r in compared:
+            b0, after = r["before"], r
+            c0 = {c["name"]: c for c in b0["campaigns"]}
+            c1 = {c["name"]: c for c in after["campaigns"]}
+            rows.append([r["name"]] + [
+                f"{campaign_cell(c0[k]) if k in c0 else '-'} -> {campaign_cell(c1[k]) if k in c1 else '-'}"
+                for k in kinds
+            ] + [f"{100 * b0['benign']['fpr']:.2f}% -> {100 * after['benign']['fpr']:.2f}%",
+                 f"{b0['alerts']['total']:,} -> {after['alerts']['total']:,}",
+                 f"{b0['replay_events_per_s'] or 0:,.0f} -> {after['rates']['replay_events_per_s'] or 0:,.0f}"])
+        out.append(md_table(["scenario", *kinds, "benign FPR", "alerts", "replay events/s"], rows, set()))
     for r in runs:
         out.append("")
         out.append(f"## {r['name']}: {r['description']}")
@@ -564,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated scenario names (default: all): "
                    + ", ".join(s.name for s in SCENARIOS))
     p.add_argument("--skip-live", action="store_true", help="no Kafka run")
+    p.add_argument("--no-before", action="store_true",
+                   help="skip the second replay per scenario with cross-account detection off (the before/after table)")
     p.add_argument("--bootstrap", help="use this Kafka instead of starting one")
     p.add_argument("--out", type=Path, help="JSON results (default bench/results/detection[-quick].json; "
                    "the .md goes next to it)")

@@ -30,6 +30,7 @@ from prometheus_client import (
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, disable_created_metrics
 
 from stream_guard.contracts import DeadLetterReason
+from stream_guard.core.linking.attributes import KINDS
 
 __all__ = ["EVENT_OUTCOMES", "Metrics", "serve_http"]
 
@@ -42,6 +43,8 @@ DETECTORS = ("pattern_rule", "population_model", "volume_rule")
 DETECTOR_COMBINATIONS = tuple(
     "+".join(c) for n in range(1, len(DETECTORS) + 1) for c in itertools.combinations(DETECTORS, n)
 )
+#: Cross-account detectors: each raises alerts on its own (never combined with another).
+CROSS_DETECTORS = {"account": ("cluster_member", "mixture_rule", "model_pivot"), "cluster": ("cluster",)}
 
 
 class Metrics:
@@ -162,6 +165,44 @@ class Metrics:
             "Account states restored from the changelog-backed table at partition assignment.",
             registry=r,
         )
+        self.link_profiles = Counter(
+            "stream_guard_link_profiles_total",
+            "Account profiles (one per active account and link interval) re-keyed by attribute value.",
+            registry=r,
+        )
+        self.attribute_values = Gauge(
+            "stream_guard_attribute_values",
+            "Linking attribute values held by this worker's attribute index partitions.",
+            registry=r,
+        )
+        self.attribute_members = Gauge(
+            "stream_guard_attribute_members",
+            "Account memberships held over all attribute values (bounded per value by sampling).",
+            registry=r,
+        )
+        self.linked_values = Gauge(
+            "stream_guard_linked_values",
+            "Attribute values currently linking their accounts (suspicious sharing), by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.clusters = Gauge(
+            "stream_guard_clusters",
+            "Clusters at the last evaluation with at least cluster_min_accounts members.",
+            registry=r,
+        )
+        self.clustered_accounts = Gauge(
+            "stream_guard_clustered_accounts",
+            "Accounts in clusters with at least cluster_min_accounts members.",
+            registry=r,
+        )
+        self.linking_duration = Histogram(
+            "stream_guard_linking_duration_seconds",
+            "Time of one linking stage evaluation (attribute index or cluster book), by stage.",
+            ["stage"],
+            buckets=(0.001, 0.005, 0.02, 0.1, 0.5, 2.0, 10.0),
+            registry=r,
+        )
         self.ready = Gauge(
             "stream_guard_ready", "1 once the worker has partitions and has restored its state.", registry=r
         )
@@ -170,10 +211,16 @@ class Metrics:
             self.events.labels(outcome)
         for reason in DeadLetterReason:
             self.dead_letters.labels(reason.value)
+        for stage in ("index", "clusters"):
+            self.linking_duration.labels(stage)
+        for link_kind in KINDS:
+            if link_kind != "model":
+                self.linked_values.labels(link_kind)
         for kind in ("account", "cluster"):
             self.alert_score.labels(kind)
+            combos = (DETECTOR_COMBINATIONS if kind == "account" else ()) + CROSS_DETECTORS[kind]
             for severity in SEVERITIES:
-                for combo in DETECTOR_COMBINATIONS:
+                for combo in combos:
                     self.alerts.labels(kind, severity, combo)
 
     def exposition(self) -> bytes:

@@ -27,6 +27,7 @@ import orjson
 from stream_guard.contracts import decode_message
 from stream_guard.core.detector import Detector
 from stream_guard.core.linking import LinkingPipeline
+from stream_guard.core.linking.pipeline import linked_boundary
 from stream_guard.core.partitioning import partition_for
 from stream_guard.settings import Settings
 
@@ -43,6 +44,7 @@ class ReplayReport:
     untracked: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    linking: LinkingPipeline | None = None  # the cross-account stages at the end (for inspection)
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -124,18 +126,11 @@ def replay(
     advance(max((d.max_ts for d in detectors), default=0.0))
     if flush:
         advance(math.inf)
+    report.linking = linking
     report.duplicates = sum(d.duplicates for d in detectors)
     report.untracked = sum(d.rejected for d in detectors)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def linked_boundary(settings: Settings, watermark: float, latest_profile: float) -> float:
-    """The last link-interval boundary whose profiles are complete at ``watermark``."""
-    if not math.isfinite(watermark):
-        return latest_profile
-    step = settings.link_interval_s
-    return math.floor((watermark - settings.idle_grace_s) / step) * step
 
 
 def _with_progress(

@@ -102,9 +102,11 @@ class Detector:
             st.next_eval = self._boundary_after(ts)
         if not st.pending:
             self._push(self._due, st.next_eval, account)
-        sig = st.add(event, ts)
         if self.links is not None:
-            self.links.observe(st, event, ts, sig)
+            self.links.before_add(st, ts)
+            self.links.observe(st, event, ts, st.add(event, ts))
+        else:
+            st.add(event, ts)
         self.dirty.add(account)
 
     # --- the per-interval path --------------------------------------------------------------

@@ -11,6 +11,8 @@ kept in memory and checkpointed to the ``account-state`` table at most once per
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -22,7 +24,9 @@ from prometheus_client import Histogram
 from stream_guard.contracts import DeadLetter, encode_alert
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream.linking import AttributeStage, ClusterStage
 from stream_guard.stream.runtime import WorkerRuntime, restore_groups
+from stream_guard.stream.topics import profiles_topic, verdicts_topic
 
 __all__ = ["build_app"]
 
@@ -68,6 +72,11 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
     input_topic = app.topic(settings.input_topic, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
+    source = f"{socket.gethostname()}-{os.getpid()}"
+    attributes = AttributeStage(settings, metrics, source)
+    clusters = [ClusterStage(settings, metrics)]
+    link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
+    link_verdicts = app.topic(verdicts_topic(settings), partitions=1, **RAW)
     table = app.Table("account-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes)
     last_checkpoint = [time.monotonic()]
     last_model_checkpoint = [time.monotonic()]
@@ -77,9 +86,12 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
             await alerts_topic.send(key=alert["subject"].encode(), value=encode_alert(alert))
             metrics.alerts.labels(alert["kind"], alert["severity"], "+".join(alert["detectors"])).inc()
             metrics.alert_score.labels(alert["kind"]).observe(alert["score"])
-            log.info(
-                "alert %s kind=%s severity=%s score=%.2f detectors=%s",
+            # a cluster alert is followed by one member alert per account: those go to DEBUG
+            log.log(
+                logging.DEBUG if alert["detectors"] == ["cluster_member"] else logging.INFO,
+                "alert %s kind=%s severity=%s score=%.2f detectors=%s accounts=%d",
                 alert["alert_id"], alert["kind"], alert["severity"], alert["score"], alert["detectors"],
+                alert["account_count"],
             )
 
     def assigned_input_partitions() -> set[int]:
@@ -129,6 +141,9 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]  # untyped signal
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
+        attributes.drop(tp.partition for tp in revoked if tp.topic == link_profiles.get_topic_name())
+        if any(tp.topic == link_verdicts.get_topic_name() for tp in revoked):
+            clusters[0] = ClusterStage(settings, metrics)  # the new owner rebuilds from new verdicts
         lost = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
         if lost:
             checkpoint(lost)
@@ -149,9 +164,31 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
             for dl in result.dead_letters:
                 await dlq_topic.send(key=msg.key, value=dl.payload, headers=_dlq_headers(dl, msg.partition, msg.offset))
 
+    if settings.cross_account:
+
+        @app.agent(link_profiles, name="link-attributes")
+        async def link_attributes(stream: faust.StreamT[bytes]) -> None:
+            async for event in stream.events():
+                attributes.handle(event.message.partition, event.value, time.time())
+
+        @app.agent(link_verdicts, name="link-clusters")
+        async def link_clusters(stream: faust.StreamT[bytes]) -> None:
+            async for value in stream:
+                await send_alerts(clusters[0].handle(value, time.time()))
+
+    async def cross_account_tick(now: float) -> None:
+        for p, msg in runtime.link_messages(source, partitions):
+            await link_profiles.send(value=msg, partition=p)
+        for msg in attributes.tick(now):
+            await link_verdicts.send(value=msg, partition=0)
+        await send_alerts(clusters[0].tick(now))
+
     @app.timer(interval=1.0)
     async def tick() -> None:
-        await send_alerts(runtime.tick(time.time()))
+        now = time.time()
+        await send_alerts(runtime.tick(now))
+        if settings.cross_account:
+            await cross_account_tick(now)
         if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s:
             checkpoint()
         if time.monotonic() - last_model_checkpoint[0] >= settings.model_checkpoint_interval_s:

@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import xxhash
 
 from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
 from stream_guard.core.detector import Detector
+from stream_guard.core.linking import AccountProfile, linked_boundary
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream.linking import pack
 
 __all__ = ["HandleResult", "WorkerRuntime", "state_key"]
 
@@ -71,6 +74,7 @@ class WorkerRuntime:
         self.ready = False
         self._evaluations_counted = 0
         self._counts = [0, 0, 0, 0, 0]  # messages, processed, duplicate, untracked, dead_lettered
+        self.last_watermark: float | None = None
         metrics.max_accounts.set(settings.max_accounts)
 
     # --- partitions -------------------------------------------------------------------------
@@ -172,7 +176,7 @@ class WorkerRuntime:
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Evaluate quiet accounts up to the watermark; returns the alerts raised."""
         self.flush_counts()
-        wm = self.watermark(now)
+        wm = self.last_watermark = self.watermark(now)
         alerts: list[dict[str, Any]] = []
         if wm is not None:
             self.m.watermark.set(wm)
@@ -184,6 +188,26 @@ class WorkerRuntime:
                 det.scores.clear()
         self._update_gauges()
         return alerts
+
+    def link_messages(self, source: str, partitions: int) -> list[tuple[int, bytes]]:
+        """Profiles closed since the last call, re-keyed by attribute value: (partition of the
+        link-profiles topic, packed message); every partition gets at least a heartbeat that
+        carries how far this worker's profiles are complete."""
+        wm = self.last_watermark
+        if not self.s.cross_account or wm is None:
+            return []
+        split: list[list[bytes]] = [[] for _ in range(partitions)]
+        n = 0
+        for det in self.detectors.values():
+            for profile in det.take_profiles():
+                n += 1
+                for p, values in _by_partition(profile.values, partitions).items():
+                    part = AccountProfile(profile.account, profile.at, profile.requests, values,
+                                          profile.day_requests, profile.likeness, profile.age_days, profile.hours)
+                    split[p].append(orjson.dumps(part.to_wire()))
+        self.m.link_profiles.inc(n)
+        through = linked_boundary(self.s, wm, wm)
+        return [(p, msg) for p in range(partitions) for msg in pack(source, through, split[p])]
 
     def _selected(self, partitions: set[int] | None) -> list[tuple[int, Detector]]:
         return [(p, d) for p, d in self.detectors.items() if partitions is None or p in partitions]
@@ -217,6 +241,18 @@ class WorkerRuntime:
         if evaluations > self._evaluations_counted:
             m.evaluations.inc(evaluations - self._evaluations_counted)
         self._evaluations_counted = evaluations
+
+
+def value_partition(kind: str, value: str, partitions: int) -> int:
+    """Partition of the link-profiles topic that owns attribute value ``kind/value``."""
+    return xxhash.xxh3_64_intdigest(f"{kind}\x1f{value}".encode()) % partitions
+
+
+def _by_partition(values: list[tuple[str, str, int]], partitions: int) -> dict[int, list[tuple[str, str, int]]]:
+    out: dict[int, list[tuple[str, str, int]]] = {}
+    for kind, value, n in values:
+        out.setdefault(value_partition(kind, value, partitions), []).append((kind, value, n))
+    return out
 
 
 def restore_groups(

@@ -10,13 +10,24 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from stream_guard.settings import Settings
 
-__all__ = ["ensure_topics"]
+__all__ = ["ensure_topics", "profiles_topic", "verdicts_topic"]
 
 log = logging.getLogger(__name__)
 
 
+def profiles_topic(settings: Settings) -> str:
+    """Internal topic of account profiles re-keyed by attribute value (cross-account stage 1)."""
+    return f"{settings.app_id}-link-profiles"
+
+
+def verdicts_topic(settings: Settings) -> str:
+    """Internal topic of attribute-value verdicts, one partition (cross-account stage 2)."""
+    return f"{settings.app_id}-link-verdicts"
+
+
 async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
-    """Create the input, alerts and dead-letter topics if missing.
+    """Create the input, alerts and dead-letter topics (and the cross-account internal topics)
+    if missing.
 
     Returns the input topic's partition count (the state table is co-partitioned with
     it). Retries until the broker answers or ``timeout_s`` passes.
@@ -26,12 +37,13 @@ async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000)
         try:
             await admin.start()
-            names = (settings.input_topic, settings.alerts_topic, settings.dlq_topic)
+            wanted = {t: settings.topic_partitions for t in (settings.input_topic, settings.alerts_topic, settings.dlq_topic)}
+            if settings.cross_account:
+                wanted[profiles_topic(settings)] = settings.topic_partitions
+                wanted[verdicts_topic(settings)] = 1
             existing = set(await admin.list_topics())
             missing = [
-                NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=1)
-                for t in names
-                if t not in existing
+                NewTopic(t, num_partitions=n, replication_factor=1) for t, n in wanted.items() if t not in existing
             ]
             if missing:
                 try:

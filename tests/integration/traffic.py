@@ -77,3 +77,59 @@ def to_messages(events: list[dict[str, Any]], batch: int) -> list[tuple[bytes, b
             value = orjson.dumps(chunk if batch > 1 else chunk[0])
             messages.append((account.encode(), value))
     return messages
+
+
+HYDRA_WRAPPER = "Solve the following problem. Show your full reasoning before giving the final answer.\n\n"
+
+
+def hydra_events(n_accounts: int, start: float, span_s: float, every_s: float, seed: int) -> list[dict[str, Any]]:
+    """A small hydra: young accounts created in one batch, one request each per round at a
+    fixed phase (load-balanced), sharing a few proxy IPs, payment instruments (5 accounts
+    each), a custom client fingerprint and one CoT wrapper around distinct tasks."""
+    rnd = random.Random(seed)
+    events = []
+    for a in range(n_accounts):
+        account = f"acct-hydra-{a:03d}"
+        t = start + (a + 0.5) / n_accounts * every_s
+        while t < start + span_s:
+            x, y, z = rnd.randint(2, 999), rnd.randint(2, 999), rnd.randint(2, 999)
+            events.append({
+                "event_id": f"{account}-{len(events)}",
+                "ts": round(t + rnd.uniform(-20, 20), 3),
+                "account_id": account,
+                "account_created_at": start - 2 * 86400 + a * 17,
+                "model": "model-a",
+                "input_tokens": rnd.randint(60, 200),
+                "output_tokens": rnd.randint(1500, 3000),
+                "max_tokens": 4096,
+                "prompt": HYDRA_WRAPPER + rnd.choice(TASKS).format(a=x, b=y, c=z),
+                "ip": f"45.77.{a % 3}.{10 + a % 3}",
+                "asn": 20473,
+                "user_agent": "python-httpx/0.27.0",
+                "client_fingerprint": "t13d1516h2_hydra0000000_000000000000",
+                "payment_fingerprint": f"pm_hydra_{a // 5}",
+                "status": 200,
+                "stop_reason": "end_turn",
+                "turn_index": 0,
+            })
+            t += every_s
+    return events
+
+
+def nat_events(n_accounts: int, start: float, span_s: float, per_hour: float, seed: int) -> list[dict[str, Any]]:
+    """A corporate NAT: old accounts of one company behind one address, one card, one proxy
+    fingerprint, each using the API at its own (heavy-tailed) pace for ordinary chat."""
+    events = benign_events(n_accounts, start, span_s, per_hour, seed)
+    rnd = random.Random(seed + 1)
+    pace = {f"acct-benign-{a:03d}": rnd.lognormvariate(0, 1.2) for a in range(n_accounts)}
+    kept = []
+    for ev in events:
+        if rnd.random() > min(pace[ev["account_id"]] / 3.0, 1.0):
+            continue  # thin accounts to their own pace
+        ev = dict(ev, account_id=ev["account_id"].replace("benign", "corp"),
+                  event_id=ev["event_id"].replace("benign", "corp"))
+        ev.update({"account_created_at": start - 400 * 86400, "ip": "198.51.100.7", "asn": 64501,
+                   "client_fingerprint": "t13d1715h2_corpproxy0000_000000000000",
+                   "payment_fingerprint": "pm_corp_card", "user_agent": "openai-python/1.66.3"})
+        kept.append(ev)
+    return kept

@@ -12,7 +12,7 @@ from stream_guard.core.linking.clusters import Cluster, ClusterBook
 from stream_guard.core.linking.index import AttributeIndex, LinkVerdict, PivotVerdict, verdict_from_wire
 from stream_guard.core.linking.likeness import extraction_likeness
 from stream_guard.core.linking.mixture import MixtureDetector
-from stream_guard.core.linking.pipeline import Frontier, LinkingPipeline
+from stream_guard.core.linking.pipeline import Frontier, LinkingPipeline, linked_boundary
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "event_values",
     "extraction_likeness",
     "ip_prefix",
+    "linked_boundary",
     "template_frames",
     "verdict_from_wire",
 ]

@@ -49,14 +49,16 @@ def ip_prefix(ip: str) -> str | None:
     """The /24 (IPv4) or /48 (IPv6) network of ``ip``; ``None`` when it is not an address."""
     if ":" not in ip:
         parts = ip.split(".")
-        if len(parts) == 4 and all(p.isdigit() for p in parts):
-            return f"{parts[0]}.{parts[1]}.{parts[2]}.0/24"
+        if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
+            return f"{int(parts[0])}.{int(parts[1])}.{int(parts[2])}.0/24"
         return None
     try:
-        net = ipaddress.IPv6Network(f"{ip}/48", strict=False)
+        addr = ipaddress.IPv6Address(ip)
     except ValueError:
         return None
-    return str(net)
+    if addr.ipv4_mapped is not None:  # ::ffff:a.b.c.d is an IPv4 client
+        return ip_prefix(str(addr.ipv4_mapped))
+    return str(ipaddress.IPv6Network(f"{addr}/48", strict=False))
 
 
 def _short(value: Any) -> str:

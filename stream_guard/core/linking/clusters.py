@@ -45,7 +45,7 @@ from typing import Any
 import xxhash
 
 from stream_guard.core.alerts import admit, build_alert
-from stream_guard.core.linking.index import LinkVerdict, PivotVerdict, group_evidence
+from stream_guard.core.linking.index import LIKENESS_GATE, LinkVerdict, PivotVerdict, group_evidence
 from stream_guard.core.rules import SEVERITIES, Verdict, reason, severity_rank
 from stream_guard.settings import Settings
 
@@ -186,12 +186,15 @@ class ClusterBook:
                 votes[cid] = votes.get(cid, 0) + 1
         if votes:
             return min(votes, key=lambda c: (-votes[c], c))
-        if links:
-            first = min(links, key=lambda v: (self.linked_since.get((v.kind, v.value), v.at), v.kind, v.value))
-            seed = f"{first.kind}\x1f{first.value}"
-        else:
-            seed = members[0]
-        return "cluster-" + xxhash.xxh3_64_hexdigest(seed.encode())
+        # a new cluster: named after its earliest link, skipping ids in use (a value that
+        # named a live cluster may later link another group)
+        used = taken | set(self.account_cluster.values()) | set(self.cluster_gate)
+        ordered = sorted(links, key=lambda v: (self.linked_since.get((v.kind, v.value), v.at), v.kind, v.value))
+        for seed in [f"{v.kind}\x1f{v.value}" for v in ordered] + members:
+            cid = "cluster-" + xxhash.xxh3_64_hexdigest(seed.encode())
+            if cid not in used:
+                return cid
+        return "cluster-" + xxhash.xxh3_64_hexdigest("\x1f".join(members).encode())
 
     def _score(self, members: list[str], links: list[LinkVerdict], info: dict[str, list[Any]]) -> tuple[float, dict[str, float]]:
         rows = [info[a] for a in members]
@@ -199,7 +202,8 @@ class ClusterBook:
         strength = max((v.score for v in links), default=0.0)
         pivoted = sum(1 for a in members if a in self.pivoted) / len(rows)
         aggregate = 0.4 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.15 * ev["synchrony"]
-        score = round(min(0.4 * strength + 0.6 * aggregate, 1.0), 4)
+        gate = min(ev["likeness"] / LIKENESS_GATE, 1.0)  # structure alone does not make a campaign
+        score = round(min(0.4 * strength + 0.6 * aggregate, 1.0) * gate, 4)
         stats = {
             "accounts": float(len(rows)), "links": float(len(links)), "strongest_link": round(strength, 4),
             "likeness_mean": ev["likeness"], "young_share": ev["young_share"], "evenness": ev["evenness"],
@@ -216,7 +220,8 @@ class ClusterBook:
         gate = self.cluster_gate.get(c.cluster_id)
         grown = gate is not None and n >= gate[2] * s.cluster_growth_factor and n - gate[2] >= s.cluster_min_accounts
         if gate is not None and at < gate[1] and rank <= gate[0] and not grown:
-            return []
+            # the cluster alert is cooling down; members that joined since are still reported
+            return [a for account in c.members for a in self._member_alert(account, c, severity, at, info[account])]
         previous = int(gate[2]) if gate is not None else 0
         self.cluster_gate[c.cluster_id] = [float(rank), at + s.cooldown_s, float(n)]
         st = c.stats
@@ -225,13 +230,17 @@ class ClusterBook:
         if grown:
             reasons.append(reason("cluster_growth", n - previous, f"x{s.cluster_growth_factor}",
                                   f"grew from {previous} accounts since its last alert"))
-        for v in sorted(c.links, key=lambda v: (-v.score, v.kind, v.value))[:6]:
-            vs = v.stats
+        by_kind: dict[str, list[LinkVerdict]] = {}
+        for v in sorted(c.links, key=lambda v: (-v.score, v.kind, v.value)):
+            by_kind.setdefault(v.kind, []).append(v)
+        for kind, values in by_kind.items():  # the strongest value of each kind, strongest kind first
+            v, vs = values[0], values[0].stats
+            more = f"; {len(values) - 1} more {kind} values link members" if len(values) > 1 else ""
             reasons.append(reason(
-                f"shared_{v.kind}", v.accounts, s.link_min_accounts,
-                f"{v.kind} {v.value} shared by {v.accounts} accounts (link score {v.score:.2f} >= "
+                f"shared_{kind}", v.accounts, s.link_min_accounts,
+                f"{kind} {v.value} shared by {v.accounts} accounts (link score {v.score:.2f} >= "
                 f"{s.link_min_score}; likeness {vs.get('likeness', 0):.2f}, young {vs.get('young_share', 0):.0%}, "
-                f"evenness {vs.get('evenness', 0):.2f}, synchrony {vs.get('synchrony', 0):.2f})",
+                f"evenness {vs.get('evenness', 0):.2f}, synchrony {vs.get('synchrony', 0):.2f}){more}",
             ))
         reasons += [
             reason("likeness_mean", st["likeness_mean"], "-", "members' mean extraction-likeness (0..1)"),

@@ -28,7 +28,7 @@ well after the stream started is *new*, and accounts that move most of their vol
 within ``pivot_window_s`` are reported as :class:`PivotVerdict` movers.
 
 >>> from stream_guard.settings import Settings
->>> from stream_guard.core.linking.profile import AccountProfile
+>>> from stream_guard.core.linking.profile import AccountProfile, is_young
 >>> idx = AttributeIndex(Settings())
 >>> for i in range(6):   # six young, extraction-like accounts, same load, same hours, one card
 ...     idx.observe(AccountProfile(f"a{i}", 900.0, 3, [("payment", "pm_x", 3)], 26.0, 0.9, 2.0, 0b111))
@@ -44,10 +44,10 @@ from typing import Any
 
 import xxhash
 
-from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.core.linking.profile import AccountProfile, is_young
 from stream_guard.settings import Settings
 
-__all__ = ["AttributeIndex", "LinkVerdict", "PivotVerdict", "majority_mask", "synchrony"]
+__all__ = ["AttributeIndex", "LinkVerdict", "PivotVerdict", "fits", "group_evidence", "majority_mask", "suspicion", "synchrony"]
 
 #: A model seen for the first time this long after the index's first profile is "new".
 NEW_MODEL_AFTER_S = 3600.0
@@ -72,6 +72,7 @@ class _Value:
     members: dict[str, _Member] = field(default_factory=dict)
     level: int = 0  # hash-sampling level once members exceed the cap
     linked: bool = False
+    judged_at: float = float("-inf")
 
 
 @dataclass(slots=True)
@@ -119,13 +120,29 @@ def verdict_from_wire(data: dict[str, Any]) -> LinkVerdict | PivotVerdict:
 def majority_mask(masks: list[int], bits: int = 24) -> int:
     """Hours in which at least half of the masks are active.
 
+    Counts all bit positions at once with a bit-sliced counter (``slices[i]`` holds bit
+    ``i`` of every position's count): about two big-int operations per mask.
+
     >>> bin(majority_mask([0b011, 0b010, 0b110]))
     '0b10'
     """
+    slices: list[int] = []
+    for m in masks:
+        carry, i = m, 0
+        while carry:
+            if i == len(slices):
+                slices.append(0)
+            low = slices[i]
+            slices[i] = low ^ carry
+            carry &= low
+            i += 1
     out = 0
-    half = len(masks) / 2.0
+    n = len(masks)
     for b in range(bits):
-        if sum(m >> b & 1 for m in masks) >= half:
+        count = 0
+        for i, sl in enumerate(slices):
+            count |= (sl >> b & 1) << i
+        if 2 * count >= n:
             out |= 1 << b
     return out
 
@@ -135,7 +152,7 @@ def _jaccard(a: int, b: int) -> float:
     return (a & b).bit_count() / union if union else 0.0
 
 
-def synchrony(masks: list[int]) -> float:
+def synchrony(masks: list[int], major: int | None = None) -> float:
     """Mean Jaccard similarity of each activity mask with the majority mask, in [0, 1].
 
     >>> synchrony([0b1111, 0b1111, 0b1111]), synchrony([0b0001, 0b0010, 0b0100, 0b1000])
@@ -144,7 +161,8 @@ def synchrony(masks: list[int]) -> float:
     masks = [m for m in masks if m]
     if len(masks) < 2:
         return 0.0
-    major = majority_mask(masks)
+    if major is None:
+        major = majority_mask(masks)
     return sum(_jaccard(m, major) for m in masks) / len(masks)
 
 
@@ -163,6 +181,11 @@ def evenness(volumes: list[float]) -> float:
     return min(max(1.0 - math.sqrt(var) / mean, 0.0), 1.0)
 
 
+#: Values with more members than this are re-judged at most every BIG_VALUE_EVERY_S of event
+#: time (their statistics move slowly; small values are judged at every boundary).
+BIG_VALUE, BIG_VALUE_EVERY_S = 64, 3600.0
+#: Rows over which a group's statistics are computed (a deterministic stride sample).
+STATS_SAMPLE = 512
 #: Likeness assumed before any evidence, and its weight in requests (a few requests per
 #: account cannot show much: the group's likeness is shrunk toward the prior).
 LIKENESS_PRIOR, PRIOR_REQUESTS = 0.25, 10.0
@@ -171,7 +194,7 @@ LIKENESS_PRIOR, PRIOR_REQUESTS = 0.25, 10.0
 EVEN_BASIS, SYNC_BASIS = 10.0, 6.0
 
 
-def group_evidence(rows: list[list[Any]], young_days: float) -> dict[str, float]:
+def group_evidence(rows: list[list[Any]], young_days: float, major: int | None = None) -> dict[str, float]:
     """Evidence of a group of accounts from rows ``[account, day_requests, likeness, age_days, hours]``.
 
     ``likeness`` is the request-weighted mean shrunk toward :data:`LIKENESS_PRIOR`;
@@ -187,13 +210,77 @@ def group_evidence(rows: list[list[Any]], young_days: float) -> dict[str, float]
     n = len(rows)
     volume = sum(r[1] for r in rows)
     likeness = (sum(r[1] * r[2] for r in rows) + LIKENESS_PRIOR * PRIOR_REQUESTS) / (volume + PRIOR_REQUESTS)
-    young = sum(1 for r in rows if r[3] < young_days) / n
-    step = max(1, n // 2000)  # synchrony is a mean: a sample of the masks will do
+    young = sum(1 for r in rows if is_young(r[3], young_days)) / n
+    step = max(1, n // STATS_SAMPLE)  # synchrony is a mean: a sample of the masks will do
     masks = [r[4] for r in rows[::step]]
     even = evenness([r[1] for r in rows]) * min(volume / n / EVEN_BASIS, 1.0)
-    sync = synchrony(masks) * min(sum(m.bit_count() for m in masks) / max(len(masks), 1) / SYNC_BASIS, 1.0)
+    sync = synchrony(masks, major) * min(sum(m.bit_count() for m in masks) / max(len(masks), 1) / SYNC_BASIS, 1.0)
     return {"likeness": round(likeness, 4), "young_share": round(young, 4), "evenness": round(even, 4),
             "synchrony": round(sync, 4), "day_requests": round(volume, 1)}
+
+
+#: Group likeness from which a group's suspicion is not damped (below it, suspicion is
+#: scaled down in proportion: young, even, synchronized accounts that do not look like
+#: extraction, such as a new team on one company card, do not link on structure alone).
+LIKENESS_GATE = 0.4
+#: A member's own likeness (shrunk toward the prior by its own requests) below which it is
+#: never linked, however well it fits otherwise.
+MEMBER_MIN_LIKENESS = 0.35
+
+
+def suspicion(ev: dict[str, float]) -> float:
+    """Member evidence of a group in [0, 1] (before the attribute kind's weight).
+
+    >>> suspicion({"likeness": 0.8, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0})
+    0.93
+    >>> suspicion({"likeness": 0.1, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0})  # damped
+    0.1713
+    """
+    raw = 0.35 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.2 * ev["synchrony"]
+    return round(raw * min(ev["likeness"] / LIKENESS_GATE, 1.0), 4)
+
+
+def shrunk_likeness(day_requests: float, likeness: float) -> float:
+    """An account's likeness shrunk toward :data:`LIKENESS_PRIOR` (a few requests show little).
+
+    >>> shrunk_likeness(1.0, 0.9), shrunk_likeness(100.0, 0.9)
+    (0.4, 0.879)
+    """
+    k = PRIOR_REQUESTS / 3.0
+    return round((day_requests * likeness + LIKENESS_PRIOR * k) / (day_requests + k), 4)
+
+
+def fits(row: list[Any], median_requests: float, major: int, young_days: float) -> bool:
+    """Whether a member of a linked value is linked: :func:`member_fit` >= 0.5 and its own
+    (shrunk) likeness >= :data:`MEMBER_MIN_LIKENESS`."""
+    return bool(fitting_members([row], median_requests, major, young_days))
+
+
+def fitting_members(rows: list[list[Any]], median_requests: float, major: int, young_days: float) -> list[list[Any]]:
+    """The rows that :func:`fits` keeps (the same test, inlined: it runs for every member of
+    every linked value at every evaluation).
+
+    >>> rows = [["a", 26.0, 0.9, 2.0, 0xFFFFFF], ["e", 400.0, 0.7, 300.0, 0b111], ["c", 1.0, 0.58, 6.0, 1]]
+    >>> [r[0] for r in fitting_members(rows, 26.0, 0xFFFFFF, 14.0)]
+    ['a']
+    """
+    k = PRIOR_REQUESTS / 3.0
+    prior = LIKENESS_PRIOR * k
+    log_median = math.log(median_requests + 1.0)
+    inv_log4 = 1.0 / math.log(4.0)
+    log = math.log
+    out = []
+    for row in rows:
+        requests, likeness, age, mask = row[1], row[2], row[3], row[4]
+        if (requests * likeness + prior) / (requests + k) < MEMBER_MIN_LIKENESS - 1e-9:
+            continue
+        volume = 1.0 - min(abs(log(requests + 1.0) - log_median) * inv_log4, 1.0)
+        young = 1.0 if 0.0 <= age < young_days else 0.0
+        union = (mask | major).bit_count()
+        overlap = (mask & major).bit_count() / union if union else 0.0
+        if likeness + young + volume + overlap >= 2.0 - 1e-9:
+            out.append(row)
+    return out
 
 
 def member_fit(row: list[Any], median_requests: float, major: int, young_days: float) -> float:
@@ -208,7 +295,7 @@ def member_fit(row: list[Any], median_requests: float, major: int, young_days: f
     0.2062
     """
     volume = 1.0 - min(abs(math.log((row[1] + 1.0) / (median_requests + 1.0))) / math.log(4.0), 1.0)
-    return round((row[2] + (1.0 if row[3] < young_days else 0.0) + volume + _jaccard(row[4], major)) / 4.0, 4)
+    return round((row[2] + (1.0 if is_young(row[3], young_days) else 0.0) + volume + _jaccard(row[4], major)) / 4.0, 4)
 
 
 class AttributeIndex:
@@ -220,7 +307,10 @@ class AttributeIndex:
         self.values: dict[tuple[str, str], _Value] = {}
         self.dirty: set[tuple[str, str]] = set()
         self.started_at: float | None = None
+        self.model_first_seen: dict[str, float] = {}  # never expires: models are few
         self.dropped = 0  # members dropped by hash sampling
+        # a kind weighing less than link_min_score can never link: it is not indexed
+        self.indexed = {k for k, w in self.weights.items() if w >= settings.link_min_score} | {"model"}
 
     def __len__(self) -> int:
         return len(self.values)
@@ -236,12 +326,15 @@ class AttributeIndex:
         account = profile.account
         h = xxhash.xxh3_64_intdigest(account.encode())
         for kind, value, n in profile.values:
-            if kind != "model" and kind not in self.weights:
+            if kind not in self.indexed:
                 continue
             key = (kind, value)
             vs = self.values.get(key)
             if vs is None:
-                vs = self.values[key] = _Value(profile.at)
+                first = profile.at
+                if kind == "model":
+                    first = self.model_first_seen.setdefault(value, profile.at)
+                vs = self.values[key] = _Value(first)
             self.dirty.add(key)
             if vs.level and h & ((1 << vs.level) - 1):
                 continue
@@ -280,6 +373,10 @@ class AttributeIndex:
             vs = self.values.get(key)
             if vs is None:
                 continue
+            if len(vs.members) > BIG_VALUE and at - vs.judged_at < BIG_VALUE_EVERY_S and key[0] != "model":
+                self.dirty.add(key)  # a big value changes slowly: judged at most hourly
+                continue
+            vs.judged_at = at
             stale = [a for a, m in vs.members.items() if m.last_at < horizon]
             for a in stale:
                 del vs.members[a]
@@ -315,21 +412,21 @@ class AttributeIndex:
                 return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
             return None
         rows = [[a, m.day_requests, m.likeness, m.age_days, m.hours] for a, m in sorted(members.items())]
-        ev = group_evidence(rows, s.young_account_days)
-        evidence = 0.35 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.2 * ev["synchrony"]
-        score = round(self.weights.get(kind, 0.0) * evidence, 4)
+        sample = rows[:: max(1, len(rows) // STATS_SAMPLE)]
+        major = majority_mask([r[4] for r in sample if r[4]])
+        ev = group_evidence(sample, s.young_account_days, major)
+        score = round(self.weights.get(kind, 0.0) * suspicion(ev), 4)
         linked = score >= s.link_min_score
         if not linked and not vs.linked:
             return None
         vs.linked = linked
-        ev["day_requests"] = round(ev["day_requests"] * (accounts / len(rows)), 1)
+        ev["day_requests"] = round(ev["day_requests"] * (accounts / len(sample)), 1)
         ev["sampled"] = float(vs.level > 0)
         fitting: list[list[Any]] = []
         if linked:
-            volumes = sorted(r[1] for r in rows)
+            volumes = sorted(r[1] for r in sample)
             median = volumes[len(volumes) // 2]
-            major = majority_mask([r[4] for r in rows[:: max(1, len(rows) // 2000)]])
-            fitting = [r for r in rows if member_fit(r, median, major, s.young_account_days) >= 0.5]
+            fitting = fitting_members(rows, median, major, s.young_account_days)
             ev["unfit_members"] = float(len(rows) - len(fitting))
         return LinkVerdict(kind, value, at, accounts, score, linked, ev, fitting)
 

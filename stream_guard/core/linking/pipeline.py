@@ -16,6 +16,7 @@ recently (a source silent for ``idle_s`` wall seconds no longer holds it back).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +26,20 @@ from stream_guard.core.linking.index import AttributeIndex
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.settings import Settings
 
-__all__ = ["Frontier", "LinkingPipeline"]
+__all__ = ["Frontier", "LinkingPipeline", "linked_boundary"]
+
+
+def linked_boundary(settings: Settings, watermark: float, latest_profile: float) -> float:
+    """The last link-interval boundary whose profiles are complete at ``watermark``
+    (``latest_profile`` when the watermark is infinite: the end of a replay).
+
+    >>> linked_boundary(Settings(), 2000.0, 0.0), linked_boundary(Settings(), math.inf, 2700.0)
+    (1800.0, 2700.0)
+    """
+    if not math.isfinite(watermark):
+        return latest_profile
+    step = settings.link_interval_s
+    return math.floor((watermark - settings.idle_grace_s) / step) * step
 
 
 class Frontier:

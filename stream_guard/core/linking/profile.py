@@ -18,6 +18,7 @@ mixing) and judges the account's sub-streams when its interval closes.
 >>> b = ProfileBuilder(s)
 >>> for i in range(3):
 ...     ev = {"account_id": "a", "model": "m", "input_tokens": 5, "output_tokens": 9, "ip": "10.1.2.3"}
+...     b.before_add(st, 100.0 + i)
 ...     b.observe(st, ev, 100.0 + i, st.add(ev, 100.0 + i))
 >>> profiles, alerts = b.flush(1000.0, {"a": st})
 >>> p = profiles[0]
@@ -46,8 +47,12 @@ from stream_guard.core.signals import PromptSignals
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
 
-__all__ = ["AccountProfile", "ProfileBuilder"]
+__all__ = ["UNKNOWN_AGE", "AccountProfile", "ProfileBuilder", "is_young"]
 
+#: ``age_days`` of an account whose creation time the gateway does not send. First-seen
+#: age would make every account "young" for the first weeks a detector runs: youth counts
+#: only when the creation time is known.
+UNKNOWN_AGE = -1.0
 #: Prompts per account and interval whose template frames are taken (a text pass each).
 FRAME_SAMPLES = 2
 
@@ -62,7 +67,7 @@ class AccountProfile:
     values: list[tuple[str, str, int]]  # (kind, value, requests in this interval)
     day_requests: float
     likeness: float
-    age_days: float
+    age_days: float  # from account_created_at; UNKNOWN_AGE when the gateway does not send it
     hours: int  # 24-bit activity mask, bit 0 = the hour before ``at``
 
     def to_wire(self) -> list[Any]:
@@ -75,6 +80,15 @@ class AccountProfile:
         """The inverse of :meth:`to_wire`."""
         account, at, requests, values, day, likeness, age, hours = data
         return cls(account, at, requests, [(k, v, n) for k, v, n in values], day, likeness, age, hours)
+
+
+def is_young(age_days: float, young_days: float) -> bool:
+    """Whether an account counts as young (never when its age is unknown).
+
+    >>> is_young(3.0, 14.0), is_young(UNKNOWN_AGE, 14.0), is_young(30.0, 14.0)
+    (True, False, False)
+    """
+    return 0.0 <= age_days < young_days
 
 
 class _Interval:
@@ -103,16 +117,25 @@ class ProfileBuilder:
         self.clock = clock
         self.mixture = MixtureDetector(settings)
         self._open: dict[str, _Interval] = {}
-        self._closed: list[tuple[str, _Interval]] = []
         self._due: dict[float, list[str]] = {}
+        self._profiles: list[AccountProfile] = []  # closed, not yet flushed
+        self._alerts: list[dict[str, Any]] = []
+
+    def before_add(self, st: AccountState, ts: float) -> None:
+        """Close the account's interval if an event at ``ts`` is past its end (call before
+        ``st.add``: the profile then holds exactly the account's events before the end)."""
+        acc = self._open.get(st.account_id)
+        if acc is not None and ts >= acc.end:
+            del self._open[st.account_id]
+            self._close(st, acc)
 
     def observe(self, st: AccountState, event: dict[str, Any], ts: float, sig: PromptSignals | None) -> None:
-        """Count one event of ``st``'s account (after ``st.add``)."""
+        """Count one event of ``st``'s account (after :meth:`before_add` and ``st.add``)."""
         account = st.account_id
         acc = self._open.get(account)
         if acc is None or ts >= acc.end:
-            if acc is not None:
-                self._closed.append((account, acc))
+            if acc is not None:  # before_add was not called: close it now (as of now)
+                self._close(st, acc)
             step = self.s.link_interval_s
             acc = self._open[account] = _Interval((math.floor(ts / step) + 1) * float(step))
             self._due.setdefault(acc.end, []).append(account)
@@ -131,38 +154,37 @@ class ProfileBuilder:
             first_turn=event.get("turn_index", 0) == 0, output_tokens=event["output_tokens"],
         )
 
+    def _close(self, st: AccountState, acc: _Interval) -> None:
+        at = acc.end
+        f = extract(st, at)
+        self._profiles.append(AccountProfile(
+            st.account_id, at, acc.requests,
+            sorted((k, v, n) for (k, v), n in acc.counts.items()),
+            f["day_requests"], extraction_likeness(f),
+            round(f["account_age_days"], 3) if f["age_known"] else UNKNOWN_AGE,
+            st.hours_as_of(at),
+        ))
+        alert = self._mixture_alert(st, at, f)
+        if alert is not None:
+            self._alerts.append(alert)
+
     def flush(
         self, watermark: float, accounts: Mapping[str, AccountState]
     ) -> tuple[list[AccountProfile], list[dict[str, Any]]]:
-        """Profiles of intervals that ended before ``watermark`` - grace, and mixture alerts."""
+        """Profiles of intervals that ended before ``watermark`` - grace (or were closed by a
+        later event), sorted by (end, account), and the mixture alerts raised meanwhile."""
         limit = watermark - self.s.idle_grace_s
         for end in sorted(e for e in self._due if e <= limit):
-            for account in self._due.pop(end):
+            for account in sorted(self._due.pop(end)):
                 acc = self._open.get(account)
+                st = accounts.get(account)
                 if acc is not None and acc.end == end:
                     del self._open[account]
-                    self._closed.append((account, acc))
-        if not self._closed:
-            return [], []
-        closed, self._closed = self._closed, []
-        closed.sort(key=lambda item: (item[1].end, item[0]))
-        profiles: list[AccountProfile] = []
-        alerts: list[dict[str, Any]] = []
-        for account, acc in closed:
-            st = accounts.get(account)
-            if st is None:
-                continue
-            at = acc.end
-            f = extract(st, max(at, st.last_ts))
-            profiles.append(AccountProfile(
-                account, at, acc.requests,
-                sorted((k, v, n) for (k, v), n in acc.counts.items()),
-                f["day_requests"], extraction_likeness(f), round(f["account_age_days"], 3),
-                st.hours_as_of(at),
-            ))
-            alert = self._mixture_alert(st, at, f)
-            if alert is not None:
-                alerts.append(alert)
+                    if st is not None:
+                        self._close(st, acc)
+        profiles, self._profiles = self._profiles, []
+        alerts, self._alerts = self._alerts, []
+        profiles.sort(key=lambda p: (p.at, p.account))
         if math.isfinite(watermark):
             self.mixture.expire(watermark)
         return profiles, alerts

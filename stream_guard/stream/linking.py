@@ -1,0 +1,170 @@
+"""The worker's cross-account stages, free of Faust: message packing, the attribute stage and
+the cluster stage.
+
+Three hops, each a Kafka topic (see ``docs/cross-account.md``):
+
+1. the ingest side (:meth:`~stream_guard.stream.runtime.WorkerRuntime.link_messages`)
+   re-keys each closed :class:`~stream_guard.core.linking.AccountProfile` by attribute
+   value: the profile is split by the partition each ``kind/value`` hashes to (Kafka's
+   partitioner) and sent there, batched, on ``<app_id>-link-profiles``. Every tick it also
+   tells every partition how far its profiles are complete (``through``);
+2. :class:`AttributeStage` (one :class:`~stream_guard.core.linking.AttributeIndex` per
+   partition of that topic) judges its values once every source is complete up to a
+   boundary, and sends the verdicts to ``<app_id>-link-verdicts`` (ONE partition);
+3. :class:`ClusterStage` (one :class:`~stream_guard.core.linking.ClusterBook`) builds the
+   clusters and returns the alerts.
+
+Messages are JSON objects ``{"src": ..., "through": ..., "items": [...]}``, at most
+:data:`MAX_MESSAGE_BYTES` each.
+
+>>> pack("w1", 900.0, [b'[1]', b'[2]'])
+[b'{"src":"w1","through":900.0,"items":[[1],[2]]}']
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from stream_guard.core.linking import AccountProfile, AttributeIndex, ClusterBook, Frontier, verdict_from_wire
+from stream_guard.metrics import Metrics
+from stream_guard.settings import Settings
+
+__all__ = ["AttributeStage", "ClusterStage", "MAX_MESSAGE_BYTES", "pack", "unpack"]
+
+log = logging.getLogger(__name__)
+
+#: Upper bound of one packed message (Kafka's default message.max.bytes is ~1 MB).
+MAX_MESSAGE_BYTES = 512 * 1024
+#: A source that sent nothing for this many wall seconds no longer holds a frontier back.
+SOURCE_IDLE_S = 30.0
+#: Wall seconds between heartbeats of a stage that has nothing new to say.
+HEARTBEAT_S = 5.0
+
+
+def pack(source: str, through: float, items: Iterable[bytes]) -> list[bytes]:
+    """Serialized items packed into messages of at most :data:`MAX_MESSAGE_BYTES`
+    (always at least one message, so that an empty one still carries ``through``)."""
+    head = b'{"src":' + orjson.dumps(source) + b',"through":' + orjson.dumps(through) + b',"items":['
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = len(head)
+    for item in items:
+        if chunk and size + len(item) + 3 > MAX_MESSAGE_BYTES:
+            out.append(head + b",".join(chunk) + b"]}")
+            chunk, size = [], len(head)
+        chunk.append(item)
+        size += len(item) + 1
+    out.append(head + b",".join(chunk) + b"]}")
+    return out
+
+
+def unpack(raw: bytes) -> tuple[str, float, list[Any]]:
+    """(source, through, items) of a packed message."""
+    data = orjson.loads(raw)
+    return data["src"], float(data["through"]), data["items"]
+
+
+class AttributeStage:
+    """Attribute indexes of the assigned partitions of the profiles topic."""
+
+    def __init__(self, settings: Settings, metrics: Metrics, source: str) -> None:
+        self.s = settings
+        self.m = metrics
+        self.source = source
+        self.indexes: dict[int, AttributeIndex] = {}
+        self.frontiers: dict[int, Frontier] = {}
+        self.evaluated: dict[int, float] = {}
+        self.last_sent: dict[int, float] = {}
+
+    def handle(self, partition: int, raw: bytes, now: float) -> None:
+        """Take one packed message of profiles (never raises on a bad message)."""
+        try:
+            source, through, items = unpack(raw)
+            profiles = [AccountProfile.from_wire(item) for item in items]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("bad link-profiles message on partition %d: %r", partition, exc)
+            return
+        index = self.indexes.get(partition)
+        if index is None:
+            index = self.indexes[partition] = AttributeIndex(self.s)
+            self.frontiers[partition] = Frontier(SOURCE_IDLE_S)
+        for p in profiles:
+            index.observe(p)
+        self.frontiers[partition].update(source, through, now=now)
+
+    def tick(self, now: float) -> list[bytes]:
+        """Evaluate partitions whose frontier moved; verdict messages for the verdicts topic."""
+        out: list[bytes] = []
+        for partition, index in self.indexes.items():
+            boundary = self.frontiers[partition].value(now=now)
+            done = self.evaluated.get(partition, float("-inf"))
+            if boundary is not None and boundary > done:
+                started = time.perf_counter()
+                links, pivots = index.evaluate(boundary)
+                index.expire(boundary)
+                self.m.linking_duration.labels("index").observe(time.perf_counter() - started)
+                self.evaluated[partition] = boundary
+                items = [orjson.dumps(v.to_wire()) for v in (*links, *pivots)]
+                out += pack(f"{self.source}/{partition}", boundary, items)
+                self.last_sent[partition] = now
+            elif partition in self.evaluated and now - self.last_sent.get(partition, 0.0) >= HEARTBEAT_S:
+                out += pack(f"{self.source}/{partition}", done, [])
+                self.last_sent[partition] = now
+        self.m.attribute_values.set(sum(len(i) for i in self.indexes.values()))
+        self.m.attribute_members.set(sum(i.members() for i in self.indexes.values()))
+        return out
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        """Forget revoked partitions (their state is rebuilt by the new owner from new profiles)."""
+        for p in partitions:
+            self.indexes.pop(p, None)
+            self.frontiers.pop(p, None)
+            self.evaluated.pop(p, None)
+            self.last_sent.pop(p, None)
+
+
+class ClusterStage:
+    """The cluster book (the verdicts topic has one partition: one owner at a time)."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.s = settings
+        self.m = metrics
+        self.book = ClusterBook(settings)
+        self.frontier = Frontier(SOURCE_IDLE_S)
+        self.evaluated = float("-inf")
+
+    def handle(self, raw: bytes, now: float) -> list[dict[str, Any]]:
+        """Take one packed message of verdicts; returns model-pivot alerts it raised."""
+        try:
+            source, through, items = unpack(raw)
+            verdicts = [verdict_from_wire(item) for item in items]
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            log.warning("bad link-verdicts message: %r", exc)
+            return []
+        alerts = self.book.update(verdicts)
+        self.frontier.update(source, through, now=now)
+        return alerts
+
+    def tick(self, now: float) -> list[dict[str, Any]]:
+        """Evaluate the clusters once every source is complete up to a new boundary."""
+        boundary = self.frontier.value(now=now)
+        if boundary is None or boundary <= self.evaluated:
+            return []
+        self.evaluated = boundary
+        started = time.perf_counter()
+        alerts = self.book.evaluate(boundary)
+        self.m.linking_duration.labels("clusters").observe(time.perf_counter() - started)
+        big = [c for c in self.book.clusters if len(c.members) >= self.s.cluster_min_accounts]
+        self.m.clusters.set(len(big))
+        self.m.clustered_accounts.set(sum(len(c.members) for c in big))
+        kinds: dict[str, int] = {}
+        for kind, _ in self.book.links:
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for kind in self.s.link_weights:
+            self.m.linked_values.labels(kind).set(kinds.get(kind, 0))
+        return alerts

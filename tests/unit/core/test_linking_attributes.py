@@ -1,0 +1,148 @@
+"""Linking attribute values of one event (stream_guard.core.linking.attributes), on hand-made events."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from stream_guard.core.linking.attributes import (
+    FRAME_WORDS,
+    KINDS,
+    event_values,
+    ip_prefix,
+    template_frames,
+)
+
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+
+
+# --- ip_prefix ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("ip", "prefix"),
+    [
+        ("203.0.113.7", "203.0.113.0/24"),
+        ("10.1.2.255", "10.1.2.0/24"),
+        ("0.0.0.0", "0.0.0.0/24"),
+        ("2001:db8:85a3:1234:5678::1", "2001:db8:85a3::/48"),
+        ("2001:db8::1", "2001:db8::/48"),
+        ("::1", "::/48"),
+    ],
+)
+def test_ip_prefix_of_addresses(ip: str, prefix: str) -> None:
+    assert ip_prefix(ip) == prefix
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "not-an-ip", "1.2.3", "1.2.3.4.5", "a.b.c.d", "1.2.3.4/8", " 1.2.3.4", "2001:db8:zz::1", ":", "1::2::3"],
+)
+def test_ip_prefix_of_garbage_is_none(garbage: str) -> None:
+    assert ip_prefix(garbage) is None
+
+
+def test_ip_prefix_same_network_collides_other_network_does_not() -> None:
+    assert ip_prefix("198.51.100.1") == ip_prefix("198.51.100.254")
+    assert ip_prefix("198.51.100.1") != ip_prefix("198.51.101.1")
+    assert ip_prefix("2001:db8:1:aaaa::1") == ip_prefix("2001:db8:1:bbbb::2")
+    assert ip_prefix("2001:db8:1::1") != ip_prefix("2001:db8:2::1")
+
+
+@pytest.mark.parametrize("ip", ["999.1.2.3", "256.0.0.1", "\u00b2.1.1.1"])
+def test_ip_prefix_out_of_range_octets_are_not_addresses(ip: str) -> None:
+    assert ip_prefix(ip) is None
+
+
+def test_ip_prefix_of_ipv4_mapped_ipv6_is_the_ipv4_network() -> None:
+    assert ip_prefix("::ffff:203.0.113.7") != ip_prefix("::ffff:198.51.100.9")
+    assert ip_prefix("::ffff:203.0.113.7") == "203.0.113.0/24"
+
+
+# --- event_values -------------------------------------------------------------------------
+def test_event_values_full_event_in_kind_order() -> None:
+    event = {
+        "ip": "203.0.113.7", "asn": 64500, "client_fingerprint": "ja4_x", "user_agent": "sdk/1.0",
+        "payment_fingerprint": "pm_1", "system_prompt_hash": "sp_9", "model": "m-large",
+        "prompt": "ignored here", "account_id": "a", "input_tokens": 3,
+    }
+    assert event_values(event) == [
+        ("ip", "203.0.113.7"), ("ip_prefix", "203.0.113.0/24"), ("asn", "64500"), ("client", "ja4_x"),
+        ("user_agent", "sdk/1.0"), ("payment", "pm_1"), ("system_prompt", "sp_9"), ("model", "m-large"),
+    ]
+    kinds = [k for k, _ in event_values(event)]
+    assert kinds == [k for k in KINDS if k != "template"]
+
+
+def test_event_values_skips_missing_none_and_empty_fields() -> None:
+    assert event_values({}) == []
+    assert event_values({"ip": "", "asn": None, "user_agent": "", "payment_fingerprint": None, "model": ""}) == []
+    assert event_values({"model": "m", "user_agent": None, "client_fingerprint": ""}) == [("model", "m")]
+    # asn 0 is a value, not a missing one
+    assert event_values({"asn": 0}) == [("asn", "0")]
+
+
+def test_event_values_garbage_ip_kept_as_ip_without_prefix() -> None:
+    assert event_values({"ip": "unknown", "model": "m"}) == [("ip", "unknown"), ("model", "m")]
+
+
+def test_event_values_long_user_agent_is_hashed_short_one_kept() -> None:
+    long_a = "Mozilla/5.0 " + "x" * 300
+    long_b = "Mozilla/5.0 " + "y" * 300
+    (kind_a, value_a), = event_values({"user_agent": long_a})
+    (_, value_b), = event_values({"user_agent": long_b})
+    assert kind_a == "user_agent"
+    assert value_a.startswith("h:") and HEX16.match(value_a[2:])
+    assert value_a != value_b
+    assert event_values({"user_agent": long_a}) == [("user_agent", value_a)]  # deterministic
+    assert "Mozilla" not in value_a
+    edge = "u" * 256  # at the limit: kept as it is
+    assert event_values({"user_agent": edge}) == [("user_agent", edge)]
+    assert event_values({"user_agent": edge + "u"})[0][1].startswith("h:")
+
+
+# --- template_frames ----------------------------------------------------------------------
+WRAP_HEAD = "Solve the following problem carefully. Show your full reasoning before the answer."
+WRAP_TAIL = "Think step by step and put the final answer in a box at the very end."
+
+
+def test_template_frames_format() -> None:
+    head, tail = template_frames("hello there")
+    assert head.startswith("h:") and HEX16.match(head[2:])
+    assert tail.startswith("t:") and HEX16.match(tail[2:])
+    assert FRAME_WORDS == 6
+
+
+def test_template_frames_same_head_wrapper_different_tasks_share_head() -> None:
+    a = template_frames(f"{WRAP_HEAD} A train leaves the station and travels along the coast to the harbor.")
+    b = template_frames(f"{WRAP_HEAD} Write a function that reverses a linked list in place without recursion.")
+    assert a[0] == b[0]
+    assert a[1] != b[1]
+
+
+def test_template_frames_same_tail_wrapper_different_tasks_share_tail() -> None:
+    a = template_frames(f"Which gas do plants absorb from the air during photosynthesis? {WRAP_TAIL}")
+    b = template_frames(f"Explain why the sky looks blue on a clear afternoon in summer. {WRAP_TAIL}")
+    assert a[1] == b[1]
+    assert a[0] != b[0]
+
+
+def test_template_frames_numbers_masked_so_same_template_collides_fully() -> None:
+    a = template_frames("Compute 17 plus 23 and then divide the result by 4. Show every step.")
+    b = template_frames("Compute 5 plus 811 and then divide the result by 9. Show every step.")
+    assert a == b
+
+
+def test_template_frames_different_wrappers_differ() -> None:
+    a = template_frames(f"{WRAP_HEAD} What is the capital city of the country north of here? {WRAP_TAIL}")
+    b = template_frames("Please translate this short message for my grandmother, who lives abroad and "
+                        "reads only her native language, into polite formal prose right away.")
+    assert a[0] != b[0]
+    assert a[1] != b[1]
+
+
+def test_template_frames_carry_no_raw_text() -> None:
+    prompt = "Zanzibar quixotic marmalade: Solve for the zeppelin velocity; show reasoning."
+    out = " ".join(template_frames(prompt)).lower()
+    for word in ("zanzibar", "quixotic", "marmalade", "solve", "zeppelin", "velocity", "reasoning"):
+        assert word not in out
+    assert len(out) == 2 * 18 + 1

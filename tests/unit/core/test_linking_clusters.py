@@ -1,0 +1,437 @@
+"""ClusterBook (stream_guard.core.linking.clusters) and LinkingPipeline (…linking.pipeline) on hand-made links.
+
+Link verdicts are built by hand (``LinkVerdict`` with member rows
+``[account, day_requests, likeness, age_days, hours]``); the pipeline cases start from
+hand-made ``AccountProfile`` objects. Every alert is checked against the alert JSON schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import xxhash
+
+from stream_guard.contracts import validate_alert
+from stream_guard.core.alerts import rfc3339
+from stream_guard.core.linking.clusters import ClusterBook
+from stream_guard.core.linking.index import LinkVerdict, PivotVerdict
+from stream_guard.core.linking.pipeline import Frontier, LinkingPipeline
+from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.settings import Settings
+
+ALL_DAY = 0xFFFFFF
+OFFICE = sum(1 << b for b in range(8, 17))
+T = 900.0
+S = Settings(cooldown_s=3600.0)
+
+
+def row(account: str, day: float = 26.0, likeness: float = 0.9, age: float = 2.0, hours: int = ALL_DAY) -> list[Any]:
+    return [account, day, likeness, age, hours]
+
+
+def rows(prefix: str, n: int, **kw: Any) -> list[list[Any]]:
+    return [row(f"{prefix}{i}", **kw) for i in range(n)]
+
+
+def link(kind: str, value: str, at: float, members: list[list[Any]], score: float = 0.9) -> LinkVerdict:
+    return LinkVerdict(kind, value, at, len(members), score, True, {"likeness": 0.86, "young_share": 1.0,
+                                                                     "evenness": 1.0, "synchrony": 1.0}, members)
+
+
+def seed_id(kind: str, value: str) -> str:
+    return "cluster-" + xxhash.xxh3_64_hexdigest(f"{kind}\x1f{value}".encode())
+
+
+def book(settings: Settings = S) -> ClusterBook:
+    return ClusterBook(settings, clock=lambda: 1_772_366_400.0)
+
+
+def valid(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for a in alerts:
+        validate_alert(a)
+    return alerts
+
+
+def cluster_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [a for a in alerts if a["kind"] == "cluster"]
+
+
+def member_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [a for a in alerts if a["detectors"] == ["cluster_member"]]
+
+
+# --- union-find and ids ------------------------------------------------------------------
+def test_links_sharing_one_account_join_into_one_cluster() -> None:
+    b = book()
+    assert b.update([
+        link("payment", "pm_a", T, rows("a", 4) + [row("x")]),
+        link("ip", "10.0.0.1", T, [row("x")] + rows("b", 3)),
+    ]) == []
+    b.evaluate(T)
+    (c,) = b.clusters
+    assert c.members == ["a0", "a1", "a2", "a3", "b0", "b1", "b2", "x"]
+    assert sorted((v.kind, v.value) for v in c.links) == [("ip", "10.0.0.1"), ("payment", "pm_a")]
+    assert c.stats["accounts"] == 8.0 and c.stats["links"] == 2.0
+    assert c.cluster_id == seed_id("ip", "10.0.0.1")  # both linked at T: ties go to (kind, value) order
+    assert set(b.account_cluster) == set(c.members) and set(b.account_cluster.values()) == {c.cluster_id}
+
+
+def test_disjoint_links_make_two_clusters() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5)), link("ip", "10.0.0.1", T, rows("b", 3))])
+    b.evaluate(T)
+    assert [(c.members, c.cluster_id) for c in b.clusters] == [
+        (["a0", "a1", "a2", "a3", "a4"], seed_id("payment", "pm_a")),  # the larger one first
+        (["b0", "b1", "b2"], seed_id("ip", "10.0.0.1")),
+    ]
+
+
+def test_cluster_id_stable_when_a_member_is_added() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5))])
+    b.evaluate(T)
+    (c,) = b.clusters
+    cid = c.cluster_id
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 6)), link("client", "c1", 2 * T, [row("a5"), row("n")])])
+    b.evaluate(2 * T)
+    (c,) = b.clusters
+    assert c.cluster_id == cid
+    assert c.members == ["a0", "a1", "a2", "a3", "a4", "a5", "n"]
+
+
+def test_merged_clusters_keep_the_id_with_most_members_and_split_back() -> None:
+    b = book()
+    big, small = seed_id("payment", "pm_b"), seed_id("client", "c2")
+    assert small < big  # neither the lexicographic order nor the earlier link favours the big one
+    b.update([link("client", "c2", T, rows("s", 3))])
+    b.evaluate(T)
+    b.update([link("payment", "pm_b", 2 * T, rows("g", 6))])
+    b.evaluate(2 * T)
+    assert [c.cluster_id for c in b.clusters] == [big, small]
+    bridge = link("ip", "10.0.0.2", 3 * T, [row("g0"), row("s0")])
+    b.update([bridge])
+    b.evaluate(3 * T)
+    (c,) = b.clusters
+    assert c.cluster_id == big and len(c.members) == 9
+    # the bridge stops linking: the small part gets its id back from its own earliest link
+    b.update([LinkVerdict("ip", "10.0.0.2", 4 * T, 2, 0.1, False, {}, [])])
+    b.evaluate(4 * T)
+    assert [(c.cluster_id, len(c.members)) for c in b.clusters] == [(big, 6), (small, 3)]
+
+
+def test_links_decay_after_ttl_and_the_cluster_goes() -> None:
+    ttl = 3600.0
+    b = book(Settings(cooldown_s=3600.0, link_ttl_s=ttl))
+    b.update([link("payment", "pm_a", T, rows("a", 5))])
+    assert len(cluster_alerts(b.evaluate(T))) == 1
+    b.evaluate(T + ttl)  # exactly at the horizon: still there
+    assert [len(c.members) for c in b.clusters] == [5]
+    assert b.evaluate(T + ttl + 1) == []
+    assert b.clusters == [] and b.links == {} and b.account_cluster == {}
+
+
+def test_refreshed_link_does_not_decay() -> None:
+    ttl = 3600.0
+    b = book(Settings(cooldown_s=3600.0, link_ttl_s=ttl))
+    b.update([link("payment", "pm_a", T, rows("a", 5))])
+    b.evaluate(T)
+    b.update([link("payment", "pm_a", T + ttl, rows("a", 5))])
+    b.evaluate(T + ttl + 1)
+    assert [len(c.members) for c in b.clusters] == [5]
+
+
+def test_unlinked_verdict_removes_the_link() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5))])
+    b.update([LinkVerdict("payment", "pm_a", 2 * T, 5, 0.2, False, {}, [])])
+    assert b.evaluate(2 * T) == [] and b.clusters == []
+
+
+# --- alerting thresholds -------------------------------------------------------------------
+def test_cluster_below_min_accounts_gives_no_alert() -> None:
+    b = book()
+    assert S.cluster_min_accounts == 5
+    b.update([link("payment", "pm_a", T, rows("a", 4))])
+    assert b.evaluate(T) == []
+    (c,) = b.clusters
+    assert len(c.members) == 4 and c.score >= S.cluster_min_score  # only the size holds it back
+
+
+def test_cluster_below_min_score_gives_no_alert() -> None:
+    b = book()
+    ordinary = [row(f"o{i}", day=d, likeness=0.1, age=400.0, hours=OFFICE >> (i % 3))
+                for i, d in enumerate([2.0, 6.0, 15.0, 40.0, 120.0, 400.0])]
+    b.update([link("payment", "pm_a", T, ordinary, score=0.5)])
+    assert b.evaluate(T) == []
+    (c,) = b.clusters
+    assert len(c.members) == 6 and c.score < S.cluster_min_score
+
+
+def test_cluster_score_by_hand() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 6), score=0.5)])
+    b.evaluate(T)
+    (c,) = b.clusters
+    likeness = round((6 * 26 * 0.9 + 2.5) / (6 * 26 + 10), 4)
+    assert c.score == round(0.4 * 0.5 + 0.6 * (0.4 * likeness + 0.25 + 0.2 + 0.15), 4) == 0.7666
+    assert c.stats["strongest_link"] == 0.5 and c.stats["pivot_share"] == 0.0
+
+
+# --- alert shapes ----------------------------------------------------------------------------
+def test_cluster_alert_shape_and_member_alerts() -> None:
+    b = book()
+    members = rows("a", 5) + [row("weak", likeness=0.2)]
+    b.update([link("payment", "pm_a", T, members), link("user_agent", "sdk/1.0", T, rows("a", 3), score=0.5)])
+    alerts = valid(b.evaluate(T))
+    (c,) = b.clusters
+    assert len(alerts) == 1 + 6
+    cluster = alerts[0]
+    assert cluster["kind"] == "cluster" and cluster["subject"] == c.cluster_id
+    assert cluster["detectors"] == ["cluster"]
+    assert cluster["account_ids"] == ["a0", "a1", "a2", "a3", "a4", "weak"] and cluster["account_count"] == 6
+    assert cluster["severity"] == "critical" and cluster["score"] == c.score
+    assert (cluster["window_start"], cluster["window_end"], cluster["raised_at"]) == (
+        rfc3339(T - S.link_ttl_s), rfc3339(T), rfc3339(T))
+    assert [r["signal"] for r in cluster["reasons"]] == [
+        "cluster_accounts", "shared_payment", "shared_user_agent", "likeness_mean", "young_share", "evenness",
+        "synchrony"]
+    assert cluster["reasons"][0]["value"] == 6
+    assert cluster["evidence"]["shared"] == {"payment": 1, "user_agent": 1}
+    assert cluster["evidence"]["accounts"] == 6.0
+    per_member = member_alerts(alerts)
+    assert [a["subject"] for a in per_member] == ["a0", "a1", "a2", "a3", "a4", "weak"]
+    for a in per_member:
+        assert a["kind"] == "account" and a["account_ids"] == [a["subject"]] and a["account_count"] == 1
+        assert a["score"] == c.score and a["evidence"]["cluster_id"] == c.cluster_id
+        assert a["evidence"]["cluster_accounts"] == 6
+    assert {a["subject"]: a["severity"] for a in per_member} == {
+        "a0": "critical", "a1": "critical", "a2": "critical", "a3": "critical", "a4": "critical", "weak": "high"}
+    assert per_member[-1]["evidence"]["likeness"] == 0.2
+
+
+def test_cluster_alert_one_reason_per_shared_kind_strongest_first() -> None:
+    b = book()
+    b.update([
+        link("payment", "pm_a", T, rows("a", 6), score=0.6),
+        link("payment", "pm_b", T, rows("a", 3), score=0.95),
+        link("ip", "10.0.0.1", T, rows("a", 4), score=0.8),
+    ])
+    (cluster,) = cluster_alerts(valid(b.evaluate(T)))
+    shared = [r for r in cluster["reasons"] if r["signal"].startswith("shared_")]
+    assert [(r["signal"], r["value"]) for r in shared] == [("shared_payment", 3), ("shared_ip", 4)]
+    assert shared[0]["detail"].startswith("payment pm_b shared by 3 accounts (link score 0.95")
+    assert shared[0]["detail"].endswith("; 1 more payment values link members")
+    assert "more" not in shared[1]["detail"]
+    assert cluster["evidence"]["shared"] == {"ip": 1, "payment": 2}
+
+
+@pytest.mark.parametrize(("link_score", "severity"), [(0.1, "low"), (0.3, "medium"), (0.6, "high"), (0.9, "critical")])
+def test_cluster_severity_bands(link_score: float, severity: str) -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5) + [row("weak", likeness=0.2)], score=link_score)])
+    alerts = valid(b.evaluate(T))
+    # aggregate 0.4 * 0.7512 + 0.25 + 0.2 + 0.15 = 0.9005: score = 0.4 * link_score + 0.5403
+    assert alerts[0]["score"] == round(0.4 * link_score + 0.6 * (0.4 * 0.7512 + 0.6), 4)
+    assert alerts[0]["severity"] == severity
+    weak = next(a for a in alerts if a["subject"] == "weak")
+    assert weak["severity"] == {"low": "low", "medium": "low", "high": "medium", "critical": "high"}[severity]
+
+
+def test_account_ids_capped_but_account_count_exact() -> None:
+    b = book(Settings(cluster_alert_max_ids=3))
+    b.update([link("payment", "pm_a", T, rows("a", 7))])
+    alerts = valid(b.evaluate(T))
+    (cluster,) = cluster_alerts(alerts)
+    assert cluster["account_ids"] == ["a0", "a1", "a2"] and cluster["account_count"] == 7
+    assert len(member_alerts(alerts)) == 7  # every member still reported on its own
+
+
+# --- cooldown, escalation, growth ----------------------------------------------------------------
+def test_cooldown_suppresses_repeat_until_it_expires() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 6))])
+    first = valid(b.evaluate(T))
+    assert len(first) == 7
+    for at in (2 * T, T + S.cooldown_s - 1):
+        b.update([link("payment", "pm_a", at, rows("a", 6))])
+        assert b.evaluate(at) == []
+    b.update([link("payment", "pm_a", T + S.cooldown_s, rows("a", 6))])
+    again = valid(b.evaluate(T + S.cooldown_s))
+    assert len(cluster_alerts(again)) == 1 and len(member_alerts(again)) == 6
+    assert again[0]["alert_id"] != first[0]["alert_id"]  # a new window
+
+
+def test_severity_rise_escalates_within_cooldown_and_fall_does_not() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 6), score=0.3)])
+    assert [a["severity"] for a in cluster_alerts(b.evaluate(T))] == ["medium"]
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 6), score=0.5)])
+    alerts = valid(b.evaluate(2 * T))
+    assert [a["severity"] for a in cluster_alerts(alerts)] == ["high"]
+    assert {a["severity"] for a in member_alerts(alerts)} == {"high"} and len(member_alerts(alerts)) == 6
+    b.update([link("payment", "pm_a", 3 * T, rows("a", 6), score=0.3)])
+    assert b.evaluate(3 * T) == []
+
+
+def test_growth_by_factor_realerts_within_cooldown() -> None:
+    b = book()
+    assert (S.cluster_growth_factor, S.cluster_min_accounts) == (1.5, 5)
+    b.update([link("payment", "pm_a", T, rows("a", 6))])
+    assert len(cluster_alerts(b.evaluate(T))) == 1
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 8))])  # 8 < 6 * 1.5
+    # no cluster alert (cooling down), but the two accounts that joined are reported
+    alerts = valid(b.evaluate(2 * T))
+    assert cluster_alerts(alerts) == [] and [a["subject"] for a in member_alerts(alerts)] == ["a6", "a7"]
+    b.update([link("payment", "pm_a", 3 * T, rows("a", 9))])  # 9 >= 9, but only 3 more (< 5)
+    assert [a["subject"] for a in valid(b.evaluate(3 * T))] == ["a8"]
+    b.update([link("payment", "pm_a", 4 * T, rows("a", 11))])  # 11 >= 9 and 5 more
+    alerts = valid(b.evaluate(4 * T))
+    (cluster,) = cluster_alerts(alerts)
+    assert cluster["account_count"] == 11 and cluster["severity"] == "critical"
+    growth = [r for r in cluster["reasons"] if r["signal"] == "cluster_growth"]
+    assert growth == [{"signal": "cluster_growth", "value": 5, "threshold": "x1.5",
+                       "detail": "grew from 6 accounts since its last alert"}]
+    # members already reported are cooling down: only the new ones get member alerts
+    assert [a["subject"] for a in member_alerts(alerts)] == ["a10", "a9"]
+    # the growth baseline moved to 11: two more is no growth (the two are still reported, and
+    # the first six again: their own member alerts were raised more than cooldown_s ago)
+    b.update([link("payment", "pm_a", 5 * T, rows("a", 13))])
+    alerts = b.evaluate(5 * T)
+    assert 5 * T - T >= S.cooldown_s > 5 * T - 2 * T
+    assert cluster_alerts(alerts) == []
+    assert sorted(a["subject"] for a in alerts) == sorted(["a0", "a1", "a2", "a3", "a4", "a5", "a11", "a12"])
+
+
+def test_no_growth_reason_on_first_alert_or_after_cooldown() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 6))])
+    alerts = b.evaluate(T)
+    assert "cluster_growth" not in [r["signal"] for r in alerts[0]["reasons"]]
+    b.update([link("payment", "pm_a", T + S.cooldown_s, rows("a", 7))])
+    alerts = b.evaluate(T + S.cooldown_s)
+    assert "cluster_growth" not in [r["signal"] for r in alerts[0]["reasons"]]
+
+
+# --- model pivots ---------------------------------------------------------------------------------
+def test_model_pivot_alerts_only_for_extraction_like_movers() -> None:
+    b = book()
+    pivot = PivotVerdict("m-new", 4500.0, 5400.0, [
+        ["p1", 0.9, 600.0, 30.0, 0.8, 3.0],   # extraction-like, sped up: high
+        ["p2", 0.9, 600.0, 30.0, 0.4, 3.0],   # a fast benign adopter: evidence only
+        ["p3", 1.0, 0.0, 25.0, 0.6, 1.0],     # medium
+        ["p4", 0.5, 900.0, 20.0, 0.75, 1.5],  # likeness >= 0.7 but no speedup: medium
+    ])
+    alerts = valid(b.update([pivot]))
+    assert [(a["subject"], a["severity"], a["score"]) for a in alerts] == [
+        ("p1", "high", round(0.5 + 0.5 * 0.8 * 0.9, 4)),
+        ("p3", "medium", 0.8),
+        ("p4", "medium", round(0.5 + 0.5 * 0.75 * 0.5, 4)),
+    ]
+    for a in alerts:
+        assert a["kind"] == "account" and a["detectors"] == ["model_pivot"] and a["account_ids"] == [a["subject"]]
+        assert a["evidence"]["model"] == "m-new"
+        assert (a["window_start"], a["window_end"]) == (rfc3339(4500.0), rfc3339(5400.0))
+    assert set(b.pivoted) == {"p1", "p2", "p3", "p4"}
+    # the same pivot again, within the cooldown: nothing new
+    assert b.update([PivotVerdict("m-new", 4500.0, 6300.0, pivot.movers)]) == []
+
+
+def test_pivoted_members_add_pivot_share_to_their_cluster() -> None:
+    b = book()
+    b.update([PivotVerdict("m-new", 4500.0, 4500.0, [["a0", 0.9, 0.0, 30.0, 0.9, 1.0],
+                                                      ["a1", 0.9, 0.0, 30.0, 0.4, 1.0]])])
+    b.update([link("payment", "pm_a", 4500.0, rows("a", 6))])
+    alerts = valid(b.evaluate(4500.0))
+    (cluster,) = cluster_alerts(alerts)
+    assert cluster["evidence"]["pivot_share"] == round(2 / 6, 4)
+    assert [r["value"] for r in cluster["reasons"] if r["signal"] == "pivot_share"] == [round(2 / 6, 4)]
+    # a0 had its model_pivot alert already: its member alert is a separate detector, still raised
+    assert "a0" in [a["subject"] for a in member_alerts(alerts)]
+
+
+# --- pipeline -------------------------------------------------------------------------------
+def profile(account: str, at: float, values: list[tuple[str, str, int]], *, requests: int = 3, day: float = 26.0,
+            likeness: float = 0.9, age: float = 2.0, hours: int = ALL_DAY) -> AccountProfile:
+    return AccountProfile(account, at, requests, values, day, likeness, age, hours)
+
+
+def test_pipeline_hydra_end_to_end() -> None:
+    pipe = LinkingPipeline(Settings(), clock=lambda: 1_772_366_400.0)
+    hydra = [f"h{i}" for i in range(6)]
+    pipe.feed(profile(a, T, [("asn", "64500", 3), ("model", "m", 3), ("payment", "pm_x", 3),
+                             ("user_agent", "sdk/1.0", 3)]) for a in hydra)
+    volumes = [3.0, 5.0, 8.0, 12.0, 20.0, 40.0, 90.0, 400.0]
+    pipe.feed(profile(f"emp{i}", T, [("ip", "198.51.100.1", 2), ("payment", "pm_corp", 2), ("model", "m", 2)],
+                      day=d, likeness=0.05, age=400.0 + i, hours=OFFICE >> (i % 2))
+              for i, d in enumerate(volumes))
+    alerts = valid(pipe.advance(T))
+    (cluster,) = cluster_alerts(alerts)
+    assert cluster["subject"] == seed_id("payment", "pm_x")
+    assert cluster["account_ids"] == hydra and cluster["account_count"] == 6
+    assert cluster["evidence"]["shared"] == {"payment": 1}
+    assert [a["subject"] for a in member_alerts(alerts)] == hydra
+    assert len(alerts) == 7
+    assert pipe.advance(T) == []  # same boundary: once
+    assert pipe.advance(T - 900) == []  # an older one too
+    assert pipe.advance(2 * T) == []  # nothing new, cooling down
+
+
+def test_pipeline_model_release_pivot_alert() -> None:
+    pipe = LinkingPipeline(Settings(), clock=lambda: 1_772_366_400.0)
+    pipe.feed([profile(f"o{i}", T, [("model", "m-old", 30)], requests=30, likeness=0.1, age=300.0) for i in range(3)])
+    assert pipe.advance(T) == []
+    release = T + 3600.0
+    pipe.feed([profile("mover", release, [("model", "m-new", 30)], requests=30, likeness=0.8),
+               profile("adopter", release, [("model", "m-new", 30)], requests=30, likeness=0.1, age=300.0)])
+    alerts = valid(pipe.advance(release))
+    assert [(a["subject"], a["detectors"], a["severity"]) for a in alerts] == [("mover", ["model_pivot"], "medium")]
+    assert set(pipe.book.pivoted) == {"mover", "adopter"}
+
+
+def test_frontier_minimum_over_active_sources() -> None:
+    f = Frontier(idle_s=10.0)
+    assert f.value(now=0.0) is None
+    f.update("w1", 1800.0, now=0.0)
+    f.update("w2", 900.0, now=0.0)
+    f.update("w2", 450.0, now=1.0)  # never goes back
+    assert f.value(now=5.0) == 900.0
+    f.update("w1", 2700.0, now=9.0)
+    assert f.value(now=10.5) == 900.0  # w2 last heard at 1.0: still active
+    assert f.value(now=11.0) == 2700.0  # w2 silent for 10 s: no longer holds it back
+    assert f.value(now=19.5) is None
+
+
+def test_account_joining_an_alerted_cluster_within_cooldown_gets_a_member_alert() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 6))])
+    assert len(member_alerts(b.evaluate(T))) == 6
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 7))])
+    alerts = valid(b.evaluate(2 * T))
+    assert cluster_alerts(alerts) == []  # the cluster itself is cooling down: fine
+    assert [a["subject"] for a in member_alerts(alerts)] == ["a6"]
+
+
+def test_pipeline_benign_young_team_on_a_company_card_raises_no_alert() -> None:
+    pipe = LinkingPipeline(Settings(), clock=lambda: 1_772_366_400.0)
+    volumes = [8.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 18.0, 20.0] * 2
+    pipe.feed(profile(f"new{i}", T, [("ip", "198.51.100.1", 2), ("payment", "pm_corp", 2)], requests=2, day=d,
+                      likeness=0.1, age=3.0, hours=OFFICE if i % 3 else OFFICE << 1)
+              for i, d in enumerate(volumes))
+    assert pipe.advance(T) == []
+
+
+def test_cluster_ids_unique_when_a_seed_value_relinks_a_new_group() -> None:
+    b = book()
+    b.update([link("ip", "10.0.0.1", T, rows("a", 6))])
+    assert len(cluster_alerts(b.evaluate(T))) == 1  # id seeded by the ip link
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 6))])
+    b.evaluate(2 * T)
+    b.update([LinkVerdict("ip", "10.0.0.1", 3 * T, 0, 0.0, False, {}, [])])  # a* stay linked by the card
+    b.evaluate(3 * T)
+    assert [c.cluster_id for c in b.clusters] == [seed_id("ip", "10.0.0.1")]
+    b.update([link("ip", "10.0.0.1", 4 * T, rows("b", 5))])  # the ip now links a different group
+    alerts = valid(b.evaluate(4 * T))
+    ids = [c.cluster_id for c in b.clusters]
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert [a["account_ids"] for a in cluster_alerts(alerts)] == [["b0", "b1", "b2", "b3", "b4"]]

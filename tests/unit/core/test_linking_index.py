@@ -1,0 +1,314 @@
+"""AttributeIndex and its scoring helpers (stream_guard.core.linking.index) on hand-made profiles.
+
+Groups used throughout:
+
+- *hydra*: young (2 days), extraction-like (likeness 0.9), evenly loaded (26 requests a
+  day each), around-the-clock (all 24 hours) accounts sharing one value;
+- *corporate NAT*: old accounts with heavy-tailed volumes, low likeness and office hours
+  sharing an IP and a company card.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xxhash
+
+from stream_guard.core.linking.index import (
+    NEW_MODEL_AFTER_S,
+    AttributeIndex,
+    PivotVerdict,
+    evenness,
+    group_evidence,
+    majority_mask,
+    member_fit,
+    synchrony,
+    verdict_from_wire,
+)
+from stream_guard.core.linking.profile import UNKNOWN_AGE, AccountProfile
+from stream_guard.settings import Settings
+
+ALL_DAY = 0xFFFFFF
+OFFICE = sum(1 << b for b in range(8, 17))  # nine hours
+T = 900.0
+
+
+def prof(account: str, at: float, values: list[tuple[str, str, int]], *, requests: int | None = None,
+         day: float = 26.0, likeness: float = 0.9, age: float = 2.0, hours: int = ALL_DAY) -> AccountProfile:
+    if requests is None:
+        requests = max((n for _, _, n in values), default=1)
+    return AccountProfile(account, at, requests, values, day, likeness, age, hours)
+
+
+def hydra(index: AttributeIndex, n: int, at: float = T, kind: str = "payment", value: str = "pm_x",
+          prefix: str = "h") -> list[str]:
+    names = [f"{prefix}{i}" for i in range(n)]
+    for a in names:
+        index.observe(prof(a, at, [(kind, value, 3)]))
+    return names
+
+
+# --- helpers ------------------------------------------------------------------------------
+def test_evenness_synchrony_majority_by_hand() -> None:
+    assert evenness([26.0, 26.0, 26.0]) == 1.0
+    assert evenness([10.0, 30.0]) == 0.5  # mean 20, sd 10
+    assert evenness([1.0, 2.0, 50.0, 3.0]) == 0.0
+    assert evenness([5.0]) == 0.0 and evenness([0.0, 0.0]) == 0.0
+    assert majority_mask([0b011, 0b010, 0b110]) == 0b010
+    assert synchrony([0b1111] * 3) == 1.0
+    assert synchrony([0b0001, 0b0010, 0b0100, 0b1000]) == 0.0
+    assert synchrony([0b11, 0b11, 0b01]) == pytest.approx((1 + 1 + 0.5) / 3)
+    assert synchrony([0b1, 0, 0]) == 0.0  # one non-empty mask: nothing to compare
+
+
+def test_group_evidence_by_hand() -> None:
+    rows = [["a", 26.0, 0.9, 2.0, ALL_DAY], ["b", 26.0, 0.9, 20.0, ALL_DAY]]
+    ev = group_evidence(rows, 14.0)
+    # likeness: (52 * 0.9 + 0.25 * 10) / (52 + 10)
+    assert ev == {"likeness": round(49.3 / 62, 4), "young_share": 0.5, "evenness": 1.0, "synchrony": 1.0,
+                  "day_requests": 52.0}
+    light = group_evidence([["a", 2.0, 0.9, 1.0, 0b1], ["b", 2.0, 0.9, 1.0, 0b1]], 14.0)
+    assert light["evenness"] == 0.2  # 1.0 scaled by 2 / EVEN_BASIS
+    assert light["synchrony"] == round(1 / 6, 4)  # 1.0 scaled by 1 hour / SYNC_BASIS
+
+
+def test_unknown_age_counts_as_not_young() -> None:
+    rows = [["a", 26.0, 0.9, UNKNOWN_AGE, ALL_DAY], ["b", 26.0, 0.9, 2.0, ALL_DAY]]
+    assert group_evidence(rows, 14.0)["young_share"] == 0.5
+    assert member_fit(rows[0], 26.0, ALL_DAY, 14.0) == round((0.9 + 0 + 1 + 1) / 4, 4)
+
+
+def test_member_fit_by_hand() -> None:
+    assert member_fit(["a", 26.0, 0.9, 2.0, ALL_DAY], 26.0, ALL_DAY, 14.0) == 0.975
+    # an old eval run: 400 requests (> 4x the median: volume term 0), 3 hours of 24
+    assert member_fit(["e", 400.0, 0.7, 300.0, 0b111], 26.0, ALL_DAY, 14.0) == round((0.7 + 0 + 0 + 3 / 24) / 4, 4)
+
+
+# --- linking ------------------------------------------------------------------------------
+def test_hydra_sharing_a_payment_fingerprint_links() -> None:
+    idx = AttributeIndex(Settings())
+    names = hydra(idx, 6)
+    links, pivots = idx.evaluate(T)
+    assert pivots == []
+    (v,) = links
+    likeness = round((6 * 26 * 0.9 + 2.5) / (6 * 26 + 10), 4)
+    assert (v.kind, v.value, v.at, v.accounts, v.linked) == ("payment", "pm_x", T, 6, True)
+    assert v.score == round(1.0 * (0.35 * likeness + 0.25 + 0.2 + 0.2), 4) == 0.9513
+    assert v.stats == {"likeness": likeness, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0,
+                       "day_requests": 156.0, "sampled": 0.0, "unfit_members": 0.0}
+    assert v.members == [[a, 26.0, 0.9, 2.0, ALL_DAY] for a in names]
+    assert idx.evaluate(T) == ([], [])  # nothing touched since
+
+
+def test_wire_round_trip_of_verdicts() -> None:
+    idx = AttributeIndex(Settings())
+    hydra(idx, 4)
+    (v,), _ = idx.evaluate(T)
+    assert verdict_from_wire(json.loads(json.dumps(v.to_wire()))) == v
+    p = PivotVerdict("m-new", 4500.0, 5400.0, [["a", 1.0, 0.0, 30.0, 0.8, 2.0]])
+    assert verdict_from_wire(json.loads(json.dumps(p.to_wire()))) == p
+
+
+@pytest.mark.parametrize(("kind", "weight"), [("user_agent", 0.25), ("asn", 0.2)])
+def test_same_hydra_on_a_low_weight_kind_does_not_link(kind: str, weight: float) -> None:
+    s = Settings()
+    assert s.link_weights[kind] == weight
+    idx = AttributeIndex(s)
+    hydra(idx, 12, kind=kind, value="v")
+    assert idx.evaluate(T) == ([], [])
+    assert len(idx) == 0  # a kind weighing less than link_min_score can never link: not indexed
+
+
+def test_kind_missing_from_weights_is_not_indexed() -> None:
+    idx = AttributeIndex(Settings(link_kind_weights="payment=1.0"))
+    for i in range(6):
+        idx.observe(prof(f"h{i}", T, [("ip", "10.0.0.1", 3), ("payment", "pm_x", 3)]))
+    assert set(idx.values) == {("payment", "pm_x")}
+    links, _ = idx.evaluate(T)
+    assert [(v.kind, v.linked) for v in links] == [("payment", True)]
+
+
+def corporate_nat(idx: AttributeIndex, at: float = T) -> None:
+    volumes = [3.0, 5.0, 8.0, 12.0, 20.0, 40.0, 90.0, 400.0]  # heavy-tailed
+    for i, day in enumerate(volumes):
+        idx.observe(prof(
+            f"emp{i}", at, [("ip", "198.51.100.1", 2), ("payment", "pm_corp", 2), ("client", "proxy_fp", 2)],
+            day=day, likeness=0.05 + 0.01 * i, age=400.0 + 50 * i, hours=OFFICE if i % 2 else OFFICE >> 1,
+        ))
+
+
+def test_corporate_nat_sharing_ip_and_payment_does_not_link() -> None:
+    idx = AttributeIndex(Settings())
+    corporate_nat(idx)
+    assert idx.evaluate(T) == ([], [])
+    assert len(idx) == 3 and idx.members() == 24
+
+
+def test_fewer_than_min_accounts_do_not_link() -> None:
+    idx = AttributeIndex(Settings())
+    assert Settings().link_min_accounts == 3
+    hydra(idx, 2)
+    assert idx.evaluate(T) == ([], [])
+    idx4 = AttributeIndex(Settings(link_min_accounts=4))
+    hydra(idx4, 3)
+    assert idx4.evaluate(T) == ([], [])
+    hydra(idx4, 1, prefix="x")
+    (v,), _ = idx4.evaluate(T)
+    assert (v.accounts, v.linked) == (4, True)
+
+
+def test_value_that_stops_being_suspicious_unlinks_once() -> None:
+    idx = AttributeIndex(Settings())
+    names = hydra(idx, 6)
+    (v,), _ = idx.evaluate(T)
+    assert v.linked
+    # the same accounts now look like old, ordinary, uneven office users
+    for i, a in enumerate(names):
+        idx.observe(prof(a, 2 * T, [("payment", "pm_x", 1)], day=[2, 5, 9, 30, 80, 300][i],
+                         likeness=0.05, age=400.0, hours=OFFICE >> (i % 3)))
+    (u,), _ = idx.evaluate(2 * T)
+    assert (u.kind, u.value, u.linked, u.accounts, u.members) == ("payment", "pm_x", False, 6, [])
+    assert u.score < Settings().link_min_score
+    for a in names:  # touched again, still not suspicious: no new verdict
+        idx.observe(prof(a, 3 * T, [("payment", "pm_x", 1)], day=50.0, likeness=0.05, age=400.0, hours=OFFICE))
+    assert idx.evaluate(3 * T) == ([], [])
+
+
+def test_value_that_falls_below_min_accounts_unlinks_once() -> None:
+    idx = AttributeIndex(Settings(link_ttl_s=1800.0))
+    hydra(idx, 3)
+    (v,), _ = idx.evaluate(T)
+    assert v.linked
+    hydra(idx, 1, at=4 * T, prefix="late")  # the three originals expire (last seen 900 < 3600 - 1800)
+    (u,), _ = idx.evaluate(4 * T)
+    assert (u.linked, u.accounts, u.score, u.members) == (False, 1, 0.0, [])
+    hydra(idx, 1, at=5 * T, prefix="later")
+    assert idx.evaluate(5 * T) == ([], [])
+
+
+def _h(account: str) -> int:
+    return xxhash.xxh3_64_intdigest(account.encode())
+
+
+def test_member_cap_sampling_bounds_members_and_scales_accounts() -> None:
+    cap = 8
+    idx = AttributeIndex(Settings(link_member_cap=cap))
+    names = hydra(idx, 40)
+    vs = idx.values[("payment", "pm_x")]
+    assert vs.level >= 1
+    assert len(vs.members) <= cap
+    mask = (1 << vs.level) - 1
+    assert set(vs.members) == {a for a in names if _h(a) & mask == 0}  # hash sampling, deterministic
+    assert idx.dropped > 0
+    (v,), _ = idx.evaluate(T)
+    assert v.accounts == len(vs.members) << vs.level
+    assert 40 / 4 <= v.accounts <= 40 * 4
+    assert v.stats["sampled"] == 1.0
+    assert v.stats["day_requests"] == round(26.0 * len(vs.members) * (v.accounts / len(vs.members)), 1)
+    assert sorted(r[0] for r in v.members) == sorted(vs.members)
+    # many more accounts: still bounded
+    hydra(idx, 400, prefix="more")
+    assert len(idx.values[("payment", "pm_x")].members) <= cap
+
+
+def test_members_expire_after_ttl() -> None:
+    ttl = 3600.0
+    idx = AttributeIndex(Settings(link_ttl_s=ttl))
+    hydra(idx, 3, at=T, prefix="old")
+    hydra(idx, 3, at=T + ttl, prefix="mid")
+    (v,), _ = idx.evaluate(T + ttl)  # horizon = T: last seen exactly at the horizon is kept
+    assert v.accounts == 6
+    hydra(idx, 3, at=T + ttl + 900, prefix="new")
+    (v,), _ = idx.evaluate(T + ttl + 900)
+    assert v.accounts == 6
+    assert [r[0] for r in v.members] == ["mid0", "mid1", "mid2", "new0", "new1", "new2"]
+    # expire() drops values whose members all went quiet, keeps the others
+    hydra(idx, 3, at=T, kind="ip", value="10.9.9.9", prefix="q")
+    assert len(idx) == 2
+    assert idx.expire(T + ttl + 901) == 1
+    assert set(idx.values) == {("payment", "pm_x")}
+    assert idx.expire(T + 2 * ttl + 901) == 1
+    assert len(idx) == 0
+
+
+def test_member_fit_excludes_an_eval_run_from_a_hydra_link() -> None:
+    idx = AttributeIndex(Settings())
+    names = hydra(idx, 6)
+    idx.observe(prof("eval", T, [("payment", "pm_x", 3)], day=400.0, likeness=0.7, age=300.0, hours=0b111))
+    (v,), _ = idx.evaluate(T)
+    assert v.linked and v.accounts == 7
+    assert [r[0] for r in v.members] == names
+    assert v.stats["unfit_members"] == 1.0
+    assert v.stats["young_share"] == round(6 / 7, 4)
+
+
+# --- model-release pivots -----------------------------------------------------------------
+PIVOT = Settings(pivot_window_s=7200.0, pivot_min_requests=5.0, pivot_min_share=0.5)
+
+
+def _started(idx: AttributeIndex) -> None:
+    for a in ("o1", "o2", "o3"):
+        idx.observe(prof(a, T, [("model", "m-old", 10)], requests=10))
+    assert idx.evaluate(T) == ([], [])  # present from the start: no pivot, and models never link
+
+
+def test_pivot_movers_of_a_model_released_an_hour_after_start() -> None:
+    idx = AttributeIndex(PIVOT)
+    _started(idx)
+    release = T + NEW_MODEL_AFTER_S
+    idx.observe(prof("m1", release, [("model", "m-new", 10)], requests=10, likeness=0.8))  # all on it
+    idx.observe(prof("m2", release, [("model", "m-new", 5), ("model", "m-old", 15)], requests=20))  # 25 %
+    idx.observe(prof("m3", release, [("model", "m-new", 3)], requests=3))  # too few requests
+    idx.observe(prof("m4", release + 900, [("model", "m-new", 6), ("model", "m-old", 4)], requests=10,
+                     likeness=0.6))  # 60 %
+    links, (p,) = idx.evaluate(release + 900)
+    assert links == []
+    assert (p.model, p.released_at, p.at) == ("m-new", release, release + 900)
+    assert p.movers == [["m1", 1.0, 0.0, 10.0, 0.8, 1.0], ["m4", 0.6, 900.0, 6.0, 0.6, 1.0]]
+    # m1 speeds up: day requests 26 -> 78
+    idx.observe(prof("m1", release + 1800, [("model", "m-new", 10)], requests=10, day=78.0, likeness=0.8))
+    # a late adopter, past the pivot window
+    idx.observe(prof("late", release + 7200 + 900, [("model", "m-new", 10)], requests=10))
+    _, (p,) = idx.evaluate(release + 7200 + 900)
+    assert p.movers == [["m1", 1.0, 0.0, 20.0, 0.8, 3.0], ["m4", 0.6, 900.0, 6.0, 0.6, 1.0]]
+
+
+def test_model_first_seen_within_the_first_hour_is_no_release() -> None:
+    idx = AttributeIndex(PIVOT)
+    _started(idx)
+    early = T + NEW_MODEL_AFTER_S - 900
+    idx.observe(prof("m1", early, [("model", "m-early", 10)], requests=10))
+    assert idx.evaluate(early) == ([], [])
+    # and the old model stays no release, whoever moves to it later
+    idx.observe(prof("m9", T + 3 * NEW_MODEL_AFTER_S, [("model", "m-old", 10)], requests=10))
+    assert idx.evaluate(T + 3 * NEW_MODEL_AFTER_S) == ([], [])
+
+
+def test_hydra_of_unknown_age_on_payment_links_on_the_other_terms() -> None:
+    idx = AttributeIndex(Settings())
+    for i in range(6):
+        idx.observe(prof(f"h{i}", T, [("payment", "pm_x", 3)], age=UNKNOWN_AGE))
+    (v,), _ = idx.evaluate(T)
+    assert v.stats["young_share"] == 0.0
+    assert v.score == round(0.35 * v.stats["likeness"] + 0.2 + 0.2, 4) and v.linked
+    # not young, so each member's fit is (0.9 + 0 + 1 + 1) / 4 = 0.725 >= 0.5: all kept
+    assert len(v.members) == 6
+
+
+def test_hydra_on_a_model_value_never_links() -> None:
+    idx = AttributeIndex(Settings())
+    hydra(idx, 8, kind="model", value="m")
+    assert idx.evaluate(T) == ([], [])
+
+
+def test_model_present_from_the_start_stays_no_release_after_a_quiet_spell() -> None:
+    ttl = 3600.0
+    idx = AttributeIndex(Settings(link_ttl_s=ttl, pivot_window_s=7200.0, pivot_min_requests=5.0))
+    _started(idx)
+    idx.observe(prof("busy", T + ttl, [("model", "m-other", 10)], requests=10))  # the stream goes on
+    idx.evaluate(T + ttl)
+    idx.expire(T + ttl + 900)  # m-old has had no traffic for longer than the ttl: dropped
+    back = T + ttl + 1800
+    idx.observe(prof("o1", back, [("model", "m-old", 10)], requests=10))
+    assert idx.evaluate(back) == ([], [])

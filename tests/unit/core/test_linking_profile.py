@@ -1,0 +1,230 @@
+"""ProfileBuilder / AccountProfile (stream_guard.core.linking.profile) on hand-made event sequences.
+
+Each case feeds a few events of one or two accounts through a real ``AccountState``
+(``builder.before_add(st, ts)``, ``sig = st.add(ev, ts)``, ``builder.observe(st, ev, ts, sig)``,
+as the detector does) and flushes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+from stream_guard.core.linking.profile import (
+    FRAME_SAMPLES,
+    UNKNOWN_AGE,
+    AccountProfile,
+    ProfileBuilder,
+    is_young,
+)
+from stream_guard.core.state import AccountState
+from stream_guard.settings import Settings
+
+DAY = 86400.0
+T0 = 20513 * DAY  # 2026-03-01T00:00:00Z: a multiple of every interval used here
+S = Settings(link_interval_s=900.0, idle_grace_s=60.0)
+
+
+def ev(account: str = "a", **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"account_id": account, "model": "m", "input_tokens": 20, "output_tokens": 400}
+    out.update(fields)
+    return out
+
+
+class Feed:
+    """A builder and the account states it reads, fed event by event."""
+
+    def __init__(self, settings: Settings = S) -> None:
+        self.s = settings
+        self.builder = ProfileBuilder(settings, clock=lambda: 0.0)
+        self.states: dict[str, AccountState] = {}
+
+    def add(self, event: dict[str, Any], ts: float) -> None:
+        account = event["account_id"]
+        st = self.states.get(account)
+        if st is None:
+            st = self.states[account] = AccountState(account, self.s.horizons)
+        self.builder.before_add(st, ts)
+        sig = st.add(event, ts)
+        self.builder.observe(st, event, ts, sig)
+
+    def flush(self, watermark: float) -> list[AccountProfile]:
+        profiles, alerts = self.builder.flush(watermark, self.states)
+        assert alerts == []  # no mixture findings in these small cases
+        return profiles
+
+
+def test_counts_per_value_in_one_interval() -> None:
+    f = Feed()
+    f.add(ev(ip="10.1.2.3", user_agent="sdk/1.0", payment_fingerprint="pm_1"), T0 + 10)
+    f.add(ev(ip="10.1.2.3", user_agent="sdk/1.0"), T0 + 20)
+    f.add(ev(ip="10.1.2.3", asn=64500), T0 + 30)
+    f.add(ev(ip="10.1.2.4", model="m2", user_agent=""), T0 + 40)
+    (p,) = f.flush(math.inf)
+    assert (p.account, p.at, p.requests) == ("a", T0 + 900, 4)
+    assert p.values == [
+        ("asn", "64500", 1),
+        ("ip", "10.1.2.3", 3),
+        ("ip", "10.1.2.4", 1),
+        ("ip_prefix", "10.1.2.0/24", 4),
+        ("model", "m", 3),
+        ("model", "m2", 1),
+        ("payment", "pm_1", 1),
+        ("user_agent", "sdk/1.0", 2),
+    ]
+    assert p.day_requests == 4.0
+    assert p.hours == 1  # one active hour, the latest
+    assert p.age_days == UNKNOWN_AGE  # no account_created_at: age unknown, never young
+    assert 0.0 <= p.likeness <= 1.0
+
+
+def test_summary_age_and_likeness_come_from_the_state() -> None:
+    f = Feed()
+    created = T0 - 3 * DAY
+    for i in range(4):
+        f.add(ev(account_created_at=created, output_tokens=2000, turn_index=0), T0 + 100 + i)
+    (p,) = f.flush(math.inf)
+    assert p.age_days == round((T0 + 900 - created) / DAY, 3) == 3.01
+    # hash-only (no text): 0.5 first turns + 0.35 long outputs + 0.15 * max_tokens share 0
+    assert p.likeness == 0.85
+
+
+def test_is_young_only_with_a_known_age() -> None:
+    assert is_young(0.0, 14.0) and is_young(13.999, 14.0)
+    assert not is_young(14.0, 14.0)
+    assert not is_young(UNKNOWN_AGE, 14.0)
+
+
+def test_event_at_interval_end_closes_the_interval() -> None:
+    f = Feed()
+    f.add(ev(ip="10.0.0.1"), T0 + 100)
+    f.add(ev(ip="10.0.0.2"), T0 + 900)  # exactly at the end: belongs to the next interval
+    # the closed interval is delivered at once (the account moved on), whatever the grace
+    (p,) = f.flush(T0 + 901)
+    assert (p.at, p.requests) == (T0 + 900, 1)
+    assert ("ip", "10.0.0.1", 1) in p.values and all(v[1] != "10.0.0.2" for v in p.values)
+    assert f.flush(T0 + 1800 + 59) == []  # the second one waits for end + grace
+    (q,) = f.flush(T0 + 1800 + 60)
+    assert (q.at, q.requests) == (T0 + 1800, 1)
+    assert ("ip", "10.0.0.2", 1) in q.values
+
+
+def test_event_before_the_end_stays_in_the_interval() -> None:
+    f = Feed()
+    f.add(ev(), T0 + 1)
+    f.add(ev(), T0 + 899.999)
+    (p,) = f.flush(math.inf)
+    assert (p.at, p.requests) == (T0 + 900, 2)
+
+
+def test_flush_respects_idle_grace() -> None:
+    f = Feed()
+    f.add(ev(), T0 + 100)
+    assert f.flush(T0 + 100) == []
+    assert f.flush(T0 + 900) == []  # at the end, but within the grace
+    assert f.flush(T0 + 959.9) == []
+    (p,) = f.flush(T0 + 960)
+    assert p.at == T0 + 900
+    assert f.flush(T0 + 5000) == []  # delivered once
+
+
+def test_flush_with_zero_grace_at_the_end() -> None:
+    f = Feed(Settings(link_interval_s=900.0, idle_grace_s=0.0))
+    f.add(ev(), T0 + 100)
+    assert f.flush(T0 + 899) == []
+    assert [p.at for p in f.flush(T0 + 900)] == [T0 + 900]
+
+
+def test_profiles_sorted_by_end_then_account() -> None:
+    f = Feed()
+    f.add(ev("b"), T0 + 10)
+    f.add(ev("c"), T0 + 950)
+    f.add(ev("a"), T0 + 20)
+    f.add(ev("a"), T0 + 1000)  # closes a's first interval
+    f.add(ev("b"), T0 + 1001)
+    out = [(p.at, p.account, p.requests) for p in f.flush(math.inf)]
+    assert out == [
+        (T0 + 900, "a", 1), (T0 + 900, "b", 1),
+        (T0 + 1800, "a", 1), (T0 + 1800, "b", 1), (T0 + 1800, "c", 1),
+    ]
+
+
+def test_unknown_account_state_yields_no_profile() -> None:
+    f = Feed()
+    f.add(ev("a"), T0 + 10)
+    f.add(ev("b"), T0 + 20)
+    profiles, _ = f.builder.flush(math.inf, {"b": f.states["b"]})
+    assert [p.account for p in profiles] == ["b"]
+
+
+def _template_total(p: AccountProfile) -> int:
+    return sum(n for k, _, n in p.values if k == "template")
+
+
+def test_template_frames_sampled_at_most_frame_samples_per_interval() -> None:
+    f = Feed()
+    prompts = [
+        "Alpha wrapper one: describe the weather on the mountain today please.",
+        "Bravo wrapper two: list three fruits that grow well in cold climates.",
+        "Charlie wrapper three: name a river that crosses more than two countries.",
+        "Delta wrapper four: explain how a lever multiplies a small force.",
+        "Echo wrapper five: give a synonym for quick that starts with the letter f.",
+    ]
+    for i, prompt in enumerate(prompts):
+        f.add(ev(prompt=prompt), T0 + 10 + i)
+    f.add(ev(prompt=prompts[0]), T0 + 950)  # next interval: sampling starts over
+    first, second = f.flush(math.inf)
+    assert FRAME_SAMPLES == 2
+    assert first.requests == 5
+    assert _template_total(first) == 2 * FRAME_SAMPLES  # head + tail of the first two prompts only
+    assert len([v for v in first.values if v[0] == "template"]) == 4
+    assert _template_total(second) == 2
+    # the events without prompt text are not sampled and do not use up the samples
+    g = Feed()
+    g.add(ev(), T0 + 1)
+    g.add(ev(prompt=prompts[2]), T0 + 2)
+    g.add(ev(prompt=prompts[3]), T0 + 3)
+    (p,) = g.flush(math.inf)
+    assert _template_total(p) == 4
+
+
+def test_wire_round_trip_through_json() -> None:
+    f = Feed()
+    f.add(ev(ip="10.1.2.3", payment_fingerprint="pm_1", prompt="Think step by step: what is 2+2?"), T0 + 10)
+    f.add(ev("b", ip="2001:db8::5"), T0 + 20)
+    for p in f.flush(math.inf):
+        wire = json.loads(json.dumps(p.to_wire()))
+        back = AccountProfile.from_wire(wire)
+        assert back == p
+        assert all(isinstance(v, tuple) for v in back.values)
+
+
+def test_profiles_hold_no_prompt_text() -> None:
+    f = Feed()
+    words = ("zanzibar", "quixotic", "marmalade", "zeppelin", "xylophone")
+    f.add(ev(prompt="Zanzibar quixotic marmalade: compute the zeppelin speed step by step."), T0 + 10)
+    f.add(ev(prompt="Xylophone tuning: Solve the following problem. Show your full reasoning."), T0 + 20)
+    f.add(ev(prompt="Another zeppelin riddle about marmalade jars, answer briefly."), T0 + 30)
+    (p,) = f.flush(math.inf)
+    text = json.dumps(p.to_wire()).lower()
+    for word in words:
+        assert word not in text
+    assert _template_total(p) == 4  # the frames are there, as hashes
+
+
+def test_profile_summary_does_not_depend_on_flush_cadence() -> None:
+    events = [(ev(), T0 + 100), (ev(), T0 + 950), (ev(), T0 + 960), (ev(), T0 + 970)]
+    eager, lazy = Feed(), Feed()
+    eager_out: list[AccountProfile] = []
+    for event, ts in events:
+        eager.add(event, ts)
+        eager_out += eager.flush(ts)  # a worker advancing after every event
+        lazy.add(event, ts)
+    eager_out += eager.flush(math.inf)
+    lazy_out = lazy.flush(math.inf)  # replay advancing once
+    assert [p.at for p in eager_out] == [p.at for p in lazy_out] == [T0 + 900, T0 + 1800]
+    # the interval [T0, T0 + 900) saw one request, whenever it is flushed
+    assert (eager_out[0].day_requests, lazy_out[0].day_requests) == (1.0, 1.0)
