@@ -207,6 +207,7 @@ def load_kafka_local() -> Any:
 # --------------------------------------------------------------------------- data
 
 MODELS = ("model-large", "model-medium", "model-small")
+USER_AGENTS = ("anthropic-python/0.49.0", "openai-python/1.66.3", "python-httpx/0.28.1", "curl/8.5.0")
 COUNTRIES = ("US", "DE", "FR", "GB", "IN", "BR", "JP", "CA", "NL", "SG")
 TOPICS = ("my cover letter", "a python error", "a trip to Lisbon", "a SQL query", "gift ideas",
           "a birthday poem", "the meaning of a word", "a recipe for dinner", "unit tests in Go")
@@ -255,6 +256,10 @@ def make_dataset(events: int, one_events: int, accounts: int, batch: int, partit
         profiles.append({
             "id": f"acct-{i:05d}",
             "ip": f"198.51.{rnd.randint(0, 255)}.{rnd.randint(1, 254)}",
+            # linking attributes for the cross-account stages: a few popular clients, a card each
+            "user_agent": rnd.choice(USER_AGENTS),
+            "client_fingerprint": f"t13d1516h2_{rnd.randrange(12):012x}_000000000000",
+            "payment_fingerprint": f"pm_{i:05d}",
             "country": rnd.choice(COUNTRIES),
             "model": rnd.choice(MODELS),
             "private": rnd.random() < 0.35,
@@ -283,6 +288,9 @@ def make_dataset(events: int, one_events: int, accounts: int, batch: int, partit
             "max_tokens": 1024,
             "ip": p["ip"],
             "country": p["country"],
+            "user_agent": p["user_agent"],
+            "client_fingerprint": p["client_fingerprint"],
+            "payment_fingerprint": p["payment_fingerprint"],
             "status": 200 if rnd.random() < 0.97 else 429,
             "stop_reason": "max_tokens" if out_tokens > 1024 else "end_turn",
             "turn_index": rnd.choice((0, 0, 1, 2, 3)),
@@ -396,7 +404,8 @@ def cases() -> list[Case]:
         Case("bare_faust", "bare_faust", "one", "(b) bare Faust agent, one event/message"),
         Case("worker_one", "worker", "one", "(c) stream-guard worker, one event/message"),
         Case("worker_batched", "worker", "batched", "(c) stream-guard worker, batched messages"),
-        # Later (issue 3): Case("worker_full_batched", "worker", "batched", "...", env={...}),
+        Case("worker_batched_per_account", "worker", "batched",
+             "(d) worker, batched, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
     ]
 
 
@@ -573,6 +582,7 @@ RATIOS = (
     ("worker_one/bare_faust", "worker_one", "bare_faust"),
     ("worker_batched/bare_faust", "worker_batched", "bare_faust"),
     ("bare_faust/ceiling_one", "bare_faust", "ceiling_one"),
+    ("worker_batched/worker_batched_per_account", "worker_batched", "worker_batched_per_account"),
 )
 
 

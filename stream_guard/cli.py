@@ -56,6 +56,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"untracked {report.untracked}; {len(report.alerts)} alerts {dict(severities)} -> {args.out}",
         file=sys.stderr,
     )
+    if report.linking is not None:
+        idx, book = report.linking.index, report.linking.book
+        big = [c for c in book.clusters if len(c.members) >= settings.cluster_min_accounts]
+        print(
+            f"replay: cross-account state at the end: {len(idx):,} attribute values, {idx.members():,} "
+            f"memberships ({idx.dropped:,} sampled out), {len(book.links):,} linking values, "
+            f"{len(big)} clusters of >= {settings.cluster_min_accounts} accounts "
+            f"({sum(len(c.members) for c in big):,} accounts)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -143,6 +143,7 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         attributes.drop(tp.partition for tp in revoked if tp.topic == link_profiles.get_topic_name())
         if any(tp.topic == link_verdicts.get_topic_name() for tp in revoked):
+            clusters[0].reset_gauges()
             clusters[0] = ClusterStage(settings, metrics)  # the new owner rebuilds from new verdicts
         lost = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
         if lost:

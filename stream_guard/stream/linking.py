@@ -150,6 +150,13 @@ class ClusterStage:
         self.frontier.update(source, through, now=now)
         return alerts
 
+    def reset_gauges(self) -> None:
+        """Zero this worker's cluster gauges (it no longer owns the verdicts partition)."""
+        self.m.clusters.set(0)
+        self.m.clustered_accounts.set(0)
+        for kind in self.s.link_weights:
+            self.m.linked_values.labels(kind).set(0)
+
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Evaluate the clusters once every source is complete up to a new boundary."""
         boundary = self.frontier.value(now=now)
