@@ -230,7 +230,7 @@ class Settings:
         "Members kept per attribute value; beyond it accounts are sampled by hash (counts scaled).",
     )
     link_kind_weights: str = _knob(
-        "payment=1.0,client=0.8,ip=0.8,system_prompt=0.75,template=0.7,ip_prefix=0.6,"
+        "payment=1.0,client=0.8,ip=0.8,system_prompt=0.75,ip_prefix=0.6,template=0.6,"
         "user_agent=0.25,asn=0.2",
         "Weight of each linking attribute kind (rare, hard-to-share evidence weighs more); "
         "a kind missing here is not used.",

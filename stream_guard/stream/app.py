@@ -175,7 +175,7 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         @app.agent(link_verdicts, name="link-clusters")
         async def link_clusters(stream: faust.StreamT[bytes]) -> None:
             async for value in stream:
-                await send_alerts(clusters[0].handle(value, time.time()))
+                clusters[0].handle(value, time.time())
 
     async def cross_account_tick(now: float) -> None:
         for p, msg in runtime.link_messages(source, partitions):

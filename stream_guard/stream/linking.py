@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from stream_guard.core.linking import AccountProfile, AttributeIndex, ClusterBook, Frontier, verdict_from_wire
+from stream_guard.core.linking.pipeline import boundaries
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 
@@ -98,22 +99,28 @@ class AttributeStage:
         self.frontiers[partition].update(source, through, now=now)
 
     def tick(self, now: float) -> list[bytes]:
-        """Evaluate partitions whose frontier moved; verdict messages for the verdicts topic."""
+        """Judge every boundary the partitions' frontiers passed (in order, each once); verdict
+        messages for the verdicts topic (and heartbeats)."""
         out: list[bytes] = []
+        step = self.s.link_interval_s
         for partition, index in self.indexes.items():
-            boundary = self.frontiers[partition].value(now=now)
+            target = self.frontiers[partition].value(now=now)
             done = self.evaluated.get(partition, float("-inf"))
-            if boundary is not None and boundary > done:
+            todo = boundaries(done, target, step, index.next_pending()) if target is not None else []
+            src = f"{self.source}/{partition}"
+            for b in todo:
                 started = time.perf_counter()
-                links, pivots = index.evaluate(boundary)
-                index.expire(boundary)
+                links, pivots = index.evaluate(b)
+                index.expire(b)
                 self.m.linking_duration.labels("index").observe(time.perf_counter() - started)
-                self.evaluated[partition] = boundary
                 items = [orjson.dumps(v.to_wire()) for v in (*links, *pivots)]
-                out += pack(f"{self.source}/{partition}", boundary, items)
+                if items or b == todo[-1]:
+                    out += pack(src, b, items)
+            if todo:
+                self.evaluated[partition] = todo[-1]
                 self.last_sent[partition] = now
             elif partition in self.evaluated and now - self.last_sent.get(partition, 0.0) >= HEARTBEAT_S:
-                out += pack(f"{self.source}/{partition}", done, [])
+                out += pack(src, done, [])
                 self.last_sent[partition] = now
         self.m.attribute_values.set(sum(len(i) for i in self.indexes.values()))
         self.m.attribute_members.set(sum(i.members() for i in self.indexes.values()))
@@ -138,17 +145,16 @@ class ClusterStage:
         self.frontier = Frontier(SOURCE_IDLE_S)
         self.evaluated = float("-inf")
 
-    def handle(self, raw: bytes, now: float) -> list[dict[str, Any]]:
-        """Take one packed message of verdicts; returns model-pivot alerts it raised."""
+    def handle(self, raw: bytes, now: float) -> None:
+        """Take one packed message of verdicts (applied when its boundary is judged)."""
         try:
             source, through, items = unpack(raw)
             verdicts = [verdict_from_wire(item) for item in items]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.warning("bad link-verdicts message: %r", exc)
-            return []
-        alerts = self.book.update(verdicts)
+            return
+        self.book.update(verdicts)
         self.frontier.update(source, through, now=now)
-        return alerts
 
     def reset_gauges(self) -> None:
         """Zero this worker's cluster gauges (it no longer owns the verdicts partition)."""
@@ -158,14 +164,19 @@ class ClusterStage:
             self.m.linked_values.labels(kind).set(0)
 
     def tick(self, now: float) -> list[dict[str, Any]]:
-        """Evaluate the clusters once every source is complete up to a new boundary."""
-        boundary = self.frontier.value(now=now)
-        if boundary is None or boundary <= self.evaluated:
+        """Judge every boundary every active source has completed (in order, each once)."""
+        target = self.frontier.value(now=now)
+        if target is None:
             return []
-        self.evaluated = boundary
-        started = time.perf_counter()
-        alerts = self.book.evaluate(boundary)
-        self.m.linking_duration.labels("clusters").observe(time.perf_counter() - started)
+        alerts: list[dict[str, Any]] = []
+        todo = boundaries(self.evaluated, target, self.s.link_interval_s, self.book.next_pending())
+        if not todo:
+            return []
+        for b in todo:
+            started = time.perf_counter()
+            alerts += self.book.evaluate(b)
+            self.m.linking_duration.labels("clusters").observe(time.perf_counter() - started)
+        self.evaluated = todo[-1]
         big = [c for c in self.book.clusters if len(c.members) >= self.s.cluster_min_accounts]
         self.m.clusters.set(len(big))
         self.m.clustered_accounts.set(sum(len(c.members) for c in big))

@@ -26,8 +26,7 @@ pivoted gets a ``model_pivot`` alert.
 >>> from stream_guard.core.linking.index import LinkVerdict
 >>> book = ClusterBook(Settings(), clock=lambda: 0.0)
 >>> rows = [[f"a{i}", 26.0, 0.9, 2.0, 0xFFFFFF] for i in range(8)]
->>> book.update([LinkVerdict("payment", "pm_x", 900.0, 8, 0.9, True, {}, rows)])   # no pivots: no alerts yet
-[]
+>>> book.update([LinkVerdict("payment", "pm_x", 900.0, 8, 0.9, True, {}, rows)])
 >>> alerts = book.evaluate(900.0)
 >>> [(a["kind"], a["severity"], a["account_count"]) for a in alerts][:2]
 [('cluster', 'critical', 8), ('account', 'critical', 1)]
@@ -91,6 +90,12 @@ class _UnionFind:
                 parent[r] = first
 
 
+def _order(v: LinkVerdict | PivotVerdict) -> tuple[float, str, str]:
+    if isinstance(v, PivotVerdict):
+        return (v.at, "~pivot", v.model)
+    return (v.at, v.kind, v.value)
+
+
 def _severity(score: float) -> str:
     if score >= 0.85:
         return "critical"
@@ -114,12 +119,25 @@ class ClusterBook:
         self.cluster_gate: dict[str, list[float]] = {}  # id -> [rank, until, members at last alert]
         self.member_gate: dict[str, dict[str, list[float]]] = {}
         self.clusters: list[Cluster] = []
+        self._pending: list[LinkVerdict | PivotVerdict] = []
 
     # --- input ---------------------------------------------------------------------------
-    def update(self, verdicts: Iterable[LinkVerdict | PivotVerdict]) -> list[dict[str, Any]]:
-        """Take link and pivot verdicts; returns ``model_pivot`` alerts for extraction-like movers."""
+    def update(self, verdicts: Iterable[LinkVerdict | PivotVerdict]) -> None:
+        """Take link and pivot verdicts; each is applied by the first :meth:`evaluate` at or
+        after its boundary (verdicts of later boundaries may arrive early)."""
+        self._pending.extend(verdicts)
+
+    def next_pending(self) -> float | None:
+        """The earliest boundary among verdicts not yet applied (``None``: none)."""
+        return min((v.at for v in self._pending), default=None)
+
+    def _apply(self, at: float) -> list[dict[str, Any]]:
+        ready = [v for v in self._pending if v.at <= at]
+        if not ready:
+            return []
+        self._pending = [v for v in self._pending if v.at > at]
         alerts: list[dict[str, Any]] = []
-        for v in verdicts:
+        for v in sorted(ready, key=_order):
             if isinstance(v, PivotVerdict):
                 alerts += self._pivot(v)
                 continue
@@ -134,7 +152,9 @@ class ClusterBook:
 
     # --- evaluation ----------------------------------------------------------------------
     def evaluate(self, at: float) -> list[dict[str, Any]]:
-        """Rebuild clusters from the links active at ``at`` and raise their alerts."""
+        """Apply the verdicts up to ``at``, rebuild clusters from the links active at ``at``
+        and raise their alerts (``model_pivot`` alerts of extraction-like movers first)."""
+        pivot_alerts = self._apply(at)
         horizon = at - self.s.link_ttl_s
         for key in [k for k, v in self.links.items() if v.at < horizon]:
             del self.links[key]
@@ -176,7 +196,7 @@ class ClusterBook:
         for account in [a for a, g in self.member_gate.items()
                         if a not in self.account_cluster and all(u <= at for _, u in g.values())]:
             del self.member_gate[account]
-        return alerts
+        return pivot_alerts + alerts
 
     def _stable_id(self, members: list[str], links: list[LinkVerdict], taken: set[str]) -> str:
         votes: dict[str, int] = {}

@@ -224,8 +224,10 @@ def group_evidence(rows: list[list[Any]], young_days: float, major: int | None =
 #: extraction, such as a new team on one company card, do not link on structure alone).
 LIKENESS_GATE = 0.4
 #: A member's own likeness (shrunk toward the prior by its own requests) below which it is
-#: never linked, however well it fits otherwise.
-MEMBER_MIN_LIKENESS = 0.35
+#: never linked, however well it fits otherwise; for values shared by more than
+#: SPECIFIC_VALUE accounts (a popular SDK's fingerprint: sharing it says little about one
+#: account) the member's own evidence must reach MEMBER_MIN_LIKENESS_WIDE.
+MEMBER_MIN_LIKENESS, MEMBER_MIN_LIKENESS_WIDE, SPECIFIC_VALUE = 0.35, 0.5, 50
 
 
 def suspicion(ev: dict[str, float]) -> float:
@@ -256,7 +258,10 @@ def fits(row: list[Any], median_requests: float, major: int, young_days: float) 
     return bool(fitting_members([row], median_requests, major, young_days))
 
 
-def fitting_members(rows: list[list[Any]], median_requests: float, major: int, young_days: float) -> list[list[Any]]:
+def fitting_members(
+    rows: list[list[Any]], median_requests: float, major: int, young_days: float,
+    min_likeness: float = MEMBER_MIN_LIKENESS,
+) -> list[list[Any]]:
     """The rows that :func:`fits` keeps (the same test, inlined: it runs for every member of
     every linked value at every evaluation).
 
@@ -272,9 +277,13 @@ def fitting_members(rows: list[list[Any]], median_requests: float, major: int, y
     out = []
     for row in rows:
         requests, likeness, age, mask = row[1], row[2], row[3], row[4]
-        if (requests * likeness + prior) / (requests + k) < MEMBER_MIN_LIKENESS - 1e-9:
+        if (requests * likeness + prior) / (requests + k) < min_likeness - 1e-9:
             continue
-        volume = 1.0 - min(abs(log(requests + 1.0) - log_median) * inv_log4, 1.0)
+        # heavier than the group's typical member: not a load-balanced peer (lighter ones
+        # may be replacements ramping up)
+        volume = 1.0 - min(max(log(requests + 1.0) - log_median, 0.0) * inv_log4, 1.0)
+        if volume < 0.5:
+            continue
         young = 1.0 if 0.0 <= age < young_days else 0.0
         union = (mask | major).bit_count()
         overlap = (mask & major).bit_count() / union if union else 0.0
@@ -285,16 +294,20 @@ def fitting_members(rows: list[list[Any]], median_requests: float, major: int, y
 
 def member_fit(row: list[Any], median_requests: float, major: int, young_days: float) -> float:
     """How well one member fits its group's suspicious picture, in [0, 1]: the mean of its own
-    likeness, youth, volume close to the group's median (load balancing) and active hours
-    like the group's majority. Members below 0.5 are not linked (a benign account that
-    happens to share an address or a popular CoT phrase with a campaign).
+    likeness, youth, volume not above the group's median (load-balanced peers carry the same
+    volume; replacements ramp up from below) and active hours like the group's majority.
+    Members below 0.5 are not linked (a benign account that happens to share an address or a
+    popular CoT phrase with a campaign); nor is a member with more than twice the median
+    volume (volume term below 0.5), whatever the rest.
 
     >>> member_fit(["a", 26.0, 0.9, 2.0, 0xFFFFFF], 26.0, 0xFFFFFF, 14.0)
     0.975
     >>> member_fit(["e", 400.0, 0.7, 300.0, 0b111], 26.0, 0xFFFFFF, 14.0)   # an old eval run
     0.2062
+    >>> member_fit(["n", 1.0, 0.9, 0.1, 0b1], 26.0, 0xFFFFFF, 14.0)   # a replacement, first request
+    0.7354
     """
-    volume = 1.0 - min(abs(math.log((row[1] + 1.0) / (median_requests + 1.0))) / math.log(4.0), 1.0)
+    volume = 1.0 - min(max(math.log((row[1] + 1.0) / (median_requests + 1.0)), 0.0) / math.log(4.0), 1.0)
     return round((row[2] + (1.0 if is_young(row[3], young_days) else 0.0) + volume + _jaccard(row[4], major)) / 4.0, 4)
 
 
@@ -307,6 +320,7 @@ class AttributeIndex:
         self.values: dict[tuple[str, str], _Value] = {}
         self.dirty: set[tuple[str, str]] = set()
         self.started_at: float | None = None
+        self._pending: list[AccountProfile] = []
         self.model_first_seen: dict[str, float] = {}  # never expires: models are few
         self.dropped = 0  # members dropped by hash sampling
         # a kind weighing less than link_min_score can never link: it is not indexed
@@ -320,7 +334,15 @@ class AttributeIndex:
         return sum(len(v.members) for v in self.values.values())
 
     def observe(self, profile: AccountProfile) -> None:
-        """Route one account profile to each of its values."""
+        """Take one account profile; it is routed to its values by the first :meth:`evaluate`
+        at or after its interval's end (profiles of later intervals may arrive early)."""
+        self._pending.append(profile)
+
+    def next_pending(self) -> float | None:
+        """The earliest interval end among profiles not yet routed (``None``: none)."""
+        return min((p.at for p in self._pending), default=None)
+
+    def _route(self, profile: AccountProfile) -> None:
         if self.started_at is None or profile.at < self.started_at:
             self.started_at = profile.at
         account = profile.account
@@ -365,6 +387,11 @@ class AttributeIndex:
         Returns the link verdicts (linked values, and values that just stopped linking) in
         (kind, value) order, and pivot verdicts for new models.
         """
+        ready = sorted((p for p in self._pending if p.at <= at), key=lambda p: (p.at, p.account))
+        if ready:
+            self._pending = [p for p in self._pending if p.at > at]
+            for p in ready:
+                self._route(p)
         links: list[LinkVerdict] = []
         pivots: list[PivotVerdict] = []
         horizon = at - self.s.link_ttl_s
@@ -426,7 +453,8 @@ class AttributeIndex:
         if linked:
             volumes = sorted(r[1] for r in sample)
             median = volumes[len(volumes) // 2]
-            fitting = fitting_members(rows, median, major, s.young_account_days)
+            floor = MEMBER_MIN_LIKENESS if accounts <= SPECIFIC_VALUE else MEMBER_MIN_LIKENESS_WIDE
+            fitting = fitting_members(rows, median, major, s.young_account_days, floor)
             ev["unfit_members"] = float(len(rows) - len(fitting))
         return LinkVerdict(kind, value, at, accounts, score, linked, ev, fitting)
 

@@ -26,7 +26,7 @@ from stream_guard.core.linking.index import AttributeIndex
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.settings import Settings
 
-__all__ = ["Frontier", "LinkingPipeline", "linked_boundary"]
+__all__ = ["Frontier", "LinkingPipeline", "boundaries", "linked_boundary"]
 
 
 def linked_boundary(settings: Settings, watermark: float, latest_profile: float) -> float:
@@ -75,12 +75,30 @@ class LinkingPipeline:
             self.index.observe(p)
 
     def advance(self, boundary: float) -> list[dict[str, Any]]:
-        """Judge the values and clusters as of ``boundary`` (once per boundary)."""
-        if boundary <= self.evaluated:
-            return []
-        self.evaluated = boundary
-        links, pivots = self.index.evaluate(boundary)
-        alerts = self.book.update([*links, *pivots])
-        alerts += self.book.evaluate(boundary)
-        self.index.expire(boundary)
+        """Judge the values and clusters at every link boundary up to ``boundary`` not judged
+        yet (each boundary once, in order)."""
+        alerts: list[dict[str, Any]] = []
+        for b in boundaries(self.evaluated, boundary, self.s.link_interval_s, self.index.next_pending()):
+            links, pivots = self.index.evaluate(b)
+            self.book.update([*links, *pivots])
+            alerts += self.book.evaluate(b)
+            self.index.expire(b)
+            self.evaluated = b
         return alerts
+
+
+def boundaries(done: float, target: float, step: float, earliest: float | None) -> list[float]:
+    """The boundaries after ``done`` up to ``target``, ``step`` apart (from ``earliest``, the
+    first pending item's boundary, when nothing was judged yet).
+
+    >>> boundaries(900.0, 3600.0, 900.0, None), boundaries(float("-inf"), 2700.0, 900.0, 1800.0)
+    ([1800.0, 2700.0, 3600.0], [1800.0, 2700.0])
+    """
+    if math.isfinite(done):
+        start = done + step
+    elif earliest is not None:
+        start = min(earliest, target)
+    else:
+        return []
+    count = int((target - start) // step) + 1
+    return [start + i * step for i in range(max(count, 0))]

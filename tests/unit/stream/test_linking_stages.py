@@ -53,7 +53,7 @@ def test_stages_chained_by_hand_alert_the_cluster() -> None:
     verdict_messages = attributes.tick(now=0.0)
     assert verdict_messages  # every partition evaluated boundary T + 900
     for msg in verdict_messages:
-        assert clusters.handle(msg, now=0.0) == []
+        clusters.handle(msg, now=0.0)
     alerts = clusters.tick(now=0.0)
     kinds = sorted(a["kind"] for a in alerts)
     assert kinds == ["account"] * 8 + ["cluster"]
@@ -64,19 +64,21 @@ def test_stages_chained_by_hand_alert_the_cluster() -> None:
 def test_a_stage_waits_for_every_active_source() -> None:
     m = Metrics()
     attributes = AttributeStage(S, m, "w")
-    attributes.handle(0, pack("w1", T + 900, [])[0], now=0.0)
+    profile = orjson.dumps(hydra_profiles(T, 1)[0].to_wire())
+    attributes.handle(0, pack("w1", T + 900, [profile])[0], now=0.0)
     attributes.handle(0, pack("w2", T, [])[0], now=0.0)
     out = attributes.tick(now=1.0)
     assert [unpack(x)[1] for x in out] == [T]  # w2 is only complete up to T
     attributes.handle(0, pack("w2", T + 900, [])[0], now=2.0)
-    assert [unpack(x)[1] for x in attributes.tick(now=3.0)] == [T + 900]
+    assert [unpack(x)[1] for x in attributes.tick(now=3.0)] == [T + 900]  # a heartbeat: nothing new
+    assert attributes.tick(now=4.0) == []  # judged once; the next heartbeat after HEARTBEAT_S
 
 
 def test_bad_internal_messages_are_skipped() -> None:
     m = Metrics()
     attributes, clusters = AttributeStage(S, m, "w"), ClusterStage(S, m)
     attributes.handle(0, b"not json", now=0.0)
-    assert clusters.handle(b'{"src": "x"}', now=0.0) == []
+    clusters.handle(b'{"src": "x"}', now=0.0)
     assert attributes.tick(now=0.0) == [] and clusters.tick(now=0.0) == []
 
 
