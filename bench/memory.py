@@ -58,7 +58,7 @@ def measure(accounts: int, events_per_account: int, mode: str) -> dict[str, Any]
     from stream_guard.core.detector import Detector
     from stream_guard.settings import Settings
 
-    settings = Settings(max_accounts=max(accounts * 2, 1))
+    settings = Settings.from_env(max_accounts=max(accounts * 2, 1))  # STREAM_GUARD_* apply (e.g. CROSS_ACCOUNT)
     det = Detector(settings, clock=lambda: 0.0)
     gc.collect()
     if mode == "tracemalloc":

@@ -53,6 +53,8 @@ __all__ = ["UNKNOWN_AGE", "AccountProfile", "ProfileBuilder", "is_young"]
 #: age would make every account "young" for the first weeks a detector runs: youth counts
 #: only when the creation time is known.
 UNKNOWN_AGE = -1.0
+#: Distinct (kind, value) keys shared between open intervals before the cache is reset.
+KEY_CACHE = 200_000
 #: Prompts per account and interval whose template frames are taken (a text pass each).
 FRAME_SAMPLES = 2
 
@@ -119,6 +121,7 @@ class ProfileBuilder:
         self._open: dict[str, _Interval] = {}
         self._due: dict[float, list[str]] = {}
         self._profiles: list[AccountProfile] = []  # closed, not yet flushed
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # canonical (kind, value) keys
         self._alerts: list[dict[str, Any]] = []
 
     def before_add(self, st: AccountState, ts: float) -> None:
@@ -141,13 +144,16 @@ class ProfileBuilder:
             self._due.setdefault(acc.end, []).append(account)
         acc.requests += 1
         counts = acc.counts
+        keys = self._keys
         for key in event_values(event):
+            key = keys.setdefault(key, key)  # one tuple per distinct value, shared by accounts
             counts[key] = counts.get(key, 0) + 1
         prompt = event.get("prompt")
         if prompt is not None and acc.frames < FRAME_SAMPLES:
             acc.frames += 1
             for frame in template_frames(prompt):
                 key = ("template", frame)
+                key = keys.setdefault(key, key)
                 counts[key] = counts.get(key, 0) + 1
         self.mixture.observe(
             account, ts, _stream_key(event), sig,
@@ -182,6 +188,8 @@ class ProfileBuilder:
                     del self._open[account]
                     if st is not None:
                         self._close(st, acc)
+        if len(self._keys) > KEY_CACHE:
+            self._keys = {}  # open intervals keep their own references
         profiles, self._profiles = self._profiles, []
         alerts, self._alerts = self._alerts, []
         profiles.sort(key=lambda p: (p.at, p.account))
