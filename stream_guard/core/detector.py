@@ -269,8 +269,9 @@ class Detector:
 _EVIDENCE = (
     "short_requests", "long_requests", "day_requests", "long_input_tokens", "long_output_tokens",
     "day_output_tokens", "distinct_prompts_day", "distinct_ratio_day", "cot_share_day", "benchmark_share_day",
-    "template_repeat_share_day", "first_turn_share_day", "max_tokens_share_day", "rate_limited_share_day",
-    "categories_day", "active_hours", "iat_cv_day", "distinct_models", "distinct_ips", "account_age_days",
+    "template_repeat_share_day", "near_dup_share_day", "first_turn_share_day", "max_tokens_share_day",
+    "rate_limited_share_day", "categories_day", "active_hours", "iat_cv_day", "distinct_models", "distinct_ips",
+    "account_age_days",
 )
 
 

@@ -25,7 +25,7 @@ import math
 from stream_guard.core.state import AccountState
 from stream_guard.core.window import COUNTERS
 
-__all__ = ["MODEL_FEATURES", "extract", "scaled"]
+__all__ = ["MODEL_FEATURES", "NEAR_DUP_MIN_BASIS", "extract", "scaled"]
 
 
 def _share(num: float, den: float) -> float:
@@ -44,9 +44,14 @@ def _longest_zero_run(mask: int, bits: int = 24) -> int:
 
 
 _C = len(COUNTERS)
-(REQ, IN_TOK, OUT_TOK, COT, BENCH, MAXTOK, R429, FIRST, TOOLS, PREP, TREP, TEXT, HASHED, GAPS, GSUM, GSQ) = range(_C)
+(REQ, IN_TOK, OUT_TOK, COT, BENCH, MAXTOK, R429, FIRST, TOOLS, PREP, TREP, TEXT, HASHED, GAPS, GSUM, GSQ,
+ SKETCHED, NEAR) = range(_C)
 _SHORT, _LONG, _DAY = 0, _C, 2 * _C
-assert COUNTERS[GSQ] == "gap_sq_sum" and len(COUNTERS) == 16, "features.py indexes COUNTERS by position"
+assert COUNTERS[GSQ] == "gap_sq_sum" and COUNTERS[NEAR] == "near_dup_requests" and len(COUNTERS) == 18, (
+    "features.py indexes COUNTERS by position"
+)
+#: sketched prompts today below which ``near_dup_share_day`` stays neutral (0)
+NEAR_DUP_MIN_BASIS = 10.0
 
 
 def extract(st: AccountState, at: float) -> dict[str, float]:
@@ -56,6 +61,7 @@ def extract(st: AccountState, at: float) -> dict[str, float]:
     long_req, day_req = v[L + REQ], v[D + REQ]
     long_text, day_text = v[L + TEXT], v[D + TEXT]
     with_prompt = day_text + v[D + HASHED]
+    sketched = v[D + SKETCHED]
     gaps = v[D + GAPS]
     if gaps >= 2:
         mean = v[D + GSUM] / gaps
@@ -91,6 +97,8 @@ def extract(st: AccountState, at: float) -> dict[str, float]:
         "tool_share_day": _share(v[D + TOOLS], day_req),
         "repeat_share_day": _share(v[D + PREP], with_prompt),
         "template_repeat_share_day": _share(v[D + TREP], day_text - v[D + PREP]),
+        "near_dup_share_day": _share(v[D + NEAR], sketched) if sketched >= NEAR_DUP_MIN_BASIS else 0.0,
+        "near_dup_basis_day": sketched,
         "distinct_prompts_day": distinct,
         "distinct_ratio_day": _share(distinct, with_prompt),
         "categories_day": float(bin(cats).count("1")),

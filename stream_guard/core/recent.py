@@ -4,6 +4,8 @@ One ``array('I')`` of 32-bit fingerprints holds several rings (recent prompts, t
 parameters, IPs, user agents, client fingerprints). A ring answers "was this seen among
 the last *k*?" and "how many distinct among the last *k*?", exactly, at O(k) in C. For
 spread signals (distinct IPs, ...) a ring saturates at *k*: enough to tell one from many.
+The same array ends with the last ``SKETCHES`` near-duplicate signatures
+(:mod:`~stream_guard.core.neardup`, 64 bits each in two slots), compared all at once.
 
 >>> r = Recent()
 >>> [r.push("prompt", fp) for fp in (11, 12, 11, 13)]
@@ -12,14 +14,19 @@ spread signals (distinct IPs, ...) a ring saturates at *k*: enough to tell one f
 3
 >>> r.push("ip", 7), r.push("ip", 7), r.distinct("ip")
 (False, True, 1)
+>>> r.near(0x1122334455667788), r.near(0x11223344556677FF), r.near(0x99AABBCCDDEEFF00)   # 7 bytes of 8 equal
+(False, True, False)
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
 from typing import Any
 
-__all__ = ["RINGS", "Recent"]
+from stream_guard.core.neardup import near_any
+
+__all__ = ["RINGS", "SKETCHES", "Recent"]
 
 #: ring name -> capacity
 RINGS: dict[str, int] = {
@@ -36,8 +43,14 @@ _total = 0
 for _name, _k in RINGS.items():
     _OFFSET[_name] = _total
     _total += _k
-_SIZE = _total
+#: near-duplicate signatures kept (after the rings, two 32-bit slots each, low half first)
+SKETCHES = 8
+_SKETCH = _total  # offset of the signatures in ``slots``
+_SIZE = _total + 2 * SKETCHES
 _INDEX = {name: i for i, name in enumerate(RINGS)}
+_SKETCH_POS = 2 * len(RINGS)  # [next write position, fill] of the signatures in ``pos``
+_POS = _SKETCH_POS + 2
+_LITTLE = sys.byteorder == "little"
 
 
 class Recent:
@@ -47,8 +60,8 @@ class Recent:
     __slots__ = ("slots", "pos")
 
     def __init__(self) -> None:
-        self.slots = array("I", bytes(4 * _SIZE))
-        self.pos = bytearray(2 * len(RINGS))  # [next write position, fill] per ring
+        self.slots = array("I", [0]) * _SIZE  # allocated to size (from bytes: over-allocated)
+        self.pos = bytearray(_POS)  # [next write position, fill] per ring, then of the signatures
 
     def push(self, ring: str, fingerprint: int) -> bool:
         """Record ``fingerprint``; returns whether it was already among the recent ones."""
@@ -71,14 +84,33 @@ class Recent:
         values.discard(0)
         return len(values)
 
+    def near(self, signature: int) -> bool:
+        """Whether ``signature`` is a near duplicate of one of the last ``SKETCHES`` stored
+        (:func:`~stream_guard.core.neardup.near_any`); then stores it (oldest out first)."""
+        slots, pos, i = self.slots, self.pos, _SKETCH_POS
+        window = slots[_SKETCH : _SKETCH + 2 * SKETCHES]
+        if not _LITTLE:
+            window.byteswap()
+        found = near_any(signature, int.from_bytes(window.tobytes(), "little"), pos[i + 1])
+        p = pos[i]
+        slots[_SKETCH + 2 * p] = signature & 0xFFFFFFFF
+        slots[_SKETCH + 2 * p + 1] = signature >> 32 & 0xFFFFFFFF
+        pos[i] = (p + 1) % SKETCHES
+        if pos[i + 1] < SKETCHES:
+            pos[i + 1] += 1
+        return found
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able picture."""
         return {"slots": self.slots.tobytes().hex(), "pos": self.pos.hex()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recent:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_dict` (a checkpoint written before the signatures were
+        kept gets an empty signature ring)."""
         r = cls()
-        r.slots = array("I", bytes.fromhex(data["slots"]))
-        r.pos = bytearray(bytes.fromhex(data["pos"]))
+        slots = bytes.fromhex(data["slots"])
+        pos = bytes.fromhex(data["pos"])
+        r.slots[: len(slots) // 4] = array("I", slots)
+        r.pos = bytearray(pos + bytes(max(_POS - len(pos), 0)))
         return r

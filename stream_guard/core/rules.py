@@ -10,9 +10,10 @@ explains each signal, why it points to extraction and which benign use can trip 
   blunt extractor.
 - :class:`PatternRule` (``pattern_rule``): the *shape* of a day's traffic regardless of
   volume: CoT-eliciting or benchmark-like prompts with long outputs, all distinct, first
-  turns only, weighted up by templating, activity around the clock, machine-regular
-  timing and outputs cut at the cap. Catches the slow extractor that stays at a few dozen
-  requests a day; an evaluation run that asks for answers (short outputs) does not fire.
+  turns only, weighted up by templating (template repeats or near-duplicate prompts),
+  activity around the clock, machine-regular timing and outputs cut at the cap. Catches
+  the slow extractor that stays at a few dozen requests a day; an evaluation run that
+  asks for answers (short outputs) does not fire.
 
 >>> from stream_guard.settings import Settings
 >>> base = {"short_requests": 80.0, "long_requests": 900.0, "long_output_tokens": 800_000.0,
@@ -161,15 +162,21 @@ class PatternRule:
         evidence.append((0.1, reason("distinct_ratio_day", f["distinct_ratio_day"], s.rule_distinct_ratio,
                                      "distinct prompts / requests today")))
         around_the_clock = f["observed_hours"] >= 20 and f["active_hours"] >= s.pattern_min_active_hours
-        templated = f["template_repeat_share_day"] >= s.pattern_template_share
+        # templating: filled templates, or paraphrases/small edits of recent prompts
+        # (near duplicates); the reason names the larger share (template repeats on a tie)
+        template_share, near_dup_share = f["template_repeat_share_day"], f["near_dup_share_day"]
+        templated = max(template_share, near_dup_share) >= s.pattern_template_share
         if f["categories_day"] >= s.pattern_min_categories:
             evidence.append((0.05, reason("categories_day", f["categories_day"], s.pattern_min_categories,
                                           "capability categories touched today (math, code, science, ...)")))
         if around_the_clock:
             evidence.append((0.15, reason("active_hours", f["active_hours"], s.pattern_min_active_hours,
                                           "hours of the last 24 with requests: no diurnal rest")))
-        if templated:
-            evidence.append((0.15, reason("template_repeat_share_day", f["template_repeat_share_day"],
+        if templated and near_dup_share > template_share:
+            evidence.append((0.15, reason("near_dup_share_day", near_dup_share, s.pattern_template_share,
+                                          "new prompts that near-duplicate a recent one (word-set MinHash)")))
+        elif templated:
+            evidence.append((0.15, reason("template_repeat_share_day", template_share,
                                           s.pattern_template_share, "new prompts filling a template already used")))
         if f["gap_basis_day"] >= 10 and f["iat_cv_day"] <= s.pattern_max_iat_cv:
             evidence.append((0.1, reason("iat_cv_day", f["iat_cv_day"], s.pattern_max_iat_cv,

@@ -9,7 +9,10 @@ masked) and a few marker flags:
 - **benchmark shape**: math word problems, code tasks with tests or signatures, multiple
   choice: the shapes of public evaluation sets that extraction campaigns sweep;
 - **capability category**: a coarse bitmask (math, code, science, writing, reasoning,
-  knowledge, language, data) that shows how widely an account covers the space.
+  knowledge, language, data) that shows how widely an account covers the space;
+- on request (``sketch=True``), an 8-byte MinHash signature of the prompt's word set
+  (:mod:`~stream_guard.core.neardup`) that tells paraphrases and small edits apart from
+  new prompts.
 
 >>> s = analyze_prompt("Q7. Which is prime? A) 4 B) 9 C) 11 D) 12. Think step by step.")
 >>> s.cot, s.benchmark, [CATEGORIES[i] for i in range(len(CATEGORIES)) if s.categories >> i & 1]
@@ -20,6 +23,8 @@ True
 True
 >>> analyze_prompt("What is a good name for a cat?").cot
 False
+>>> s.sketch is None, analyze_prompt("Rewrite this paragraph about quarterly revenue growth in plain words.", sketch=True).sketch
+(True, 2103689525697808935)
 >>> prompt_fingerprint({"prompt": "Hello  World"}) == prompt_fingerprint({"prompt": "hello world"})
 True
 >>> prompt_fingerprint({"prompt_hash": "abc"}) is not None, prompt_fingerprint({})
@@ -32,6 +37,8 @@ import re
 from typing import Any, NamedTuple
 
 import xxhash
+
+from stream_guard.core.neardup import sketch as _sketch
 
 __all__ = ["CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "elicits_reasoning", "prompt_fingerprint", "template_of"]
 
@@ -98,6 +105,7 @@ class PromptSignals(NamedTuple):
     benchmark: bool
     categories: int  # bitmask over CATEGORIES
     template: int  # fingerprint of the masked prompt
+    sketch: int | None = None  # near-duplicate signature (neardup), when asked for and the prompt is long enough
 
 
 def _ends(text: str) -> str:
@@ -122,8 +130,9 @@ def template_of(prompt: str) -> str:
     return " ".join(masked.lower().split())
 
 
-def analyze_prompt(prompt: str) -> PromptSignals:
-    """All text signals of one prompt (a few C-level regex passes over at most 4 kB)."""
+def analyze_prompt(prompt: str, *, sketch: bool = False) -> PromptSignals:
+    """All text signals of one prompt (a few C-level regex passes over at most 4 kB); with
+    ``sketch``, also its near-duplicate signature from the same word set."""
     text = _ends(prompt)
     lower = text.lower()
     categories = 0
@@ -146,7 +155,7 @@ def analyze_prompt(prompt: str) -> PromptSignals:
         categories |= _BIT["math"]
     cot = not words.isdisjoint(_COT_ANCHORS) and COT_PATTERN.search(lower) is not None
     return PromptSignals(cot, multiple_choice or code_task or word_problem, categories,
-                         xxhash.xxh3_64_intdigest(template_of(text).encode()))
+                         xxhash.xxh3_64_intdigest(template_of(text).encode()), _sketch(words) if sketch else None)
 
 
 def prompt_fingerprint(event: dict[str, Any]) -> int | None:

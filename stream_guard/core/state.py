@@ -7,8 +7,14 @@ counter increments and, when the prompt text is present, the text signals of
 - :class:`~stream_guard.core.window.Windows`: counters over the short, long and day
   horizons, distinct prompts and capability categories of the day;
 - :class:`~stream_guard.core.recent.Recent`: rings of recent prompt and template
-  fingerprints (repeats) and of models, sampling parameters, IPs, user agents and client
-  fingerprints (spread);
+  fingerprints (repeats), of models, sampling parameters, IPs, user agents and client
+  fingerprints (spread), and the last 8 near-duplicate signatures;
+- near-duplicate sampling: the signature (:mod:`~stream_guard.core.neardup`, a few µs)
+  is computed for every new text prompt (not an exact repeat) while the account has
+  fewer than ``SKETCH_ALL_BELOW`` text requests in its current and previous day
+  generations, then for every ``SKETCH_EVERY``-th one only, counted per account: the
+  live worker and ``replay`` see an account's events in the same order, so they sketch
+  the same ones;
 - timing: inter-arrival gap moments in the windows (count, sum, sum of squares: the
   gaps' mean and coefficient of variation per horizon) and a 24-bit mask of the hours
   with activity. (River's ``stats.EWVar`` would do the same at ~200 bytes per account,
@@ -38,11 +44,21 @@ import xxhash
 from stream_guard.contracts import parse_ts
 from stream_guard.core.recent import Recent
 from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
-from stream_guard.core.window import Windows
+from stream_guard.core.window import COUNTERS, Windows
 
-__all__ = ["AccountState", "HOUR_MASK"]
+__all__ = ["AccountState", "HOUR_MASK", "SKETCH_ALL_BELOW", "SKETCH_EVERY"]
 
 HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest event
+SKETCH_ALL_BELOW = 64  #: day text requests below which every new prompt is sketched
+SKETCH_EVERY = 4  #: beyond, every this many-th new prompt is
+_TEXT = COUNTERS.index("text_requests")
+#: features added after checkpoints already held staged feature dicts: their neutral values
+_NEW_FEATURES = {"near_dup_share_day": 0.0, "near_dup_basis_day": 0.0}
+
+
+def _upgraded(features: Any) -> Any:
+    """Staged features as restored: those of an older version lack the newer features."""
+    return features if features is None else _NEW_FEATURES | features
 
 
 def _h(value: Any) -> int:
@@ -65,6 +81,7 @@ class AccountState:
         "pending",
         "staged",
         "active_alerts",
+        "sketch_seq",
     )
 
     def __init__(self, account_id: str, horizons: Sequence[float]) -> None:
@@ -82,6 +99,7 @@ class AccountState:
         self.staged: list[tuple[float, dict[str, float]]] | None = None
         # detector -> [severity rank, active until (event time)]
         self.active_alerts: dict[str, list[float]] | None = None
+        self.sketch_seq = 0  # new text prompts seen, modulo SKETCH_EVERY (the sampling turn)
 
     def add(self, event: dict[str, Any], ts: float) -> PromptSignals | None:
         """Count one request event at event time ``ts``; returns its text signals (if any)."""
@@ -99,14 +117,22 @@ class AccountState:
         recent = self.recent
         fingerprint = prompt_fingerprint(event)
         prompt = event.get("prompt")
-        cot = bench = categories = 0
+        cot = bench = categories = sketched = near_dup = 0
         template_repeat = False
         sig = None
         prompt_repeat = fingerprint is not None and recent.push("prompt", fingerprint)
         if prompt is not None:
-            sig = analyze_prompt(prompt)
+            sketch = False
+            if not prompt_repeat:  # an exact repeat is no news (and trivially near)
+                turn = self.sketch_seq
+                self.sketch_seq = (turn + 1) % SKETCH_EVERY
+                sketch = turn == 0 or self.windows.bound(len(self.windows.lengths) - 1, _TEXT) < SKETCH_ALL_BELOW
+            sig = analyze_prompt(prompt, sketch=sketch)
             cot, bench, categories = int(sig.cot), int(sig.benchmark), sig.categories
             template_repeat = recent.push("template", sig.template) and not prompt_repeat
+            if sig.sketch is not None:
+                sketched = 1
+                near_dup = int(recent.near(sig.sketch))
         recent.push("model", _h(event["model"]))
         if "temperature" in event or "top_p" in event:
             recent.push("params", _h((event.get("temperature"), event.get("top_p"))))
@@ -131,6 +157,8 @@ class AccountState:
             1 if gap > 0 else 0,
             gap,
             gap * gap,
+            sketched,
+            near_dup,
         )
         self.windows.add(ts, values, fingerprint, categories)
         self.pending = True
@@ -169,11 +197,13 @@ class AccountState:
             "pending": self.pending,
             "staged": [list(item) for item in self.staged] if self.staged else None,
             "active_alerts": self.active_alerts,
+            "sketch_seq": self.sketch_seq,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccountState:
-        """The inverse of :meth:`to_dict` (only for checkpoints this worker wrote)."""
+        """The inverse of :meth:`to_dict` (for checkpoints this worker wrote, and those of
+        the version before the near-duplicate signals: empty sketch ring, zero counters)."""
         windows = Windows.from_dict(data["windows"])
         st = cls(data["account_id"], windows.lengths)
         st.windows = windows
@@ -185,7 +215,8 @@ class AccountState:
         st.created_at = data["created_at"]
         st.next_eval = data["next_eval"]
         st.pending = data["pending"]
-        st.staged = [(b, f) for b, f in data["staged"]] if data["staged"] else None
+        st.staged = [(b, _upgraded(f)) for b, f in data["staged"]] if data["staged"] else None
         alerts = data["active_alerts"]
         st.active_alerts = {k: list(v) for k, v in alerts.items()} if alerts else None
+        st.sketch_seq = data.get("sketch_seq", 0)
         return st

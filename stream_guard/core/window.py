@@ -11,7 +11,7 @@ fingerprints and the bitmask of capability categories seen.
 
 >>> w = Windows((60.0, 3600.0, 86400.0))
 >>> for t in range(0, 120, 2):   # one request every 2 s for 2 minutes
-...     w.add(float(t), (1, 10, 100, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 2, 4), t % 6, 0b11)
+...     w.add(float(t), (1, 10, 100, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 2, 4, 1, 0), t % 6, 0b11)
 >>> snap = w.snapshot(120.0)
 >>> snap["short_requests"], snap["long_output_tokens"], round(snap["day_distinct_prompts"]), snap["day_categories"]
 (30.0, 6000.0, 3, 2.0)
@@ -48,6 +48,8 @@ COUNTERS: tuple[str, ...] = (
     "gaps",  # inter-arrival gaps observed (requests after the account's first)
     "gap_sum",  # sum of inter-arrival gaps, seconds
     "gap_sq_sum",  # sum of squared gaps: with the two above, the gaps' mean and variance
+    "sketched_requests",  # prompts whose near-duplicate signature was computed (a sample, see state.py)
+    "near_dup_requests",  # sketched prompts near-duplicating one of the account's last sketched ones
 )
 #: Horizon names, shortest first; their lengths come from the settings.
 HORIZONS: tuple[str, ...] = ("short", "long", "day")
@@ -66,8 +68,10 @@ class Windows:
 
     def __init__(self, lengths: Sequence[float]) -> None:
         self.lengths = tuple(lengths)
-        self.gens = [-1] * len(self.lengths)  # current generation index per horizon
-        self.data = array("f", bytes(4 * 2 * _C * len(self.lengths)))  # [horizon][cur, prev][counter]
+        self.gens = array("q", [-1] * len(self.lengths))  # current generation index per horizon (no int objects)
+        # [horizon][cur, prev][counter]; built by repetition: allocated to size (from bytes it
+        # is over-allocated by ~36 bytes, and 18 counters would then cross pymalloc's 512)
+        self.data = array("f", [0.0]) * (2 * _C * len(self.lengths))
         self.hll: Any = None  # distinct prompt fingerprints, current day generation
         self.prev_distinct = 0.0
         self.cats = 0  # capability categories, current day generation
@@ -113,7 +117,12 @@ class Windows:
 
     def requests_bound(self, h: int) -> float:
         """An upper bound of horizon ``h``'s request count at any later time (both generations)."""
-        base = 2 * _C * h
+        return self.bound(h, 0)
+
+    def bound(self, h: int, counter: int) -> float:
+        """An upper bound of horizon ``h``'s counter (index in :data:`COUNTERS`) at any later
+        time: its current and previous generation, unweighted."""
+        base = 2 * _C * h + counter
         return float(self.data[base] + self.data[base + _C])
 
     def view(self, at: float) -> tuple[list[float], float, int]:
@@ -152,7 +161,7 @@ class Windows:
         """A JSON-able picture (the sketch as hex of its updatable form)."""
         return {
             "lengths": list(self.lengths),
-            "gens": self.gens,
+            "gens": self.gens.tolist(),
             "data": list(self.data),
             "hll": self.hll.serialize_updatable().hex() if self.hll is not None else None,
             "prev_distinct": self.prev_distinct,
@@ -162,10 +171,17 @@ class Windows:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Windows:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of :meth:`to_dict`. A checkpoint written with fewer counters (the
+        first ones of :data:`COUNTERS`, e.g. the 16 before the near-duplicate counters) reads
+        with the missing counters at zero."""
         w = cls(data["lengths"])
-        w.gens = list(data["gens"])
-        w.data = array("f", data["data"])
+        w.gens = array("q", data["gens"])
+        values = data["data"]
+        per = len(values) // (2 * len(w.lengths)) if w.lengths else _C
+        if per < _C:  # pad every [horizon][generation] block
+            pad = [0.0] * (_C - per)
+            values = [x for i in range(0, len(values), per) for x in (*values[i : i + per], *pad)]
+        w.data = array("f", values)
         if data["hll"]:
             w.hll = datasketches.hll_sketch.deserialize(bytes.fromhex(data["hll"]))
         w.prev_distinct = data["prev_distinct"]

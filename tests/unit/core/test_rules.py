@@ -70,6 +70,7 @@ PATTERN_THRESHOLDS = COMMON | {
     "categories_day": "pattern_min_categories",
     "active_hours": "pattern_min_active_hours",
     "template_repeat_share_day": "pattern_template_share",
+    "near_dup_share_day": "pattern_template_share",
     "iat_cv_day": "pattern_max_iat_cv",
     "max_tokens_share_day": "pattern_max_tokens_share",
 }
@@ -423,6 +424,32 @@ def test_pattern_severity_agrees_with_the_reported_score() -> None:
     v = PatternRule(S).evaluate(must_haves(**OPTIONAL["iat_cv_day"]))
     assert v is not None and v.score == 0.75
     assert v.severity == "medium"
+
+
+TEMPLATING = {"template_repeat_share_day", "near_dup_share_day"}
+
+
+@pytest.mark.parametrize(("template", "near_dup", "named"), [
+    (0.0, S.pattern_template_share, "near_dup_share_day"),        # paraphrases, no template repeats
+    (S.pattern_template_share, 0.0, "template_repeat_share_day"),
+    (0.7, 0.7, "template_repeat_share_day"),                       # a tie: template repeats, as before
+    (0.6, 0.9, "near_dup_share_day"),                              # the larger share carries it
+    (0.9, 0.6, "template_repeat_share_day"),
+    (below(S.pattern_template_share), below(S.pattern_template_share), None),
+])
+def test_templating_is_the_larger_of_template_repeats_and_near_duplicates(
+    template: float, near_dup: float, named: str | None
+) -> None:
+    f = slow(template_repeat_share_day=template, near_dup_share_day=near_dup)
+    v = PatternRule(S).evaluate(f)
+    assert v is not None
+    found = [r for r in v.reasons if r["signal"] in TEMPLATING]
+    assert [r["signal"] for r in found] == ([named] if named else [])
+    check_reasons(v, f, S)
+    # the weight (0.15) and the "high" severity need templating from either signal
+    assert v.severity == ("high" if named else "medium")
+    reference = PatternRule(S).evaluate(slow(template_repeat_share_day=max(template, near_dup)))
+    assert reference is not None and v.score == reference.score
 
 
 def test_pattern_reasons_follow_the_settings() -> None:
