@@ -20,6 +20,7 @@ changelog-backed table (key ``b"<partition>/<account_id>"``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator
@@ -31,7 +32,7 @@ import xxhash
 
 from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
 from stream_guard.core.detector import Detector
-from stream_guard.core.linking import AccountProfile, linked_boundary
+from stream_guard.core.linking import linked_boundary
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.linking import pack
@@ -202,9 +203,7 @@ class WorkerRuntime:
             for profile in det.take_profiles():
                 n += 1
                 for p, values in _by_partition(profile.values, partitions).items():
-                    part = AccountProfile(profile.account, profile.at, profile.requests, values,
-                                          profile.day_requests, profile.likeness, profile.age_days, profile.hours)
-                    split[p].append(orjson.dumps(part.to_wire()))
+                    split[p].append(orjson.dumps(dataclasses.replace(profile, values=values).to_wire()))
         self.m.link_profiles.inc(n)
         through = linked_boundary(self.s, wm, wm)
         return [(p, msg) for p in range(partitions) for msg in pack(source, through, split[p])]

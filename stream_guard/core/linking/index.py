@@ -253,8 +253,7 @@ def shrunk_likeness(day_requests: float, likeness: float) -> float:
 
 
 def fits(row: list[Any], median_requests: float, major: int, young_days: float) -> bool:
-    """Whether a member of a linked value is linked: :func:`member_fit` >= 0.5 and its own
-    (shrunk) likeness >= :data:`MEMBER_MIN_LIKENESS`."""
+    """Whether a member of a linked value is linked (see :func:`fitting_members`)."""
     return bool(fitting_members([row], median_requests, major, young_days))
 
 
@@ -262,43 +261,37 @@ def fitting_members(
     rows: list[list[Any]], median_requests: float, major: int, young_days: float,
     min_likeness: float = MEMBER_MIN_LIKENESS,
 ) -> list[list[Any]]:
-    """The rows that :func:`fits` keeps (the same test, inlined: it runs for every member of
-    every linked value at every evaluation).
+    """The members of a linked value that are linked: own (shrunk) likeness at least
+    ``min_likeness``, volume at most twice the group's median (:func:`volume_term` >= 0.5)
+    and :func:`member_fit` at least 0.5.
 
     >>> rows = [["a", 26.0, 0.9, 2.0, 0xFFFFFF], ["e", 400.0, 0.7, 300.0, 0b111], ["c", 1.0, 0.58, 6.0, 1]]
     >>> [r[0] for r in fitting_members(rows, 26.0, 0xFFFFFF, 14.0)]
     ['a']
     """
-    k = PRIOR_REQUESTS / 3.0
-    prior = LIKENESS_PRIOR * k
-    log_median = math.log(median_requests + 1.0)
-    inv_log4 = 1.0 / math.log(4.0)
-    log = math.log
-    out = []
-    for row in rows:
-        requests, likeness, age, mask = row[1], row[2], row[3], row[4]
-        if (requests * likeness + prior) / (requests + k) < min_likeness - 1e-9:
-            continue
-        # heavier than the group's typical member: not a load-balanced peer (lighter ones
-        # may be replacements ramping up)
-        volume = 1.0 - min(max(log(requests + 1.0) - log_median, 0.0) * inv_log4, 1.0)
-        if volume < 0.5:
-            continue
-        young = 1.0 if 0.0 <= age < young_days else 0.0
-        union = (mask | major).bit_count()
-        overlap = (mask & major).bit_count() / union if union else 0.0
-        if likeness + young + volume + overlap >= 2.0 - 1e-9:
-            out.append(row)
-    return out
+    return [
+        row for row in rows
+        if shrunk_likeness(row[1], row[2]) >= min_likeness
+        and volume_term(row[1], median_requests) >= 0.5
+        and member_fit(row, median_requests, major, young_days) >= 0.5
+    ]
+
+
+def volume_term(requests: float, median_requests: float) -> float:
+    """1 at or below the group's median volume, falling to 0 at 4x above it (load-balanced
+    peers carry the same volume; replacements ramp up from below).
+
+    >>> volume_term(1.0, 26.0), volume_term(53.0, 26.0), volume_term(400.0, 26.0)
+    (1.0, 0.5, 0.0)
+    """
+    return round(1.0 - min(max(math.log((requests + 1.0) / (median_requests + 1.0)), 0.0) / math.log(4.0), 1.0), 4)
 
 
 def member_fit(row: list[Any], median_requests: float, major: int, young_days: float) -> float:
     """How well one member fits its group's suspicious picture, in [0, 1]: the mean of its own
-    likeness, youth, volume not above the group's median (load-balanced peers carry the same
-    volume; replacements ramp up from below) and active hours like the group's majority.
-    Members below 0.5 are not linked (a benign account that happens to share an address or a
-    popular CoT phrase with a campaign); nor is a member with more than twice the median
-    volume (volume term below 0.5), whatever the rest.
+    likeness, youth, :func:`volume_term` and active hours like the group's majority. Members
+    below 0.5 are not linked (a benign account that happens to share an address or a popular
+    CoT phrase with a campaign).
 
     >>> member_fit(["a", 26.0, 0.9, 2.0, 0xFFFFFF], 26.0, 0xFFFFFF, 14.0)
     0.975
@@ -307,8 +300,8 @@ def member_fit(row: list[Any], median_requests: float, major: int, young_days: f
     >>> member_fit(["n", 1.0, 0.9, 0.1, 0b1], 26.0, 0xFFFFFF, 14.0)   # a replacement, first request
     0.7354
     """
-    volume = 1.0 - min(max(math.log((row[1] + 1.0) / (median_requests + 1.0)), 0.0) / math.log(4.0), 1.0)
-    return round((row[2] + (1.0 if is_young(row[3], young_days) else 0.0) + volume + _jaccard(row[4], major)) / 4.0, 4)
+    young = 1.0 if is_young(row[3], young_days) else 0.0
+    return round((row[2] + young + volume_term(row[1], median_requests) + _jaccard(row[4], major)) / 4.0, 4)
 
 
 class AttributeIndex:
