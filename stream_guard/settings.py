@@ -25,6 +25,10 @@ from typing import Any
 __all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
 
 ENV_PREFIX = "STREAM_GUARD_"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: ``STREAM_GUARD_*`` variables that are not settings of the package (test and bench knobs).
+NOT_SETTINGS = frozenset({"STREAM_GUARD_TEST_BOOTSTRAP", "STREAM_GUARD_KAFKA_CACHE", "STREAM_GUARD_KAFKA_VERSION"})
 
 
 class SettingsError(ValueError):
@@ -56,8 +60,57 @@ class Settings:
     topic_partitions: int = _knob(
         4, "Partitions used when stream-guard creates its topics (input, alerts, DLQ, state)."
     )
+    topic_replication_factor: int = _knob(
+        1,
+        "Replication factor of every topic stream-guard creates (input, alerts, DLQ, internal "
+        "link topics, Faust's changelogs). Use 3 on a production cluster.",
+    )
+    topic_configs: str = _knob(
+        "",
+        "Extra topic configs for the topics stream-guard creates, `key=value,...` (e.g. "
+        "`min.insync.replicas=2,retention.ms=604800000`).",
+    )
     data_dir: str = _knob(
         "/tmp/stream-guard", "Worker data directory (Faust's local state, one per worker)."
+    )
+    # --- Kafka security (SASL / TLS) -----------------------------------------------------
+    security_protocol: str = _knob(
+        "PLAINTEXT",
+        "How clients talk to Kafka: `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.",
+    )
+    sasl_mechanism: str = _knob(
+        "PLAIN", "SASL mechanism (SASL_* protocols): `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`."
+    )
+    sasl_username: str = _knob("", "SASL user name.")
+    sasl_password: str = field(
+        default="",
+        metadata={"doc": "SASL password (secret: never logged or printed).", "secret": True},
+    )
+    ssl_cafile: str = _knob(
+        "", "PEM file of the CA(s) that signed the brokers' certificates (default: system CAs)."
+    )
+    ssl_certfile: str = _knob("", "PEM client certificate (chain) for TLS client authentication (mTLS).")
+    ssl_keyfile: str = _knob("", "PEM private key of the client certificate.")
+    ssl_key_password: str = field(
+        default="",
+        metadata={"doc": "Password of the client key, if encrypted (secret).", "secret": True},
+    )
+    ssl_check_hostname: bool = _knob(
+        True, "Check that the broker certificate matches the host name (TLS); keep it on."
+    )
+    # --- consumer group, producer and failover ---------------------------------------------
+    session_timeout_s: float = _knob(
+        30.0,
+        "Consumer-group session timeout: a crashed worker's partitions move to the survivors "
+        "after this long (failover time). Must lie within the broker's group.min/max.session.timeout.ms.",
+    )
+    heartbeat_interval_s: float = _knob(
+        3.0, "Consumer-group heartbeat interval (keep it below a third of the session timeout)."
+    )
+    producer_max_request_bytes: int = _knob(
+        1_048_576,
+        "Largest record the worker's producer sends (Faust's producer_max_request_size); a dead "
+        "letter larger than this goes to the DLQ truncated, with its original size in a header.",
     )
     # --- input limits -------------------------------------------------------------------
     max_message_bytes: int = _knob(
@@ -65,6 +118,17 @@ class Settings:
     )
     max_batch_events: int = _knob(
         10_000, "A JSON array holding more events than this is dead-lettered as `oversized`."
+    )
+    max_event_ahead_s: float = _knob(
+        3600.0,
+        "Events whose `ts` lies more than this ahead of the wall clock (in replay: of the "
+        "stream's own time) are dead-lettered as `out_of_range_time`: they must not move the "
+        "watermark or allocate state.",
+    )
+    max_event_behind_s: float = _knob(
+        86400.0,
+        "Events more than this behind their partition's latest event time (in replay: the "
+        "stream's time) are dead-lettered as `out_of_range_time` (older than every window).",
     )
     dedup_window: int = _knob(
         200_000,
@@ -299,6 +363,25 @@ class Settings:
         """The broker list in aiokafka's form (``h1:p1,h2:p2``)."""
         return self.broker_url.removeprefix("kafka://").replace(";", ",")
 
+    @property
+    def topic_config_map(self) -> dict[str, str]:
+        """``topic_configs`` parsed: Kafka topic config name -> value."""
+        out: dict[str, str] = {}
+        for part in self.topic_configs.split(","):
+            if part.strip():
+                key, sep, value = part.partition("=")
+                if not sep or not key.strip():
+                    raise SettingsError(f"topic_configs: expected key=value,..., got {part.strip()!r}")
+                out[key.strip()] = value.strip()
+        return out
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting by field name, with secrets replaced by ``'***'`` (when set)."""
+        return {
+            f.name: ("***" if f.metadata.get("secret") and getattr(self, f.name) else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+        }
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``STREAM_GUARD_*`` variables, then apply ``overrides``."""
@@ -329,6 +412,30 @@ class Settings:
             raise SettingsError("link_kind_weights: weights must be in [0, 1]")
         if self.link_interval_s < self.eval_interval_s:
             raise SettingsError("link_interval_s must be >= eval_interval_s")
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}")
+        if self.security_protocol.startswith("SASL_") and self.sasl_mechanism not in SASL_MECHANISMS:
+            raise SettingsError(f"sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}")
+        if self.topic_replication_factor < 1:
+            raise SettingsError("topic_replication_factor must be >= 1")
+        if not 0 < self.heartbeat_interval_s * 3 <= self.session_timeout_s:
+            raise SettingsError("need 0 < 3 * heartbeat_interval_s <= session_timeout_s")
+        if self.max_event_ahead_s <= 0 or self.max_event_behind_s <= 0:
+            raise SettingsError("max_event_ahead_s and max_event_behind_s must be > 0")
+        if self.producer_max_request_bytes < 4096:
+            raise SettingsError("producer_max_request_bytes must be >= 4096")
+        self.topic_config_map  # noqa: B018 - parses, raising SettingsError when malformed
+
+    @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str] | None = None) -> list[str]:
+        """``STREAM_GUARD_*`` variables in the environment that name no setting (typos).
+
+        >>> Settings.unknown_variables({"STREAM_GUARD_BROKER": "x", "STREAM_GUARD_BROKR": "y"})
+        ['STREAM_GUARD_BROKR']
+        """
+        env = os.environ if environ is None else environ
+        known = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(cls)}
+        return sorted(n for n in env if n.startswith(ENV_PREFIX) and n not in known and n not in NOT_SETTINGS)
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:

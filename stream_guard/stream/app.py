@@ -24,6 +24,7 @@ from prometheus_client import Histogram
 from stream_guard.contracts import DeadLetter, encode_alert
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream.kafka_config import faust_security
 from stream_guard.stream.linking import AttributeStage, ClusterStage
 from stream_guard.stream.runtime import WorkerRuntime, restore_groups
 from stream_guard.stream.topics import profiles_topic, verdicts_topic
@@ -56,8 +57,11 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         store="memory://",
         web_enabled=False,
         topic_partitions=partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.topic_replication_factor,
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        producer_max_request_size=settings.producer_max_request_bytes,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
         producer_linger_ms=5,
@@ -67,6 +71,7 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         consumer_max_fetch_size=16 * 1024 * 1024,
         key_serializer="raw",
         value_serializer="raw",
+        **faust_security(settings),
     )
     runtime = WorkerRuntime(settings, metrics)
     input_topic = app.topic(settings.input_topic, **RAW)
