@@ -204,7 +204,28 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge(
-            "stream_guard_ready", "1 once the worker has partitions and has restored its state.", registry=r
+            "stream_guard_ready",
+            "1 while the worker is ready: partitions assigned, state restored, broker reachable, "
+            "ingest healthy.",
+            registry=r,
+        )
+        self.broker_up = Gauge(
+            "stream_guard_broker_up",
+            "1 if the last broker probe (metadata and end offsets of the input topic) succeeded.",
+            registry=r,
+        )
+        self.broker_probe_failures = Counter(
+            "stream_guard_broker_probe_failures_total", "Broker probes that failed or timed out.", registry=r
+        )
+        self.dead_letters_truncated = Counter(
+            "stream_guard_dead_letters_truncated_total",
+            "Dead letters sent to the DLQ cut to the producer's request limit (original size in a header).",
+            registry=r,
+        )
+        self.fatal_errors = Counter(
+            "stream_guard_fatal_errors_total",
+            "Errors that stopped the ingest agent; the worker then exits non-zero to be restarted.",
+            registry=r,
         )
         # Pre-create bounded label sets so that dashboards see zeros, not gaps.
         for outcome in EVENT_OUTCOMES:
@@ -229,19 +250,28 @@ class Metrics:
 
 
 def serve_http(
-    metrics: Metrics, host: str, port: int, is_ready: Callable[[], bool]
+    metrics: Metrics,
+    host: str,
+    port: int,
+    not_ready: Callable[[], str | None],
+    not_alive: Callable[[], str | None] = lambda: None,
 ) -> ThreadingHTTPServer:
-    """Serve ``/metrics``, ``/healthz`` (alive) and ``/readyz`` (ready) in a daemon thread."""
+    """Serve ``/metrics``, ``/healthz`` (alive) and ``/readyz`` (ready) in a daemon thread.
+
+    ``not_ready`` / ``not_alive`` return why the worker is not ready / not alive (``None``
+    when it is); the reason is the body of the 503 answer.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
             if self.path.startswith("/metrics"):
                 self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
-            elif self.path == "/healthz":
-                self._reply(200, b"ok\n", "text/plain")
-            elif self.path == "/readyz":
-                ok = is_ready()
-                self._reply(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+            elif self.path in ("/healthz", "/readyz"):
+                why = not_alive() if self.path == "/healthz" else not_ready()
+                if why is None:
+                    self._reply(200, b"ok\n" if self.path == "/healthz" else b"ready\n", "text/plain")
+                else:
+                    self._reply(503, f"not {'alive' if self.path == '/healthz' else 'ready'}: {why}\n".encode(), "text/plain")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 

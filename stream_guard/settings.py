@@ -107,6 +107,14 @@ class Settings:
     heartbeat_interval_s: float = _knob(
         3.0, "Consumer-group heartbeat interval (keep it below a third of the session timeout)."
     )
+    broker_probe_interval_s: float = _knob(
+        5.0,
+        "Wall-clock seconds between broker probes (end offsets and committed offsets of the input "
+        "topic): the source of stream_guard_consumer_lag_messages and stream_guard_broker_up.",
+    )
+    broker_lost_after_s: float = _knob(
+        15.0, "/readyz turns 503 when no broker probe has succeeded for this long."
+    )
     producer_max_request_bytes: int = _knob(
         1_048_576,
         "Largest record the worker's producer sends (Faust's producer_max_request_size); a dead "
@@ -422,6 +430,8 @@ class Settings:
             raise SettingsError("need 0 < 3 * heartbeat_interval_s <= session_timeout_s")
         if self.max_event_ahead_s <= 0 or self.max_event_behind_s <= 0:
             raise SettingsError("max_event_ahead_s and max_event_behind_s must be > 0")
+        if not 0 < self.broker_probe_interval_s < self.broker_lost_after_s:
+            raise SettingsError("need 0 < broker_probe_interval_s < broker_lost_after_s")
         if self.producer_max_request_bytes < 4096:
             raise SettingsError("producer_max_request_bytes must be >= 4096")
         self.topic_config_map  # noqa: B018 - parses, raising SettingsError when malformed

@@ -7,8 +7,10 @@ checks.
 
 from stream_guard.contracts.codec import (
     DeadLetter,
-    DecodedMessage,
     DeadLetterReason,
+    DeadLetterRecord,
+    DecodedMessage,
+    dead_letter_record,
     decode_message,
     encode_alert,
     parse_ts,
@@ -24,7 +26,9 @@ __all__ = [
     "ContractError",
     "DeadLetter",
     "DeadLetterReason",
+    "DeadLetterRecord",
     "DecodedMessage",
+    "dead_letter_record",
     "decode_message",
     "encode_alert",
     "load_schema",

@@ -13,6 +13,16 @@ why. Nothing raises on bad input.
 [('schema_violation', 1)]
 >>> decode_message(b"{oops").dead_letters[0].reason.value
 'invalid_json'
+>>> decode_message(None).dead_letters[0].detail   # a tombstone record
+'null value (tombstone record)'
+
+A dead letter travels to the dead-letter topic as :func:`dead_letter_record`: the
+original bytes (or the bad array element) and headers with the reason; one larger than
+the producer's request limit goes truncated, with its original size:
+
+>>> rec = dead_letter_record(DeadLetter(DeadLetterReason.OVERSIZED, "too big", b"x" * 9000), 3, 42, limit=4096)
+>>> len(rec.value) < 4096, dict(rec.headers)["stream-guard-original-size"]
+(True, b'9000')
 """
 
 from __future__ import annotations
@@ -26,7 +36,16 @@ import orjson
 
 from stream_guard.contracts.schemas import ContractError, validate_event
 
-__all__ = ["DeadLetter", "DeadLetterReason", "DecodedMessage", "decode_message", "encode_alert", "parse_ts"]
+__all__ = [
+    "DeadLetter",
+    "DeadLetterReason",
+    "DeadLetterRecord",
+    "DecodedMessage",
+    "dead_letter_record",
+    "decode_message",
+    "encode_alert",
+    "parse_ts",
+]
 
 
 class DeadLetterReason(enum.Enum):
@@ -35,6 +54,7 @@ class DeadLetterReason(enum.Enum):
     INVALID_JSON = "invalid_json"
     OVERSIZED = "oversized"
     SCHEMA_VIOLATION = "schema_violation"
+    OUT_OF_RANGE_TIME = "out_of_range_time"
     PROCESSING_ERROR = "processing_error"
 
 
@@ -43,14 +63,61 @@ class DeadLetter:
     """One input that could not be processed.
 
     ``payload`` is the original message bytes, untouched, when the whole message failed
-    (``index is None``); for one bad element of a JSON array it is that element,
-    re-encoded, and ``index`` is its position in the array.
+    (``index is None``; ``None`` for a null value); for one bad element of a JSON array it
+    is that element, re-encoded, and ``index`` is its position in the array (the whole
+    original message when the element cannot be re-encoded, e.g. nested too deeply).
     """
 
     reason: DeadLetterReason
     detail: str
-    payload: bytes
+    payload: bytes | None
     index: int | None = None
+
+    @classmethod
+    def of_element(
+        cls, reason: DeadLetterReason, detail: str, element: Any, raw: bytes, index: int | None
+    ) -> DeadLetter:
+        """A dead letter for one element of message ``raw`` (``index`` None: the whole message)."""
+        if index is None:
+            return cls(reason, detail, raw, None)
+        try:
+            payload = orjson.dumps(element)
+        except (TypeError, orjson.JSONEncodeError):  # nested deeper than orjson encodes
+            payload = raw
+        return cls(reason, detail, payload, index)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """What goes to the dead-letter topic for one :class:`DeadLetter`."""
+
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+#: Room left for the record's key, headers and framing under the producer's request limit.
+RECORD_OVERHEAD = 2048
+
+
+def dead_letter_record(dl: DeadLetter, partition: int, offset: int, *, limit: int) -> DeadLetterRecord:
+    """The DLQ record of ``dl`` from input ``partition``/``offset``; payloads over ``limit``
+    (the producer's request size) are cut, and say so in headers."""
+    headers = [
+        ("stream-guard-reason", dl.reason.value.encode()),
+        ("stream-guard-detail", dl.detail[:1000].encode("utf-8", "replace")),
+        ("stream-guard-source-partition", str(partition).encode()),
+        ("stream-guard-source-offset", str(offset).encode()),
+    ]
+    if dl.index is not None:
+        headers.append(("stream-guard-batch-index", str(dl.index).encode()))
+    value = dl.payload
+    if value is None:
+        headers.append(("stream-guard-null-value", b"1"))
+    elif len(value) > limit - RECORD_OVERHEAD:
+        headers.append(("stream-guard-original-size", str(len(value)).encode()))
+        headers.append(("stream-guard-truncated", b"1"))
+        value = value[: max(0, limit - RECORD_OVERHEAD)]
+    return DeadLetterRecord(value, headers)
 
 
 @dataclass(slots=True)
@@ -79,10 +146,26 @@ def parse_ts(value: float | int | str) -> float:
 
 
 def decode_message(
-    raw: bytes, *, max_bytes: int = 1_048_576, max_batch: int = 10_000
+    raw: bytes | None, *, max_bytes: int = 1_048_576, max_batch: int = 10_000
 ) -> DecodedMessage:
-    """Decode and validate one message value; never raises on bad input."""
+    """Decode and validate one message value; never raises.
+
+    Whatever goes wrong inside (it should not) makes the whole message one
+    ``processing_error`` dead letter, so every message still has an outcome.
+    """
+    if raw is None:
+        return DecodedMessage(dead_letters=[DeadLetter(DeadLetterReason.INVALID_JSON, "null value (tombstone record)", None)])
+    try:
+        return _decode(raw, max_bytes, max_batch)
+    except Exception as exc:  # noqa: BLE001 - the contract: an outcome for every message
+        return DecodedMessage(dead_letters=[DeadLetter(DeadLetterReason.PROCESSING_ERROR, f"decoding failed: {exc!r}", raw)])
+
+
+def _decode(raw: bytes, max_bytes: int, max_batch: int) -> DecodedMessage:
     out = DecodedMessage()
+    if not raw:
+        out.dead_letters.append(DeadLetter(DeadLetterReason.INVALID_JSON, "empty value", raw))
+        return out
     if len(raw) > max_bytes:
         out.dead_letters.append(
             DeadLetter(DeadLetterReason.OVERSIZED, f"{len(raw)} bytes > limit {max_bytes}", raw)
@@ -100,19 +183,18 @@ def decode_message(
             out.dead_letters.append(DeadLetter(DeadLetterReason.OVERSIZED, detail, raw))
             return out
         for index, item in enumerate(value):
-            _accept(item, out, index, None)
+            _accept(item, out, raw, index)
     else:
-        _accept(value, out, None, raw)
+        _accept(value, out, raw, None)
     return out
 
 
-def _accept(item: Any, out: DecodedMessage, index: int | None, raw: bytes | None) -> None:
+def _accept(item: Any, out: DecodedMessage, raw: bytes, index: int | None) -> None:
     try:
         event = validate_event(item)
         ts = parse_ts(event["ts"])
     except (ContractError, ValueError, OverflowError, OSError) as exc:
-        payload = raw if raw is not None else orjson.dumps(item)
-        out.dead_letters.append(DeadLetter(DeadLetterReason.SCHEMA_VIOLATION, str(exc), payload, index))
+        out.dead_letters.append(DeadLetter.of_element(DeadLetterReason.SCHEMA_VIOLATION, str(exc), item, raw, index))
         return
     out.events.append((event, ts))
 

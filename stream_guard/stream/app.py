@@ -10,8 +10,10 @@ kept in memory and checkpointed to the ``account-state`` table at most once per
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterable
@@ -21,35 +23,40 @@ import faust
 from faust.types import TP
 from prometheus_client import Histogram
 
-from stream_guard.contracts import DeadLetter, encode_alert
+from stream_guard.contracts import DeadLetter, dead_letter_record, encode_alert
+from stream_guard.contracts.codec import RECORD_OVERHEAD
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
 from stream_guard.stream.linking import AttributeStage, ClusterStage
+from stream_guard.stream.probe import BrokerProbe
 from stream_guard.stream.runtime import WorkerRuntime, restore_groups
 from stream_guard.stream.topics import profiles_topic, verdicts_topic
 
-__all__ = ["build_app"]
+__all__ = ["IngestFailure", "build_app"]
 
 log = logging.getLogger(__name__)
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
 
-def _dlq_headers(dl: DeadLetter, partition: int, offset: int) -> list[tuple[str, bytes]]:
-    headers = [
-        ("stream-guard-reason", dl.reason.value.encode()),
-        ("stream-guard-detail", dl.detail[:1000].encode()),
-        ("stream-guard-source-partition", str(partition).encode()),
-        ("stream-guard-source-offset", str(offset).encode()),
-    ]
-    if dl.index is not None:
-        headers.append(("stream-guard-batch-index", str(dl.index).encode()))
-    return headers
+class IngestFailure(RuntimeError):
+    """The ingest agent cannot go on (e.g. the dead-letter topic refuses writes)."""
 
 
-def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[faust.App, WorkerRuntime]:
-    """The Faust app wired to a :class:`WorkerRuntime` (``partitions`` of the input topic)."""
+def build_app(
+    settings: Settings, metrics: Metrics, partitions: int, health: WorkerHealth | None = None
+) -> tuple[faust.App, WorkerRuntime]:
+    """The Faust app wired to a :class:`WorkerRuntime` (``partitions`` of the input topic).
+
+    ``health`` receives what the agents and timers observe (restore done, broker probes,
+    ticks, a fatal ingest failure); on a fatal failure the app asks the worker to stop and
+    the worker exits non-zero.
+    """
+    health = health or WorkerHealth(
+        broker_lost_after_s=settings.broker_lost_after_s, stall_s=max(30.0, 3 * settings.broker_probe_interval_s)
+    )
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -139,8 +146,7 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         for p in sorted(assigned_input_partitions()):
             if p not in runtime.detectors:
                 runtime.detector(p, states.get(p, ()), models.get(p))
-        runtime.ready = True
-        metrics.ready.set(1)
+        runtime.ready = health.restored = True
         log.info("state restored: %d partitions, %d accounts", len(runtime.detectors),
                  sum(len(d.accounts) for d in runtime.detectors.values()))
 
@@ -162,13 +168,40 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
         checkpoint_models()
         log.info("final checkpoint written")
 
+    async def dead_letter(key: bytes | None, dl: DeadLetter, partition: int, offset: int) -> None:
+        record = dead_letter_record(dl, partition, offset, limit=settings.producer_max_request_bytes)
+        if any(name == "stream-guard-truncated" for name, _ in record.headers):
+            metrics.dead_letters_truncated.inc()
+        if key is not None and len(key) > RECORD_OVERHEAD // 2:
+            key = key[: RECORD_OVERHEAD // 2]  # an absurd key must not make the record too large
+        try:
+            await dlq_topic.send(key=key, value=record.value, headers=record.headers)
+        except Exception as exc:  # the DLQ refused it: without a dead letter the input would be lost
+            raise IngestFailure(f"dead-letter topic refused a record: {type(exc).__name__}") from exc
+
+    def fail(exc: BaseException) -> None:
+        metrics.fatal_errors.inc()
+        health.fail(type(exc).__name__)
+        metrics.ready.set(0)
+        log.critical("ingest agent failed, stopping the worker (exit code 1): %r", exc)
+        # SIGTERM: Faust's own orderly shutdown; the worker then exits 1 (see worker.py)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     @app.agent(input_topic, name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            result = runtime.handle(msg.partition, msg.offset, event.value)
-            for dl in result.dead_letters:
-                await dlq_topic.send(key=msg.key, value=dl.payload, headers=_dlq_headers(dl, msg.partition, msg.offset))
+        if health.failure is not None:  # restarted by Faust's supervisor after a failure
+            return
+        try:
+            async for event in stream.events():
+                msg = event.message
+                result = runtime.handle(msg.partition, msg.offset, event.value)
+                for dl in result.dead_letters:
+                    await dead_letter(msg.key, dl, msg.partition, msg.offset)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure ends the worker, never silently
+            fail(exc)
+            raise
 
     if settings.cross_account:
 
@@ -189,8 +222,32 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
             await link_verdicts.send(value=msg, partition=0)
         await send_alerts(clusters[0].tick(now))
 
+    probe = BrokerProbe(settings)
+
+    @app.timer(interval=settings.broker_probe_interval_s)
+    async def probe_broker() -> None:
+        try:
+            offsets = await probe.next_offsets(runtime.detectors)
+        except Exception as exc:  # noqa: BLE001 - an unreachable broker is a state, not a crash
+            metrics.broker_probe_failures.inc()
+            metrics.broker_up.set(0)
+            if not health.broker_reachable():
+                log.warning("broker probe failed (%s); not ready until it answers", type(exc).__name__)
+            return
+        health.broker_ok()
+        metrics.broker_up.set(1)
+        for p, (end, committed) in offsets.items():
+            done = max(runtime.last_offset.get(p, -1) + 1, committed or 0)
+            metrics.consumer_lag.labels(str(p)).set(max(0, end - done))
+
+    @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
+    async def close_probe(app: faust.App, **_: Any) -> None:
+        await probe.close()
+
     @app.timer(interval=1.0)
     async def tick() -> None:
+        health.ticked()
+        metrics.ready.set(1 if health.not_ready() is None else 0)
         now = time.time()
         await send_alerts(runtime.tick(now))
         if settings.cross_account:
@@ -199,12 +256,5 @@ def build_app(settings: Settings, metrics: Metrics, partitions: int) -> tuple[fa
             checkpoint()
         if time.monotonic() - last_model_checkpoint[0] >= settings.model_checkpoint_interval_s:
             checkpoint_models()
-        for p in runtime.detectors:
-            try:
-                high = app.consumer.highwater(TP(settings.input_topic, p))
-            except Exception:  # noqa: BLE001 - highwater unknown before the first fetch
-                continue
-            done = runtime.last_offset.get(p, -1) + 1
-            metrics.consumer_lag.labels(str(p)).set(max(0, (high or 0) - done))
 
     return app, runtime

@@ -106,18 +106,23 @@ class AttributeStage:
         for partition, index in self.indexes.items():
             target = self.frontiers[partition].value(now=now)
             done = self.evaluated.get(partition, float("-inf"))
-            todo = boundaries(done, target, step, index.next_pending()) if target is not None else []
             src = f"{self.source}/{partition}"
-            for b in todo:
-                started = time.perf_counter()
-                links, pivots = index.evaluate(b)
-                index.expire(b)
-                self.m.linking_duration.labels("index").observe(time.perf_counter() - started)
-                items = [orjson.dumps(v.to_wire()) for v in (*links, *pivots)]
-                if items or b == todo[-1]:
-                    out += pack(src, b, items)
-            if todo:
-                self.evaluated[partition] = todo[-1]
+            last = sent = None
+            if target is not None:
+                for b in boundaries(done, target, step, index.next_pending, index.holding):
+                    started = time.perf_counter()
+                    links, pivots = index.evaluate(b)
+                    index.expire(b)
+                    self.m.linking_duration.labels("index").observe(time.perf_counter() - started)
+                    items = [orjson.dumps(v.to_wire()) for v in (*links, *pivots)]
+                    if items:
+                        out += pack(src, b, items)
+                        sent = b
+                    last = b
+            if last is not None:
+                if sent != last:  # the frontier still learns how far this partition is judged
+                    out += pack(src, last, [])
+                self.evaluated[partition] = last
                 self.last_sent[partition] = now
             elif partition in self.evaluated and now - self.last_sent.get(partition, 0.0) >= HEARTBEAT_S:
                 out += pack(src, done, [])
@@ -169,14 +174,15 @@ class ClusterStage:
         if target is None:
             return []
         alerts: list[dict[str, Any]] = []
-        todo = boundaries(self.evaluated, target, self.s.link_interval_s, self.book.next_pending())
-        if not todo:
-            return []
-        for b in todo:
+        last = None
+        for b in boundaries(self.evaluated, target, self.s.link_interval_s, self.book.next_pending, self.book.holding):
             started = time.perf_counter()
             alerts += self.book.evaluate(b)
             self.m.linking_duration.labels("clusters").observe(time.perf_counter() - started)
-        self.evaluated = todo[-1]
+            last = b
+        if last is None:
+            return []
+        self.evaluated = last
         big = [c for c in self.book.clusters if len(c.members) >= self.s.cluster_min_accounts]
         self.m.clusters.set(len(big))
         self.m.clustered_accounts.set(sum(len(c.members) for c in big))

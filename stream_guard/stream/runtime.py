@@ -32,6 +32,7 @@ import xxhash
 
 from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
 from stream_guard.core.detector import Detector
+from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.linking import linked_boundary
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
@@ -73,6 +74,9 @@ class WorkerRuntime:
         self.last_message_wall: dict[int, float] = {}
         self.last_offset: dict[int, int] = {}
         self.ready = False
+        self.bounds = TimeBounds.of(settings)
+        self._errors_logged_at = float("-inf")
+        self._errors_unlogged = 0
         self._evaluations_counted = 0
         self._counts = [0, 0, 0, 0, 0]  # messages, processed, duplicate, untracked, dead_lettered
         self.last_watermark: float | None = None
@@ -108,30 +112,43 @@ class WorkerRuntime:
         self._update_gauges()
 
     # --- the per-message path ---------------------------------------------------------------
-    def handle(self, partition: int, offset: int, raw: bytes) -> HandleResult:
-        """Decode, validate and process one input message; never raises on bad input."""
+    def handle(self, partition: int, offset: int, raw: bytes | None, now: float | None = None) -> HandleResult:
+        """Decode, validate and process one input message; never raises.
+
+        Every event the message stands for gets exactly one outcome: processed, duplicate,
+        untracked or dead-lettered (bad input, event time out of range, or an error while
+        processing it). ``now`` is the wall clock (event times far ahead of it are refused).
+        """
         started = time.perf_counter()
         det = self.detector(partition)
         msg = decode_message(raw, max_bytes=self.s.max_message_bytes, max_batch=self.s.max_batch_events)
         result = HandleResult(dead_letters=msg.dead_letters)
         dup0, rej0 = det.duplicates, det.rejected
-        errors = 0
+        failed = 0
+        reference = time.time() if now is None else now
         for index, (event, ts) in enumerate(msg.events):
+            at = index if msg.batched else None
+            why = self.bounds.violation(ts, reference=reference, latest=det.max_ts)
+            if why is not None:
+                failed += 1
+                result.dead_letters.append(
+                    DeadLetter.of_element(DeadLetterReason.OUT_OF_RANGE_TIME, why, event, raw or b"", at)
+                )
+                continue
             try:
                 det.process(event, ts)
             except Exception as exc:  # noqa: BLE001 - a bad event must never stop the worker
-                errors += 1
-                log.warning("processing error in partition %d offset %d: %r", partition, offset, exc)
-                payload = orjson.dumps(event) if msg.batched else raw
+                failed += 1
+                self._log_processing_error(partition, offset, exc)
                 result.dead_letters.append(
-                    DeadLetter(DeadLetterReason.PROCESSING_ERROR, repr(exc), payload, index if msg.batched else None)
+                    DeadLetter.of_element(DeadLetterReason.PROCESSING_ERROR, repr(exc)[:500], event, raw or b"", at)
                 )
         # counts in plain ints; flush_counts() moves them into Prometheus once per tick
         # (a labelled counter increment takes a lock: too dear per one-event message)
         counts = self._counts
         duplicates, rejected = det.duplicates - dup0, det.rejected - rej0
         counts[0] += 1
-        counts[1] += len(msg.events) - errors - duplicates - rejected
+        counts[1] += len(msg.events) - failed - duplicates - rejected
         counts[2] += duplicates
         counts[3] += rejected
         if result.dead_letters:
@@ -142,6 +159,17 @@ class WorkerRuntime:
         self.last_offset[partition] = offset
         self.m.processing_latency.observe(time.perf_counter() - started)
         return result
+
+    def _log_processing_error(self, partition: int, offset: int, exc: Exception) -> None:
+        # the exception type and place only: its text may quote event fields
+        now = time.monotonic()
+        self._errors_unlogged += 1
+        if now - self._errors_logged_at >= 10.0:
+            log.warning(
+                "processing error (%s) in partition %d offset %d; %d such errors since the last report",
+                type(exc).__name__, partition, offset, self._errors_unlogged,
+            )
+            self._errors_logged_at, self._errors_unlogged = now, 0
 
     def flush_counts(self) -> None:
         """Move the per-message counts into the Prometheus counters."""

@@ -11,6 +11,8 @@ from stream_guard import __version__
 from stream_guard.metrics import Metrics, serve_http
 from stream_guard.settings import Settings
 from stream_guard.stream.app import build_app
+from stream_guard.stream.health import WorkerHealth
+from stream_guard.stream.logs import limit_repeated_logs
 from stream_guard.stream.topics import ensure_topics
 
 __all__ = ["run_worker"]
@@ -23,12 +25,16 @@ def run_worker(settings: Settings) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    limit_repeated_logs()
     log.setLevel(settings.log_level.upper())
     partitions = loop.run_until_complete(ensure_topics(settings))
     metrics = Metrics()
     metrics.build_info.info({"version": __version__})
-    app, runtime = build_app(settings, metrics, partitions)
-    server = serve_http(metrics, settings.metrics_host, settings.metrics_port, lambda: runtime.ready)
+    health = WorkerHealth(
+        broker_lost_after_s=settings.broker_lost_after_s, stall_s=max(30.0, 3 * settings.broker_probe_interval_s)
+    )
+    app, runtime = build_app(settings, metrics, partitions, health)
+    server = serve_http(metrics, settings.metrics_host, settings.metrics_port, health.not_ready, health.not_alive)
     log.info(
         "worker %s starting: broker=%s input=%s (%d partitions) alerts=%s dlq=%s metrics=:%d",
         settings.app_id, settings.bootstrap_servers, settings.input_topic, partitions,
@@ -37,10 +43,14 @@ def run_worker(settings: Settings) -> int:
     # keep our logging set-up: mode would otherwise reconfigure it and silence stream_guard loggers
     worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False, override_logging=False)
     worker.spinner = None  # a terminal spinner writes escape codes into log files
+    code = 0
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code or 0)
+        code = int(exc.code or 0)
     finally:
         server.shutdown()
-    return 0
+    if health.failure is not None:
+        log.critical("worker stopped after an ingest failure (%s): exit code 1", health.failure)
+        return code or 1
+    return code

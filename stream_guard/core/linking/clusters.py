@@ -131,6 +131,11 @@ class ClusterBook:
         """The earliest boundary among verdicts not yet applied (``None``: none)."""
         return min((v.at for v in self._pending), default=None)
 
+    def holding(self) -> bool:
+        """Whether judging a boundary could still change anything without new verdicts
+        (links, pivots or alert gates held; see :func:`~stream_guard.core.linking.pipeline.boundaries`)."""
+        return bool(self.links or self.pivoted or self.cluster_gate or self.member_gate)
+
     def _apply(self, at: float) -> list[dict[str, Any]]:
         ready = [v for v in self._pending if v.at <= at]
         if not ready:

@@ -322,6 +322,10 @@ class AttributeIndex:
     def __len__(self) -> int:
         return len(self.values)
 
+    def holding(self) -> bool:
+        """Whether any attribute value is held (an empty index judges nothing)."""
+        return bool(self.values)
+
     def members(self) -> int:
         """Members held over all values (the state size)."""
         return sum(len(v.members) for v in self.values.values())

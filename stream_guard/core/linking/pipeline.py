@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from stream_guard.core.linking.clusters import ClusterBook
@@ -78,7 +78,8 @@ class LinkingPipeline:
         """Judge the values and clusters at every link boundary up to ``boundary`` not judged
         yet (each boundary once, in order)."""
         alerts: list[dict[str, Any]] = []
-        for b in boundaries(self.evaluated, boundary, self.s.link_interval_s, self.index.next_pending()):
+        todo = boundaries(self.evaluated, boundary, self.s.link_interval_s, self._next_pending, self._holding)
+        for b in todo:
             links, pivots = self.index.evaluate(b)
             self.book.update([*links, *pivots])
             alerts += self.book.evaluate(b)
@@ -87,18 +88,53 @@ class LinkingPipeline:
         return alerts
 
 
-def boundaries(done: float, target: float, step: float, earliest: float | None) -> list[float]:
-    """The boundaries after ``done`` up to ``target``, ``step`` apart (from ``earliest``, the
-    first pending item's boundary, when nothing was judged yet).
+    def _next_pending(self) -> float | None:
+        ahead = [t for t in (self.index.next_pending(), self.book.next_pending()) if t is not None]
+        return min(ahead, default=None)
 
-    >>> boundaries(900.0, 3600.0, 900.0, None), boundaries(float("-inf"), 2700.0, 900.0, 1800.0)
-    ([1800.0, 2700.0, 3600.0], [1800.0, 2700.0])
+    def _holding(self) -> bool:
+        return self.index.holding() or self.book.holding()
+
+
+def boundaries(
+    done: float,
+    target: float,
+    step: float,
+    next_pending: Callable[[], float | None],
+    holding: Callable[[], bool],
+) -> Iterator[float]:
+    """The boundaries to judge after ``done`` up to ``target``, ``step`` apart, lazily (judge
+    each before asking for the next): from ``next_pending()``, the first pending item's
+    boundary, when nothing was judged yet.
+
+    While the stage holds no state (``holding()`` false), the empty boundaries up to the next
+    pending item are skipped, and with nothing pending up to ``target`` only ``target``'s
+    boundary is left to judge: a jump in event time costs one step, not one per interval
+    (a first event at ``ts=1`` followed by today's would otherwise build ~2M boundaries).
+
+    >>> list(boundaries(900.0, 3600.0, 900.0, lambda: None, lambda: True))
+    [1800.0, 2700.0, 3600.0]
+    >>> list(boundaries(float("-inf"), 2700.0, 900.0, lambda: 1800.0, lambda: True))
+    [1800.0, 2700.0]
+    >>> list(boundaries(900.0, 9e12, 900.0, lambda: None, lambda: False))
+    [1800.0, 9000000000000.0]
     """
     if math.isfinite(done):
-        start = done + step
-    elif earliest is not None:
-        start = min(earliest, target)
+        b = done + step
     else:
-        return []
-    count = int((target - start) // step) + 1
-    return [start + i * step for i in range(max(count, 0))]
+        first = next_pending()
+        if first is None:
+            return
+        b = min(first, target)
+    while b <= target:
+        yield b
+        if holding():
+            b += step
+            continue
+        upcoming = next_pending()
+        if upcoming is None or upcoming > target:
+            last = b + math.floor((target - b) / step) * step
+            if last > b:
+                yield last
+            return
+        b = max(b + step, upcoming)
