@@ -20,9 +20,9 @@ A dead letter travels to the dead-letter topic as :func:`dead_letter_record`: th
 original bytes (or the bad array element) and headers with the reason; one larger than
 the producer's request limit goes truncated, with its original size:
 
->>> rec = dead_letter_record(DeadLetter(DeadLetterReason.OVERSIZED, "too big", b"x" * 9000), 3, 42, limit=4096)
->>> len(rec.value) < 4096, dict(rec.headers)["stream-guard-original-size"]
-(True, b'9000')
+>>> rec = dead_letter_record(DeadLetter(DeadLetterReason.OVERSIZED, "too big", b"x" * 9000), b"k", 3, 42, limit=4096)
+>>> len(rec.value) < 4096, dict(rec.headers)["stream-guard-original-size"], rec.truncated
+(True, b'9000', True)
 """
 
 from __future__ import annotations
@@ -91,17 +91,26 @@ class DeadLetter:
 class DeadLetterRecord:
     """What goes to the dead-letter topic for one :class:`DeadLetter`."""
 
+    key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the value or the key had to be cut to fit the request limit."""
+        return any(name in ("stream-guard-truncated", "stream-guard-key-truncated") for name, _ in self.headers)
 
 
 #: Room left for the record's key, headers and framing under the producer's request limit.
 RECORD_OVERHEAD = 2048
 
 
-def dead_letter_record(dl: DeadLetter, partition: int, offset: int, *, limit: int) -> DeadLetterRecord:
-    """The DLQ record of ``dl`` from input ``partition``/``offset``; payloads over ``limit``
-    (the producer's request size) are cut, and say so in headers."""
+def dead_letter_record(
+    dl: DeadLetter, key: bytes | None, partition: int, offset: int, *, limit: int
+) -> DeadLetterRecord:
+    """The DLQ record of ``dl`` (input key ``key``, from ``partition``/``offset``); a key or
+    payload that would not fit under ``limit`` (the producer's request size) is cut, and the
+    headers say so and give the original size."""
     headers = [
         ("stream-guard-reason", dl.reason.value.encode()),
         ("stream-guard-detail", dl.detail[:1000].encode("utf-8", "replace")),
@@ -110,6 +119,9 @@ def dead_letter_record(dl: DeadLetter, partition: int, offset: int, *, limit: in
     ]
     if dl.index is not None:
         headers.append(("stream-guard-batch-index", str(dl.index).encode()))
+    if key is not None and len(key) > RECORD_OVERHEAD // 2:
+        headers.append(("stream-guard-key-truncated", str(len(key)).encode()))
+        key = key[: RECORD_OVERHEAD // 2]
     value = dl.payload
     if value is None:
         headers.append(("stream-guard-null-value", b"1"))
@@ -117,7 +129,7 @@ def dead_letter_record(dl: DeadLetter, partition: int, offset: int, *, limit: in
         headers.append(("stream-guard-original-size", str(len(value)).encode()))
         headers.append(("stream-guard-truncated", b"1"))
         value = value[: max(0, limit - RECORD_OVERHEAD)]
-    return DeadLetterRecord(value, headers)
+    return DeadLetterRecord(key, value, headers)
 
 
 @dataclass(slots=True)

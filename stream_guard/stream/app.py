@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import faust
@@ -24,7 +24,6 @@ from faust.types import TP
 from prometheus_client import Histogram
 
 from stream_guard.contracts import DeadLetter, dead_letter_record, encode_alert
-from stream_guard.contracts.codec import RECORD_OVERHEAD
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.health import WorkerHealth
@@ -95,7 +94,8 @@ def build_app(
 
     async def send_alerts(alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
-            await alerts_topic.send(key=alert["subject"].encode(), value=encode_alert(alert))
+            fut = await alerts_topic.send(key=alert["subject"].encode(), value=encode_alert(alert))
+            fut.add_done_callback(delivered("alert"))  # type: ignore[attr-defined]  # an asyncio.Future
             metrics.alerts.labels(alert["kind"], alert["severity"], "+".join(alert["detectors"])).inc()
             metrics.alert_score.labels(alert["kind"]).observe(alert["score"])
             # a cluster alert is followed by one member alert per account: those go to DEBUG
@@ -168,20 +168,27 @@ def build_app(
         checkpoint_models()
         log.info("final checkpoint written")
 
+    def delivered(what: str) -> Callable[[asyncio.Future[Any]], None]:
+        def check(fut: asyncio.Future[Any]) -> None:
+            exc = None if fut.cancelled() else fut.exception()  # cancelled: the worker is stopping
+            if exc is not None:
+                # the broker refused the record: the input (or alert) would be lost without trace
+                fail(IngestFailure(f"{what} not delivered: {type(exc).__name__}"))
+
+        return check
+
     async def dead_letter(key: bytes | None, dl: DeadLetter, partition: int, offset: int) -> None:
-        record = dead_letter_record(dl, partition, offset, limit=settings.producer_max_request_bytes)
-        if any(name == "stream-guard-truncated" for name, _ in record.headers):
+        record = dead_letter_record(dl, key, partition, offset, limit=settings.producer_max_request_bytes)
+        if record.truncated:
             metrics.dead_letters_truncated.inc()
-        if key is not None and len(key) > RECORD_OVERHEAD // 2:
-            key = key[: RECORD_OVERHEAD // 2]  # an absurd key must not make the record too large
-        try:
-            await dlq_topic.send(key=key, value=record.value, headers=record.headers)
-        except Exception as exc:  # the DLQ refused it: without a dead letter the input would be lost
-            raise IngestFailure(f"dead-letter topic refused a record: {type(exc).__name__}") from exc
+        fut = await dlq_topic.send(key=record.key, value=record.value, headers=record.headers)
+        fut.add_done_callback(delivered("dead letter"))  # type: ignore[attr-defined]  # an asyncio.Future
 
     def fail(exc: BaseException) -> None:
+        if health.failure is not None:
+            return
         metrics.fatal_errors.inc()
-        health.fail(type(exc).__name__)
+        health.fail(str(exc) if isinstance(exc, IngestFailure) else type(exc).__name__)
         metrics.ready.set(0)
         log.critical("ingest agent failed, stopping the worker (exit code 1): %r", exc)
         # SIGTERM: Faust's own orderly shutdown; the worker then exits 1 (see worker.py)

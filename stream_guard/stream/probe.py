@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security
@@ -67,7 +69,12 @@ class BrokerProbe:
     async def _query(self, tps: list[TopicPartition]) -> dict[int, tuple[int, int | None]]:
         consumer, admin = await self._clients()
         ends = await consumer.end_offsets(tps) if tps else {}
-        committed = await admin.list_consumer_group_offsets(self.s.app_id, partitions=tps) if tps else {}
+        committed: dict[TopicPartition, Any] = {}
+        if tps:
+            try:
+                committed = await admin.list_consumer_group_offsets(self.s.app_id, partitions=tps)
+            except KafkaError as exc:  # e.g. no group coordinator yet on a fresh cluster: no commits known
+                log.debug("committed offsets unknown: %r", exc)
         out: dict[int, tuple[int, int | None]] = {}
         for tp in tps:
             meta = committed.get(tp)

@@ -76,3 +76,25 @@ def test_shipped_schemas_load_and_the_pinned_fields_are_required() -> None:
             "score", "detectors", "reasons", "window_start", "window_end", "raised_at", "emitted_at",
             "evidence"} <= alert_required
     assert validate_event(GOOD) is GOOD
+
+
+def test_absurd_numbers_and_huge_integers_are_schema_violations() -> None:
+    for field, bad in (("input_tokens", 10**30), ("output_tokens", -1), ("output_tokens", 2**64),
+                       ("input_tokens", 100_000_001), ("asn", 2**40), ("top_p", 3.0)):
+        msg = decode_message(orjson.dumps(dict(GOOD, **{field: bad})) if bad < 2**63 else
+                             orjson.dumps(GOOD)[:-1] + f',"{field}":{bad}}}'.encode())
+        assert [d.reason for d in msg.dead_letters] == [DeadLetterReason.SCHEMA_VIOLATION], (field, bad)
+        assert field in msg.dead_letters[0].detail
+
+
+def test_dead_letter_records_fit_under_the_producer_limit() -> None:
+    from stream_guard.contracts import DeadLetter, dead_letter_record
+
+    dl = DeadLetter(DeadLetterReason.OVERSIZED, "big", b"y" * 2_000_000)
+    rec = dead_letter_record(dl, b"k" * 5000, 1, 9, limit=1_048_576)
+    headers = dict(rec.headers)
+    assert len(rec.value or b"") + len(rec.key or b"") + sum(len(k) + len(v) for k, v in rec.headers) < 1_048_576
+    assert headers["stream-guard-original-size"] == b"2000000" and headers["stream-guard-truncated"] == b"1"
+    assert headers["stream-guard-key-truncated"] == b"5000" and headers["stream-guard-reason"] == b"oversized"
+    small = dead_letter_record(DeadLetter(DeadLetterReason.INVALID_JSON, "x", b"{"), b"k", 0, 1, limit=1_048_576)
+    assert small.value == b"{" and small.key == b"k" and not small.truncated

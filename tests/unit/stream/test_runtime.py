@@ -78,3 +78,39 @@ def test_a_checkpoint_of_some_partitions_keeps_the_others_pending() -> None:
     rt.handle(1, 0, orjson.dumps(event(2, "b")))
     assert [k for _, k, _ in rt.checkpoint({0})] == [b"0/a"]  # a revoked partition alone
     assert [k for _, k, _ in rt.checkpoint()] == [b"1/b"]  # the other is still written later
+
+
+def test_event_times_out_of_range_are_dead_lettered_and_move_nothing() -> None:
+    m = Metrics()
+    rt = WorkerRuntime(Settings(max_event_ahead_s=3600, max_event_behind_s=86400), m)
+    now = 2_000_000_000.0
+    rt.handle(0, 0, orjson.dumps(event(1, ts=now - 60)), now=now)
+    result = rt.handle(0, 1, orjson.dumps([event(2, ts=1e12), event(3, ts="9999-12-31T23:59:59Z"),
+                                           event(4, ts=now - 2 * 86400), event(5, ts=now)]), now=now)
+    assert [(d.reason.value, d.index) for d in result.dead_letters] == [
+        ("out_of_range_time", 0), ("out_of_range_time", 1), ("out_of_range_time", 2)]
+    assert "ahead" in result.dead_letters[0].detail and "behind" in result.dead_letters[2].detail
+    assert rt.detectors[0].max_ts == now  # the far-future events did not move the partition's time
+    rt.flush_counts()
+    assert value(m, "stream_guard_dead_letters_total", reason="out_of_range_time") == 3
+    assert value(m, "stream_guard_events_total", outcome="processed") == 2
+
+
+def test_null_empty_and_deeply_nested_values_each_get_one_dead_letter() -> None:
+    m = Metrics()
+    rt = WorkerRuntime(Settings(), m)
+    deep_element = b'{"event_id":"d","x":' + b"[" * 300 + b"]" * 300 + b"}"
+    deep_unknown_field = orjson.loads(orjson.dumps(event(9, ts=1e12)))
+    raw_deep_ok = orjson.dumps([deep_unknown_field])[:-2] + b',"y":' + b"[" * 300 + b"]" * 300 + b"}]"
+    results = [rt.handle(0, i, raw) for i, raw in enumerate(
+        [None, b"", b"[" * 2000 + b"]" * 2000, b"[" + deep_element + b"]", raw_deep_ok])]
+    reasons = [[d.reason.value for d in r.dead_letters] for r in results]
+    assert reasons == [["invalid_json"], ["invalid_json"], ["invalid_json"], ["schema_violation"],
+                       ["out_of_range_time"]]
+    # an element nested too deeply to re-encode goes to the DLQ as the whole original message
+    assert results[3].dead_letters[0].payload == b"[" + deep_element + b"]"
+    assert results[4].dead_letters[0].payload == raw_deep_ok
+    assert results[0].dead_letters[0].payload is None
+    rt.flush_counts()
+    assert value(m, "stream_guard_events_total", outcome="dead_lettered") == 5
+    assert value(m, "stream_guard_messages_consumed_total") == 5
