@@ -17,8 +17,8 @@ scored with ``stream-guard score`` against the ground-truth labels:
                        requests/account/day behind shared proxies + 1,000 benign, 1 day.
 =====================  =====================================================================
 
-(``--scenario week`` is left out: 5.4M events, 5.7 GB of JSONL, 82 s to generate, and
-``replay`` holds every event in memory to sort it, ~8 minutes more on this machine.)
+(``--scenario week`` is left out: 5.4M events, 5.7 GB of JSONL, 82 s to generate and
+~8 minutes or more of replay on this machine; replay streams it in bounded memory.)
 
 plus a LIVE run on a real Kafka broker (``scripts/kafka_local.py`` in a temp dir, or
 ``--bootstrap``): ``live-small`` = ``--scenario standard --seed 1 --benign-accounts 300
