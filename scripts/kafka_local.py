@@ -4,7 +4,8 @@
 No Docker and no Kafka download site: the broker jars are resolved from Maven
 Central with the small Maven project in ``scripts/kafka/pom.xml`` and started
 with plain ``java -cp 'libs/*' kafka.Kafka server.properties``. Needs Java 17+
-and Maven 3 on PATH (or JAVA_HOME). Standard library only.
+and Maven 3 on PATH (or JAVA_HOME). Standard library only, except that TLS
+listeners need the ``cryptography`` package (dev extra) to make their certificates.
 
 By hand::
 
@@ -17,10 +18,19 @@ By hand::
 
     export KAFKA_BOOTSTRAP=$(scripts/kafka_local.py start --data-dir /tmp/k1 | tail -n1)
 
+    # secured: PLAINTEXT plus SASL_SSL (PLAIN, SCRAM-SHA-256/512) plus SSL with client
+    # certificates (mTLS); a CA and certificates are generated in /tmp/k2/tls
+    scripts/kafka_local.py start --data-dir /tmp/k2 --sasl-ssl --ssl --user alice:alice-secret
+    scripts/kafka_local.py endpoints --data-dir /tmp/k2   # ports, CA, client cert/key (JSON)
+
 Layout of a data dir: ``server.properties``, ``log4j2.properties``,
 ``kraft-logs/`` (the topic data and the KRaft metadata log), ``logs/server.log``
 (the broker log), ``logs/kafka.out`` (the JVM's own stdout/stderr),
-``kafka.pid``, ``bootstrap`` (``127.0.0.1:PORT``) and ``controller_port``.
+``kafka.pid`` (pid and start time of the JVM, written the moment it is spawned:
+``stop`` always finds the broker it started, even one still starting), ``bootstrap``
+(``127.0.0.1:PORT`` of the first listener), ``listeners.json`` (port per listener),
+``controller_port``, and with TLS ``tls/`` (CA, broker key store, client certificate;
+keys and passwords readable by the owner only).
 A data dir that is already formatted is not formatted again, and ``start``
 reuses the ports recorded in it, so a broker can be stopped and started again
 (e.g. to test a worker's reconnect) under the same address.
@@ -48,17 +58,22 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import datetime
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import signal
+import secrets
 import socket
+import ssl
 import struct
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
 DEFAULT_KAFKA_VERSION = "4.1.2"
@@ -240,40 +255,87 @@ def _read_bootstrap_port(data_dir: Path) -> int | None:
         return None
 
 
-def _is_our_broker(pid: int, data_dir: Path) -> bool:
-    """True if pid is alive and is the broker of this data dir (not a reused pid)."""
-    proc = _CHILDREN.get(pid)
-    if proc is not None and proc.poll() is not None:
-        _CHILDREN.pop(pid, None)
-        return False
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks since boot) of ``pid``; ``None`` if there is no such
+    process. The start time is set at fork and survives exec: with the pid it names one
+    process for good (a pid reused later has another start time)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _read_pid_file(data_dir: Path) -> tuple[int, int | None] | None:
+    """(pid, start time) from ``kafka.pid`` (older files hold the pid only)."""
+    try:
+        parts = (data_dir / "kafka.pid").read_text().split()
+        return int(parts[0]), (int(parts[1]) if len(parts) > 1 else None)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _write_pid_file(data_dir: Path, pid: int) -> None:
+    stat = _proc_stat(pid)
+    tmp = data_dir / "kafka.pid.tmp"
+    tmp.write_text(f"{pid} {stat[1]}\n" if stat else f"{pid}\n")
+    tmp.replace(data_dir / "kafka.pid")
+
+
+def _is_our_broker(pid: int, data_dir: Path, start_time: int | None = None) -> bool:
+    """True if pid is alive and is the broker of this data dir (not a reused pid).
+
+    A child of this process is judged by its ``Popen`` (alive until reaped); any other pid
+    by the start time recorded in the pid file. Only a pid file without a start time falls
+    back to the command line, and an empty command line (a process in the middle of
+    ``exec``: the kernel shows no arguments until the new image has its stack, which is
+    exactly when ``Popen`` returns) counts as "still ours", not as "exited".
+    """
+    proc = _CHILDREN.get(pid)
+    if proc is not None:
+        if proc.poll() is not None:
+            _CHILDREN.pop(pid, None)
             return False
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except (OSError, IndexError):
+        return True
+    stat = _proc_stat(pid)
+    if stat is None or stat[0] in ("Z", "X"):
         return False
+    if start_time is not None:
+        return stat[1] == start_time
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if not cmdline:
+        return True
     props = str(data_dir / "server.properties").encode()
-    return b"kafka.Kafka" in cmdline and props in cmdline
+    args = cmdline.split(b"\0")
+    return b"kafka.Kafka" in args and props in args
 
 
 def _running_pid(data_dir: Path) -> int | None:
-    pid = _read_int(data_dir / "kafka.pid")
-    if pid and _is_our_broker(pid, data_dir):
-        return pid
+    recorded = _read_pid_file(data_dir)
+    if recorded and _is_our_broker(recorded[0], data_dir, recorded[1]):
+        return recorded[0]
     return None
 
 
-def api_versions_probe(host: str, port: int, timeout: float = 2.0) -> dict[int, tuple[int, int]]:
+def api_versions_probe(host: str, port: int, timeout: float = 2.0,
+                       ssl_context: ssl.SSLContext | None = None) -> dict[int, tuple[int, int]]:
     """One Kafka ApiVersions (v0) round trip; returns {api_key: (min, max)}.
 
-    Raises OSError/ValueError if the broker does not answer properly.
+    With ``ssl_context`` the round trip goes over TLS (an SSL or SASL_SSL listener: Kafka
+    answers ApiVersions before any SASL handshake). Raises OSError/ValueError if the broker
+    does not answer properly.
     """
     corr = 0x5347  # 'SG'
     client_id = b"kafka_local"
     body = struct.pack(">hhih", 18, 0, corr, len(client_id)) + client_id
-    with socket.create_connection((host, port), timeout=timeout) as s:
+    with contextlib.ExitStack() as stack:
+        s = stack.enter_context(socket.create_connection((host, port), timeout=timeout))
+        if ssl_context is not None:
+            s = stack.enter_context(ssl_context.wrap_socket(s, server_hostname=host))
         s.settimeout(timeout)
         s.sendall(struct.pack(">i", len(body)) + body)
 
@@ -302,19 +364,45 @@ def api_versions_probe(host: str, port: int, timeout: float = 2.0) -> dict[int, 
 
 # --------------------------------------------------------------------------- config
 
+#: Client listeners a broker can have, in the order the primary (``bootstrap``) is chosen.
+LISTENERS = ("PLAINTEXT", "SASL_SSL", "SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: The broker's own user on its SASL_SSL listener (inter-broker traffic without PLAINTEXT).
+BROKER_USER = "kafka-local-broker"
+TLS_DIR = "tls"
 
-def _server_properties(data_dir: Path, port: int, cport: int) -> str:
+
+def _jaas_quote(value: str) -> str:
+    if any(c in value for c in '"\\;\n'):
+        raise KafkaLocalError("SASL user names and passwords must not contain quotes, "
+                              "backslashes, semicolons or newlines")
+    return f'"{value}"'
+
+
+def _check_scram_value(value: str) -> str:
+    # the --add-scram / --add-config syntax is key=value,key=value inside [...]
+    if not value or any(c in value for c in ',[]="\\\n '):
+        raise KafkaLocalError("SCRAM user names and passwords must be non-empty and contain "
+                              "none of , [ ] = \" \\ or spaces")
+    return value
+
+
+def _server_properties(data_dir: Path, ports: Mapping[str, int], cport: int,
+                       users: Mapping[str, str] | None = None, tls: dict | None = None) -> str:
     logs = data_dir / "kraft-logs"
-    return f"""\
+    listeners = ",".join(f"{name}://{HOST}:{port}" for name, port in ports.items())
+    protocol_map = ",".join(["CONTROLLER:PLAINTEXT"] + [f"{n}:{n}" for n in ports])
+    inter = next(n for n in LISTENERS if n in ports)
+    text = f"""\
 # Written by scripts/kafka_local.py -- single-node KRaft broker+controller for tests.
 process.roles=broker,controller
 node.id={NODE_ID}
 controller.quorum.voters={NODE_ID}@{HOST}:{cport}
-listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
-advertised.listeners=PLAINTEXT://{HOST}:{port}
+listeners={listeners},CONTROLLER://{HOST}:{cport}
+advertised.listeners={listeners}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name={inter}
+listener.security.protocol.map={protocol_map}
 log.dirs={logs}
 metadata.log.dir={logs}
 
@@ -340,6 +428,33 @@ log.segment.bytes=16777216
 log.retention.hours=24
 log.retention.check.interval.ms=60000
 """
+    if tls is not None:
+        # one key store for every TLS listener; the SSL listener requires client certificates
+        text += f"""
+ssl.keystore.type=PKCS12
+ssl.keystore.location={tls['keystore']}
+ssl.keystore.password={tls['keystore_password']}
+ssl.key.password={tls['keystore_password']}
+ssl.truststore.type=PEM
+ssl.truststore.location={tls['ca']}
+ssl.endpoint.identification.algorithm=https
+"""
+        if "SSL" in ports:
+            text += "listener.name.ssl.ssl.client.auth=required\n"
+    if "SASL_SSL" in ports:
+        if tls is None:
+            raise KafkaLocalError("the SASL_SSL listener needs TLS material (make_tls)")
+        plain_users = {BROKER_USER: tls["broker_password"], **(users or {})}
+        user_opts = " ".join(f"user_{n}={_jaas_quote(pw)}" for n, pw in plain_users.items())
+        text += f"""
+sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_ssl.sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="{BROKER_USER}" password={_jaas_quote(tls['broker_password'])} {user_opts};
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+"""
+    return text
 
 
 def _log4j2_properties(data_dir: Path) -> str:
@@ -372,17 +487,143 @@ logger.authorizer.level = WARN
 """
 
 
-def _format_storage(data_dir: Path, java: str, classpath: str) -> None:
+def _last_lines(text: str, n: int) -> str:
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+def _scram_args(users: Mapping[str, str]) -> list[str]:
+    out = []
+    for name, password in users.items():
+        for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            out += ["--add-scram",
+                    f"{mech}=[name={_check_scram_value(name)},password={_check_scram_value(password)}]"]
+    return out
+
+
+def _format_storage(data_dir: Path, java: str, classpath: str,
+                    scram_users: Mapping[str, str] | None = None) -> None:
     cid = _random_cluster_id()
     cmd = [java, "-Xmx256m", f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
            "-cp", classpath, "kafka.tools.StorageTool", "format",
-           "-t", cid, "-c", str(data_dir / "server.properties")]
-    _log(f"formatting storage (cluster id {cid}) ...")
+           "-t", cid, "-c", str(data_dir / "server.properties"), *_scram_args(scram_users or {})]
+    _log(f"formatting storage (cluster id {cid}"
+         + (f", SCRAM users {sorted(scram_users)}" if scram_users else "") + ") ...")
     res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if res.returncode != 0:
+        # the command line holds passwords: show only the tool's own output
         raise KafkaLocalError(f"StorageTool format failed (exit {res.returncode}):\n"
                               f"{res.stdout}\n{res.stderr}")
     (data_dir / "cluster.id").write_text(cid + "\n")
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+def make_tls(tls_dir: str | os.PathLike, hosts: tuple[str, ...] = ("localhost", HOST)) -> dict:
+    """A throw-away CA, a broker certificate for ``hosts`` and a client certificate, made
+    once per directory (kept on later calls, so clients keep trusting a restarted broker).
+
+    Needs the ``cryptography`` package (dev extra). Returns the paths (``ca``, ``ca_key``,
+    ``keystore`` (PKCS#12, broker), ``client_cert``, ``client_key`` (unencrypted PEM),
+    ``client_key_encrypted`` (PEM, password ``client_key_password``)) and passwords.
+    Keys are readable by the owner only.
+    """
+    tls_dir = Path(tls_dir)
+    info_path = tls_dir / "tls.json"
+    if info_path.is_file():
+        return json.loads(info_path.read_text())
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import pkcs12
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError as exc:
+        raise KafkaLocalError("TLS listeners need the `cryptography` package "
+                              "(pip install cryptography, or the dev extra)") from exc
+    import ipaddress
+
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(tls_dir, 0o700)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=365)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kafka_local test"),
+                          x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def cert(subject: str, key, issuer_name, issuer_key, *, ca: bool, sans=(), usages=()):
+        b = (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(issuer_name)
+             .public_key(key.public_key()).serial_number(x509.random_serial_number())
+             .not_valid_before(start).not_valid_after(end)
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
+        if ca:
+            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                              content_commitment=False, key_encipherment=False,
+                                              data_encipherment=False, key_agreement=False,
+                                              encipher_only=False, decipher_only=False), critical=True)
+        else:
+            b = b.add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False,
+                                              key_cert_sign=False, crl_sign=False, content_commitment=False,
+                                              data_encipherment=False, key_agreement=True,
+                                              encipher_only=False, decipher_only=False), critical=True)
+            b = b.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
+            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                                critical=False)
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+        return b.sign(issuer_key, hashes.SHA256())
+
+    def write(path: Path, data: bytes, private: bool = False) -> str:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return str(path)
+
+    pem = serialization.Encoding.PEM
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_cert = cert("kafka_local test CA", ca_key, name("kafka_local test CA"), ca_key, ca=True)
+    sans: list[x509.GeneralName] = []
+    for h in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server_cert = cert(hosts[0], server_key, ca_cert.subject, ca_key, ca=False, sans=sans,
+                       usages=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH))
+    client_key = ec.generate_private_key(ec.SECP256R1())
+    client_cert = cert("stream-guard-client", client_key, ca_cert.subject, ca_key, ca=False,
+                       usages=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    keystore_password = secrets.token_urlsafe(18)
+    client_key_password = secrets.token_urlsafe(18)
+    keystore = pkcs12.serialize_key_and_certificates(
+        b"broker", server_key, server_cert, [ca_cert],
+        serialization.BestAvailableEncryption(keystore_password.encode()))
+    info = {
+        "ca": write(tls_dir / "ca.pem", ca_cert.public_bytes(pem)),
+        "ca_key": write(tls_dir / "ca-key.pem", ca_key.private_bytes(pem, pkcs8, serialization.NoEncryption()), True),
+        "keystore": write(tls_dir / "broker.p12", keystore, True),
+        "keystore_password": keystore_password,
+        "client_cert": write(tls_dir / "client.pem", client_cert.public_bytes(pem)),
+        "client_key": write(tls_dir / "client-key.pem",
+                            client_key.private_bytes(pem, pkcs8, serialization.NoEncryption()), True),
+        "client_key_encrypted": write(tls_dir / "client-key-encrypted.pem", client_key.private_bytes(
+            pem, pkcs8, serialization.BestAvailableEncryption(client_key_password.encode())), True),
+        "client_key_password": client_key_password,
+        "broker_password": secrets.token_urlsafe(18),
+        "hosts": list(hosts),
+    }
+    write(info_path, json.dumps(info, indent=2).encode(), True)
+    return info
+
+
+def _tls_probe_context(tls: dict) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=tls["ca"])
+    ctx.load_cert_chain(tls["client_cert"], tls["client_key"])
+    return ctx
 
 
 # --------------------------------------------------------------------------- start/stop
@@ -395,8 +636,35 @@ def _pdeathsig_preexec():
     return lambda: prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def endpoints(data_dir: str | os.PathLike) -> dict:
+    """Addresses of the client listeners of ``data_dir``'s broker (``PLAINTEXT``,
+    ``SASL_SSL``, ``SSL`` as configured by its last start) and, with TLS, ``tls``: the CA,
+    client certificate and key files (see :func:`make_tls`)."""
+    data_dir = Path(data_dir).resolve()
+    ports = _read_json(data_dir / "listeners.json")
+    out: dict = {name: f"{HOST}:{port}" for name, port in ports.items() if name in LISTENERS}
+    if not out:  # a data dir of an older version of this script
+        port = _read_bootstrap_port(data_dir)
+        if port:
+            out["PLAINTEXT"] = f"{HOST}:{port}"
+    tls_info = data_dir / TLS_DIR / "tls.json"
+    if tls_info.is_file():
+        out["tls"] = json.loads(tls_info.read_text())
+    return out
+
+
 def start(data_dir: str | os.PathLike, port: int | None = None, timeout: float = 120,
-          version: str = KAFKA_VERSION, die_with_parent: bool = False) -> str:
+          version: str = KAFKA_VERSION, die_with_parent: bool = False, *,
+          sasl_ssl: bool = False, ssl_listener: bool = False, plaintext: bool = True,
+          users: Mapping[str, str] | None = None, scram_users: Mapping[str, str] | None = None) -> str:
     """Start (or restart) the broker of ``data_dir``; return ``"127.0.0.1:PORT"``.
 
     Fetches the jars first if needed. Reuses the ports recorded in ``data_dir``
@@ -405,44 +673,92 @@ def start(data_dir: str | os.PathLike, port: int | None = None, timeout: float =
     request. If the broker of ``data_dir`` already runs, returns its address.
     ``die_with_parent`` makes the broker get SIGTERM when the calling process
     dies (for test fixtures; not for the detached CLI use).
+
+    Listeners: ``plaintext`` (default on), ``sasl_ssl`` (SASL over TLS with the mechanisms
+    PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512) and ``ssl_listener`` (TLS with a client
+    certificate required: mTLS); each has its own port (see :func:`endpoints`). The
+    returned address is the first of PLAINTEXT, SASL_SSL, SSL that is on; ``port`` is
+    that listener's. TLS material (a CA made for this data dir, the broker's key store, a
+    client certificate) is generated under ``<data_dir>/tls`` on first use. ``users``
+    (name -> password) may log in with PLAIN and with both SCRAM mechanisms,
+    ``scram_users`` with the SCRAM mechanisms only (their passwords are then nowhere in the
+    data dir: the broker keeps salted SCRAM credentials only). SCRAM credentials are written when the storage is formatted (``kafka-storage format
+    --add-scram``), and added through the admin API (``kafka-configs``) for users new to
+    an already formatted data dir, which needs the PLAINTEXT listener.
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [n for n, on in (("PLAINTEXT", plaintext), ("SASL_SSL", sasl_ssl), ("SSL", ssl_listener)) if on]
+    if not wanted:
+        raise KafkaLocalError("a broker needs at least one client listener")
+    users = dict(users or {})
+    scram = {**(scram_users or {}), **users}
+    for n, pw in scram.items():
+        _check_scram_value(n), _check_scram_value(pw), _jaas_quote(n), _jaas_quote(pw)
+    if scram and not sasl_ssl:
+        raise KafkaLocalError("users need the SASL_SSL listener (sasl_ssl=True)")
     pid = _running_pid(data_dir)
     if pid:
-        bport = _read_bootstrap_port(data_dir)
-        if bport and (port is None or port == bport):
-            _wait_ready(data_dir, pid, bport, None, timeout)
+        recorded = _read_json(data_dir / "listeners.json") or {"PLAINTEXT": _read_bootstrap_port(data_dir)}
+        bport = recorded.get(wanted[0])
+        if bport and sorted(recorded) == sorted(wanted) and (port is None or port == bport):
+            _wait_ready(data_dir, pid, bport, None, timeout, wanted[0])
             _log(f"broker already running (pid {pid})")
             return f"{HOST}:{bport}"
         raise KafkaLocalError(f"a broker (pid {pid}) already runs on {data_dir} "
-                              f"with another port; stop it first")
+                              f"with other listeners or ports; stop it first")
 
     libs = fetch(version)
     java = _java()
 
-    # Ports: explicit > recorded in the data dir > fresh free ones.
-    port = port or _read_bootstrap_port(data_dir)
+    # Ports: explicit (primary listener) > recorded in the data dir > fresh free ones.
+    # (ports.json remembers the port of every listener ever used, also of ones now off)
+    recorded = {**_read_json(data_dir / "listeners.json"), **_read_json(data_dir / "ports.json")}
+    if not recorded and _read_bootstrap_port(data_dir):
+        recorded = {"PLAINTEXT": _read_bootstrap_port(data_dir)}
+    ports: dict[str, int] = {}
     cport = _read_int(data_dir / "controller_port")
-    if port is None or cport is None or cport == port:
-        fresh = [p for p in _free_ports(3) if p != port]
-        port = port or fresh[0]
-        cport = cport if cport and cport != port else fresh[-1]
-    for p, what in ((port, "broker"), (cport, "controller")):
+    fresh = iter(_free_ports(len(wanted) + 2))
+    for i, name in enumerate(wanted):
+        chosen = (port if i == 0 else None) or recorded.get(name)
+        while not chosen or chosen in ports.values() or chosen == cport:
+            chosen = next(fresh)
+        ports[name] = chosen
+    while cport is None or cport in ports.values():
+        cport = next(fresh)
+    for what, p in (*ports.items(), ("controller", cport)):
         if not _port_free(p):
             raise KafkaLocalError(f"{what} port {HOST}:{p} is taken by another process")
 
+    tls = make_tls(data_dir / TLS_DIR) if (sasl_ssl or ssl_listener) else None
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
-    (data_dir / "server.properties").write_text(_server_properties(data_dir, port, cport))
+    props = data_dir / "server.properties"
+    props.write_text(_server_properties(data_dir, ports, cport, users, tls))
+    if tls is not None or users:
+        os.chmod(props, 0o600)  # key store and PLAIN passwords
     (data_dir / "log4j2.properties").write_text(_log4j2_properties(data_dir))
     (data_dir / "controller_port").write_text(f"{cport}\n")
+    (data_dir / "listeners.json").write_text(json.dumps(ports) + "\n")
+    (data_dir / "ports.json").write_text(json.dumps({**recorded, **ports}) + "\n")
     classpath = str(libs / "*")
+
+    scram_file = data_dir / "scram_users.json"
+    scram_known = _read_json(scram_file)
+
+    def fingerprint(name: str, password: str) -> str:
+        return hashlib.sha256(f"{name}\0{password}".encode()).hexdigest()
 
     if (data_dir / "kraft-logs" / "meta.properties").is_file():
         _log("storage already formatted, reusing it")
+        scram_later = {n: pw for n, pw in scram.items() if scram_known.get(n) != fingerprint(n, pw)}
+        if scram_later and "PLAINTEXT" not in ports:
+            raise KafkaLocalError(f"SCRAM users {sorted(scram_later)} are new to this formatted data dir: "
+                                  "adding them needs the PLAINTEXT listener (or a fresh data dir)")
     else:
-        _format_storage(data_dir, java, classpath)
+        _format_storage(data_dir, java, classpath, scram)
+        scram_file.write_text(json.dumps({n: fingerprint(n, pw) for n, pw in scram.items()}) + "\n")
+        scram_later = {}
 
     server_log = logs / "server.log"
     offset = server_log.stat().st_size if server_log.exists() else 0
@@ -453,27 +769,58 @@ def start(data_dir: str | os.PathLike, port: int | None = None, timeout: float =
            "-Dlog4j2.shutdownHookEnabled=false",
            f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
            f"-Dkafka.logs.dir={logs}",
-           "-cp", classpath, "kafka.Kafka", str(data_dir / "server.properties")]
-    _log(f"starting Kafka {version} on {HOST}:{port} (controller {cport}), logs in {logs}")
+           "-cp", classpath, "kafka.Kafka", str(props)]
+    shown = ", ".join(f"{n} {HOST}:{p}" for n, p in ports.items())
+    _log(f"starting Kafka {version}: {shown} (controller {cport}), logs in {logs}")
     t0 = time.monotonic()
     with open(logs / "kafka.out", "ab") as out:
         proc = subprocess.Popen(cmd, cwd=data_dir, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_pdeathsig_preexec() if die_with_parent else None)
+    # Record the process at once (pid + start time), before anything can fail, so that
+    # `stop` finds it whatever happens to this process from here on.
     _CHILDREN[proc.pid] = proc
-    (data_dir / "kafka.pid").write_text(f"{proc.pid}\n")
-    (data_dir / "bootstrap").write_text(f"{HOST}:{port}\n")
+    _write_pid_file(data_dir, proc.pid)
+    primary = wanted[0]
+    (data_dir / "bootstrap").write_text(f"{HOST}:{ports[primary]}\n")
     try:
-        _wait_ready(data_dir, proc.pid, port, offset, timeout)
+        _wait_ready(data_dir, proc.pid, ports[primary], offset, timeout, primary)
+        if scram_later:
+            add_scram_users(data_dir, scram_later)
+            scram_known.update({n: fingerprint(n, pw) for n, pw in scram_later.items()})
+            scram_file.write_text(json.dumps(scram_known) + "\n")
     except BaseException:
         stop(data_dir)
         raise
     _log(f"broker ready in {time.monotonic() - t0:.1f}s (pid {proc.pid})")
-    return f"{HOST}:{port}"
+    return f"{HOST}:{ports[primary]}"
+
+
+def add_scram_users(data_dir: str | os.PathLike, users: Mapping[str, str]) -> None:
+    """Create or update SCRAM-SHA-256/512 credentials of a running broker through its
+    PLAINTEXT listener (Kafka's ``kafka-configs --alter --add-config``)."""
+    data_dir = Path(data_dir).resolve()
+    plain = endpoints(data_dir).get("PLAINTEXT")
+    if not plain:
+        raise KafkaLocalError("adding SCRAM users to a running broker needs its PLAINTEXT listener")
+    java, classpath = _java(), str(libs_dir() / "*")
+    for name, password in users.items():
+        for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):  # one per request (KRaft refuses two)
+            config = f"{mech}=[iterations=4096,password={_check_scram_value(password)}]"
+            cmd = [java, "-Xmx256m", f"-Dlog4j2.configurationFile={data_dir / 'log4j2.properties'}",
+                   "-cp", classpath, "kafka.admin.ConfigCommand", "--bootstrap-server", plain,
+                   "--alter", "--add-config", config, "--entity-type", "users",
+                   "--entity-name", _check_scram_value(name)]
+            res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+            if res.returncode != 0:
+                output = (res.stdout + res.stderr).replace(password, "***")  # it echoes its arguments
+                raise KafkaLocalError(f"kafka-configs could not add SCRAM user {name} ({mech}, exit "
+                                      f"{res.returncode}):\n{_last_lines(output, 15)}")
+    _log(f"SCRAM users {sorted(users)} added")
 
 
 def _wait_ready(data_dir: Path, pid: int, port: int, log_offset: int | None,
-                timeout: float) -> None:
+                timeout: float, listener: str = "PLAINTEXT") -> None:
     """Wait for the ready log line (after log_offset; None = skip) and an ApiVersions answer."""
     server_log = data_dir / "logs" / "server.log"
     out_log = data_dir / "logs" / "kafka.out"
@@ -482,13 +829,18 @@ def _wait_ready(data_dir: Path, pid: int, port: int, log_offset: int | None,
     logged = log_offset is None
     since = log_offset or 0
     last_err: Exception | None = None
+    recorded = _read_pid_file(data_dir)
+    start_time = recorded[1] if recorded and recorded[0] == pid else None
+    probe_ctx = None
+    if listener != "PLAINTEXT":
+        probe_ctx = _tls_probe_context(make_tls(data_dir / TLS_DIR))
     while True:
-        if not _is_our_broker(pid, data_dir):
+        if not _is_our_broker(pid, data_dir, start_time):
             raise KafkaLocalError(
                 f"Kafka broker (pid {pid}) exited during startup.\n"
                 f"--- tail of {server_log}:\n{_tail(server_log, since=since)}\n"
                 f"--- tail of {out_log}:\n{_tail(out_log, 20, since=out_offset)}")
-        if not logged:
+        if not logged and log_offset is not None:
             try:
                 with open(server_log, "rb") as f:
                     if f.seek(0, os.SEEK_END) < log_offset:
@@ -499,7 +851,7 @@ def _wait_ready(data_dir: Path, pid: int, port: int, log_offset: int | None,
                 pass
         if logged:
             try:
-                api_versions_probe(HOST, port)
+                api_versions_probe(HOST, port, ssl_context=probe_ctx)
                 return
             except (OSError, ValueError) as e:
                 last_err = e
@@ -514,29 +866,38 @@ def _wait_ready(data_dir: Path, pid: int, port: int, log_offset: int | None,
 
 def stop(data_dir: str | os.PathLike, timeout: float = 30) -> bool:
     """Stop the broker of ``data_dir``: SIGTERM its process group, SIGKILL after
-    ``timeout`` s. Idempotent; returns True if a broker was running."""
+    ``timeout`` s. Idempotent; returns True if a broker was running.
+
+    The broker is the process recorded in ``kafka.pid`` (pid and start time, written the
+    moment it was spawned), so it is found even while it is still starting. The pid file
+    is removed only once that process is gone.
+    """
     data_dir = Path(data_dir).resolve()
+    recorded = _read_pid_file(data_dir)
     pid = _running_pid(data_dir)
     if pid is None:
         with contextlib.suppress(OSError):
             (data_dir / "kafka.pid").unlink()
         return False
+    start_time = recorded[1] if recorded else None
     _log(f"stopping broker pid {pid} ...")
     t0 = time.monotonic()
     _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _is_our_broker(pid, data_dir) and time.monotonic() < deadline:
+    while _is_our_broker(pid, data_dir, start_time) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _is_our_broker(pid, data_dir):
+    if _is_our_broker(pid, data_dir, start_time):
         _log(f"broker did not stop in {timeout:.0f}s, sending SIGKILL")
         _signal_group(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _is_our_broker(pid, data_dir) and time.monotonic() < deadline:
+        while _is_our_broker(pid, data_dir, start_time) and time.monotonic() < deadline:
             time.sleep(0.1)
     proc = _CHILDREN.pop(pid, None)
     if proc is not None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5)
+    if _is_our_broker(pid, data_dir, start_time):
+        raise KafkaLocalError(f"broker pid {pid} is still running after SIGKILL")
     with contextlib.suppress(OSError):
         (data_dir / "kafka.pid").unlink()
     _log(f"stopped in {time.monotonic() - t0:.1f}s")
@@ -554,20 +915,32 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def status(data_dir: str | os.PathLike) -> dict:
-    """State of the broker of ``data_dir``: running, pid, bootstrap, responding."""
+    """State of the broker of ``data_dir``: running, pid, bootstrap, responding, listeners."""
     data_dir = Path(data_dir).resolve()
     pid = _running_pid(data_dir)
     port = _read_bootstrap_port(data_dir)
+    eps = endpoints(data_dir)
     info = {"running": pid is not None, "pid": pid,
             "bootstrap": f"{HOST}:{port}" if port else None, "responding": False,
-            "formatted": (data_dir / "kraft-logs" / "meta.properties").is_file()}
+            "formatted": (data_dir / "kraft-logs" / "meta.properties").is_file(),
+            "listeners": {k: v for k, v in eps.items() if k in LISTENERS}}
     if pid and port:
+        ctx = None
+        if "PLAINTEXT" not in eps and "tls" in eps:
+            ctx = _tls_probe_context(eps["tls"])
         with contextlib.suppress(OSError, ValueError):
-            info["responding"] = bool(api_versions_probe(HOST, port))
+            info["responding"] = bool(api_versions_probe(HOST, port, ssl_context=ctx))
     return info
 
 
 # --------------------------------------------------------------------------- CLI
+
+
+def _user_arg(text: str) -> tuple[str, str]:
+    name, sep, password = text.partition(":")
+    if not sep or not name or not password:
+        raise argparse.ArgumentTypeError("expected NAME:PASSWORD")
+    return name, password
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -588,10 +961,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", required=True, type=Path,
                    help="directory for config, data, logs, pid (created if missing)")
     p.add_argument("--port", type=int, default=None,
-                   help="broker port on 127.0.0.1 (default: the one recorded in the "
-                        "data dir, else a free one)")
+                   help="port of the first listener on 127.0.0.1 (default: the one recorded "
+                        "in the data dir, else a free one)")
     p.add_argument("--timeout", type=float, default=120,
                    help="seconds to wait for the broker to be ready (default 120)")
+    p.add_argument("--sasl-ssl", action="store_true",
+                   help="add a SASL_SSL listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) with a CA "
+                        "and certificates generated in DATA_DIR/tls")
+    p.add_argument("--ssl", dest="ssl_listener", action="store_true",
+                   help="add an SSL listener that requires a client certificate (mTLS)")
+    p.add_argument("--no-plaintext", dest="plaintext", action="store_false",
+                   help="no PLAINTEXT listener (needs --sasl-ssl or --ssl)")
+    p.add_argument("--user", dest="users", action="append", type=_user_arg, default=[],
+                   metavar="NAME:PASSWORD",
+                   help="a SASL user (PLAIN and SCRAM-SHA-256/512), repeatable; needs --sasl-ssl")
 
     p = sub.add_parser("stop", help="stop the broker (SIGTERM, SIGKILL after 30 s); idempotent")
     p.add_argument("--data-dir", required=True, type=Path)
@@ -602,12 +985,18 @@ def main(argv: list[str] | None = None) -> int:
                                       "(exit 0 running, 3 not running)")
     p.add_argument("--data-dir", required=True, type=Path)
 
+    p = sub.add_parser("endpoints", help="print the listeners and TLS files of a data dir as JSON "
+                                         "(includes generated passwords: keep it private)")
+    p.add_argument("--data-dir", required=True, type=Path)
+
     args = parser.parse_args(argv)
     try:
         if args.cmd == "fetch":
             print(fetch(force=args.force))
         elif args.cmd == "start":
-            print(start(args.data_dir, port=args.port, timeout=args.timeout))
+            print(start(args.data_dir, port=args.port, timeout=args.timeout,
+                        sasl_ssl=args.sasl_ssl, ssl_listener=args.ssl_listener,
+                        plaintext=args.plaintext, users=dict(args.users)))
         elif args.cmd == "stop":
             if not stop(args.data_dir, timeout=args.timeout):
                 print("not running")
@@ -616,6 +1005,8 @@ def main(argv: list[str] | None = None) -> int:
             for k, v in info.items():
                 print(f"{k}: {v}")
             return 0 if info["running"] else 3
+        elif args.cmd == "endpoints":
+            print(json.dumps(endpoints(args.data_dir), indent=2))
     except KafkaLocalError as e:
         print(f"kafka_local: error: {e}", file=sys.stderr)
         return 1
