@@ -149,9 +149,40 @@ def cmd_settings(args: argparse.Namespace) -> int:
         for name, default, doc in rows:
             print(f"| `{name}` | `{default}` | {doc} |")
     else:
-        current = Settings.from_env()
-        for (name, default, doc), value in zip(rows, vars(current).values(), strict=True):
+        current = Settings.from_env()  # secrets (passwords) show as '***'
+        for (name, default, doc), value in zip(rows, current.redacted().values(), strict=True):
             print(f"{name} = {value!r}\n    {doc} (default {default})")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from stream_guard.stream.topics import TopicsError, create_topics, describe_topics
+
+    settings = _settings(args)
+    try:
+        if args.action == "create":
+            states = asyncio.run(create_topics(settings, timeout_s=args.timeout))
+        else:
+            states = asyncio.run(describe_topics(settings, timeout_s=args.timeout))
+    except (TopicsError, RuntimeError) as exc:
+        print(f"stream-guard topics: {exc}", file=sys.stderr)
+        return 1
+    width = max(len(t.spec.name) for t in states)
+    print(f"{'status':<8} {'topic':<{width}}  partitions  replication  role")
+    for t in states:
+        problems = t.problems()
+        status = t.action or ("ok" if not problems else "missing" if not t.exists else "differs")
+        have = f"{t.partitions}/{t.spec.partitions}" if t.exists else f"-/{t.spec.partitions}"
+        rf = f"{t.replication_factor}/{t.spec.replication_factor}" if t.exists else f"-/{t.spec.replication_factor}"
+        note = f"  ({'; '.join(problems)})" if problems and t.exists else ""
+        print(f"{status:<8} {t.spec.name:<{width}}  {have:>10}  {rf:>11}  {t.spec.role}{note}")
+    configs = states[0].spec.configs
+    print(f"(have/wanted; broker {settings.bootstrap_servers}, topic configs {configs or 'broker defaults'}; "
+          f"the changelog is compacted)")
+    if any(not t.exists for t in states):
+        return 1 if args.action == "create" else 3
     return 0
 
 
@@ -273,6 +304,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=("text", "markdown"), default="text", help="output format")
     p.set_defaults(func=cmd_settings)
+
+    p = sub.add_parser(
+        "topics",
+        help="create (or list) every Kafka topic a deployment needs",
+        description="`create`: create every topic the worker needs that is missing (input, alerts, "
+        "dead letters, the cross-account internal topics, Faust's compacted changelog of the "
+        "account-state table and its leader topic) with STREAM_GUARD_TOPIC_PARTITIONS, "
+        "STREAM_GUARD_TOPIC_REPLICATION_FACTOR and STREAM_GUARD_TOPIC_CONFIGS, for clusters that do "
+        "not auto-create topics. `list`: show which of them exist, with partitions and replication "
+        "(exit 3 if any is missing). Uses the Kafka security settings (SASL/TLS).",
+        epilog=EPILOG,
+    )
+    p.add_argument("action", choices=("create", "list"), help="create the missing topics, or list them")
+    _add_kafka_options(p)
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the broker (default 60)")
+    p.set_defaults(func=cmd_topics)
 
     try:
         from stream_guard.loadgen.commands import register

@@ -61,3 +61,29 @@ def kafka_bootstrap(tmp_path_factory) -> Iterator[str]:
         yield KAFKA_LOCAL.start(data_dir, timeout=120, die_with_parent=True)
     finally:
         KAFKA_LOCAL.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory) -> Iterator[dict]:
+    """A second Kafka 4.x broker (this session's own, also when STREAM_GUARD_TEST_BOOTSTRAP is
+    set) with a PLAINTEXT, a SASL_SSL (PLAIN, SCRAM-SHA-256/512) and an SSL listener that
+    requires client certificates; its CA and certificates are generated at start.
+
+    The dict holds ``PLAINTEXT``, ``SASL_SSL`` and ``SSL`` (``127.0.0.1:PORT``), ``tls``
+    (``ca``, ``client_cert``, ``client_key``, ``client_key_encrypted``,
+    ``client_key_password``, see ``kafka_local.make_tls``), ``users`` (name -> password,
+    PLAIN and SCRAM), ``scram_users`` (SCRAM only: unique random passwords found nowhere in
+    the broker's files, usable as canaries) and ``data_dir``.
+    """
+    import secrets
+
+    data_dir = tmp_path_factory.mktemp("kafka-secure")
+    users = {"sg-plain": "p" + secrets.token_hex(12)}
+    scram_users = {"sg-scram": "canarypw" + secrets.token_hex(12)}
+    try:
+        KAFKA_LOCAL.start(data_dir, timeout=120, die_with_parent=True, sasl_ssl=True, ssl_listener=True,
+                          users=users, scram_users=scram_users)
+        yield {**KAFKA_LOCAL.endpoints(data_dir), "users": users, "scram_users": scram_users,
+               "data_dir": Path(data_dir)}
+    finally:
+        KAFKA_LOCAL.stop(data_dir)

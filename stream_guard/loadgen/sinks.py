@@ -22,7 +22,7 @@ import asyncio
 import gzip
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -221,7 +221,13 @@ class PartitionBatcher:
 
 
 class KafkaOptions:
-    """How to produce: broker, topic, batching, pacing, producer tuning."""
+    """How to produce: broker, topic, batching, pacing, producer tuning, security.
+
+    ``security`` holds aiokafka's security keyword arguments (``security_protocol``,
+    ``ssl_context``, ``sasl_*``); by default they come from the ``STREAM_GUARD_SECURITY_PROTOCOL``,
+    ``STREAM_GUARD_SASL_*`` and ``STREAM_GUARD_SSL_*`` settings, as for the worker
+    (:func:`~stream_guard.stream.kafka_config.aiokafka_security`).
+    """
 
     def __init__(
         self,
@@ -235,6 +241,7 @@ class KafkaOptions:
         acks: int | str = 1,
         create_partitions: int = 0,
         batch_linger_s: float = 0.5,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
         self.bootstrap = bootstrap.removeprefix("kafka://")
         self.topic = topic
@@ -245,13 +252,24 @@ class KafkaOptions:
         self.acks = acks
         self.create_partitions = create_partitions
         self.batch_linger_s = batch_linger_s
+        self._security = dict(security) if security is not None else None
+
+    @property
+    def security(self) -> dict[str, Any]:
+        """aiokafka security keyword arguments (from the settings unless given)."""
+        if self._security is None:
+            from stream_guard.settings import Settings
+            from stream_guard.stream.kafka_config import aiokafka_security
+
+            self._security = aiokafka_security(Settings.from_env())
+        return self._security
 
 
 async def _ensure_topic(opts: KafkaOptions) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=opts.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=opts.bootstrap, **opts.security)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(opts.topic, opts.create_partitions, 1)])
@@ -282,6 +300,7 @@ async def send_to_kafka(
         acks=opts.acks,
         max_batch_size=1 << 20,
         max_request_size=max(opts.max_message_bytes + 65536, 1 << 20),
+        **opts.security,
     )
     await producer.start()
     sent = 0

@@ -1,18 +1,60 @@
-"""Creating stream-guard's topics before the worker starts (aiokafka admin client)."""
+"""The topics a stream-guard deployment needs, and creating them (aiokafka admin client).
+
+Every topic the worker reads or writes is listed by :func:`needed_topics`: the input,
+alerts and dead-letter topics, the cross-account internal topics, Faust's changelog of the
+``account-state`` table (compacted) and Faust's leader-election topic. The worker creates
+the missing ones at start (:func:`ensure_topics`); ``stream-guard topics create`` does the
+same ahead of time, for clusters where the brokers do not auto-create topics and
+deployments where an operator (not the application) owns the topics. All of them get
+``topic_replication_factor`` and ``topic_configs``, and every admin connection uses the
+Kafka security settings (:func:`~stream_guard.stream.kafka_config.aiokafka_security`).
+
+>>> from stream_guard.settings import Settings
+>>> s = Settings(app_id="sg", topic_partitions=6, topic_replication_factor=3,
+...              topic_configs="min.insync.replicas=2")
+>>> for t in needed_topics(s):
+...     print(t.name, t.partitions, t.replication_factor, t.configs)
+llm.requests 6 3 {'min.insync.replicas': '2'}
+llm.alerts 6 3 {'min.insync.replicas': '2'}
+llm.requests.dlq 6 3 {'min.insync.replicas': '2'}
+sg-link-profiles 6 3 {'min.insync.replicas': '2'}
+sg-link-verdicts 1 3 {'min.insync.replicas': '2'}
+sg-account-state-changelog 6 3 {'min.insync.replicas': '2', 'cleanup.policy': 'compact'}
+sg-__assignor-__leader 1 3 {'min.insync.replicas': '2'}
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, for_code
 
 from stream_guard.settings import Settings
+from stream_guard.stream.kafka_config import aiokafka_security
 
-__all__ = ["ensure_topics", "profiles_topic", "verdicts_topic"]
+__all__ = [
+    "STATE_TABLE",
+    "TopicSpec",
+    "TopicState",
+    "changelog_topic",
+    "create_topics",
+    "describe_topics",
+    "ensure_topics",
+    "leader_topic",
+    "needed_topics",
+    "profiles_topic",
+    "verdicts_topic",
+]
 
 log = logging.getLogger(__name__)
+
+#: Name of the worker's Faust table (``app.Table("account-state", ...)`` in ``stream/app.py``).
+STATE_TABLE = "account-state"
+_TOPIC_ALREADY_EXISTS = 36
 
 
 def profiles_topic(settings: Settings) -> str:
@@ -25,43 +67,198 @@ def verdicts_topic(settings: Settings) -> str:
     return f"{settings.app_id}-link-verdicts"
 
 
-async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
-    """Create the input, alerts and dead-letter topics (and the cross-account internal topics)
-    if missing.
+def changelog_topic(settings: Settings) -> str:
+    """Faust's changelog of the ``account-state`` table (``<app_id>-<table>-changelog``)."""
+    return f"{settings.app_id}-{STATE_TABLE}-changelog"
 
-    Returns the input topic's partition count (the state table is co-partitioned with
-    it). Retries until the broker answers or ``timeout_s`` passes.
+
+def leader_topic(settings: Settings) -> str:
+    """Faust's leader-election topic (``<app_id>-__assignor-__leader``, one partition)."""
+    return f"{settings.app_id}-__assignor-__leader"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic a deployment needs."""
+
+    name: str
+    role: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+    def new_topic(self) -> NewTopic:
+        return NewTopic(self.name, num_partitions=self.partitions,
+                        replication_factor=self.replication_factor, topic_configs=dict(self.configs))
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """What the cluster has of one needed topic (``partitions`` 0: missing)."""
+
+    spec: TopicSpec
+    partitions: int
+    replication_factor: int
+    action: str = ""  # create_topics: "created" or "exists"
+
+    @property
+    def exists(self) -> bool:
+        return self.partitions > 0
+
+    def problems(self) -> list[str]:
+        """Differences from the spec that matter (fewer partitions or replicas)."""
+        if not self.exists:
+            return ["missing"]
+        out = []
+        if self.partitions != self.spec.partitions:
+            out.append(f"partitions {self.partitions} != {self.spec.partitions}")
+        if self.replication_factor < self.spec.replication_factor:
+            out.append(f"replication {self.replication_factor} < {self.spec.replication_factor}")
+        return out
+
+
+def needed_topics(settings: Settings, input_partitions: int | None = None) -> list[TopicSpec]:
+    """Every topic the worker uses, with the partitions and configs it should have.
+
+    ``input_partitions`` is the input topic's actual partition count when it already
+    exists: the state changelog and the link-profiles topic are co-partitioned with it.
     """
+    n = input_partitions or settings.topic_partitions
+    rf = settings.topic_replication_factor
+    extra = settings.topic_config_map
+    specs = [
+        TopicSpec(settings.input_topic, "input (request events)", settings.topic_partitions, rf, dict(extra)),
+        TopicSpec(settings.alerts_topic, "alerts", settings.topic_partitions, rf, dict(extra)),
+        TopicSpec(settings.dlq_topic, "dead letters", settings.topic_partitions, rf, dict(extra)),
+    ]
+    if settings.cross_account:
+        specs += [
+            TopicSpec(profiles_topic(settings), "cross-account profiles (internal)", n, rf, dict(extra)),
+            TopicSpec(verdicts_topic(settings), "cross-account verdicts (internal)", 1, rf, dict(extra)),
+        ]
+    specs += [
+        TopicSpec(changelog_topic(settings), f"changelog of table {STATE_TABLE} (Faust, compacted)", n, rf,
+                  {**extra, "cleanup.policy": "compact"}),
+        TopicSpec(leader_topic(settings), "leader election (Faust)", 1, rf, dict(extra)),
+    ]
+    return specs
+
+
+def _admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000, **aiokafka_security(settings)
+    )
+
+
+async def _partitions(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, tuple[int, int]]:
+    """(partitions, replication factor) of each existing topic in ``names``."""
+    existing = set(await admin.list_topics())
+    wanted = [t for t in names if t in existing]
+    out: dict[str, tuple[int, int]] = {}
+    if wanted:
+        for meta in await admin.describe_topics(wanted):
+            parts = meta.get("partitions") or []
+            if meta.get("error_code", 0) == 0 and parts:
+                out[meta["topic"]] = (len(parts), min(len(p.get("replicas") or []) for p in parts))
+    return out
+
+
+def _raise_topic_errors(response: Any) -> list[str]:
+    """Names the topics created by a CreateTopics response; raises on any error other than
+    "already exists" (e.g. a replication factor above the number of brokers)."""
+    created, failures = [], []
+    for entry in response.topic_errors:
+        topic, code = entry[0], entry[1]
+        message = entry[2] if len(entry) > 2 else ""
+        if code == 0:
+            created.append(topic)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            failures.append(f"{topic}: {for_code(code).__name__} {message or ''}".rstrip())
+    if failures:
+        raise TopicsError("cannot create topics: " + "; ".join(failures))
+    return created
+
+
+class TopicsError(RuntimeError):
+    """The cluster refused to create a topic (not retried)."""
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[TopicState]:
+    # the input topic first: the changelog and the link-profiles topic follow its partitions
+    first = needed_topics(settings)[0]
+    have = await _partitions(admin, [first.name])
+    created: set[str] = set()
+    if first.name not in have:
+        created.update(_raise_topic_errors(await admin.create_topics([first.new_topic()])))
+        for _ in range(50):
+            have = await _partitions(admin, [first.name])
+            if first.name in have:
+                break
+            await asyncio.sleep(0.2)
+        else:
+            raise RuntimeError(f"topic {first.name} has no partitions")
+    specs = needed_topics(settings, input_partitions=have[first.name][0])
+    have = await _partitions(admin, [s.name for s in specs])
+    missing = [s.new_topic() for s in specs if s.name not in have]
+    if missing:
+        created.update(_raise_topic_errors(await admin.create_topics(missing)))
+        for _ in range(50):
+            have = await _partitions(admin, [s.name for s in specs])
+            if all(s.name in have for s in specs):
+                break
+            await asyncio.sleep(0.2)
+    if created:
+        log.info("created topics %s", sorted(created))
+    return [
+        TopicState(s, *have.get(s.name, (0, 0)), action="created" if s.name in created else "exists")
+        for s in specs
+    ]
+
+
+async def _with_admin(settings: Settings, timeout_s: float, what: str, job: Any) -> Any:
+    """Run ``job(admin)``, retrying until the broker answers or ``timeout_s`` passes."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000)
+        admin = _admin(settings)
         try:
             await admin.start()
-            wanted = {t: settings.topic_partitions for t in (settings.input_topic, settings.alerts_topic, settings.dlq_topic)}
-            if settings.cross_account:
-                wanted[profiles_topic(settings)] = settings.topic_partitions
-                wanted[verdicts_topic(settings)] = 1
-            existing = set(await admin.list_topics())
-            missing = [
-                NewTopic(t, num_partitions=n, replication_factor=1) for t, n in wanted.items() if t not in existing
-            ]
-            if missing:
-                try:
-                    await admin.create_topics(missing)
-                    log.info("created topics %s", [t.name for t in missing])
-                except TopicAlreadyExistsError:
-                    pass
-            for _ in range(50):
-                meta = await admin.describe_topics([settings.input_topic])
-                partitions = meta[0].get("partitions") or []
-                if partitions:
-                    return len(partitions)
-                await asyncio.sleep(0.2)
-            raise RuntimeError(f"topic {settings.input_topic} has no partitions")
+            return await job(admin)
         except (KafkaError, OSError) as exc:
             if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"Kafka at {settings.bootstrap_servers} not reachable: {exc!r}") from exc
+                raise RuntimeError(f"Kafka at {settings.bootstrap_servers} not reachable ({what}): {exc!r}") from exc
             log.warning("waiting for Kafka at %s: %r", settings.bootstrap_servers, exc)
             await asyncio.sleep(1.0)
         finally:
             await admin.close()
+
+
+async def create_topics(settings: Settings, timeout_s: float = 60.0) -> list[TopicState]:
+    """Create every missing topic of :func:`needed_topics`; the state of each afterwards."""
+    result: list[TopicState] = await _with_admin(settings, timeout_s, "creating topics",
+                                                 lambda admin: _create(admin, settings))
+    return result
+
+
+async def describe_topics(settings: Settings, timeout_s: float = 30.0) -> list[TopicState]:
+    """What the cluster has of each needed topic (nothing is created)."""
+
+    async def job(admin: AIOKafkaAdminClient) -> list[TopicState]:
+        first = needed_topics(settings)[0]
+        have = await _partitions(admin, [first.name])
+        specs = needed_topics(settings, input_partitions=have.get(first.name, (None,))[0])
+        have = await _partitions(admin, [s.name for s in specs])
+        return [TopicState(s, *have.get(s.name, (0, 0))) for s in specs]
+
+    result: list[TopicState] = await _with_admin(settings, timeout_s, "listing topics", job)
+    return result
+
+
+async def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
+    """Create every topic the worker needs if missing (:func:`create_topics`).
+
+    Returns the input topic's partition count (the state table is co-partitioned with
+    it). Retries until the broker answers or ``timeout_s`` passes; a topic the cluster
+    refuses to create (:class:`TopicsError`) is not retried.
+    """
+    states = await create_topics(settings, timeout_s)
+    return states[0].partitions

@@ -13,10 +13,21 @@ in one wrapper ("Solve the following problem. Show your full reasoning ...") sha
 *head* or a *tail* signature whatever the task in between. Raw text never leaves this
 module; frames are 16-hex-digit hashes.
 
+Values that are not opaque already (addresses, address prefixes, user agents: personal
+or free-form data a client controls) are hashed here too, so the linking stages, their
+internal topics (``<app_id>-link-profiles``, ``-link-verdicts``) and cluster alerts only
+ever see ``h:`` + 16 hex digits (:func:`opaque`; an analyst finds the raw value by
+hashing the candidates from the gateway log the same way). The gateway's own
+fingerprints (client, payment, system-prompt hash), the autonomous-system number and
+the model name are kept as they are (they are opaque or public identifiers).
+
 >>> values = event_values({"ip": "203.0.113.7", "asn": 64500, "user_agent": "sdk/1.0",
 ...                         "payment_fingerprint": "pm_1", "model": "m"})
->>> values
-[('ip', '203.0.113.7'), ('ip_prefix', '203.0.113.0/24'), ('asn', '64500'), ('user_agent', 'sdk/1.0'), ('payment', 'pm_1'), ('model', 'm')]
+>>> values == [("ip", opaque("203.0.113.7")), ("ip_prefix", opaque("203.0.113.0/24")), ("asn", "64500"),
+...            ("user_agent", opaque("sdk/1.0")), ("payment", "pm_1"), ("model", "m")]
+True
+>>> opaque("sdk/1.0")
+'h:ace311172fe82237'
 >>> ip_prefix("2001:db8:85a3::8a2e:370:7334")
 '2001:db8:85a3::/48'
 >>> a = template_frames("Solve the following problem. Show your full reasoning. A train leaves at 9 and travels 60 km.")
@@ -34,7 +45,7 @@ import xxhash
 
 from stream_guard.core.signals import template_of
 
-__all__ = ["FRAME_WORDS", "KINDS", "event_values", "ip_prefix", "template_frames"]
+__all__ = ["FRAME_WORDS", "HASHED_KINDS", "KINDS", "event_values", "ip_prefix", "opaque", "template_frames"]
 
 #: Every kind of linking attribute, in the order :func:`event_values` emits them.
 KINDS: tuple[str, ...] = (
@@ -42,7 +53,9 @@ KINDS: tuple[str, ...] = (
 )
 #: Words hashed at each end of a masked prompt to form its head and tail frames.
 FRAME_WORDS = 6
-_MAX_VALUE = 256  # longer values (user agents) are hashed
+_MAX_VALUE = 256  # longer values (e.g. long fingerprints) are hashed
+#: Kinds whose values are always hashed (:func:`opaque`): personal or free-form data.
+HASHED_KINDS: frozenset[str] = frozenset({"ip", "ip_prefix", "user_agent"})
 
 
 def ip_prefix(ip: str) -> str | None:
@@ -61,9 +74,16 @@ def ip_prefix(ip: str) -> str | None:
     return str(ipaddress.IPv6Network(f"{addr}/48", strict=False))
 
 
+def opaque(value: Any) -> str:
+    """The linking form of a value that must not travel raw: ``h:`` + 16 hex digits
+    (xxh3-64 of its text; a pseudonym that is stable across workers, replay and restarts,
+    not encryption: a small value space such as IPv4 can be enumerated)."""
+    return "h:" + xxhash.xxh3_64_hexdigest(str(value).encode("utf-8", "surrogatepass"))
+
+
 def _short(value: Any) -> str:
     text = str(value)
-    return text if len(text) <= _MAX_VALUE else "h:" + xxhash.xxh3_64_hexdigest(text.encode())
+    return text if len(text) <= _MAX_VALUE else opaque(text)
 
 
 def event_values(event: dict[str, Any]) -> list[tuple[str, str]]:
@@ -72,10 +92,10 @@ def event_values(event: dict[str, Any]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     ip = event.get("ip")
     if ip:
-        out.append(("ip", _short(ip)))
-        prefix = ip_prefix(ip)
+        out.append(("ip", opaque(ip)))
+        prefix = ip_prefix(ip) if isinstance(ip, str) else None
         if prefix is not None:
-            out.append(("ip_prefix", prefix))
+            out.append(("ip_prefix", opaque(prefix)))
     for kind, field in (
         ("asn", "asn"),
         ("client", "client_fingerprint"),
@@ -86,7 +106,7 @@ def event_values(event: dict[str, Any]) -> list[tuple[str, str]]:
     ):
         value = event.get(field)
         if value is not None and value != "":
-            out.append((kind, _short(value)))
+            out.append((kind, opaque(value) if kind in HASHED_KINDS else _short(value)))
     return out
 
 

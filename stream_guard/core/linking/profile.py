@@ -22,8 +22,8 @@ mixing) and judges the account's sub-streams when its interval closes.
 ...     b.observe(st, ev, 100.0 + i, st.add(ev, 100.0 + i))
 >>> profiles, alerts = b.flush(1000.0, {"a": st})
 >>> p = profiles[0]
->>> p.account, p.at, p.requests, p.values[:2]
-('a', 900.0, 3, [('ip', '10.1.2.3', 3), ('ip_prefix', '10.1.2.0/24', 3)])
+>>> p.account, p.at, p.requests, p.values[:2]   # addresses only as hashes (attributes.opaque)
+('a', 900.0, 3, [('ip', 'h:efd9cff6cb52d8c6', 3), ('ip_prefix', 'h:9325e694dcc45033', 3)])
 >>> AccountProfile.from_wire(p.to_wire()) == p
 True
 """

@@ -9,8 +9,10 @@ import pytest
 from stream_guard.core.linking.attributes import (
     FRAME_WORDS,
     KINDS,
+    HASHED_KINDS,
     event_values,
     ip_prefix,
+    opaque,
     template_frames,
 )
 
@@ -66,8 +68,9 @@ def test_event_values_full_event_in_kind_order() -> None:
         "prompt": "ignored here", "account_id": "a", "input_tokens": 3,
     }
     assert event_values(event) == [
-        ("ip", "203.0.113.7"), ("ip_prefix", "203.0.113.0/24"), ("asn", "64500"), ("client", "ja4_x"),
-        ("user_agent", "sdk/1.0"), ("payment", "pm_1"), ("system_prompt", "sp_9"), ("model", "m-large"),
+        ("ip", opaque("203.0.113.7")), ("ip_prefix", opaque("203.0.113.0/24")), ("asn", "64500"),
+        ("client", "ja4_x"), ("user_agent", opaque("sdk/1.0")), ("payment", "pm_1"), ("system_prompt", "sp_9"),
+        ("model", "m-large"),
     ]
     kinds = [k for k, _ in event_values(event)]
     assert kinds == [k for k in KINDS if k != "template"]
@@ -82,22 +85,47 @@ def test_event_values_skips_missing_none_and_empty_fields() -> None:
 
 
 def test_event_values_garbage_ip_kept_as_ip_without_prefix() -> None:
-    assert event_values({"ip": "unknown", "model": "m"}) == [("ip", "unknown"), ("model", "m")]
+    assert event_values({"ip": "unknown", "model": "m"}) == [("ip", opaque("unknown")), ("model", "m")]
 
 
-def test_event_values_long_user_agent_is_hashed_short_one_kept() -> None:
-    long_a = "Mozilla/5.0 " + "x" * 300
-    long_b = "Mozilla/5.0 " + "y" * 300
-    (kind_a, value_a), = event_values({"user_agent": long_a})
-    (_, value_b), = event_values({"user_agent": long_b})
-    assert kind_a == "user_agent"
+def test_opaque_is_a_stable_short_hash() -> None:
+    assert HASHED_KINDS == {"ip", "ip_prefix", "user_agent"}
+    value = opaque("203.0.113.7")
+    assert value.startswith("h:") and HEX16.match(value[2:])
+    assert value == opaque("203.0.113.7") != opaque("203.0.113.8")
+    assert opaque("\ud800 lone surrogate").startswith("h:")  # never raises on odd text
+
+
+def test_event_values_hold_no_raw_address_or_user_agent() -> None:
+    event = {"ip": "198.51.100.77", "user_agent": "MyTool/2.0 (ops@example.com)", "asn": 64501,
+             "client_fingerprint": "t13d_x", "model": "m"}
+    text = repr(event_values(event))
+    for raw in ("198.51.100", "MyTool", "example.com"):
+        assert raw not in text
+    # the same address and network still collide (hashes are deterministic), other networks do not
+    def values(ip: str) -> dict[str, str]:
+        return dict(event_values({"ip": ip}))
+
+    assert values("198.51.100.1")["ip_prefix"] == values("198.51.100.254")["ip_prefix"]
+    assert values("198.51.100.1")["ip_prefix"] != values("198.51.101.1")["ip_prefix"]
+    assert values("198.51.100.1")["ip"] != values("198.51.100.254")["ip"]
+
+
+def test_event_values_long_fingerprint_is_hashed_short_one_kept() -> None:
+    long_a = "fp-" + "x" * 300
+    long_b = "fp-" + "y" * 300
+    (kind_a, value_a), = event_values({"client_fingerprint": long_a})
+    (_, value_b), = event_values({"client_fingerprint": long_b})
+    assert kind_a == "client"
     assert value_a.startswith("h:") and HEX16.match(value_a[2:])
     assert value_a != value_b
-    assert event_values({"user_agent": long_a}) == [("user_agent", value_a)]  # deterministic
-    assert "Mozilla" not in value_a
+    assert event_values({"client_fingerprint": long_a}) == [("client", value_a)]  # deterministic
+    assert "fp-" not in value_a
     edge = "u" * 256  # at the limit: kept as it is
-    assert event_values({"user_agent": edge}) == [("user_agent", edge)]
-    assert event_values({"user_agent": edge + "u"})[0][1].startswith("h:")
+    assert event_values({"client_fingerprint": edge}) == [("client", edge)]
+    assert event_values({"client_fingerprint": edge + "u"})[0][1].startswith("h:")
+    # user agents are hashed whatever their length
+    assert event_values({"user_agent": "u"}) == [("user_agent", opaque("u"))]
 
 
 # --- template_frames ----------------------------------------------------------------------

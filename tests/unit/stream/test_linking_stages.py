@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 
 from stream_guard.core.linking import AccountProfile
+from stream_guard.core.linking.attributes import opaque
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.linking import MAX_MESSAGE_BYTES, AttributeStage, ClusterStage, pack, unpack
@@ -96,4 +97,5 @@ def test_runtime_link_messages_carry_profiles_and_heartbeats() -> None:
     messages = rt.link_messages("w", 4)
     assert sorted(p for p, _ in messages) == [0, 1, 2, 3]  # a message (or heartbeat) per partition
     values = [tuple(v[:2]) for _, msg in messages for item in unpack(msg)[2] for v in item[3]]
-    assert sorted(values) == [("ip", "10.0.0.1"), ("ip_prefix", "10.0.0.0/24"), ("model", "m"), ("payment", "pm_1")]
+    assert sorted(values) == [("ip", opaque("10.0.0.1")), ("ip_prefix", opaque("10.0.0.0/24")), ("model", "m"),
+                              ("payment", "pm_1")]
