@@ -450,12 +450,16 @@ async def _consume_alerts(bootstrap: str, topic: str, idle_s: float) -> list[dic
     import orjson
     from aiokafka import AIOKafkaConsumer
 
+    from stream_guard.settings import Settings
+    from stream_guard.stream.kafka_config import aiokafka_security
+
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap.removeprefix("kafka://"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        **aiokafka_security(Settings.from_env()),
     )
     await consumer.start()
     alerts: list[dict[str, Any]] = []

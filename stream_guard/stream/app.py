@@ -31,7 +31,7 @@ from stream_guard.stream.kafka_config import faust_security
 from stream_guard.stream.linking import AttributeStage, ClusterStage
 from stream_guard.stream.probe import BrokerProbe
 from stream_guard.stream.runtime import WorkerRuntime, restore_groups
-from stream_guard.stream.topics import profiles_topic, verdicts_topic
+from stream_guard.stream.topics import STATE_TABLE, profiles_topic, verdicts_topic
 
 __all__ = ["IngestFailure", "build_app"]
 
@@ -88,7 +88,7 @@ def build_app(
     clusters = [ClusterStage(settings, metrics)]
     link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
     link_verdicts = app.topic(verdicts_topic(settings), partitions=1, **RAW)
-    table = app.Table("account-state", default=None, partitions=partitions, key_type=bytes, value_type=bytes)
+    table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
     last_checkpoint = [time.monotonic()]
     last_model_checkpoint = [time.monotonic()]
 
