@@ -140,6 +140,18 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process (VmRSS in /proc/PID/status)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def loadavg() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -155,6 +167,17 @@ def _kafka_local() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+_KL: Any = None
+
+
+def kafka_local() -> Any:
+    """The ``scripts/kafka_local.py`` module (start/stop/status), loaded once, as tests/conftest.py does."""
+    global _KL
+    if _KL is None:
+        _KL = _kafka_local()
+    return _KL
 
 
 @contextlib.contextmanager
@@ -179,9 +202,10 @@ def broker(bootstrap: str | None, data_dir: Path) -> Iterator[str]:
 
 
 def broker_pid(data_dir: Path) -> int | None:
+    """The broker's pid from ``kafka.pid`` (``PID [START_TIME]``)."""
     try:
-        return int((data_dir / "kafka.pid").read_text().strip())
-    except (OSError, ValueError):
+        return int((data_dir / "kafka.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
         return None
 
 
@@ -284,6 +308,16 @@ class Worker:
 
     def cpu_seconds(self) -> float | None:
         return cpu_seconds(self.proc.pid) if self.proc else None
+
+    def status(self, path: str, timeout: float = 3.0) -> int | None:
+        """HTTP status of ``path`` on the metrics port (``None``: no answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (urllib.error.URLError, OSError):
+            return None
 
     def stop(self, timeout: float = 60.0) -> int | None:
         if self.proc is None:
