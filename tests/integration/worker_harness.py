@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -40,8 +41,14 @@ def unique_names(prefix: str) -> dict[str, str]:
 class WorkerProcess:
     """A `python -m stream_guard worker` subprocess with its own metrics port."""
 
-    def __init__(self, bootstrap: str, env: dict[str, str], data_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self, bootstrap: str, env: dict[str, str], data_dir: Path, log_path: Path,
+        memory_limit_bytes: int | None = None,
+    ) -> None:
+        """``memory_limit_bytes``: an address-space limit (RLIMIT_AS) for the worker, so that a
+        runaway allocation fails inside it instead of exhausting the shared machine."""
         self.port = free_port()
+        self.memory_limit_bytes = memory_limit_bytes
         self.env = {
             **os.environ,
             "STREAM_GUARD_BROKER": bootstrap,
@@ -58,6 +65,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "stream_guard", "worker"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=self._limit_memory if self.memory_limit_bytes else None,
         )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
@@ -72,6 +80,23 @@ class WorkerProcess:
             time.sleep(0.3)
         self.stop()
         raise TimeoutError(f"worker not ready in {ready_timeout} s:\n{self.log_tail()}")
+
+    def _limit_memory(self) -> None:
+        limit = int(self.memory_limit_bytes or 0)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def status(self, path: str) -> int | None:
+        """HTTP status of ``path`` on the metrics port (``None``: no answer)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except (urllib.error.URLError, OSError):
+            return None
 
     def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         """Current samples as {(name, sorted labels): value}."""
@@ -162,6 +187,36 @@ async def _consume(bootstrap: str, topic: str, idle_s: float, timeout: float) ->
     finally:
         await consumer.stop()
     return records
+
+
+async def _produce_located(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]], max_request_size: int
+) -> list[tuple[int, int]]:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, max_request_size=max_request_size, linger_ms=20,
+        max_batch_size=1 << 20, acks=1,
+    )
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, key=k, value=v) for k, v in records]
+        metadata = await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return [(m.partition, m.offset) for m in metadata]
+
+
+def produce_located(
+    bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]],
+    max_request_size: int = 8_000_000, timeout: float = 300.0,
+) -> list[tuple[int, int]]:
+    """Send ``(key, value)`` records (``None`` value: a tombstone) in order; returns the
+    (partition, offset) each one was written to."""
+    return asyncio.run(asyncio.wait_for(_produce_located(bootstrap, topic, records, max_request_size), timeout))
+
+
+def samples_of(samples: dict[Any, float], name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of ``name``, by labels."""
+    return {labels: v for (n, labels), v in samples.items() if n == name}
 
 
 def consume_all(bootstrap: str, topic: str, idle_s: float = 3.0, timeout: float = 60.0) -> list[Any]:
