@@ -139,6 +139,7 @@ class DecodedMessage:
     events: list[tuple[dict[str, Any], float]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     batched: bool = False  # the value was a JSON array of events
+    positions: list[int] = field(default_factory=list)  # each valid event's index in the array
 
     @property
     def event_count(self) -> int:
@@ -209,6 +210,7 @@ def _accept(item: Any, out: DecodedMessage, raw: bytes, index: int | None) -> No
         out.dead_letters.append(DeadLetter.of_element(DeadLetterReason.SCHEMA_VIOLATION, str(exc), item, raw, index))
         return
     out.events.append((event, ts))
+    out.positions.append(index or 0)
 
 
 def encode_alert(alert: dict[str, Any]) -> bytes:

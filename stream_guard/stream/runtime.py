@@ -127,7 +127,7 @@ class WorkerRuntime:
         failed = 0
         reference = time.time() if now is None else now
         for index, (event, ts) in enumerate(msg.events):
-            at = index if msg.batched else None
+            at = msg.positions[index] if msg.batched else None  # the position in the original array
             why = self.bounds.violation(ts, reference=reference, latest=det.max_ts)
             if why is not None:
                 failed += 1
