@@ -53,9 +53,7 @@ def build_app(
     ticks, a fatal ingest failure); on a fatal failure the app asks the worker to stop and
     the worker exits non-zero.
     """
-    health = health or WorkerHealth(
-        broker_lost_after_s=settings.broker_lost_after_s, stall_s=max(30.0, 3 * settings.broker_probe_interval_s)
-    )
+    health = health or WorkerHealth.of(settings)
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,

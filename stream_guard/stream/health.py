@@ -24,6 +24,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from stream_guard.settings import Settings
+
 __all__ = ["WorkerHealth"]
 
 
@@ -41,6 +43,14 @@ class WorkerHealth:
         started = clock()
         self._broker_ok_at = started
         self._ticked_at = started
+
+    @classmethod
+    def of(cls, settings: Settings) -> WorkerHealth:
+        """The health of a worker configured by ``settings`` (broker loss and stall limits)."""
+        return cls(
+            broker_lost_after_s=settings.broker_lost_after_s,
+            stall_s=max(30.0, 3 * settings.broker_probe_interval_s),
+        )
 
     def broker_ok(self) -> None:
         """A broker probe succeeded."""

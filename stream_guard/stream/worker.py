@@ -30,9 +30,7 @@ def run_worker(settings: Settings) -> int:
     partitions = loop.run_until_complete(ensure_topics(settings))
     metrics = Metrics()
     metrics.build_info.info({"version": __version__})
-    health = WorkerHealth(
-        broker_lost_after_s=settings.broker_lost_after_s, stall_s=max(30.0, 3 * settings.broker_probe_interval_s)
-    )
+    health = WorkerHealth.of(settings)
     app, runtime = build_app(settings, metrics, partitions, health)
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port, health.not_ready, health.not_alive)
     log.info(
