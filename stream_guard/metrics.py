@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
@@ -146,6 +146,22 @@ class Metrics:
             ["partition"],
             registry=r,
         )
+        self.consumer_committed_lag = Gauge(
+            "stream_guard_consumer_committed_lag_messages",
+            "Messages in the input topic after the consumer group's committed offset, by partition "
+            "(what a restart would read again; the broker-side lag). Far above "
+            "stream_guard_consumer_lag_messages: processed offsets are not being committed.",
+            ["partition"],
+            registry=r,
+        )
+        self.consumer_commit_stalled = Gauge(
+            "stream_guard_consumer_commit_stalled_seconds",
+            "Seconds since the consumer group's committed offset of the partition last advanced "
+            "while messages wait beyond it (0 when it is at the end offset).",
+            ["partition"],
+            registry=r,
+        )
+        self._lag_partitions: set[str] = set()
         self.checkpoint_duration = Histogram(
             "stream_guard_checkpoint_duration_seconds",
             "Wall-clock time of one state checkpoint to the changelog-backed table.",
@@ -243,6 +259,24 @@ class Metrics:
             for severity in SEVERITIES:
                 for combo in combos:
                     self.alerts.labels(kind, severity, combo)
+
+    def report_lag(self, lags: Mapping[int, tuple[int, int, float]]) -> None:
+        """Set the per-partition lag gauges from the broker probe's ``{partition: (lag,
+        committed lag, commit stalled seconds)}`` (:class:`~stream_guard.stream.probe.PartitionLag`),
+        and remove the series of partitions no longer reported (revoked ones would otherwise
+        keep their last value)."""
+        gauges = (self.consumer_lag, self.consumer_committed_lag, self.consumer_commit_stalled)
+        current = {str(p): values for p, values in lags.items()}
+        for label in self._lag_partitions - set(current):
+            for gauge in gauges:
+                try:
+                    gauge.remove(label)
+                except KeyError:  # never set
+                    pass
+        for label, values in current.items():
+            for gauge, value in zip(gauges, values, strict=True):
+                gauge.labels(label).set(value)
+        self._lag_partitions = set(current)
 
     def exposition(self) -> bytes:
         """The text exposition format of all metrics."""

@@ -241,9 +241,8 @@ def build_app(
             return
         health.broker_ok()
         metrics.broker_up.set(1)
-        for p, (end, committed) in offsets.items():
-            done = max(runtime.last_offset.get(p, -1) + 1, committed or 0)
-            metrics.consumer_lag.labels(str(p)).set(max(0, end - done))
+        # lag, committed lag (what stuck commits grow) and how long commits have stood still
+        metrics.report_lag(probe.lag.observe(offsets, runtime.last_offset, time.monotonic()))
 
     @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
     async def close_probe(app: faust.App, **_: Any) -> None:

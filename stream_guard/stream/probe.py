@@ -7,14 +7,21 @@ end offsets of the assigned input partitions and the group's committed offsets. 
 end offset minus the next offset to process (the newer of the committed offset and the
 last offset handled). A probe that fails or times out marks the broker unreachable; the
 worker's readiness follows (see :mod:`stream_guard.stream.health`).
+
+That lag hides offsets that are processed but never committed (measured after a kill -9
+failover: 140,900 messages behind the group's committed offset while the lag showed 0), so
+:class:`LagTracker` also derives, from the same answer, the *committed* lag (end offset
+minus the group's committed offset: what a restart would read again, and what broker-side
+tools such as ``kafka-consumer-groups`` report) and how long the committed offset has not
+moved while messages wait beyond it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -23,9 +30,57 @@ from aiokafka.errors import KafkaError
 from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security
 
-__all__ = ["BrokerProbe"]
+__all__ = ["BrokerProbe", "LagTracker", "PartitionLag"]
 
 log = logging.getLogger(__name__)
+
+
+class PartitionLag(NamedTuple):
+    """What the probe tells of one input partition."""
+
+    #: end offset minus the next offset to process (the newer of committed and handled)
+    lag: int
+    #: end offset minus the group's committed offset (the end offset if nothing is committed)
+    committed_lag: int
+    #: seconds since the committed offset last moved, while messages wait beyond it
+    #: (0 when it is at the end offset)
+    commit_stalled_s: float
+
+
+class LagTracker:
+    """Per input partition: lag, committed lag and how long the committed offset has stood.
+
+    >>> t = LagTracker()
+    >>> t.observe({0: (100, 40)}, {0: 89}, now=10.0)
+    {0: PartitionLag(lag=10, committed_lag=60, commit_stalled_s=0.0)}
+    >>> t.observe({0: (130, 40)}, {0: 129}, now=25.0)[0]   # processed on, not committed
+    PartitionLag(lag=0, committed_lag=90, commit_stalled_s=15.0)
+    >>> t.observe({0: (130, 130)}, {0: 129}, now=30.0)[0]  # committed up to the end
+    PartitionLag(lag=0, committed_lag=0, commit_stalled_s=0.0)
+    """
+
+    def __init__(self) -> None:
+        # partition -> (committed offset last seen, when it last moved or stood at the end)
+        self._since: dict[int, tuple[int | None, float]] = {}
+
+    def observe(
+        self, offsets: Mapping[int, tuple[int, int | None]], last_offset: Mapping[int, int], now: float
+    ) -> dict[int, PartitionLag]:
+        """``offsets``: :meth:`BrokerProbe.next_offsets`' answer; ``last_offset``: the last
+        offset handled per partition; ``now``: a monotonic clock. Partitions absent from
+        ``offsets`` (no longer assigned) are forgotten."""
+        out: dict[int, PartitionLag] = {}
+        for p, (end, committed) in offsets.items():
+            base = committed or 0
+            done = max(last_offset.get(p, -1) + 1, base)
+            prev = self._since.get(p)
+            if prev is None or prev[0] != committed or base >= end:
+                self._since[p] = (committed, now)
+            stalled = 0.0 if base >= end else max(0.0, now - self._since[p][1])
+            out[p] = PartitionLag(max(0, end - done), max(0, end - base), stalled)
+        for p in set(self._since) - set(offsets):
+            del self._since[p]
+        return out
 
 
 class BrokerProbe:
@@ -35,6 +90,8 @@ class BrokerProbe:
         self.s = settings
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        #: turns :meth:`next_offsets`' answers into :class:`PartitionLag` per partition
+        self.lag = LagTracker()
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._consumer is None or self._admin is None:

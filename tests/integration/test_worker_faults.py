@@ -1,5 +1,5 @@
 """Faults around the real worker on the real broker: a broker that refuses dead letters, a
-broker outage, and where the consumer-lag metric comes from."""
+broker outage, and where the consumer-lag metrics come from (processing and committed lag)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from stream_guard.settings import Settings
-from stream_guard.stream.probe import BrokerProbe
+from stream_guard.stream.probe import BrokerProbe, LagTracker, PartitionLag
 from traffic import START, benign_events, to_messages
 from worker_harness import WorkerProcess, create_topics, metric, produce, unique_names, wait_for
 
@@ -25,6 +25,17 @@ def _accounted(worker: WorkerProcess) -> float:
     m = worker.metrics()
     return sum(metric(m, "stream_guard_events_total", outcome=o)
                for o in ("processed", "dead_lettered", "duplicate", "untracked"))
+
+
+def _committed_lag(worker: WorkerProcess) -> tuple[float, float] | None:
+    """(sum of stream_guard_consumer_committed_lag_messages, max of
+    stream_guard_consumer_commit_stalled_seconds) over the worker's partitions; None until
+    every input partition (2) is reported."""
+    m = worker.metrics()
+    lags = {dict(labels)["partition"]: v for (name, labels), v in m.items()
+            if name == "stream_guard_consumer_committed_lag_messages"}
+    stalls = [v for (name, _), v in m.items() if name == "stream_guard_consumer_commit_stalled_seconds"]
+    return (sum(lags.values()), max(stalls, default=0.0)) if len(lags) == 2 else None
 
 
 def test_a_dead_letter_the_broker_refuses_stops_the_worker_with_exit_code_1(
@@ -71,6 +82,8 @@ def test_broker_outage_turns_readyz_503_then_the_worker_resumes(kafka_local, tmp
         wait_for(lambda: _accounted(worker) >= len(first), timeout=60, what="first events")
         wait_for(lambda: metric(worker.metrics(), "stream_guard_broker_up") == 1, timeout=30, what="broker_up")
         assert worker.status("/readyz") == 200
+        # the processed offsets get committed: nothing left after the group's committed offsets
+        wait_for(lambda: _committed_lag(worker) == (0.0, 0.0), timeout=30, what="offsets committed")
 
         kafka_local.stop(data)
         lines_before = len(worker.log_path.read_text(errors="replace").splitlines())
@@ -94,6 +107,8 @@ def test_broker_outage_turns_readyz_503_then_the_worker_resumes(kafka_local, tmp
         wait_for(lambda: _accounted(worker) >= len(first) + len(second), timeout=120,
                  what="events sent after the outage")
         assert metric(worker.metrics(), "stream_guard_events_total", outcome="processed") == len(first) + len(second)
+        # and commits resume after the outage (a committed lag that stays up is issue 10's stuck commits)
+        wait_for(lambda: _committed_lag(worker) == (0.0, 0.0), timeout=30, what="offsets committed after the outage")
     finally:
         worker.stop()
         kafka_local.stop(data)
@@ -129,3 +144,12 @@ def test_the_probe_reads_end_and_committed_offsets_from_the_broker(kafka_bootstr
     assert sorted(end for end, _ in before.values()) == [0, 7]  # one key: one partition holds all 7
     assert all(committed is None for _, committed in before.values())
     assert sorted(c for _, c in after.values() if c is not None) == [3]
+
+    # the lag metrics of those answers: all 7 handled; committed lag 7 before the commit, 4 after
+    full = next(p for p, (end, _) in before.items() if end)
+    lag = LagTracker()
+    first = lag.observe(before, {full: 6}, now=0.0)
+    assert first[full] == PartitionLag(lag=0, committed_lag=7, commit_stalled_s=0.0)
+    assert lag.observe(before, {full: 6}, now=9.0)[full].commit_stalled_s == 9.0  # still no commit
+    assert lag.observe(after, {full: 6}, now=10.0)[full] == PartitionLag(lag=0, committed_lag=4, commit_stalled_s=0.0)
+    assert all(lag.observe(after, {}, now=10.0)[p] == PartitionLag(0, 0, 0.0) for p in after if p != full)
