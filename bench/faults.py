@@ -299,6 +299,11 @@ def sample_worker(name: str, w: Worker, t0: float) -> dict[str, Any]:
     s["messages"] = metric(m, "stream_guard_messages_consumed_total")
     s["assigned"] = metric(m, "stream_guard_assigned_partitions")
     s["lag"] = metric_sum(m, "stream_guard_consumer_lag_messages")
+    # end - the group's committed offset, as the worker probes it: follows broker_lag unless the
+    # worker's commits are stuck while it processes (issue 10's failover)
+    s["committed_lag"] = metric_sum(m, "stream_guard_consumer_committed_lag_messages")
+    s["commit_stalled_s"] = max((v for (n, _), v in m.items() if n == "stream_guard_consumer_commit_stalled_seconds"),
+                                default=None)
     s["broker_up"] = metric(m, "stream_guard_broker_up")
     s["ready"] = metric(m, "stream_guard_ready")
     s["tracked"] = metric(m, "stream_guard_tracked_accounts")
