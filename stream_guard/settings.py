@@ -169,8 +169,9 @@ class Settings:
     )
     checkpoint_interval_s: float = _knob(
         10.0,
-        "Wall-clock seconds between state checkpoints to the changelog-backed table "
-        "(per partition, only accounts that changed).",
+        "Wall-clock seconds between checkpoint passes to the changelog-backed table (per "
+        "partition: the accounts, event ids and models that changed, then a marker with the "
+        "input offset covered; after a crash the input is re-read from that offset).",
     )
     # --- alerting ------------------------------------------------------------------------
     cooldown_s: float = _knob(
@@ -270,9 +271,6 @@ class Settings:
         False,
         "Let the population model raise (low) alerts on its own; by default it only corroborates "
         "a rule (peers' outliers include benign evaluation runs).",
-    )
-    model_checkpoint_interval_s: float = _knob(
-        300.0, "Wall-clock seconds between checkpoints of the population models."
     )
     alert_min_score: float = _knob(
         0.5, "Combined score in [0, 1] from which an evaluation becomes an alert."

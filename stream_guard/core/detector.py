@@ -67,7 +67,11 @@ class Detector:
         self._heap: list[float] = []  # boundaries present in _due or _staged
         self._ids_cur: set[int] = set()  # recent event ids, two generations
         self._ids_prev: set[int] = set()
+        self.ids_generation = 0  # how many times the id generations turned over
+        self._ids_new: list[int] = []  # ids added since the last take_new_ids (checkpoints)
+        self._ids_turned: list[tuple[int, list[int]]] = []  # ... of generations turned over since
         self._next_sweep = 0.0
+        self.advanced_to = 0.0  # the latest finite watermark given to advance()
         self.max_ts = 0.0  # the latest event time seen (this partition's watermark)
         self.duplicates = 0
         self.rejected = 0  # events of new accounts refused because max_accounts was reached
@@ -78,19 +82,29 @@ class Detector:
         self.profiles: list[AccountProfile] = []  # closed profiles not yet collected
 
     # --- the per-event path -----------------------------------------------------------------
-    def process(self, event: dict[str, Any], ts: float) -> None:
-        """Account for one valid event (alerts come from :meth:`advance`)."""
+    def process(self, event: dict[str, Any], ts: float, offset: int = -1) -> None:
+        """Account for one valid event (alerts come from :meth:`advance`).
+
+        ``offset`` is the event's input offset: an account whose restored checkpoint
+        already covers it (``offset < upto``, a partition re-read after a crash) only
+        remembers its id.
+        """
         key = xxhash.xxh3_64_intdigest(event["event_id"].encode())
         if key in self._ids_cur or key in self._ids_prev:
             self.duplicates += 1
             return
         self._ids_cur.add(key)
+        self._ids_new.append(key)
         if len(self._ids_cur) * 2 >= self.s.dedup_window:
             self._ids_prev, self._ids_cur = self._ids_cur, set()
-        if ts > self.max_ts:
-            self.max_ts = ts
+            self._ids_turned.append((self.ids_generation, self._ids_new))
+            self.ids_generation += 1
+            self._ids_new = []
+        self.max_ts = max(self.max_ts, ts)
         account = event["account_id"]
         st = self.accounts.get(account)
+        if st is not None and offset < st.upto:
+            return
         if st is None or (ts - st.last_ts > self.s.account_ttl_s and not st.staged):
             if st is None and len(self.accounts) >= self.s.max_accounts:
                 self.rejected += 1
@@ -127,9 +141,12 @@ class Detector:
             profiles, mixture_alerts = self.links.flush(watermark, self.accounts)
             self.profiles += profiles
             alerts += mixture_alerts
+            self.dirty.update(p.account for p in profiles if p.account in self.accounts)
         if watermark >= self._next_sweep and math.isfinite(watermark):
             self._expire(watermark)
             self._next_sweep = watermark + self.s.eval_interval_s
+        if math.isfinite(watermark) and watermark > self.advanced_to:
+            self.advanced_to = watermark
         return alerts
 
     def flush(self) -> list[dict[str, Any]]:
@@ -142,13 +159,51 @@ class Detector:
         return out
 
     # --- checkpoints ------------------------------------------------------------------------
-    def take_dirty(self) -> dict[str, dict[str, Any] | None]:
-        """States changed since the last call (``None`` for expired accounts); forgets them."""
-        out: dict[str, dict[str, Any] | None] = {a: None for a in self.expired}
-        out.update({a: self.accounts[a].to_dict() for a in self.dirty if a in self.accounts})
+    def take_dirty(self, upto: int = -1) -> dict[str, dict[str, Any] | None]:
+        """States changed since the last call (``None`` for expired accounts); forgets them.
+
+        ``upto`` is the next input offset: each state records that it covers every event
+        of its account before it (see :meth:`process`).
+        """
+        # Sorted: the same state gives the same records in the same order in every process.
+        out: dict[str, dict[str, Any] | None] = {a: None for a in sorted(self.expired)}
+        links = self.links
+        for a in sorted(self.dirty):
+            st = self.accounts.get(a)
+            if st is None:
+                continue
+            st.upto = upto
+            data = st.to_dict()
+            if links is not None:
+                data["link"] = links.export(a)
+            out[a] = data
         self.dirty.clear()
         self.expired.clear()
         return out
+
+    def take_new_ids(self) -> list[tuple[int, list[int]]]:
+        """(id generation, event ids remembered in it since the last call), oldest first."""
+        out = [*self._ids_turned, (self.ids_generation, self._ids_new)]
+        self._ids_turned, self._ids_new = [], []
+        return out
+
+    def load_ids(self, generation: int, current: Iterable[int], previous: Iterable[int]) -> None:
+        """Restore the duplicate-id memory (the inverse of collecting :meth:`take_new_ids`)."""
+        self.ids_generation = generation
+        self._ids_cur, self._ids_prev = set(current), set(previous)
+        self._ids_new, self._ids_turned = [], []
+
+    def clock_state(self) -> dict[str, float]:
+        """Where this detector is in event time (for a checkpoint's marker)."""
+        return {"max_ts": self.max_ts, "advanced_to": self.advanced_to, "next_sweep": self._next_sweep}
+
+    def load_clock_state(self, data: dict[str, float]) -> None:
+        """Restore :meth:`clock_state` (after :meth:`restore`)."""
+        self.max_ts = max(self.max_ts, float(data["max_ts"]))
+        self.advanced_to = float(data["advanced_to"])
+        self._next_sweep = float(data["next_sweep"])
+        if self.links is not None:
+            self.links.expire(self.advanced_to)  # sub-streams dropped after their account's record
 
     def restore(self, states: Iterable[dict[str, Any]]) -> int:
         """Load checkpointed account states; returns how many were loaded."""
@@ -156,6 +211,8 @@ class Detector:
         for data in states:
             st = AccountState.from_dict(data)
             self.accounts[st.account_id] = st
+            if self.links is not None:
+                self.links.load(st.account_id, data.get("link"))
             self.max_ts = max(self.max_ts, st.last_ts)
             for boundary, _ in st.staged or ():
                 self._push(self._staged, boundary, st.account_id)

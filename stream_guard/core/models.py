@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import pickle
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from river import anomaly, stats
@@ -133,15 +134,17 @@ class PopulationModels:
         return {p: m.learned for p, m in self.models.items()}
 
     # --- checkpoints ----------------------------------------------------------------------
-    def dumps(self) -> dict[str, bytes]:
-        """Each population's models as compressed bytes (one checkpoint record each)."""
-        return {p: zlib.compress(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL), 6) for p, m in self.models.items()}
+    def dumps(self, populations: Iterable[str] | None = None) -> dict[str, bytes]:
+        """Each population's models (or those of ``populations``) as compressed bytes (one
+        checkpoint record each)."""
+        chosen = self.models if populations is None else {p: self.models[p] for p in populations}
+        return {p: zlib.compress(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL), 6) for p, m in chosen.items()}
 
     def loads(self, blobs: dict[str, bytes]) -> None:
         """Restore populations from :meth:`dumps` output (only checkpoints we wrote)."""
         for p, blob in blobs.items():
             if p in self.models:
-                self.models[p] = pickle.loads(zlib.decompress(blob))  # noqa: S301 - our own changelog
+                self.models[p] = pickle.loads(zlib.decompress(blob))
 
     def describe(self) -> dict[str, Any]:
         """Per-population learned counts (for logs and metrics)."""

@@ -46,7 +46,7 @@ from stream_guard.core.recent import Recent
 from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
 from stream_guard.core.window import COUNTERS, Windows
 
-__all__ = ["AccountState", "HOUR_MASK", "SKETCH_ALL_BELOW", "SKETCH_EVERY"]
+__all__ = ["HOUR_MASK", "SKETCH_ALL_BELOW", "SKETCH_EVERY", "AccountState"]
 
 HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest event
 SKETCH_ALL_BELOW = 64  #: day text requests below which every new prompt is sketched
@@ -70,18 +70,19 @@ class AccountState:
 
     __slots__ = (
         "account_id",
-        "windows",
-        "recent",
+        "active_alerts",
+        "created_at",
+        "first_seen",
         "hour_mask",
         "last_hour",
-        "first_seen",
         "last_ts",
-        "created_at",
         "next_eval",
         "pending",
-        "staged",
-        "active_alerts",
+        "recent",
         "sketch_seq",
+        "staged",
+        "upto",
+        "windows",
     )
 
     def __init__(self, account_id: str, horizons: Sequence[float]) -> None:
@@ -100,6 +101,9 @@ class AccountState:
         # detector -> [severity rank, active until (event time)]
         self.active_alerts: dict[str, list[float]] | None = None
         self.sketch_seq = 0  # new text prompts seen, modulo SKETCH_EVERY (the sampling turn)
+        # input offset the last checkpoint of this state covers (events of this account at
+        # lower offsets are already in it when a partition is re-read after a crash); -1: none
+        self.upto = -1
 
     def add(self, event: dict[str, Any], ts: float) -> PromptSignals | None:
         """Count one request event at event time ``ts``; returns its text signals (if any)."""
@@ -198,6 +202,7 @@ class AccountState:
             "staged": [list(item) for item in self.staged] if self.staged else None,
             "active_alerts": self.active_alerts,
             "sketch_seq": self.sketch_seq,
+            "upto": self.upto,
         }
 
     @classmethod
@@ -219,4 +224,5 @@ class AccountState:
         alerts = data["active_alerts"]
         st.active_alerts = {k: list(v) for k, v in alerts.items()} if alerts else None
         st.sketch_seq = data.get("sketch_seq", 0)
+        st.upto = data.get("upto", -1)
         return st

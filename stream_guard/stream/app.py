@@ -16,7 +16,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import faust
@@ -24,18 +24,28 @@ from faust.types import TP
 from prometheus_client import Histogram
 
 from stream_guard.contracts import DeadLetter, dead_letter_record, encode_alert
+from stream_guard.core.checkpoint import by_partition
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream.catchup import InputRecord, read_range
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
 from stream_guard.stream.linking import AttributeStage, ClusterStage
 from stream_guard.stream.probe import BrokerProbe
-from stream_guard.stream.runtime import WorkerRuntime, restore_groups
-from stream_guard.stream.topics import STATE_TABLE, profiles_topic, verdicts_topic
+from stream_guard.stream.runtime import IDLE_PARTITION_S, WorkerRuntime
+from stream_guard.stream.topics import (
+    CLUSTER_TABLE,
+    STATE_TABLE,
+    profiles_topic,
+    verdicts_topic,
+)
 
 __all__ = ["IngestFailure", "build_app"]
 
 log = logging.getLogger(__name__)
+
+#: The stages whose partitions are checkpointed and re-read after a restore.
+INPUT, PROFILES, VERDICTS = "input", "profiles", "verdicts"
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 
@@ -87,8 +97,10 @@ def build_app(
     link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
     link_verdicts = app.topic(verdicts_topic(settings), partitions=1, **RAW)
     table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
+    # one partition: Faust assigns it with the one-partition verdicts topic (same partition
+    # count, same subscribers), so the cluster stage's owner holds its checkpoint
+    cluster_table = app.Table(CLUSTER_TABLE, default=None, partitions=1, key_type=bytes, value_type=bytes)
     last_checkpoint = [time.monotonic()]
-    last_model_checkpoint = [time.monotonic()]
 
     async def send_alerts(alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
@@ -107,19 +119,21 @@ def build_app(
     def assigned_input_partitions() -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.input_topic}
 
-    def write(p: int, key: bytes, value: bytes | None) -> None:
-        table.send_changelog(p, key, value)
+    def write(p: int, key: bytes, value: bytes | None, into: Any = None) -> None:
+        t = table if into is None else into
+        t.send_changelog(p, key, value)
         if value is None:
-            table.data.pop(key, None)
+            t.data.pop(key, None)
         else:
-            table.data[key] = value
+            t.data[key] = value
 
-    def write_all(records: Iterable[tuple[int, bytes, bytes | None]], duration: Histogram, what: str) -> int:
+    def write_all(records: Iterable[tuple[int, bytes, bytes | None]], duration: Histogram, what: str,
+                  into: Any = None) -> int:
         started = time.perf_counter()
         try:
             n = 0
             for p, key, value in records:
-                write(p, key, value)
+                write(p, key, value, into)
                 n += 1
             return n
         except Exception:
@@ -130,40 +144,129 @@ def build_app(
             duration.observe(time.perf_counter() - started)
 
     def checkpoint(partitions: set[int] | None = None) -> None:
-        n = write_all(runtime.checkpoint(partitions), metrics.checkpoint_duration, "state")
+        # Only restored partitions: before its restore a partition's state is provisional
+        # (Faust hands out messages before the tables' recovery); a pass of it would
+        # overwrite the checkpoint the restore is about to read.
+        ready = set(runtime.restored) if partitions is None else partitions & runtime.restored
+        n = write_all(runtime.checkpoint(ready), metrics.checkpoint_duration, "state")
         metrics.checkpoint_states.inc(n)
+        if settings.cross_account:
+            linked = set(attributes.restored) if partitions is None else partitions & attributes.restored
+            write_all(attributes.checkpoint(linked), metrics.checkpoint_duration, "attribute index")
+            if clusters[0].restored and partitions is None:
+                write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
+                          "cluster book", cluster_table)
         last_checkpoint[0] = time.monotonic()
 
-    def checkpoint_models(partitions: set[int] | None = None) -> None:
-        write_all(runtime.checkpoint_models(partitions), metrics.model_checkpoint_duration, "model")
-        last_model_checkpoint[0] = time.monotonic()
+    def assigned(topic: str) -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
     @table.on_recover  # type: ignore[misc]  # untyped decorator
     async def restore_state() -> None:
-        states, models = restore_groups(table.data.items())
-        for p in sorted(assigned_input_partitions()):
-            if p not in runtime.detectors:
-                runtime.detector(p, states.get(p, ()), models.get(p))
+        # Partitions not held before this rebalance come from the tables (replacing
+        # provisional state of messages Faust handed over before the recovery); each is
+        # re-read from its checkpoint's offset before its next message (catch_up).
+        now = time.time()
+        held = assigned_input_partitions()
+        runtime.drop(set(runtime.detectors) - held)
+        groups = by_partition(table.data.items())
+        for p in sorted(held - runtime.restored):
+            restored = runtime.restore(p, groups.get(p, ()))
+            for key in restored.stale:
+                write(p, key, None)
+            restored_at[(INPUT, p)] = time.monotonic()
+        if settings.cross_account:
+            linked = assigned(link_profiles.get_topic_name())
+            attributes.drop(set(attributes.indexes) - linked)
+            for p in sorted(linked - attributes.restored):
+                for key in attributes.restore(p, groups.get(p, ()), now).stale:
+                    write(p, key, None)
+                restored_at[(PROFILES, p)] = time.monotonic()
+            if 0 in assigned(link_verdicts.get_topic_name()) and not clusters[0].restored:
+                items = [(k, v) for k, v in cluster_table.data.items() if v is not None]
+                for key in clusters[0].restore(items, now).stale:
+                    write(0, key, None, cluster_table)
+                restored_at[(VERDICTS, 0)] = time.monotonic()
         runtime.ready = health.restored = True
-        log.info("state restored: %d partitions, %d accounts", len(runtime.detectors),
-                 sum(len(d.accounts) for d in runtime.detectors.values()))
+        log.info("state restored: %d partitions, %d accounts, to re-read from %s", len(runtime.detectors),
+                 sum(len(d.accounts) for d in runtime.detectors.values()), dict(runtime.resume_at) or "nothing")
+
+    # What a restored partition re-reads before its next message from Faust, per stage:
+    # (topic, offsets still to re-read from, handler of one re-read message).
+    async def input_message(p: int, rec: InputRecord) -> None:
+        result = runtime.handle(p, rec.offset, rec.value)
+        for dl in result.dead_letters:
+            await dead_letter(rec.key, dl, p, rec.offset)
+
+    async def profiles_message(p: int, rec: InputRecord) -> None:
+        # a source counts as heard from when it sent the message, not when it is re-read
+        attributes.handle(p, rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
+
+    async def verdicts_message(p: int, rec: InputRecord) -> None:
+        clusters[0].handle(rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
+
+    stages: dict[str, tuple[str, Callable[[], dict[int, int]], Callable[[int, InputRecord], Awaitable[None]]]] = {
+        INPUT: (settings.input_topic, lambda: runtime.resume_at, input_message),
+        PROFILES: (link_profiles.get_topic_name(), lambda: attributes.resume_at, profiles_message),
+        VERDICTS: (link_verdicts.get_topic_name(), lambda: clusters[0].resume_at, verdicts_message),
+    }
+    catching_up: dict[tuple[str, int], asyncio.Task[None]] = {}
+    restored_at: dict[tuple[str, int], float] = {}
+
+    async def catch_up(stage: str, partition: int, end: int | None) -> None:
+        """Handle the messages of a restored partition from its checkpoint's offset to ``end``."""
+        topic, resume_at, handle = stages[stage]
+        start = resume_at().get(partition)
+        if start is None:
+            return
+        started, n = time.monotonic(), 0
+        log.info("%s partition %d: re-reading from offset %d to %s", topic, partition, start,
+                 "its end" if end is None else end)
+        async for rec in read_range(settings, topic, partition, start, end):
+            await handle(partition, rec)
+            n += 1
+        resume_at().pop(partition, None)
+        log.info("%s partition %d: re-read %d messages from offset %d in %.1f s", topic, partition, n, start,
+                 time.monotonic() - started)
+
+    def catch_up_done(fut: asyncio.Future[None]) -> None:
+        exc = None if fut.cancelled() else fut.exception()
+        if exc is not None:
+            fail(IngestFailure(f"re-reading a restored partition failed: {type(exc).__name__}"))
+
+    async def caught_up(stage: str, partition: int, end: int | None) -> None:
+        key = (stage, partition)
+        task = catching_up.get(key)
+        if task is None:
+            task = catching_up[key] = asyncio.ensure_future(catch_up(stage, partition, end))
+            task.add_done_callback(lambda _: catching_up.pop(key, None))
+        await task
+
+    def idle_catch_ups() -> None:
+        """Start the re-read of restored partitions that got no message since their restore."""
+        for stage, (_, resume_at, _) in stages.items():
+            for p in list(resume_at()):
+                if (stage, p) not in catching_up and time.monotonic() - restored_at.get((stage, p), 0.0) >= IDLE_PARTITION_S:
+                    asyncio.ensure_future(caught_up(stage, p, None)).add_done_callback(catch_up_done)
 
     @app.on_partitions_revoked.connect  # type: ignore[misc]  # untyped signal
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
-        attributes.drop(tp.partition for tp in revoked if tp.topic == link_profiles.get_topic_name())
-        if any(tp.topic == link_verdicts.get_topic_name() for tp in revoked):
-            clusters[0].reset_gauges()
-            clusters[0] = ClusterStage(settings, metrics)  # the new owner rebuilds from new verdicts
         lost = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
-        if lost:
-            checkpoint(lost)
-            checkpoint_models(lost)
+        lost_links = {tp.partition for tp in revoked if tp.topic == link_profiles.get_topic_name()}
+        if lost or lost_links:
+            checkpoint(lost | lost_links)
             runtime.drop(lost)
+            attributes.drop(lost_links)
+        if any(tp.topic == link_verdicts.get_topic_name() for tp in revoked):
+            if clusters[0].restored:
+                write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
+                          "cluster book", cluster_table)
+            clusters[0].reset_gauges()
+            clusters[0] = ClusterStage(settings, metrics)  # the new owner restores it
 
     @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
     async def on_shutdown(app: faust.App, **_: Any) -> None:
         checkpoint()
-        checkpoint_models()
         log.info("final checkpoint written")
 
     def delivered(what: str) -> Callable[[asyncio.Future[Any]], None]:
@@ -199,12 +302,14 @@ def build_app(
         try:
             async for event in stream.events():
                 msg = event.message
+                if msg.partition in runtime.resume_at:
+                    await caught_up(INPUT, msg.partition, msg.offset)
                 result = runtime.handle(msg.partition, msg.offset, event.value)
                 for dl in result.dead_letters:
                     await dead_letter(msg.key, dl, msg.partition, msg.offset)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - every failure ends the worker, never silently
+        except Exception as exc:
             fail(exc)
             raise
 
@@ -213,12 +318,18 @@ def build_app(
         @app.agent(link_profiles, name="link-attributes")
         async def link_attributes(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
-                attributes.handle(event.message.partition, event.value, time.time())
+                msg = event.message
+                if msg.partition in attributes.resume_at:
+                    await caught_up(PROFILES, msg.partition, msg.offset)
+                attributes.handle(msg.partition, event.value, time.time(), msg.offset)
 
         @app.agent(link_verdicts, name="link-clusters")
         async def link_clusters(stream: faust.StreamT[bytes]) -> None:
-            async for value in stream:
-                clusters[0].handle(value, time.time())
+            async for event in stream.events():
+                msg = event.message
+                if msg.partition in clusters[0].resume_at:
+                    await caught_up(VERDICTS, msg.partition, msg.offset)
+                clusters[0].handle(event.value, time.time(), msg.offset)
 
     async def cross_account_tick(now: float) -> None:
         for p, msg in runtime.link_messages(source, partitions):
@@ -253,12 +364,11 @@ def build_app(
         health.ticked()
         metrics.ready.set(1 if health.not_ready() is None else 0)
         now = time.time()
+        idle_catch_ups()
         await send_alerts(runtime.tick(now))
         if settings.cross_account:
             await cross_account_tick(now)
         if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s:
             checkpoint()
-        if time.monotonic() - last_model_checkpoint[0] >= settings.model_checkpoint_interval_s:
-            checkpoint_models()
 
     return app, runtime

@@ -24,18 +24,26 @@ Messages are JSON objects ``{"src": ..., "through": ..., "items": [...]}``, at m
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 
-from stream_guard.core.linking import AccountProfile, AttributeIndex, ClusterBook, Frontier, verdict_from_wire
+from stream_guard.core.checkpoint import BlobCheckpoints, RestoredBlob, restore_blob
+from stream_guard.core.linking import (
+    AccountProfile,
+    AttributeIndex,
+    ClusterBook,
+    Frontier,
+    verdict_from_wire,
+)
 from stream_guard.core.linking.pipeline import boundaries
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 
-__all__ = ["AttributeStage", "ClusterStage", "MAX_MESSAGE_BYTES", "pack", "unpack"]
+__all__ = ["CLUSTER_CHECKPOINT", "MAX_MESSAGE_BYTES", "AttributeStage", "ClusterStage", "attributes_checkpoint", "pack", "unpack"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,24 @@ MAX_MESSAGE_BYTES = 512 * 1024
 SOURCE_IDLE_S = 30.0
 #: Wall seconds between heartbeats of a stage that has nothing new to say.
 HEARTBEAT_S = 5.0
+
+
+#: Name of the cluster stage's checkpoint (in its own one-partition table).
+CLUSTER_CHECKPOINT = "clusters"
+
+
+def attributes_checkpoint(partition: int) -> str:
+    """Name of the checkpoint of one attribute index (in the state table's partition of the
+    same number: the profiles topic is co-partitioned with it)."""
+    return f"{partition}@attributes"
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def _boundary(x: float | None) -> float:
+    return float("-inf") if x is None else float(x)
 
 
 def pack(source: str, through: float, items: Iterable[bytes]) -> list[bytes]:
@@ -81,9 +107,21 @@ class AttributeStage:
         self.frontiers: dict[int, Frontier] = {}
         self.evaluated: dict[int, float] = {}
         self.last_sent: dict[int, float] = {}
+        # crash consistency (as for the input: see core/checkpoint.py)
+        self.last_offset: dict[int, int] = {}  # the newest offset handled per partition
+        self.resume_at: dict[int, int] = {}  # restored partitions still to re-read from here
+        self.restored: set[int] = set()
+        self.checkpoints: dict[int, BlobCheckpoints] = {}
+        self.changed: set[int] = set()  # partitions changed since their last checkpoint
 
-    def handle(self, partition: int, raw: bytes, now: float) -> None:
-        """Take one packed message of profiles (never raises on a bad message)."""
+    def handle(self, partition: int, raw: bytes, now: float, offset: int = -1) -> None:
+        """Take one packed message of profiles (never raises on a bad message); a message at
+        or below the partition's newest offset is one this state holds already."""
+        if offset >= 0:
+            if offset <= self.last_offset.get(partition, -1):
+                return
+            self.last_offset[partition] = offset
+        self.changed.add(partition)
         try:
             source, through, items = unpack(raw)
             profiles = [AccountProfile.from_wire(item) for item in items]
@@ -104,6 +142,8 @@ class AttributeStage:
         out: list[bytes] = []
         step = self.s.link_interval_s
         for partition, index in self.indexes.items():
+            if partition in self.resume_at:
+                continue  # restored, still re-reading what its checkpoint does not hold
             target = self.frontiers[partition].value(now=now)
             done = self.evaluated.get(partition, float("-inf"))
             src = f"{self.source}/{partition}"
@@ -123,6 +163,7 @@ class AttributeStage:
                 if sent != last:  # the frontier still learns how far this partition is judged
                     out += pack(src, last, [])
                 self.evaluated[partition] = last
+                self.changed.add(partition)
                 self.last_sent[partition] = now
             elif partition in self.evaluated and now - self.last_sent.get(partition, 0.0) >= HEARTBEAT_S:
                 out += pack(src, done, [])
@@ -131,13 +172,58 @@ class AttributeStage:
         self.m.attribute_members.set(sum(i.members() for i in self.indexes.values()))
         return out
 
-    def drop(self, partitions: Iterable[int]) -> None:
-        """Forget revoked partitions (their state is rebuilt by the new owner from new profiles)."""
+    def checkpoint(self, partitions: Iterable[int]) -> Iterator[tuple[int, bytes, bytes | None]]:
+        """(partition, key, value) of one checkpoint pass of each of ``partitions`` that
+        changed since its last pass: the index, its frontier and how far it is judged, with
+        the next offset of the profiles topic."""
+        for p in sorted(set(partitions) & self.changed):
+            last = self.last_offset.get(p)
+            if last is None or p not in self.indexes:
+                continue
+            data = {"index": self.indexes[p].export(), "frontier": self.frontiers[p].export(),
+                    "evaluated": _finite(self.evaluated.get(p, float("-inf")))}
+            cp = self.checkpoints.setdefault(p, BlobCheckpoints(attributes_checkpoint(p)))
+            for record in cp.records(data, last + 1):
+                yield p, record.key, record.value
+            self.changed.discard(p)
+
+    def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
+        """Take over ``partition`` from its checkpoint (the state table's pairs of that
+        partition); messages handled before (provisionally) are replaced when there is one."""
+        restored = restore_blob(attributes_checkpoint(partition), items)
+        self.restored.add(partition)
+        self.checkpoints[partition] = restored.checkpoints
+        if restored.data is None or restored.resume_at is None:
+            return restored
+        self.drop([partition], keep_restored=True)
+        index = self.indexes[partition] = AttributeIndex(self.s)
+        index.load(restored.data["index"])
+        frontier = self.frontiers[partition] = Frontier(SOURCE_IDLE_S)
+        # restored sources count again once heard from (a re-read or a new message)
+        frontier.load(restored.data["frontier"], now=now - SOURCE_IDLE_S)
+        evaluated = restored.data["evaluated"]
+        if evaluated is not None:
+            self.evaluated[partition] = float(evaluated)
+        self.checkpoints[partition] = restored.checkpoints
+        self.last_offset[partition] = restored.resume_at - 1
+        self.resume_at[partition] = restored.resume_at
+        log.info("link-profiles partition %d: restored %d attribute values (to re-read from offset %d)",
+                 partition, len(index), restored.resume_at)
+        return restored
+
+    def drop(self, partitions: Iterable[int], *, keep_restored: bool = False) -> None:
+        """Forget revoked partitions (after their final checkpoint)."""
         for p in partitions:
             self.indexes.pop(p, None)
             self.frontiers.pop(p, None)
             self.evaluated.pop(p, None)
             self.last_sent.pop(p, None)
+            self.last_offset.pop(p, None)
+            self.resume_at.pop(p, None)
+            self.changed.discard(p)
+            if not keep_restored:
+                self.restored.discard(p)
+                self.checkpoints.pop(p, None)
 
 
 class ClusterStage:
@@ -149,9 +235,20 @@ class ClusterStage:
         self.book = ClusterBook(settings)
         self.frontier = Frontier(SOURCE_IDLE_S)
         self.evaluated = float("-inf")
+        self.last_offset = -1  # the newest offset of the verdicts topic handled
+        self.resume_at: dict[int, int] = {}  # {0: offset} while a restored stage re-reads
+        self.restored = False
+        self.checkpoints = BlobCheckpoints(CLUSTER_CHECKPOINT)
+        self.changed = False
 
-    def handle(self, raw: bytes, now: float) -> None:
-        """Take one packed message of verdicts (applied when its boundary is judged)."""
+    def handle(self, raw: bytes, now: float, offset: int = -1) -> None:
+        """Take one packed message of verdicts (applied when its boundary is judged); a
+        message at or below the newest offset is one this state holds already."""
+        if offset >= 0:
+            if offset <= self.last_offset:
+                return
+            self.last_offset = offset
+        self.changed = True
         try:
             source, through, items = unpack(raw)
             verdicts = [verdict_from_wire(item) for item in items]
@@ -171,7 +268,7 @@ class ClusterStage:
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Judge every boundary every active source has completed (in order, each once)."""
         target = self.frontier.value(now=now)
-        if target is None:
+        if target is None or self.resume_at:  # (restored, still re-reading)
             return []
         alerts: list[dict[str, Any]] = []
         last = None
@@ -183,6 +280,7 @@ class ClusterStage:
         if last is None:
             return []
         self.evaluated = last
+        self.changed = True
         big = [c for c in self.book.clusters if len(c.members) >= self.s.cluster_min_accounts]
         self.m.clusters.set(len(big))
         self.m.clustered_accounts.set(sum(len(c.members) for c in big))
@@ -192,3 +290,33 @@ class ClusterStage:
         for kind in self.s.link_weights:
             self.m.linked_values.labels(kind).set(kinds.get(kind, 0))
         return alerts
+
+    def checkpoint(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """(key, value) of one checkpoint pass if anything changed since the last: the
+        cluster book (links, cluster ids, cooldowns), the frontier and how far it is
+        judged, with the next offset of the verdicts topic."""
+        if not self.changed or self.last_offset < 0:
+            return
+        data = {"book": self.book.export(), "frontier": self.frontier.export(), "evaluated": _finite(self.evaluated)}
+        for record in self.checkpoints.records(data, self.last_offset + 1):
+            yield record.key, record.value
+        self.changed = False
+
+    def restore(self, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
+        """Take over the cluster stage from its checkpoint (the cluster table's pairs)."""
+        restored = restore_blob(CLUSTER_CHECKPOINT, items)
+        self.restored = True
+        self.checkpoints = restored.checkpoints
+        if restored.data is None or restored.resume_at is None:
+            return restored
+        self.book = ClusterBook(self.s)
+        self.book.load(restored.data["book"])
+        self.frontier = Frontier(SOURCE_IDLE_S)
+        self.frontier.load(restored.data["frontier"], now=now - SOURCE_IDLE_S)
+        self.evaluated = _boundary(restored.data["evaluated"])
+        self.last_offset = restored.resume_at - 1
+        self.resume_at = {0: restored.resume_at}
+        self.changed = False
+        log.info("link-verdicts: restored %d links and %d cluster cooldowns (to re-read from offset %d)",
+                 len(self.book.links), len(self.book.cluster_gate), restored.resume_at)
+        return restored

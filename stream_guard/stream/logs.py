@@ -1,7 +1,9 @@
 """Rate-limited logs: a broker outage must not write 70-80 error lines a second.
 
 :class:`RepeatFilter` lets each distinct message template of a logger through once per
-``period_s`` and folds the repeats into a count on the next line it lets through. It is
+``period_s`` and folds the repeats into a count on the next line it lets through. Only
+warnings and errors are limited (what a lost broker repeats); INFO lines, e.g. one per alert
+or per restored partition, all pass. It is
 installed on the handlers of the root logger, so it sees aiokafka's and Faust's records as
 well as stream-guard's own.
 
@@ -12,6 +14,8 @@ well as stream-guard's own.
 [True, False, False]
 >>> r = rec(); f.filter(r), r.getMessage()
 (True, 'Unable connect to b (2 similar messages suppressed in the last 10 s)')
+>>> f.filter(logging.LogRecord("stream_guard", logging.INFO, "x", 1, "alert %s", ("a",), None))
+True
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ __all__ = ["RepeatFilter", "limit_repeated_logs"]
 
 
 class RepeatFilter(logging.Filter):
-    """Pass each (logger, level, message template) at most once per ``period_s``."""
+    """Pass each (logger, level, message template) of WARNING or above at most once per
+    ``period_s``."""
 
     def __init__(self, period_s: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -33,6 +38,8 @@ class RepeatFilter(logging.Filter):
         self._seen: dict[tuple[str, int, str], list[float]] = {}  # key -> [passed at, suppressed]
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
         key = (record.name, record.levelno, str(record.msg))
         now = self.clock()
         seen = self._seen.get(key)

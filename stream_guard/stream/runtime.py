@@ -12,10 +12,12 @@ changelog-backed table (key ``b"<partition>/<account_id>"``).
 >>> ok = b'{"event_id":"e1","ts":100,"account_id":"a","model":"m","input_tokens":1,"output_tokens":2}'
 >>> rt.handle(0, 7, ok).dead_letters
 []
->>> [(p, k) for p, k, _ in rt.checkpoint()]
-[(0, b'0/a')]
+>>> [(p, k) for p, k, _ in rt.checkpoint() if b"#models/" not in k]   # and the 4 models, once
+[(0, b'0/a'), (0, b'0#ids/0/1.0'), (0, b'0#marker')]
 >>> rt.handle(0, 8, b"not json").dead_letters[0].reason.value
 'invalid_json'
+>>> rt.handle(0, 8, b"not json").outcomes   # offset 8 again (a re-delivery): already done
+0
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ import orjson
 import xxhash
 
 from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
+from stream_guard.core.checkpoint import (
+    PartitionCheckpoints,
+    RestoredPartition,
+    restore_partition,
+)
 from stream_guard.core.detector import Detector
 from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.linking import linked_boundary
@@ -38,7 +45,7 @@ from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.linking import pack
 
-__all__ = ["HandleResult", "WorkerRuntime", "state_key"]
+__all__ = ["HandleResult", "WorkerRuntime"]
 
 log = logging.getLogger(__name__)
 
@@ -47,21 +54,13 @@ log = logging.getLogger(__name__)
 IDLE_PARTITION_S = 5.0
 
 
-def state_key(partition: int, account_id: str) -> bytes:
-    """Key of an account's checkpoint in the state table."""
-    return f"{partition}/{account_id}".encode()
-
-
-def model_key(partition: int, population: str) -> bytes:
-    """Key of a population model's checkpoint in the state table."""
-    return f"{partition}#models/{population}".encode()
-
-
 @dataclass(slots=True)
 class HandleResult:
     """What one input message produced (alerts come from :meth:`WorkerRuntime.tick`)."""
 
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    #: events given an outcome (0 for a message at an offset already handled)
+    outcomes: int = 0
 
 
 class WorkerRuntime:
@@ -71,6 +70,13 @@ class WorkerRuntime:
         self.s = settings
         self.m = metrics
         self.detectors: dict[int, Detector] = {}
+        self.checkpoints: dict[int, PartitionCheckpoints] = {}
+        #: partitions whose detector came from the state table (or was held across a
+        #: rebalance); a detector created by an early message is only provisional
+        self.restored: set[int] = set()
+        #: restored partitions whose input is still to be re-read from this offset (the
+        #: checkpoint's), before their next message is handled (see stream/catchup.py)
+        self.resume_at: dict[int, int] = {}
         self.last_message_wall: dict[int, float] = {}
         self.last_offset: dict[int, int] = {}
         self.ready = False
@@ -83,22 +89,42 @@ class WorkerRuntime:
         metrics.max_accounts.set(settings.max_accounts)
 
     # --- partitions -------------------------------------------------------------------------
-    def detector(
-        self, partition: int, restore: Iterable[dict[str, Any]] = (), models: dict[str, bytes] | None = None
-    ) -> Detector:
-        """The detector of ``partition``, created (and restored) on first use."""
+    def detector(self, partition: int) -> Detector:
+        """The detector of ``partition``, created empty on first use."""
         det = self.detectors.get(partition)
         if det is None:
             det = self.detectors[partition] = Detector(self.s)
-            if models:
-                det.scorer.models.loads(models)
-            n = det.restore(restore)
-            if n:
-                log.info("restored %d account states of partition %d", n, partition)
-                self.m.restored_states.inc(n)
+            self.checkpoints[partition] = PartitionCheckpoints(partition)
             self.m.assigned_partitions.set(len(self.detectors))
             self._update_gauges()
         return det
+
+    def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> RestoredPartition:
+        """Take over ``partition`` from its checkpoint records (the state table's pairs of
+        that partition); the result says where to re-read the input from.
+
+        A provisional detector (messages handled before the restore) is replaced when the
+        checkpoint has a marker (the input is re-read from it) and kept otherwise.
+        """
+        restored = restore_partition(self.s, partition, items)
+        if partition in self.detectors and restored.resume_at is None:
+            self.restored.add(partition)
+            return restored
+        self.drop([partition])
+        det = self.detectors[partition] = restored.detector
+        self.checkpoints[partition] = restored.checkpoints
+        self.restored.add(partition)
+        if restored.resume_at is not None:
+            self.last_offset[partition] = restored.resume_at - 1
+            self.resume_at[partition] = restored.resume_at
+        n = len(det.accounts)
+        log.info("partition %d: restored %d account states (%s)", partition, n,
+                 "no checkpoint" if restored.resume_at is None else f"to re-read from offset {restored.resume_at}")
+        self.m.restored_states.inc(n)
+        self._evaluations_counted += det.evaluations
+        self.m.assigned_partitions.set(len(self.detectors))
+        self._update_gauges()
+        return restored
 
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions (after their final checkpoint)."""
@@ -106,6 +132,9 @@ class WorkerRuntime:
             det = self.detectors.pop(p, None)
             if det is not None:
                 self._evaluations_counted -= det.evaluations
+            self.checkpoints.pop(p, None)
+            self.restored.discard(p)
+            self.resume_at.pop(p, None)
             self.last_message_wall.pop(p, None)
             self.last_offset.pop(p, None)
         self.m.assigned_partitions.set(len(self.detectors))
@@ -118,7 +147,11 @@ class WorkerRuntime:
         Every event the message stands for gets exactly one outcome: processed, duplicate,
         untracked or dead-lettered (bad input, event time out of range, or an error while
         processing it). ``now`` is the wall clock (event times far ahead of it are refused).
+        A message at an offset of ``partition`` already handled (re-delivered after a
+        rebalance) is skipped: it has its outcome.
         """
+        if offset <= self.last_offset.get(partition, -1):
+            return HandleResult()
         started = time.perf_counter()
         det = self.detector(partition)
         msg = decode_message(raw, max_bytes=self.s.max_message_bytes, max_batch=self.s.max_batch_events)
@@ -136,7 +169,7 @@ class WorkerRuntime:
                 )
                 continue
             try:
-                det.process(event, ts)
+                det.process(event, ts, offset)
             except Exception as exc:  # noqa: BLE001 - a bad event must never stop the worker
                 failed += 1
                 self._log_processing_error(partition, offset, exc)
@@ -147,6 +180,7 @@ class WorkerRuntime:
         # (a labelled counter increment takes a lock: too dear per one-event message)
         counts = self._counts
         duplicates, rejected = det.duplicates - dup0, det.rejected - rej0
+        result.outcomes = len(msg.events) + len(msg.dead_letters)
         counts[0] += 1
         counts[1] += len(msg.events) - failed - duplicates - rejected
         counts[2] += duplicates
@@ -205,6 +239,11 @@ class WorkerRuntime:
     def tick(self, now: float) -> list[dict[str, Any]]:
         """Evaluate quiet accounts up to the watermark; returns the alerts raised."""
         self.flush_counts()
+        if self.resume_at:
+            # a restored partition still re-reads its input: its clock and accounts are
+            # behind, so event time must not move on (nor be reported) until it is done
+            self._update_gauges()
+            return []
         wm = self.last_watermark = self.watermark(now)
         alerts: list[dict[str, Any]] = []
         if wm is not None:
@@ -223,7 +262,7 @@ class WorkerRuntime:
         link-profiles topic, packed message); every partition gets at least a heartbeat that
         carries how far this worker's profiles are complete."""
         wm = self.last_watermark
-        if not self.s.cross_account or wm is None:
+        if not self.s.cross_account or wm is None or self.resume_at:
             return []
         split: list[list[bytes]] = [[] for _ in range(partitions)]
         n = 0
@@ -240,18 +279,20 @@ class WorkerRuntime:
         return [(p, d) for p, d in self.detectors.items() if partitions is None or p in partitions]
 
     def checkpoint(self, partitions: set[int] | None = None) -> Iterator[tuple[int, bytes, bytes | None]]:
-        """(partition, key, value) of every account changed since the last checkpoint, for
-        ``partitions`` (default all). ``None`` values are tombstones of expired accounts.
+        """(partition, key, value) of one checkpoint pass of each of ``partitions`` (default
+        all; see :mod:`~stream_guard.core.checkpoint`): changed accounts, new event ids,
+        models that learned, and the marker with the next input offset. ``None`` values are
+        tombstones. A partition with no message handled yet has nothing to write.
         """
         for p, det in self._selected(partitions):
-            for account, data in det.take_dirty().items():
-                yield p, state_key(p, account), orjson.dumps(data) if data is not None else None
-
-    def checkpoint_models(self, partitions: set[int] | None = None) -> Iterator[tuple[int, bytes, bytes]]:
-        """(partition, key, value) of every population model (compressed pickles)."""
-        for p, det in self._selected(partitions):
-            for population, blob in det.scorer.models.dumps().items():
-                yield p, model_key(p, population), blob
+            last = self.last_offset.get(p)
+            if last is None:
+                continue
+            writer = self.checkpoints[p]
+            for record in writer.records(det, last + 1):
+                yield p, record.key, record.value
+            if writer.model_seconds:
+                self.m.model_checkpoint_duration.observe(writer.model_seconds)
 
     def _update_gauges(self) -> None:
         m = self.m
@@ -282,19 +323,3 @@ def _by_partition(values: list[tuple[str, str, int]], partitions: int) -> dict[i
     return out
 
 
-def restore_groups(
-    items: Iterable[tuple[bytes, bytes]],
-) -> tuple[dict[int, list[dict[str, Any]]], dict[int, dict[str, bytes]]]:
-    """Checkpointed account states and models from the table's (key, value) pairs, by partition."""
-    states: dict[int, list[dict[str, Any]]] = {}
-    models: dict[int, dict[str, bytes]] = {}
-    for key, value in items:
-        if value is None:
-            continue
-        if b"#models/" in key:
-            partition, _, population = key.partition(b"#models/")
-            models.setdefault(int(partition), {})[population.decode()] = value
-        else:
-            partition, _, _ = key.partition(b"/")
-            states.setdefault(int(partition), []).append(orjson.loads(value))
-    return states, models

@@ -1,8 +1,8 @@
 """The topics a stream-guard deployment needs, and creating them (aiokafka admin client).
 
 Every topic the worker reads or writes is listed by :func:`needed_topics`: the input,
-alerts and dead-letter topics, the cross-account internal topics, Faust's changelog of the
-``account-state`` table (compacted) and Faust's leader-election topic. The worker creates
+alerts and dead-letter topics, the cross-account internal topics, Faust's changelogs of the
+``account-state`` and ``cluster-state`` tables (compacted) and Faust's leader-election topic. The worker creates
 the missing ones at start (:func:`ensure_topics`); ``stream-guard topics create`` does the
 same ahead of time, for clusters where the brokers do not auto-create topics and
 deployments where an operator (not the application) owns the topics. All of them get
@@ -19,6 +19,7 @@ llm.alerts 6 3 {'min.insync.replicas': '2'}
 llm.requests.dlq 6 3 {'min.insync.replicas': '2'}
 sg-link-profiles 6 3 {'min.insync.replicas': '2'}
 sg-link-verdicts 1 3 {'min.insync.replicas': '2'}
+sg-cluster-state-changelog 1 3 {'min.insync.replicas': '2', 'cleanup.policy': 'compact'}
 sg-account-state-changelog 6 3 {'min.insync.replicas': '2', 'cleanup.policy': 'compact'}
 sg-__assignor-__leader 1 3 {'min.insync.replicas': '2'}
 """
@@ -37,6 +38,7 @@ from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security
 
 __all__ = [
+    "CLUSTER_TABLE",
     "STATE_TABLE",
     "TopicSpec",
     "TopicState",
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Name of the worker's Faust table (``app.Table("account-state", ...)`` in ``stream/app.py``).
 STATE_TABLE = "account-state"
+#: Name of the cross-account cluster stage's table (one partition).
+CLUSTER_TABLE = "cluster-state"
 _TOPIC_ALREADY_EXISTS = 36
 
 
@@ -67,9 +71,9 @@ def verdicts_topic(settings: Settings) -> str:
     return f"{settings.app_id}-link-verdicts"
 
 
-def changelog_topic(settings: Settings) -> str:
-    """Faust's changelog of the ``account-state`` table (``<app_id>-<table>-changelog``)."""
-    return f"{settings.app_id}-{STATE_TABLE}-changelog"
+def changelog_topic(settings: Settings, table: str = STATE_TABLE) -> str:
+    """Faust's changelog of a table (``<app_id>-<table>-changelog``)."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 def leader_topic(settings: Settings) -> str:
@@ -135,6 +139,8 @@ def needed_topics(settings: Settings, input_partitions: int | None = None) -> li
         specs += [
             TopicSpec(profiles_topic(settings), "cross-account profiles (internal)", n, rf, dict(extra)),
             TopicSpec(verdicts_topic(settings), "cross-account verdicts (internal)", 1, rf, dict(extra)),
+            TopicSpec(changelog_topic(settings, CLUSTER_TABLE), f"changelog of table {CLUSTER_TABLE} (Faust, compacted)",
+                      1, rf, {**extra, "cleanup.policy": "compact"}),
         ]
     specs += [
         TopicSpec(changelog_topic(settings), f"changelog of table {STATE_TABLE} (Faust, compacted)", n, rf,

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import ssl
 import subprocess
 import sys
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +31,20 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from traffic import EXTRACTOR, extractor_events, hydra_events, to_messages
+from worker_harness import WorkerProcess, consume_all, metric, unique_names, wait_for
 
 from stream_guard.contracts import validate_alert
 from stream_guard.loadgen.sinks import KafkaOptions, Progress, send_to_kafka
 from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security, ssl_context
-from stream_guard.stream.topics import changelog_topic, needed_topics, profiles_topic, verdicts_topic
-from traffic import EXTRACTOR, extractor_events, hydra_events, to_messages
-from worker_harness import WorkerProcess, consume_all, metric, unique_names, wait_for
+from stream_guard.stream.topics import (
+    CLUSTER_TABLE,
+    changelog_topic,
+    needed_topics,
+    profiles_topic,
+    verdicts_topic,
+)
 
 PARTITIONS = 4
 HYDRA = 30
@@ -194,13 +202,16 @@ def test_canaries_appear_nowhere(run: dict[str, Any], secure_kafka: dict[str, An
         for r in records:
             blob = (r.key or b"") + (r.value or b"") + b"".join(v for _, v in (r.headers or ()))
             found += [c for c in canaries if c in blob]
-        return found
+        return found + [c for c in canaries for blob in _blob_checkpoints(records) if c in blob]
 
     # control: the input topic holds the prompt and user-agent canaries (the search works)
     assert set(holds(run["records"][s.input_topic])) == {PROMPT_CANARY.encode(), UA_CANARY.encode()}
     checked = {t: len(r) for t, r in run["records"].items() if t != s.input_topic}
-    for must_have in (s.alerts_topic, changelog_topic(s), profiles_topic(s), verdicts_topic(s)):
+    for must_have in (s.alerts_topic, changelog_topic(s), changelog_topic(s, CLUSTER_TABLE), profiles_topic(s),
+                      verdicts_topic(s)):
         assert checked.get(must_have), f"nothing read from {must_have}: {checked}"
+    # control: the compressed checkpoints are searched as JSON
+    assert any(b'"links"' in blob for blob in _blob_checkpoints(run["records"][changelog_topic(s, CLUSTER_TABLE)]))
     leaks = {t: sorted(set(holds(r))) for t, r in run["records"].items() if t != s.input_topic and holds(r)}
     assert not leaks, leaks
     assert not [c for c in canaries if c in orjson.dumps(run["alerts"])]
@@ -217,6 +228,22 @@ def test_canaries_appear_nowhere(run: dict[str, Any], secure_kafka: dict[str, An
     out = _cli(["settings"], run["env"])
     assert out.returncode == 0 and "STREAM_GUARD_SASL_PASSWORD = '***'" in out.stdout
     assert s.sasl_password not in out.stdout + out.stderr
+
+
+def _blob_checkpoints(records: list[Any]) -> list[bytes]:
+    """The JSON of the compressed checkpoints (``<name>@<seq>.<part>``) among ``records``."""
+    passes: dict[bytes, dict[int, bytes]] = {}
+    for r in records:
+        m = re.fullmatch(rb"(.+@\d+)\.(\d+)", r.key or b"")
+        if m and r.value:
+            passes.setdefault(m[1], {})[int(m[2])] = r.value
+    out = []
+    for parts in passes.values():
+        try:
+            out.append(zlib.decompress(b"".join(parts[i] for i in sorted(parts))))
+        except zlib.error:
+            continue  # a pass whose parts are not all here (compaction): not readable anyway
+    return out
 
 
 def test_topic_configs_of_the_created_topics(run: dict[str, Any], secure_kafka: dict[str, Any]) -> None:

@@ -44,7 +44,13 @@ from typing import Any
 import xxhash
 
 from stream_guard.core.alerts import admit, build_alert
-from stream_guard.core.linking.index import LIKENESS_GATE, LinkVerdict, PivotVerdict, group_evidence
+from stream_guard.core.linking.index import (
+    LIKENESS_GATE,
+    LinkVerdict,
+    PivotVerdict,
+    group_evidence,
+    verdict_from_wire,
+)
 from stream_guard.core.rules import SEVERITIES, Verdict, reason, severity_rank
 from stream_guard.settings import Settings
 
@@ -120,6 +126,33 @@ class ClusterBook:
         self.member_gate: dict[str, dict[str, list[float]]] = {}
         self.clusters: list[Cluster] = []
         self._pending: list[LinkVerdict | PivotVerdict] = []
+
+    # --- checkpoints -----------------------------------------------------------------------
+    def export(self) -> dict[str, Any]:
+        """The book's state as JSON-able data (the inverse of :meth:`load`): active links and
+        since when, pivots, each account's cluster id, alert cooldowns and pending verdicts.
+        The clusters themselves are rebuilt by the next :meth:`evaluate`."""
+        return {
+            "links": [v.to_wire() for v in self.links.values()],
+            "linked_since": [[k, v, t] for (k, v), t in self.linked_since.items()],
+            "pivoted": self.pivoted,
+            "account_cluster": self.account_cluster,
+            "cluster_gate": self.cluster_gate,
+            "member_gate": self.member_gate,
+            "pending": [v.to_wire() for v in self._pending],
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace this book's state by exported data."""
+        links = [verdict_from_wire(v) for v in data["links"]]
+        self.links = {(v.kind, v.value): v for v in links if isinstance(v, LinkVerdict)}
+        self.linked_since = {(k, v): t for k, v, t in data["linked_since"]}
+        self.pivoted = dict(data["pivoted"])
+        self.account_cluster = dict(data["account_cluster"])
+        self.cluster_gate = dict(data["cluster_gate"])
+        self.member_gate = dict(data["member_gate"])
+        self._pending = [verdict_from_wire(v) for v in data["pending"]]
+        self.clusters = []
 
     # --- input ---------------------------------------------------------------------------
     def update(self, verdicts: Iterable[LinkVerdict | PivotVerdict]) -> None:

@@ -304,6 +304,15 @@ def member_fit(row: list[Any], median_requests: float, major: int, young_days: f
     return round((row[2] + young + volume_term(row[1], median_requests) + _jaccard(row[4], major)) / 4.0, 4)
 
 
+def _finite(x: float) -> float | None:
+    """JSON has no infinities: ``None`` stands for "never"."""
+    return x if math.isfinite(x) else None
+
+
+def _infinite(x: float | None) -> float:
+    return float("-inf") if x is None else float(x)
+
+
 class AttributeIndex:
     """Attribute values -> member accounts, judged per evaluation (see the module docstring)."""
 
@@ -329,6 +338,37 @@ class AttributeIndex:
     def members(self) -> int:
         """Members held over all values (the state size)."""
         return sum(len(v.members) for v in self.values.values())
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def export(self) -> dict[str, Any]:
+        """The whole index as JSON-able data (the inverse of :meth:`load`)."""
+        return {
+            "values": [
+                [kind, value, vs.first_seen, vs.level, vs.linked, _finite(vs.judged_at),
+                 [[a, m.day_requests, m.likeness, m.age_days, m.hours, m.last_at, m.first_at,
+                   m.value_requests, m.seen_requests, m.first_day_requests] for a, m in vs.members.items()]]
+                for (kind, value), vs in self.values.items()
+            ],
+            "dirty": sorted(self.dirty),
+            "started_at": self.started_at,
+            "pending": [p.to_wire() for p in self._pending],
+            "model_first_seen": self.model_first_seen,
+            "dropped": self.dropped,
+        }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Replace this index's state by exported data."""
+        self.values = {}
+        for kind, value, first_seen, level, linked, judged_at, members in data["values"]:
+            vs = self.values[(kind, value)] = _Value(first_seen, level=level, linked=linked,
+                                                     judged_at=_infinite(judged_at))
+            for a, *fields in members:
+                vs.members[a] = _Member(*fields)
+        self.dirty = {(k, v) for k, v in data["dirty"]}
+        self.started_at = data["started_at"]
+        self._pending = [AccountProfile.from_wire(p) for p in data["pending"]]
+        self.model_first_seen = dict(data["model_first_seen"])
+        self.dropped = int(data["dropped"])
 
     def observe(self, profile: AccountProfile) -> None:
         """Take one account profile; it is routed to its values by the first :meth:`evaluate`
@@ -365,6 +405,8 @@ class AttributeIndex:
                 )
                 if len(vs.members) > self.s.link_member_cap:
                     self._thin(vs)
+            elif profile.at <= m.last_at:
+                continue  # this interval of the account is in already: a profile sent again
             else:
                 m.day_requests, m.likeness, m.age_days = profile.day_requests, profile.likeness, profile.age_days
                 m.hours, m.last_at = profile.hours, max(m.last_at, profile.at)

@@ -88,7 +88,7 @@ _EMPTY = -1  # free ring slot (fingerprints are unsigned)
 class _Single:
     """An account seen with one stream key only: no per-stream counters needed yet."""
 
-    __slots__ = ("stream", "last", "gen", "cur", "prev")
+    __slots__ = ("cur", "gen", "last", "prev", "stream")
 
     def __init__(self, stream: int, ts: float, gen: int) -> None:
         self.stream = stream
@@ -101,7 +101,7 @@ class _Single:
 class _Sub:
     """One sub-stream's counters, template ring and slot weight."""
 
-    __slots__ = ("stream", "c", "ring", "pos", "weight")
+    __slots__ = ("c", "pos", "ring", "stream", "weight")
 
     def __init__(self, stream: int, weight: float) -> None:
         self.stream = stream
@@ -114,7 +114,7 @@ class _Sub:
 class _Mixed:
     """An account with two or more stream keys."""
 
-    __slots__ = ("last", "gen", "subs", "other")
+    __slots__ = ("gen", "last", "other", "subs")
 
     def __init__(self, last: float, gen: int) -> None:
         self.last = last
@@ -176,8 +176,7 @@ class MixtureDetector:
         if st is None:
             self._accounts[account] = _Single(stream, ts, g)
             return
-        if ts > st.last:
-            st.last = ts
+        st.last = max(st.last, ts)
         if type(st) is _Single:
             single = st
             if stream == single.stream:
@@ -261,6 +260,37 @@ class MixtureDetector:
         for sub in mixed.subs.values():
             sub.weight *= 0.5
         mixed.gen = gen
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def export(self, account: str) -> list[Any] | None:
+        """A JSON-able picture of ``account``'s sub-streams (``None``: not tracked), for the
+        account's checkpoint record; :meth:`load` is the inverse."""
+        st = self._accounts.get(account)
+        if st is None:
+            return None
+        if type(st) is _Single:
+            return ["s", st.stream, st.last, st.gen, st.cur, st.prev]
+        assert type(st) is _Mixed  # the only other kind
+        subs = [[sub.stream, sub.c, sub.ring, sub.pos, sub.weight] for sub in st.subs.values()]
+        return ["m", st.last, st.gen, st.other, subs]
+
+    def load(self, account: str, data: list[Any] | None) -> None:
+        """Restore ``account``'s sub-streams from :meth:`export` output."""
+        if data is None:
+            self._accounts.pop(account, None)
+            return
+        if data[0] == "s":
+            single = _Single(int(data[1]), float(data[2]), int(data[3]))
+            single.cur, single.prev = float(data[4]), float(data[5])
+            self._accounts[account] = single
+            return
+        mixed = _Mixed(float(data[1]), int(data[2]))
+        mixed.other = [float(v) for v in data[3]]
+        for stream, c, ring, pos, weight in data[4]:
+            sub = _Sub(int(stream), float(weight))
+            sub.c, sub.ring, sub.pos = [float(v) for v in c], [int(v) for v in ring], int(pos)
+            mixed.subs[sub.stream] = sub
+        self._accounts[account] = mixed
 
     # --- judgement ---------------------------------------------------------------------------
     def _weights(self, mixed: _Mixed, at: float) -> tuple[float, float] | None:

@@ -54,6 +54,14 @@ class Frontier:
         old = self._seen.get(source)
         self._seen[source] = (max(boundary, old[0]) if old else boundary, now)
 
+    def export(self) -> dict[str, float]:
+        """Each source's boundary (the inverse of :meth:`load`)."""
+        return {src: b for src, (b, _) in self._seen.items()}
+
+    def load(self, boundaries: dict[str, float], *, now: float) -> None:
+        """Sources and their boundaries, as last heard from at ``now``."""
+        self._seen = {src: (float(b), now) for src, b in boundaries.items()}
+
     def value(self, *, now: float) -> float | None:
         """The boundary every recently active source has reached (``None``: nobody active)."""
         active = [b for b, wall in self._seen.values() if now - wall < self.idle_s]

@@ -94,7 +94,7 @@ def is_young(age_days: float, young_days: float) -> bool:
 
 
 class _Interval:
-    __slots__ = ("end", "requests", "counts", "frames")
+    __slots__ = ("counts", "end", "frames", "requests")
 
     def __init__(self, end: float) -> None:
         self.end = end
@@ -196,6 +196,38 @@ class ProfileBuilder:
         if math.isfinite(watermark):
             self.mixture.expire(watermark)
         return profiles, alerts
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def export(self, account: str) -> dict[str, Any] | None:
+        """The account's open interval and sub-streams, JSON-able (``None``: nothing held),
+        for the account's checkpoint record; :meth:`load` is the inverse."""
+        acc = self._open.get(account)
+        mix = self.mixture.export(account)
+        if acc is None and mix is None:
+            return None
+        interval = None
+        if acc is not None:
+            interval = [acc.end, acc.requests, acc.frames, [[k, v, n] for (k, v), n in acc.counts.items()]]
+        return {"open": interval, "mix": mix}
+
+    def load(self, account: str, data: dict[str, Any] | None) -> None:
+        """Restore what :meth:`export` gave for ``account`` (a restored account's interval
+        closes as it would have: at its end, or at the account's next later event)."""
+        if data is None:
+            return
+        interval = data.get("open")
+        if interval is not None:
+            acc = _Interval(float(interval[0]))
+            acc.requests, acc.frames = int(interval[1]), int(interval[2])
+            acc.counts = {(k, v): int(n) for k, v, n in interval[3]}
+            self._open[account] = acc
+            self._due.setdefault(acc.end, []).append(account)
+        self.mixture.load(account, data.get("mix"))
+
+    def expire(self, watermark: float) -> None:
+        """Drop sub-streams idle at ``watermark`` (as :meth:`flush` does)."""
+        if math.isfinite(watermark):
+            self.mixture.expire(watermark)
 
     def _mixture_alert(self, st: AccountState, at: float, f: dict[str, float]) -> dict[str, Any] | None:
         verdict = self.mixture.evaluate(st.account_id, at)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from stream_guard.core.checkpoint import by_partition
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
-from stream_guard.stream.runtime import WorkerRuntime, restore_groups
+from stream_guard.stream.runtime import WorkerRuntime
 
 
 def event(i: int, account: str = "a", ts: float = 1000.0) -> dict[str, object]:
@@ -35,7 +36,7 @@ def test_a_processing_failure_is_a_dead_letter_not_a_crash(monkeypatch: pytest.M
     rt = WorkerRuntime(Settings(), m)
     det = rt.detector(3)
 
-    def boom(ev: dict[str, object], ts: float) -> list[dict[str, object]]:
+    def boom(ev: dict[str, object], ts: float, offset: int = -1) -> list[dict[str, object]]:
         raise RuntimeError("bug")
 
     monkeypatch.setattr(det, "process", boom)
@@ -60,11 +61,14 @@ def test_checkpoint_writes_changed_accounts_once_and_tombstones_expired() -> Non
     rt = WorkerRuntime(Settings(account_ttl_s=7200), Metrics())
     rt.handle(2, 0, orjson.dumps([event(1, "a", 100.0), event(2, "b", 100.0)]))
     first = list(rt.checkpoint())
-    assert sorted(k for _, k, _ in first) == [b"2/a", b"2/b"]
+    models = [f"2#models/{p}/0".encode() for p in ("new-light", "new-heavy", "established-light", "established-heavy")]
+    assert [k for _, k, _ in first] == [b"2/a", b"2/b", b"2#ids/0/1.0", *models, b"2#marker"]
     assert list(rt.checkpoint()) == []  # nothing changed since
-    states, models = restore_groups([(k, v) for _, k, v in first] + [(k, v) for _, k, v in rt.checkpoint_models()])
-    assert sorted(s["account_id"] for s in states[2]) == ["a", "b"]
-    assert sorted(models[2]) == ["established-heavy", "established-light", "new-heavy", "new-light"]
+    assert orjson.loads(first[0][2])["upto"] == 1  # the next offset: offset 0 is in it
+    (records,) = by_partition((k, v) for _, k, v in first).values()
+    again = WorkerRuntime(Settings(account_ttl_s=7200), Metrics())
+    assert again.restore(2, records).resume_at == 1
+    assert sorted(again.detectors[2].accounts) == ["a", "b"] and again.last_offset[2] == 0
     rt.handle(2, 1, orjson.dumps(event(3, "c", 100_000.0)))
     rt.tick(now=0.0)
     rt.tick(now=0.0)
@@ -76,8 +80,8 @@ def test_a_checkpoint_of_some_partitions_keeps_the_others_pending() -> None:
     rt = WorkerRuntime(Settings(), Metrics())
     rt.handle(0, 0, orjson.dumps(event(1, "a")))
     rt.handle(1, 0, orjson.dumps(event(2, "b")))
-    assert [k for _, k, _ in rt.checkpoint({0})] == [b"0/a"]  # a revoked partition alone
-    assert [k for _, k, _ in rt.checkpoint()] == [b"1/b"]  # the other is still written later
+    assert [k for _, k, _ in rt.checkpoint({0})][0] == b"0/a"  # a revoked partition alone
+    assert [k for _, k, _ in rt.checkpoint()][0] == b"1/b"  # the other is still written later
 
 
 def test_event_times_out_of_range_are_dead_lettered_and_move_nothing() -> None:
@@ -114,3 +118,16 @@ def test_null_empty_and_deeply_nested_values_each_get_one_dead_letter() -> None:
     rt.flush_counts()
     assert value(m, "stream_guard_events_total", outcome="dead_lettered") == 5
     assert value(m, "stream_guard_messages_consumed_total") == 5
+
+
+def test_event_time_holds_while_a_restored_partition_re_reads() -> None:
+    rt = WorkerRuntime(Settings(), Metrics())
+    rt.handle(0, 0, orjson.dumps(event(1, "a", 100.0)))
+    (records,) = by_partition((k, v) for _, k, v in rt.checkpoint()).values()
+    again = WorkerRuntime(Settings(), Metrics())
+    assert again.restore(0, records).resume_at == 1
+    again.handle(1, 0, orjson.dumps(event(2, "b", 100_000.0)))  # another partition moves on
+    assert again.tick(now=1e12) == [] and again.last_watermark is None  # held: partition 0 re-reads
+    again.resume_at.pop(0)  # caught up
+    again.tick(now=1e12)
+    assert again.last_watermark is not None
