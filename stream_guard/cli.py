@@ -283,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and everything it started with it. A port in use (--metrics-port, --broker-port) is named before anything starts.",
         epilog=EPILOG,
     )
-    p.add_argument("--broker", "--bootstrap", dest="broker", metavar="HOST:PORT", help="use this Kafka instead of the embedded broker")
+    p.add_argument("--broker", "--bootstrap", dest="broker", metavar="HOST:PORT", help="use this Kafka instead of the embedded broker (security from STREAM_GUARD_SECURITY_PROTOCOL, SASL and SSL settings)")
     p.add_argument("--duration", type=float, default=90.0, help="seconds to run, 0 = until Ctrl-C (default 90)")
     p.add_argument("--speed", type=float, default=60.0, help="event-time seconds per wall-clock second (default 60)")
     p.add_argument("--benign-accounts", type=int, default=30, help="benign accounts (default 30)")

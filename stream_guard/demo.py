@@ -26,6 +26,8 @@ from typing import Any
 import orjson
 
 from stream_guard.embedded import EmbeddedBroker, EmbeddedBrokerError, port_in_use
+from stream_guard.settings import Settings
+from stream_guard.stream.kafka_config import aiokafka_security
 
 __all__ = ["run_demo"]
 
@@ -107,9 +109,12 @@ async def _run(args: argparse.Namespace, bootstrap: str, names: dict[str, str], 
     stopped_by: list[str] = []
     for sig in (*STOP_SIGNALS, signal.SIGINT):
         loop.add_signal_handler(sig, stopped_by.append, signal.Signals(sig).name)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    # with --broker, the demo's own clients connect as the worker does (STREAM_GUARD_SECURITY_*,
+    # SASL and SSL settings from the environment); the embedded broker is plaintext
+    security = aiokafka_security(Settings.from_env()) if args.broker else {}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, **security)
     consumer = AIOKafkaConsumer(names["STREAM_GUARD_ALERTS_TOPIC"], bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", group_id=None)
+                                auto_offset_reset="earliest", group_id=None, **security)
     await producer.start()
     await consumer.start()
     traffic = DemoTraffic(args.benign_accounts)
@@ -202,6 +207,8 @@ def run_demo(args: argparse.Namespace) -> int:
                  "STREAM_GUARD_ALERTS_TOPIC": f"{tag}.alerts", "STREAM_GUARD_DLQ_TOPIC": f"{tag}.dlq"}
         env = {**os.environ, **names, "STREAM_GUARD_BROKER": bootstrap, "STREAM_GUARD_METRICS_PORT": str(args.metrics_port),
                "STREAM_GUARD_DATA_DIR": str(workdir / "worker")}
+        if broker is not None:  # the embedded broker speaks plaintext whatever the environment says
+            env["STREAM_GUARD_SECURITY_PROTOCOL"] = "PLAINTEXT"
         log_path = workdir / "worker.log"
         with log_path.open("ab") as log:
             worker = subprocess.Popen([sys.executable, "-m", "stream_guard", "worker"], env=env, stdout=log,

@@ -305,6 +305,16 @@ class Settings:
         "Weight of each linking attribute kind (rare, hard-to-share evidence weighs more); "
         "a kind missing here is not used.",
     )
+    link_hash_key: str = field(
+        default="",
+        metadata={
+            "doc": "Key of the pseudonyms of addresses and user agents in the linking stages, their "
+            "internal topics and cluster alerts (keyed BLAKE2b; empty: unkeyed xxh3, which anyone "
+            "can recompute and which small value spaces such as IPv4 let anyone reverse). Set it to "
+            "a long random secret, the same on every worker and in replay (secret: never printed).",
+            "secret": True,
+        },
+    )
     young_account_days: float = _knob(
         14.0, "Accounts younger than this (creation or first-seen age) count as young."
     )

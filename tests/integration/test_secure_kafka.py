@@ -296,3 +296,18 @@ def test_broker_hostname_is_checked(secure_kafka: dict[str, Any]) -> None:
     handshake(unchecked, "broker.invalid")  # only with checking turned off
     with pytest.raises(ssl.SSLCertVerificationError):  # a CA that did not sign the broker
         handshake(Settings(security_protocol="SASL_SSL"), host)
+
+
+def test_demo_runs_against_a_secured_broker(secure_kafka: dict[str, Any]) -> None:
+    """`demo --broker` connects its own producer and consumer with the worker's security
+    settings: through SCRAM-SHA-512 over TLS the extractor's alert reaches the demo's table."""
+    env = _env(secure_kafka, {}, STREAM_GUARD_TOPIC_PARTITIONS="1")
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    metrics_port = port.getsockname()[1]
+    port.close()
+    result = _cli(["demo", "--broker", secure_kafka["SASL_SSL"], "--duration", "60", "--benign-accounts", "5",
+                   "--metrics-port", str(metrics_port)], env, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "acct-demo-extractor" in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    assert env["STREAM_GUARD_SASL_PASSWORD"] not in result.stdout + result.stderr

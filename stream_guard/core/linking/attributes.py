@@ -17,7 +17,9 @@ Values that are not opaque already (addresses, address prefixes, user agents: pe
 or free-form data a client controls) are hashed here too, so the linking stages, their
 internal topics (``<app_id>-link-profiles``, ``-link-verdicts``) and cluster alerts only
 ever see ``h:`` + 16 hex digits (:func:`opaque`; an analyst finds the raw value by
-hashing the candidates from the gateway log the same way). The gateway's own
+hashing the candidates from the gateway log the same way; with
+``STREAM_GUARD_LINK_HASH_KEY`` set the pseudonyms are keyed, so only a holder of the key
+can). The gateway's own
 fingerprints (client, payment, system-prompt hash), the autonomous-system number and
 the model name are kept as they are (they are opaque or public identifiers).
 
@@ -38,6 +40,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from typing import Any
 
@@ -74,28 +77,41 @@ def ip_prefix(ip: str) -> str | None:
     return str(ipaddress.IPv6Network(f"{addr}/48", strict=False))
 
 
-def opaque(value: Any) -> str:
-    """The linking form of a value that must not travel raw: ``h:`` + 16 hex digits
-    (xxh3-64 of its text; a pseudonym that is stable across workers, replay and restarts,
-    not encryption: a small value space such as IPv4 can be enumerated)."""
-    return "h:" + xxhash.xxh3_64_hexdigest(str(value).encode("utf-8", "surrogatepass"))
+def opaque(value: Any, key: bytes = b"") -> str:
+    """The linking form of a value that must not travel raw: ``h:`` + 16 hex digits, a
+    pseudonym that is stable across workers, replay and restarts.
+
+    Without ``key`` it is xxh3-64 of the text: not secret (a small value space such as IPv4
+    can be enumerated). With ``key`` (``STREAM_GUARD_LINK_HASH_KEY``) it is keyed BLAKE2b, which
+    only a holder of the key can recompute.
+
+    >>> opaque("10.0.0.1") == opaque("10.0.0.1"), opaque("10.0.0.1", b"k1") == opaque("10.0.0.1", b"k2")
+    (True, False)
+    >>> len(opaque("10.0.0.1", b"k1"))
+    18
+    """
+    data = str(value).encode("utf-8", "surrogatepass")
+    if key:
+        return "h:" + hashlib.blake2b(data, digest_size=8, key=key[:64]).hexdigest()
+    return "h:" + xxhash.xxh3_64_hexdigest(data)
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, key: bytes) -> str:
     text = str(value)
-    return text if len(text) <= _MAX_VALUE else opaque(text)
+    return text if len(text) <= _MAX_VALUE else opaque(text, key)
 
 
-def event_values(event: dict[str, Any]) -> list[tuple[str, str]]:
+def event_values(event: dict[str, Any], key: bytes = b"") -> list[tuple[str, str]]:
     """The linking attribute values of one event, except template frames (see
-    :func:`template_frames`, which costs a text pass and is sampled by the caller)."""
+    :func:`template_frames`, which costs a text pass and is sampled by the caller);
+    ``key`` keys the pseudonyms of :func:`opaque`."""
     out: list[tuple[str, str]] = []
     ip = event.get("ip")
     if ip:
-        out.append(("ip", opaque(ip)))
+        out.append(("ip", opaque(ip, key)))
         prefix = ip_prefix(ip) if isinstance(ip, str) else None
         if prefix is not None:
-            out.append(("ip_prefix", opaque(prefix)))
+            out.append(("ip_prefix", opaque(prefix, key)))
     for kind, field in (
         ("asn", "asn"),
         ("client", "client_fingerprint"),
@@ -106,7 +122,7 @@ def event_values(event: dict[str, Any]) -> list[tuple[str, str]]:
     ):
         value = event.get(field)
         if value is not None and value != "":
-            out.append((kind, opaque(value) if kind in HASHED_KINDS else _short(value)))
+            out.append((kind, opaque(value, key) if kind in HASHED_KINDS else _short(value, key)))
     return out
 
 

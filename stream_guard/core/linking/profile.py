@@ -123,6 +123,7 @@ class ProfileBuilder:
         self._profiles: list[AccountProfile] = []  # closed, not yet flushed
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # canonical (kind, value) keys
         self._alerts: list[dict[str, Any]] = []
+        self._hash_key = settings.link_hash_key.encode()
 
     def before_add(self, st: AccountState, ts: float) -> None:
         """Close the account's interval if an event at ``ts`` is past its end (call before
@@ -145,7 +146,7 @@ class ProfileBuilder:
         acc.requests += 1
         counts = acc.counts
         keys = self._keys
-        for key in event_values(event):
+        for key in event_values(event, self._hash_key):
             key = keys.setdefault(key, key)  # one tuple per distinct value, shared by accounts
             counts[key] = counts.get(key, 0) + 1
         prompt = event.get("prompt")

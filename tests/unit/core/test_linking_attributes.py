@@ -128,6 +128,21 @@ def test_event_values_long_fingerprint_is_hashed_short_one_kept() -> None:
     assert event_values({"user_agent": "u"}) == [("user_agent", opaque("u"))]
 
 
+def test_keyed_pseudonyms_depend_on_the_key_and_still_collide_within_it() -> None:
+    event = {"ip": "198.51.100.77", "user_agent": "MyTool/2.0", "payment_fingerprint": "pm_1"}
+    plain = dict(event_values(event))
+    keyed = dict(event_values(event, b"secret-1"))
+    other = dict(event_values(event, b"secret-2"))
+    for kind in ("ip", "ip_prefix", "user_agent"):
+        assert keyed[kind].startswith("h:") and HEX16.match(keyed[kind][2:])
+        assert len({plain[kind], keyed[kind], other[kind]}) == 3
+    assert keyed["payment"] == plain["payment"] == "pm_1"  # gateway fingerprints stay as sent
+    # within one key the same network still collides
+    a = dict(event_values({"ip": "198.51.100.1"}, b"secret-1"))
+    b = dict(event_values({"ip": "198.51.100.254"}, b"secret-1"))
+    assert a["ip_prefix"] == b["ip_prefix"] and a["ip"] != b["ip"]
+
+
 # --- template_frames ----------------------------------------------------------------------
 WRAP_HEAD = "Solve the following problem carefully. Show your full reasoning before the answer."
 WRAP_TAIL = "Think step by step and put the final answer in a box at the very end."

@@ -3,6 +3,8 @@ the attribute stage's frontier and the cluster stage, chained by hand as the top
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 
 from stream_guard.core.linking import AccountProfile
@@ -105,6 +107,23 @@ def test_runtime_link_messages_carry_profiles_and_heartbeats() -> None:
     values = [tuple(v[:2]) for _, msg in messages for item in unpack(msg)[2] for v in item[3]]
     assert sorted(values) == [("ip", opaque("10.0.0.1")), ("ip_prefix", opaque("10.0.0.0/24")), ("model", "m"),
                               ("payment", "pm_1")]
+
+
+def test_runtime_link_messages_use_the_configured_hash_key() -> None:
+    def profile_values(settings: Settings) -> list[tuple[str, str]]:
+        rt = WorkerRuntime(settings, Metrics())
+        ev = {"event_id": "e", "ts": T + 10, "account_id": "a", "model": "m", "input_tokens": 1,
+              "output_tokens": 2, "ip": "10.0.0.1", "user_agent": "sdk/1"}
+        rt.handle(0, 0, orjson.dumps(ev))
+        rt.handle(1, 0, orjson.dumps({**ev, "event_id": "l", "ts": T + 1000, "account_id": "b"}))
+        rt.tick(now=1e12)
+        return sorted(tuple(v[:2]) for _, msg in rt.link_messages("w", 4) for item in unpack(msg)[2]
+                      for v in item[3])
+
+    keyed = profile_values(replace(S, link_hash_key="k"))
+    assert keyed == sorted([("ip", opaque("10.0.0.1", b"k")), ("ip_prefix", opaque("10.0.0.0/24", b"k")),
+                            ("model", "m"), ("user_agent", opaque("sdk/1", b"k"))])
+    assert set(keyed).isdisjoint(set(profile_values(S)) - {("model", "m")})
 
 
 class _Topics:
