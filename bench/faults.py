@@ -744,7 +744,8 @@ async def scenario_overload(bootstrap: str, work: Path, args: argparse.Namespace
     tag = "overload"
     names = unique_names("fov")
     await asyncio.to_thread(create_topics, bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
-    wk = Worker(bootstrap, worker_env(names), work / f"{tag}-data", work / f"{tag}.log")
+    cap = {"STREAM_GUARD_MAX_ACCOUNTS": str(args.overload_max_accounts)} if args.overload_max_accounts else None
+    wk = Worker(bootstrap, worker_env(names, cap), work / f"{tag}-data", work / f"{tag}.log")
     load = Load(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], args.probe_rate, pool, batched_share=1.0,
                 batch=args.overload_batch, events_path=Path(os.devnull), tag=tag, max_queue=3000)
     t0 = time.time()
@@ -752,7 +753,8 @@ async def scenario_overload(bootstrap: str, work: Path, args: argparse.Namespace
     lag = BrokerLag(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], names["STREAM_GUARD_APP_ID"])
     sampler = Sampler({"w1": wk}, lag, load, args.overload_sample_s, t0)
     st = asyncio.create_task(sampler.run())
-    res: dict[str, Any] = {"scenario": "d", "batch": args.overload_batch}
+    res: dict[str, Any] = {"scenario": "d", "batch": args.overload_batch,
+                           "max_accounts_per_partition": args.overload_max_accounts or None}
     try:
         await asyncio.sleep(2 * args.overload_sample_s)
         base = sampler.last.get("w1", {})
@@ -806,6 +808,8 @@ async def scenario_overload(bootstrap: str, work: Path, args: argparse.Namespace
             "overload_factor_achieved": round(made / ov_wall / drain, 2) if drain else None,
             "events_sent": load.acked_events, "load": load.summary(),
             "backlog_messages_at_end_of_overload": backlog_end,
+            "backlog_messages_at_end_of_wait": next((r["broker_lag"] for r in reversed(rows)
+                                                     if r["broker_lag"] is not None), None),
             "peak_rss_mb": peak.get("rss_mb"), "peak_rss_at_s": peak["t"], "tracked_at_peak_rss": peak.get("tracked"),
             "tracked_peak": tracked_peak,
             "bytes_per_tracked_account_at_peak": round((peak["rss_mb"] - idle) * 2**20 / peak["tracked"])
@@ -915,6 +919,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overload-s", type=float, default=600.0, help="(d) overload duration")
     p.add_argument("--overload-batch", type=int, default=100, help="(d) events per message")
     p.add_argument("--overload-accounts", type=int, default=100_000, help="(d) accounts of the pool")
+    p.add_argument("--overload-max-accounts", type=int, default=0,
+                   help="(d) STREAM_GUARD_MAX_ACCOUNTS of the worker (per partition; 0: the default)")
     p.add_argument("--overload-sample-s", type=float, default=3.0)
     p.add_argument("--drain-timeout", type=float, default=1800.0, help="(d) bound on the wait for the drain")
     p.add_argument("--out", type=Path, default=RESULTS / "faults.json")
