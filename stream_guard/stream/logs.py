@@ -16,20 +16,28 @@ well as stream-guard's own.
 (True, 'Unable connect to b (2 similar messages suppressed in the last 10 s)')
 >>> f.filter(logging.LogRecord("stream_guard", logging.INFO, "x", 1, "alert %s", ("a",), None))
 True
+>>> g = RepeatFilter(period_s=10.0, clock=lambda: 0.0)   # pre-formatted numbers are one template
+>>> [g.filter(logging.LogRecord("faust", logging.WARNING, "x", 1, f"buffer full size {n}", (), None)) for n in (9, 10)]
+[True, False]
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
 __all__ = ["RepeatFilter", "limit_repeated_logs"]
 
 
+_DIGITS = re.compile(r"\d+")
+
+
 class RepeatFilter(logging.Filter):
     """Pass each (logger, level, message template) of WARNING or above at most once per
-    ``period_s``."""
+    ``period_s``; digits do not count, so messages formatted before logging (Faust's
+    "producer buffer full size 1123") are one template."""
 
     def __init__(self, period_s: float = 10.0, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -40,7 +48,7 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
-        key = (record.name, record.levelno, str(record.msg))
+        key = (record.name, record.levelno, _DIGITS.sub("#", str(record.msg)))
         now = self.clock()
         seen = self._seen.get(key)
         if seen is not None and now - seen[0] < self.period_s:
