@@ -100,7 +100,8 @@ class Detector:
             self._ids_turned.append((self.ids_generation, self._ids_new))
             self.ids_generation += 1
             self._ids_new = []
-        self.max_ts = max(self.max_ts, ts)
+        if ts > self.max_ts:  # a compare, not max(): this runs per event
+            self.max_ts = ts
         account = event["account_id"]
         st = self.accounts.get(account)
         if st is not None and offset < st.upto:

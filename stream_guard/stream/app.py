@@ -116,9 +116,6 @@ def build_app(
                 alert["account_count"],
             )
 
-    def assigned_input_partitions() -> set[int]:
-        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == settings.input_topic}
-
     def write(p: int, key: bytes, value: bytes | None, into: Any = None) -> None:
         t = table if into is None else into
         t.send_changelog(p, key, value)
@@ -167,7 +164,7 @@ def build_app(
         # provisional state of messages Faust handed over before the recovery); each is
         # re-read from its checkpoint's offset before its next message (catch_up).
         now = time.time()
-        held = assigned_input_partitions()
+        held = assigned(settings.input_topic)
         runtime.drop(set(runtime.detectors) - held)
         groups = by_partition(table.data.items())
         for p in sorted(held - runtime.restored):
