@@ -117,7 +117,7 @@ class PartitionCheckpoints:
         wrote = False
         for account, data in det.take_dirty(next_offset).items():
             wrote = True
-            yield CheckpointRecord(_account_key(p, account), orjson.dumps(data) if data is not None else None)
+            yield CheckpointRecord(_account_key(p, account), data)
         for generation, ids in det.take_new_ids():
             wrote = wrote or bool(ids)
             for i in range(0, len(ids), IDS_PER_RECORD):
@@ -183,14 +183,14 @@ def restore_partition(
 ) -> RestoredPartition:
     """Rebuild partition ``partition``'s detector from its checkpoint records."""
     prefix = str(partition).encode()
-    states: list[dict[str, Any]] = []
+    states: list[bytes] = []
     ids: dict[bytes, bytes] = {}
     models: dict[str, dict[str, bytes]] = {}  # population -> slot -> blob
     marker: dict[str, Any] | None = None
     for key, value in items:
         rest = key[len(prefix):]
         if rest.startswith(b"/"):
-            states.append(orjson.loads(value))
+            states.append(value)
         elif rest == b"#marker":
             marker = orjson.loads(value)
         elif rest.startswith(b"#ids/"):

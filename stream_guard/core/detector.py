@@ -42,10 +42,11 @@ from typing import Any
 import xxhash
 
 from stream_guard.core.alerts import admit, build_alert
-from stream_guard.core.features import extract
+from stream_guard.core.features import extract, pack, unpack
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 from stream_guard.core.scoring import Assessment, Scorer
 from stream_guard.core.state import AccountState
+from stream_guard.core.state_record import decode_state, encode_state
 from stream_guard.settings import Settings
 
 __all__ = ["Detector"]
@@ -160,24 +161,22 @@ class Detector:
         return out
 
     # --- checkpoints ------------------------------------------------------------------------
-    def take_dirty(self, upto: int = -1) -> dict[str, dict[str, Any] | None]:
-        """States changed since the last call (``None`` for expired accounts); forgets them.
+    def take_dirty(self, upto: int = -1) -> dict[str, bytes | None]:
+        """Checkpoint records (:mod:`~stream_guard.core.state_record`) of the states changed
+        since the last call (``None`` for expired accounts); forgets them.
 
         ``upto`` is the next input offset: each state records that it covers every event
         of its account before it (see :meth:`process`).
         """
         # Sorted: the same state gives the same records in the same order in every process.
-        out: dict[str, dict[str, Any] | None] = {a: None for a in sorted(self.expired)}
+        out: dict[str, bytes | None] = {a: None for a in sorted(self.expired)}
         links = self.links
         for a in sorted(self.dirty):
             st = self.accounts.get(a)
             if st is None:
                 continue
             st.upto = upto
-            data = st.to_dict()
-            if links is not None:
-                data["link"] = links.export(a)
-            out[a] = data
+            out[a] = encode_state(st, links.export(a) if links is not None else None)
         self.dirty.clear()
         self.expired.clear()
         return out
@@ -206,14 +205,14 @@ class Detector:
         if self.links is not None:
             self.links.expire(self.advanced_to)  # sub-streams dropped after their account's record
 
-    def restore(self, states: Iterable[dict[str, Any]]) -> int:
-        """Load checkpointed account states; returns how many were loaded."""
+    def restore(self, states: Iterable[bytes]) -> int:
+        """Load checkpoint records of account states (:meth:`take_dirty`); returns how many."""
         n = 0
-        for data in states:
-            st = AccountState.from_dict(data)
+        for value in states:
+            st, link = decode_state(value)
             self.accounts[st.account_id] = st
             if self.links is not None:
-                self.links.load(st.account_id, data.get("link"))
+                self.links.load(st.account_id, link)
             self.max_ts = max(self.max_ts, st.last_ts)
             for boundary, _ in st.staged or ():
                 self._push(self._staged, boundary, st.account_id)
@@ -257,7 +256,7 @@ class Detector:
         if st.staged is None:
             st.staged = []
         needed = self._could_fire(st) or self._learn_turn(st.account_id, boundary)
-        st.staged.append((boundary, extract(st, boundary) if needed else None))
+        st.staged.append((boundary, pack(extract(st, boundary)) if needed else None))
         self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
 
@@ -273,10 +272,10 @@ class Detector:
             st.staged = [item for item in st.staged if item[0] != boundary] or None
             self.dirty.add(account)
             self.evaluations += 1
-            features = entry[1]
-            if features is None:  # screened out at staging: too little traffic for any rule
+            if entry[1] is None:  # screened out at staging: too little traffic for any rule
                 self.scores.append(0.0)
                 continue
+            features = unpack(entry[1])
             gate = st.active_alerts or {}
             calm = all(until <= boundary for _, until in gate.values())
             may_learn = calm and self._learn_turn(account, boundary)

@@ -22,7 +22,9 @@ counter increments and, when the prompt text is present, the text signals of
 - bookkeeping: first/last event time, account creation time, next evaluation boundary,
   staged evaluations awaiting their boundary's finalisation, and the alert gate's memory.
 
-It never holds raw prompt text, and turns into a JSON-able dict for checkpoints.
+It never holds raw prompt text. Checkpoints store it as a compact binary record
+(:mod:`~stream_guard.core.state_record`); :meth:`AccountState.to_dict` is a JSON-able
+picture (tests, and the records of earlier versions).
 
 >>> st = AccountState("acct-1", (300.0, 3600.0, 86400.0))
 >>> _ = st.add({"model": "m", "input_tokens": 10, "output_tokens": 900, "ip": "10.0.0.1",
@@ -36,12 +38,14 @@ True
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
 import xxhash
 
 from stream_guard.contracts import parse_ts
+from stream_guard.core.features import pack, unpack
 from stream_guard.core.recent import Recent
 from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
 from stream_guard.core.window import COUNTERS, Windows
@@ -52,14 +56,6 @@ HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest e
 SKETCH_ALL_BELOW = 64  #: day text requests below which every new prompt is sketched
 SKETCH_EVERY = 4  #: beyond, every this many-th new prompt is
 _TEXT = COUNTERS.index("text_requests")
-#: features added after checkpoints already held staged feature dicts: their neutral values
-_NEW_FEATURES = {"near_dup_share_day": 0.0, "near_dup_basis_day": 0.0}
-
-
-def _upgraded(features: Any) -> Any:
-    """Staged features as restored: those of an older version lack the newer features."""
-    return features if features is None else _NEW_FEATURES | features
-
 
 def _h(value: Any) -> int:
     return xxhash.xxh3_64_intdigest(str(value).encode())
@@ -96,8 +92,9 @@ class AccountState:
         self.created_at: float | None = None
         self.next_eval = 0.0  # event-time boundary of the next evaluation
         self.pending = False  # events arrived since the last evaluation
-        # evaluations waiting for their boundary's finalisation: [(boundary, features), ...]
-        self.staged: list[tuple[float, dict[str, float]]] | None = None
+        # evaluations waiting for their boundary's finalisation: [(boundary, features), ...],
+        # the features packed (features.pack), None when screened out
+        self.staged: list[tuple[float, array[float] | None]] | None = None
         # detector -> [severity rank, active until (event time)]
         self.active_alerts: dict[str, list[float]] | None = None
         self.sketch_seq = 0  # new text prompts seen, modulo SKETCH_EVERY (the sampling turn)
@@ -199,7 +196,7 @@ class AccountState:
             "created_at": self.created_at,
             "next_eval": self.next_eval,
             "pending": self.pending,
-            "staged": [list(item) for item in self.staged] if self.staged else None,
+            "staged": [[b, None if f is None else unpack(f)] for b, f in self.staged] if self.staged else None,
             "active_alerts": self.active_alerts,
             "sketch_seq": self.sketch_seq,
             "upto": self.upto,
@@ -220,7 +217,8 @@ class AccountState:
         st.created_at = data["created_at"]
         st.next_eval = data["next_eval"]
         st.pending = data["pending"]
-        st.staged = [(b, _upgraded(f)) for b, f in data["staged"]] if data["staged"] else None
+        # features of an older version lack the newer ones: pack gives them neutral values
+        st.staged = [(b, None if f is None else pack(f)) for b, f in data["staged"]] if data["staged"] else None
         alerts = data["active_alerts"]
         st.active_alerts = {k: list(v) for k, v in alerts.items()} if alerts else None
         st.sketch_seq = data.get("sketch_seq", 0)

@@ -116,44 +116,50 @@ def build_app(
                 alert["account_count"],
             )
 
-    def write(p: int, key: bytes, value: bytes | None, into: Any = None) -> None:
-        t = table if into is None else into
-        t.send_changelog(p, key, value)
-        if value is None:
-            t.data.pop(key, None)
-        else:
-            t.data[key] = value
+    # Checkpoint records go straight to the changelog topics through the producer (aiokafka
+    # waits when a partition's batch is full: bounded memory), not through the table's
+    # send_changelog: Faust buffers those in an unbounded queue and throttles every input
+    # message while it is long ("producer buffer full"). Nor are they mirrored into the
+    # table's in-memory data (a second copy of every state): the table's data is only read
+    # once, after Faust's recovery filled it, and then cleared (see restore_state).
+    checkpoint_lock = asyncio.Lock()  # one pass at a time: a partition's records stay in pass order
 
-    def write_all(records: Iterable[tuple[int, bytes, bytes | None]], duration: Histogram, what: str,
-                  into: Any = None) -> int:
+    async def write_all(records: Iterable[tuple[int, bytes, bytes | None]], duration: Histogram, what: str,
+                        into: Any = None) -> int:
+        topic = (table if into is None else into).changelog_topic.get_topic_name()
         started = time.perf_counter()
         try:
-            n = 0
-            for p, key, value in records:
-                write(p, key, value, into)
-                n += 1
-            return n
+            # every record of the pass is taken before the first await: a pass is a picture
+            # of one moment (the ingest agent runs on while it is sent)
+            batch = list(records)
         except Exception:
             metrics.checkpoint_failures.inc()
             log.exception("%s checkpoint failed", what)
             raise
         finally:
             duration.observe(time.perf_counter() - started)
+        send = app.producer.send
+        done = delivered(f"{what} checkpoint record")
+        for p, key, value in batch:
+            fut = await send(topic, key, value, p, None, None)
+            fut.add_done_callback(done)  # type: ignore[attr-defined]  # an asyncio.Future
+        return len(batch)
 
-    def checkpoint(partitions: set[int] | None = None) -> None:
-        # Only restored partitions: before its restore a partition's state is provisional
-        # (Faust hands out messages before the tables' recovery); a pass of it would
-        # overwrite the checkpoint the restore is about to read.
-        ready = set(runtime.restored) if partitions is None else partitions & runtime.restored
-        n = write_all(runtime.checkpoint(ready), metrics.checkpoint_duration, "state")
-        metrics.checkpoint_states.inc(n)
-        if settings.cross_account:
-            linked = set(attributes.restored) if partitions is None else partitions & attributes.restored
-            write_all(attributes.checkpoint(linked), metrics.checkpoint_duration, "attribute index")
-            if clusters[0].restored and partitions is None:
-                write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
-                          "cluster book", cluster_table)
-        last_checkpoint[0] = time.monotonic()
+    async def checkpoint(partitions: set[int] | None = None) -> None:
+        async with checkpoint_lock:
+            # Only restored partitions: before its restore a partition's state is provisional
+            # (Faust hands out messages before the tables' recovery); a pass of it would
+            # overwrite the checkpoint the restore is about to read.
+            ready = set(runtime.restored) if partitions is None else partitions & runtime.restored
+            n = await write_all(runtime.checkpoint(ready), metrics.checkpoint_duration, "state")
+            metrics.checkpoint_states.inc(n)
+            if settings.cross_account:
+                linked = set(attributes.restored) if partitions is None else partitions & attributes.restored
+                await write_all(attributes.checkpoint(linked), metrics.checkpoint_duration, "attribute index")
+                if clusters[0].restored and partitions is None:
+                    await write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
+                                    "cluster book", cluster_table)
+            last_checkpoint[0] = time.monotonic()
 
     def assigned(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
@@ -167,23 +173,29 @@ def build_app(
         held = assigned(settings.input_topic)
         runtime.drop(set(runtime.detectors) - held)
         groups = by_partition(table.data.items())
+        stale: list[tuple[int, bytes, bytes | None]] = []  # records to delete, of the state table
+        stale_clusters: list[tuple[int, bytes, bytes | None]] = []
         for p in sorted(held - runtime.restored):
             restored = runtime.restore(p, groups.get(p, ()))
-            for key in restored.stale:
-                write(p, key, None)
+            stale += [(p, key, None) for key in restored.stale]
             restored_at[(INPUT, p)] = time.monotonic()
         if settings.cross_account:
             linked = assigned(link_profiles.get_topic_name())
             attributes.drop(set(attributes.indexes) - linked)
             for p in sorted(linked - attributes.restored):
-                for key in attributes.restore(p, groups.get(p, ()), now).stale:
-                    write(p, key, None)
+                stale += [(p, key, None) for key in attributes.restore(p, groups.get(p, ()), now).stale]
                 restored_at[(PROFILES, p)] = time.monotonic()
             if 0 in assigned(link_verdicts.get_topic_name()) and not clusters[0].restored:
                 items = [(k, v) for k, v in cluster_table.data.items() if v is not None]
-                for key in clusters[0].restore(items, now).stale:
-                    write(0, key, None, cluster_table)
+                stale_clusters += [(0, key, None) for key in clusters[0].restore(items, now).stale]
                 restored_at[(VERDICTS, 0)] = time.monotonic()
+        # what Faust's recovery read is in the detectors and stages now: no second copy
+        # (a later recovery fills it again with what it reads then)
+        table.data.clear()
+        cluster_table.data.clear()
+        async with checkpoint_lock:  # in order before the next pass (which may reuse a key)
+            await write_all(stale, metrics.checkpoint_duration, "stale record deletion")
+            await write_all(stale_clusters, metrics.checkpoint_duration, "stale record deletion", cluster_table)
         runtime.ready = health.restored = True
         log.info("state restored: %d partitions, %d accounts, to re-read from %s", len(runtime.detectors),
                  sum(len(d.accounts) for d in runtime.detectors.values()), dict(runtime.resume_at) or "nothing")
@@ -251,19 +263,20 @@ def build_app(
         lost = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
         lost_links = {tp.partition for tp in revoked if tp.topic == link_profiles.get_topic_name()}
         if lost or lost_links:
-            checkpoint(lost | lost_links)
+            await checkpoint(lost | lost_links)
             runtime.drop(lost)
             attributes.drop(lost_links)
         if any(tp.topic == link_verdicts.get_topic_name() for tp in revoked):
             if clusters[0].restored:
-                write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
-                          "cluster book", cluster_table)
+                async with checkpoint_lock:
+                    await write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
+                                    "cluster book", cluster_table)
             clusters[0].reset_gauges()
             clusters[0] = ClusterStage(settings, metrics)  # the new owner restores it
 
     @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
     async def on_shutdown(app: faust.App, **_: Any) -> None:
-        checkpoint()
+        await checkpoint()
         log.info("final checkpoint written")
 
     def delivered(what: str) -> Callable[[asyncio.Future[Any]], None]:
@@ -365,7 +378,11 @@ def build_app(
         await send_alerts(runtime.tick(now))
         if settings.cross_account:
             await cross_account_tick(now)
-        if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s:
-            checkpoint()
+
+    @app.timer(interval=1.0)
+    async def checkpoint_timer() -> None:
+        # its own timer: sending a pass may wait on the broker, ticks must not
+        if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s and not checkpoint_lock.locked():
+            await checkpoint()
 
     return app, runtime

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import xxhash
 
-from stream_guard.core.features import NEAR_DUP_MIN_BASIS, extract
+from stream_guard.core.features import NEAR_DUP_MIN_BASIS, extract, pack, unpack
 from stream_guard.core.neardup import K, MIN_WORDS, NEAR, STOP_WORDS, near_any, signature, similarity, sketch
 from stream_guard.core.recent import RINGS, SKETCHES, Recent
 from stream_guard.core.rules import PatternRule
@@ -363,7 +363,7 @@ def test_an_account_checkpoint_from_before_near_duplicates_restores_and_evaluate
     for i, p in enumerate(paraphrases(20)):
         st.add(ev(p), T0 + HOUR + 60 * i)
     staged = extract(st, T0 + 2 * HOUR)
-    st.staged = [(T0 + 2 * HOUR, staged)]
+    st.staged = [(T0 + 2 * HOUR, pack(staged))]
     data = json.loads(json.dumps(st.to_dict()))
     # what the previous version wrote: no sketch_seq, 16 counters, no signature ring, staged
     # features without the near-duplicate ones
@@ -374,7 +374,9 @@ def test_an_account_checkpoint_from_before_near_duplicates_restores_and_evaluate
         del f["near_dup_share_day"], f["near_dup_basis_day"]
     restored = AccountState.from_dict(data)
     assert restored.sketch_seq == 0
-    (_, f), = restored.staged
+    (_, packed), = restored.staged
+    assert packed is not None
+    f = unpack(packed)
     assert f["near_dup_share_day"] == 0.0 and f["near_dup_basis_day"] == 0.0
     PatternRule(S).evaluate(f)  # every key the rule reads is there
     g = extract(restored, T0 + 2 * HOUR)

@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from stream_guard.core.checkpoint import by_partition
+from stream_guard.core.state_record import decode_state
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.runtime import WorkerRuntime
@@ -64,7 +65,7 @@ def test_checkpoint_writes_changed_accounts_once_and_tombstones_expired() -> Non
     models = [f"2#models/{p}/0".encode() for p in ("new-light", "new-heavy", "established-light", "established-heavy")]
     assert [k for _, k, _ in first] == [b"2/a", b"2/b", b"2#ids/0/1.0", *models, b"2#marker"]
     assert list(rt.checkpoint()) == []  # nothing changed since
-    assert orjson.loads(first[0][2])["upto"] == 1  # the next offset: offset 0 is in it
+    assert decode_state(first[0][2])[0].upto == 1  # the next offset: offset 0 is in it
     (records,) = by_partition((k, v) for _, k, v in first).values()
     again = WorkerRuntime(Settings(account_ttl_s=7200), Metrics())
     assert again.restore(2, records).resume_at == 1

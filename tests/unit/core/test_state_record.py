@@ -1,0 +1,87 @@
+"""The binary checkpoint record of an account state: exact round trips, old JSON, bad records."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from stream_guard.core.detector import Detector
+from stream_guard.core.features import extract, pack, unpack
+from stream_guard.core.state import AccountState
+from stream_guard.core.state_record import StateRecordError, decode_state, encode_state
+from stream_guard.settings import Settings
+
+S = Settings()
+T0 = 1_780_000_000.0
+
+
+def busy_state(account: str = "acct-ü-\ud800") -> AccountState:
+    st = AccountState(account, S.horizons)
+    for i in range(300):
+        st.add({"model": f"m{i % 3}", "input_tokens": 10 + i, "output_tokens": 900, "ip": f"10.0.0.{i % 7}",
+                "user_agent": "sdk/1", "client_fingerprint": "c", "temperature": 0.1 * (i % 4),
+                "account_created_at": "2026-01-01T00:00:00Z", "stop_reason": "max_tokens" if i % 5 else "end_turn",
+                "prompt": f"Problem {i}: think step by step about {i * 7} apples."}, T0 + 37.0 * i)
+    st.staged = [(T0 + 3600.0, pack(extract(st, T0 + 3600.0))), (T0 + 3660.0, None)]
+    st.active_alerts = {"volume_rule": [2.0, T0 + 9000.0], "pattern_rule": [1.0, T0 + 100.0]}
+    st.upto = 12345
+    return st
+
+
+def test_a_busy_state_round_trips_exactly() -> None:
+    st = busy_state()
+    extra = {"open": [T0 + 900.0, 3, 1, [["ip", "h:1", 3]]], "mix": ["s", 0, T0, 1, 3.0, 0.0]}
+    again, got = decode_state(encode_state(st, extra))
+    assert got == extra
+    assert again.to_dict() == st.to_dict()  # every field, the sketch included
+    for at in (T0 + 3600.0, T0 + 86400.0, T0 + 2 * 86400.0):
+        assert extract(again, at) == extract(st, at)
+    assert again.staged is not None and again.staged[1] == (T0 + 3660.0, None)
+    assert unpack(again.staged[0][1]) == extract(st, T0 + 3600.0)  # type: ignore[arg-type]  # not None
+
+
+def test_an_empty_state_round_trips() -> None:
+    st = AccountState("a", S.horizons)
+    again, extra = decode_state(encode_state(st))
+    assert extra is None and again.to_dict() == st.to_dict()
+    assert again.first_seen is None and again.created_at is None and again.staged is None
+
+
+def test_the_record_of_an_earlier_version_is_json_and_still_reads() -> None:
+    st = busy_state("a")
+    data = st.to_dict()
+    data["link"] = {"open": None, "mix": None}
+    again, extra = decode_state(orjson.dumps(data))
+    assert again.to_dict() == st.to_dict() and extra == {"open": None, "mix": None}
+
+
+def test_the_record_is_smaller_than_the_json_picture() -> None:
+    st = busy_state("a")
+    assert len(encode_state(st)) < len(orjson.dumps(st.to_dict())) / 2
+
+
+@pytest.mark.parametrize("cut", [1, 5, 40, 200, -1])
+def test_a_truncated_record_is_refused_clearly(cut: int) -> None:
+    value = encode_state(busy_state("a"), {"open": None, "mix": None})
+    with pytest.raises(StateRecordError, match="truncated"):
+        decode_state(value[:cut])
+
+
+def test_an_unknown_version_is_refused_clearly() -> None:
+    with pytest.raises(StateRecordError, match="version"):
+        decode_state(b"\x07whatever")
+
+
+def test_a_detector_restores_from_its_own_records_and_evaluates_the_same() -> None:
+    s = Settings(eval_interval_s=60, rule_short_requests=50, rule_day_requests=200)
+    first, second = Detector(s, clock=lambda: 0.0), Detector(s, clock=lambda: 0.0)
+    for i in range(1600):
+        first.process({"event_id": f"e{i}", "account_id": f"a{i % 4}", "model": "m", "input_tokens": 50,
+                       "output_tokens": 1500, "ip": "10.1.1.1", "prompt": f"Problem {i}: think step by step."},
+                      T0 + i / 8)
+    first.advance(T0 + 200.0)  # stages the accounts at T0 + 180: their features travel packed
+    assert any(st.staged for st in first.accounts.values())
+    records = [v for v in first.take_dirty().values() if v is not None]
+    assert second.restore(records) == 4
+    alerts = [a["alert_id"] for a in first.flush()]
+    assert alerts and alerts == [a["alert_id"] for a in second.flush()]
