@@ -48,7 +48,10 @@ import xxhash
 
 from stream_guard.core.signals import template_of
 
-__all__ = ["FRAME_WORDS", "HASHED_KINDS", "KINDS", "event_values", "ip_prefix", "opaque", "template_frames"]
+__all__ = [
+    "FRAME_WORDS", "HASHED_KINDS", "KINDS", "VALUES_CACHE", "event_values", "event_values_shared", "ip_prefix", "opaque",
+    "template_frames",
+]
 
 #: Every kind of linking attribute, in the order :func:`event_values` emits them.
 KINDS: tuple[str, ...] = (
@@ -59,14 +62,34 @@ FRAME_WORDS = 6
 _MAX_VALUE = 256  # longer values (e.g. long fingerprints) are hashed
 #: Kinds whose values are always hashed (:func:`opaque`): personal or free-form data.
 HASHED_KINDS: frozenset[str] = frozenset({"ip", "ip_prefix", "user_agent"})
+#: Distinct raw field combinations whose values :func:`event_values_shared` remembers
+#: before its cache is reset (and distinct (kind, value) pairs it keeps one tuple of).
+VALUES_CACHE = 100_000
+
+# event field -> kind, in emission order (after "ip" and "ip_prefix")
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("asn", "asn"),
+    ("client", "client_fingerprint"),
+    ("user_agent", "user_agent"),
+    ("payment", "payment_fingerprint"),
+    ("system_prompt", "system_prompt_hash"),
+    ("model", "model"),
+)
+_cache: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}  # raw fields + key -> values
+_interned: dict[tuple[str, str], tuple[str, str]] = {}  # one tuple per distinct (kind, value)
 
 
 def ip_prefix(ip: str) -> str | None:
     """The /24 (IPv4) or /48 (IPv6) network of ``ip``; ``None`` when it is not an address."""
     if ":" not in ip:
         parts = ip.split(".")
-        if len(parts) == 4 and all(p.isascii() and p.isdigit() and int(p) <= 255 for p in parts):
-            return f"{int(parts[0])}.{int(parts[1])}.{int(parts[2])}.0/24"
+        if len(parts) == 4:  # each part ASCII digits, at most 255 (checked in order, unrolled: per event)
+            a, b, c, d = parts
+            if (a.isascii() and a.isdigit() and (x := int(a)) <= 255
+                    and b.isascii() and b.isdigit() and (y := int(b)) <= 255
+                    and c.isascii() and c.isdigit() and (z := int(c)) <= 255
+                    and d.isascii() and d.isdigit() and int(d) <= 255):
+                return f"{x}.{y}.{z}.0/24"
         return None
     try:
         addr = ipaddress.IPv6Address(ip)
@@ -104,7 +127,58 @@ def _short(value: Any, key: bytes) -> str:
 def event_values(event: dict[str, Any], key: bytes = b"") -> list[tuple[str, str]]:
     """The linking attribute values of one event, except template frames (see
     :func:`template_frames`, which costs a text pass and is sampled by the caller);
-    ``key`` keys the pseudonyms of :func:`opaque`."""
+    ``key`` keys the pseudonyms of :func:`opaque`. A new list at every call (see
+    :func:`event_values_shared` for the cached, shared form)."""
+    return list(event_values_shared(event, key))
+
+
+def event_values_shared(event: dict[str, Any], key: bytes = b"") -> tuple[tuple[str, str], ...]:
+    """:func:`event_values` as a tuple that may be shared with earlier and later calls.
+
+    Events with the same linking fields (an account sends the same address, user agent
+    and fingerprints request after request) get the same tuple back, computed once: a
+    cache keyed by the raw field values and ``key`` holds up to :data:`VALUES_CACHE`
+    entries and is emptied when full; each distinct (kind, value) pair is one tuple
+    object. Only the objects' identity depends on the cache, never the values. Cached are
+    events whose fields are text (``asn`` an ``int``) or missing: as dict keys ``1``,
+    ``1.0`` and ``True`` are one key, but their text differs.
+
+    >>> ev = {"ip": "203.0.113.7", "asn": 64500, "model": "m"}
+    >>> event_values_shared(ev) is event_values_shared(dict(ev)), list(event_values_shared(ev)) == event_values(ev)
+    (True, True)
+    >>> event_values_shared({"asn": 64500}), event_values_shared({"asn": 64500.0})
+    ((('asn', '64500'),), (('asn', '64500.0'),))
+    """
+    get = event.get
+    asn = get("asn")
+    if asn is not None and type(asn) is not int:
+        asn = (type(asn), asn)  # never equal to a cached key (an int or None there)
+    raw = (get("ip"), asn, get("client_fingerprint"), get("user_agent"), get("payment_fingerprint"),
+           get("system_prompt_hash"), get("model"), key)
+    try:
+        out = _cache.get(raw)
+    except TypeError:  # an unhashable field value (not from a decoded event)
+        return _compute(event, key)
+    if out is not None:
+        return out
+    values = _compute(event, key)
+    if type(raw[1]) is tuple:
+        return values
+    for i in (0, 2, 3, 4, 5, 6):
+        value = raw[i]
+        if value is not None and type(value) is not str:
+            return values  # a number or another object where text is expected: not cached
+    interned = _interned
+    if len(interned) >= VALUES_CACHE:
+        interned.clear()
+    values = tuple([interned.setdefault(kv, kv) for kv in values])
+    if len(_cache) >= VALUES_CACHE:
+        _cache.clear()
+    _cache[raw] = values
+    return values
+
+
+def _compute(event: dict[str, Any], key: bytes) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     ip = event.get("ip")
     if ip:
@@ -112,18 +186,11 @@ def event_values(event: dict[str, Any], key: bytes = b"") -> list[tuple[str, str
         prefix = ip_prefix(ip) if isinstance(ip, str) else None
         if prefix is not None:
             out.append(("ip_prefix", opaque(prefix, key)))
-    for kind, field in (
-        ("asn", "asn"),
-        ("client", "client_fingerprint"),
-        ("user_agent", "user_agent"),
-        ("payment", "payment_fingerprint"),
-        ("system_prompt", "system_prompt_hash"),
-        ("model", "model"),
-    ):
+    for kind, field in _FIELDS:
         value = event.get(field)
         if value is not None and value != "":
             out.append((kind, opaque(value, key) if kind in HASHED_KINDS else _short(value, key)))
-    return out
+    return tuple(out)
 
 
 def template_frames(prompt: str) -> tuple[str, str]:

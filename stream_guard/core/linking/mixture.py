@@ -36,7 +36,9 @@ plus one ``other`` bucket. The first 8 keys take the slots; later keys are count
 benchmark-shaped: then the slot with the fewest such events is handed over (Space-Saving,
 weights halved every day), its counters merged into ``other``. Benign sub-streams rarely
 send such events, so an extraction stream keeps its slot however many customers the
-account has. No prompt text is stored: only flags and 64-bit template fingerprints.
+account has. No prompt text is stored: only flags and 64-bit template fingerprints. Each
+account also has an entry in a time-ordered expiry queue, so :meth:`MixtureDetector.expire`
+(called on every tick) looks at idle accounts only, not at all of them.
 
 Benign traffic that can trip it: one customer of a reseller that really runs a
 single-turn, step-by-step tutoring or grading product with long answers (indistinguishable
@@ -66,6 +68,7 @@ True
 
 from __future__ import annotations
 
+import heapq
 from typing import Any
 
 from stream_guard.core.rules import Verdict, reason
@@ -88,11 +91,12 @@ _EMPTY = -1  # free ring slot (fingerprints are unsigned)
 class _Single:
     """An account seen with one stream key only: no per-stream counters needed yet."""
 
-    __slots__ = ("cur", "gen", "last", "prev", "stream")
+    __slots__ = ("cur", "due", "gen", "last", "prev", "stream")
 
     def __init__(self, stream: int, ts: float, gen: int) -> None:
         self.stream = stream
         self.last = ts
+        self.due = ts  # key of the account's entry in MixtureDetector._expiry (<= last)
         self.gen = gen  # current day generation
         self.cur = 1.0  # requests in the current day generation
         self.prev = 0.0  # ... and in the previous one
@@ -114,10 +118,11 @@ class _Sub:
 class _Mixed:
     """An account with two or more stream keys."""
 
-    __slots__ = ("gen", "last", "other", "subs")
+    __slots__ = ("due", "gen", "last", "other", "subs")
 
     def __init__(self, last: float, gen: int) -> None:
         self.last = last
+        self.due = last  # as _Single.due
         self.gen = gen
         self.subs: dict[int, _Sub] = {}
         self.other = [0.0] * (2 * _N)  # streams without a slot (and evicted slots' counts)
@@ -158,6 +163,10 @@ class MixtureDetector:
         self.s = settings
         self._day = settings.day_window_s
         self._accounts: dict[str, _Single | _Mixed] = {}
+        # (due, account), a heap: every tracked account has an entry whose key equals its
+        # record's ``due`` and is at most its ``last`` (which only grows), so the accounts
+        # idle at a cutoff are all behind entries below it (see expire).
+        self._expiry: list[tuple[float, str]] = []
 
     def __len__(self) -> int:
         return len(self._accounts)
@@ -175,8 +184,10 @@ class MixtureDetector:
         g = int(ts // self._day)
         if st is None:
             self._accounts[account] = _Single(stream, ts, g)
+            heapq.heappush(self._expiry, (ts, account))
             return
-        st.last = max(st.last, ts)
+        if ts > st.last:  # noqa: PLR1730 - a compare, not max(): this runs per event
+            st.last = ts
         if type(st) is _Single:
             single = st
             if stream == single.stream:
@@ -225,6 +236,7 @@ class MixtureDetector:
         """A second stream key: the account gets sub-stream counters (the first key's
         earlier requests count toward its volume; its shape is known from now on)."""
         mixed = _Mixed(single.last, single.gen)
+        mixed.due = single.due  # takes over the single's expiry entry
         first = _Sub(single.stream, 0.0)
         first.c[_REQ] = single.cur
         first.c[_N + _REQ] = single.prev
@@ -283,6 +295,7 @@ class MixtureDetector:
             single = _Single(int(data[1]), float(data[2]), int(data[3]))
             single.cur, single.prev = float(data[4]), float(data[5])
             self._accounts[account] = single
+            self._queue(account, single)
             return
         mixed = _Mixed(float(data[1]), int(data[2]))
         mixed.other = [float(v) for v in data[3]]
@@ -291,6 +304,13 @@ class MixtureDetector:
             sub.c, sub.ring, sub.pos = [float(v) for v in c], [int(v) for v in ring], int(pos)
             mixed.subs[sub.stream] = sub
         self._accounts[account] = mixed
+        self._queue(account, mixed)
+
+    def _queue(self, account: str, st: _Single | _Mixed) -> None:
+        """Give a restored record its expiry entry (one that is never idle has none)."""
+        if st.last == st.last:  # not NaN: NaN is never below a cutoff
+            st.due = st.last
+            heapq.heappush(self._expiry, (st.last, account))
 
     # --- judgement ---------------------------------------------------------------------------
     def _weights(self, mixed: _Mixed, at: float) -> tuple[float, float] | None:
@@ -342,12 +362,29 @@ class MixtureDetector:
 
     # --- housekeeping ------------------------------------------------------------------------
     def expire(self, watermark: float) -> int:
-        """Drop accounts idle for more than ``account_ttl_s`` at ``watermark``; returns how many."""
+        """Drop accounts idle for more than ``account_ttl_s`` at ``watermark``; returns how many.
+
+        Exactly the accounts whose last event is before ``watermark - account_ttl_s``, at
+        any watermark and in any order of calls; the cost is amortised: only entries below
+        the cutoff are looked at, and an active account is re-queued at most once per
+        such look (a call with nothing to drop costs one comparison).
+        """
         cutoff = watermark - self.s.account_ttl_s
-        dead = [account for account, st in self._accounts.items() if st.last < cutoff]
-        for account in dead:
-            del self._accounts[account]
-        return len(dead)
+        queue = self._expiry
+        accounts = self._accounts
+        dropped = 0
+        while queue and queue[0][0] < cutoff:
+            due, account = heapq.heappop(queue)
+            st = accounts.get(account)
+            if st is None or st.due != due:
+                continue  # the record was dropped or replaced (load) since: not its entry
+            if st.last < cutoff:
+                del accounts[account]
+                dropped += 1
+            else:  # active since it was queued: queue it again at its last event
+                st.due = st.last
+                heapq.heappush(queue, (st.last, account))
+        return dropped
 
 
 def _shape_score(v: list[float], s: Settings) -> float:

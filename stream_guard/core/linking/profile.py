@@ -40,7 +40,7 @@ import xxhash
 
 from stream_guard.core.alerts import admit, build_alert
 from stream_guard.core.features import extract
-from stream_guard.core.linking.attributes import event_values, template_frames
+from stream_guard.core.linking.attributes import event_values_shared, template_frames
 from stream_guard.core.linking.likeness import extraction_likeness
 from stream_guard.core.linking.mixture import MixtureDetector
 from stream_guard.core.signals import PromptSignals
@@ -145,17 +145,19 @@ class ProfileBuilder:
             self._due.setdefault(acc.end, []).append(account)
         acc.requests += 1
         counts = acc.counts
-        keys = self._keys
-        for key in event_values(event, self._hash_key):
-            key = keys.setdefault(key, key)  # one tuple per distinct value, shared by accounts
-            counts[key] = counts.get(key, 0) + 1
-        prompt = event.get("prompt")
-        if prompt is not None and acc.frames < FRAME_SAMPLES:
-            acc.frames += 1
-            for frame in template_frames(prompt):
-                key = ("template", frame)
-                key = keys.setdefault(key, key)
-                counts[key] = counts.get(key, 0) + 1
+        get = counts.get
+        # shared tuples (event_values_shared): one per distinct value, shared by accounts
+        for key in event_values_shared(event, self._hash_key):
+            counts[key] = get(key, 0) + 1
+        if acc.frames < FRAME_SAMPLES:
+            prompt = event.get("prompt")
+            if prompt is not None:
+                acc.frames += 1
+                keys = self._keys
+                for frame in template_frames(prompt):
+                    key = ("template", frame)
+                    key = keys.setdefault(key, key)
+                    counts[key] = get(key, 0) + 1
         self.mixture.observe(
             account, ts, _stream_key(event), sig,
             first_turn=event.get("turn_index", 0) == 0, output_tokens=event["output_tokens"],

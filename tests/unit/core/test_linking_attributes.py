@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
+from stream_guard.core.linking import attributes
 from stream_guard.core.linking.attributes import (
     FRAME_WORDS,
     KINDS,
     HASHED_KINDS,
     event_values,
+    event_values_shared,
     ip_prefix,
     opaque,
     template_frames,
@@ -189,3 +192,67 @@ def test_template_frames_carry_no_raw_text() -> None:
     for word in ("zanzibar", "quixotic", "marmalade", "solve", "zeppelin", "velocity", "reasoning"):
         assert word not in out
     assert len(out) == 2 * 18 + 1
+
+
+# --- event_values_shared (the cached form) -------------------------------------------------
+def test_shared_values_are_cached_per_field_combination_and_equal_event_values() -> None:
+    event = {"ip": "198.51.100.7", "asn": 64500, "user_agent": "sdk/2", "payment_fingerprint": "pm_7",
+             "model": "m", "prompt": "not a linking field", "account_id": "a"}
+    first = event_values_shared(event)
+    assert isinstance(first, tuple) and list(first) == event_values(event)
+    # an other event with the same linking fields: the same tuples, whatever else differs
+    again = event_values_shared({**event, "prompt": "other", "account_id": "b", "input_tokens": 9})
+    assert again is first
+    # (kind, value) pairs are one object across combinations (shared by accounts)
+    other = event_values_shared({**event, "ip": "198.51.100.8"})
+    assert other[1] == first[1] and other[1] is first[1]  # the same /24
+    assert other[0] != first[0]
+
+
+def test_event_values_returns_a_new_list_the_cache_is_not_changed_by_callers() -> None:
+    event = {"ip": "198.51.100.9", "model": "m"}
+    values = event_values(event)
+    values.append(("model", "tampered"))
+    values[0] = ("ip", "tampered")
+    assert event_values(event) == [("ip", opaque("198.51.100.9")), ("ip_prefix", opaque("198.51.100.0/24")),
+                                   ("model", "m")]
+
+
+@pytest.mark.parametrize("order", [(64500, 64500.0, True, "64500"), (True, 64500.0, 64500, "64500"),
+                                   (1, True, 1.0, "1"), (1.0, 1, True, "1")])
+def test_equal_values_of_other_types_are_not_mixed_up_by_the_cache(order: tuple[Any, ...]) -> None:
+    """1, 1.0 and True are one dict key but three texts: each gets its own, in any order."""
+    for value in order:
+        for field in ("asn", "model", "client_fingerprint"):
+            kind = {"asn": "asn", "model": "model", "client_fingerprint": "client"}[field]
+            assert event_values_shared({field: value}) == ((kind, str(value)),)
+            assert event_values({field: value, "ip": value}) == [("ip", opaque(value)), (kind, str(value))]
+    assert event_values_shared({"asn": -0.0}) == (("asn", "-0.0"),)
+    assert event_values_shared({"asn": 0.0}) == (("asn", "0.0"),)
+    assert event_values_shared({"asn": 0}) == (("asn", "0"),)
+
+
+def test_unhashable_field_values_are_computed_not_cached() -> None:
+    assert event_values({"model": ["m"], "ip": "10.0.0.1"}) == [
+        ("ip", opaque("10.0.0.1")), ("ip_prefix", opaque("10.0.0.0/24")), ("model", "['m']")]
+    assert event_values_shared({"asn": {"n": 1}}) == (("asn", "{'n': 1}"),)
+
+
+def test_the_cache_keys_on_the_hash_key_too() -> None:
+    event = {"ip": "198.51.100.20", "user_agent": "ua"}
+    plain, k1, k2 = event_values_shared(event), event_values_shared(event, b"k1"), event_values_shared(event, b"k2")
+    assert plain == tuple(event_values(event)) and k1 == tuple(event_values(event, b"k1"))
+    assert len({plain[0], k1[0], k2[0]}) == 3
+    assert k1[0] == ("ip", opaque("198.51.100.20", b"k1"))
+
+
+def test_a_full_cache_is_emptied_and_values_stay_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attributes, "VALUES_CACHE", 8)
+    monkeypatch.setattr(attributes, "_cache", {})
+    monkeypatch.setattr(attributes, "_interned", {})
+    events = [{"ip": f"10.0.{i % 5}.{i}", "user_agent": f"ua/{i % 3}", "model": "m"} for i in range(40)]
+    expected = [[("ip", opaque(e["ip"])), ("ip_prefix", opaque(ip_prefix(e["ip"]))),
+                 ("user_agent", opaque(e["user_agent"])), ("model", "m")] for e in events]
+    for _ in range(3):
+        assert [event_values(e) for e in events] == expected
+        assert len(attributes._cache) <= 8 and len(attributes._interned) < 8 + len(KINDS)  # + one event's

@@ -229,3 +229,25 @@ def test_profile_summary_does_not_depend_on_flush_cadence() -> None:
     assert [p.at for p in eager_out] == [p.at for p in lazy_out] == [T0 + 900, T0 + 1800]
     # the interval [T0, T0 + 900) saw one request, whenever it is flushed
     assert (eager_out[0].day_requests, lazy_out[0].day_requests) == (1.0, 1.0)
+
+
+def test_repeated_fields_count_per_event_and_export_keeps_first_seen_order() -> None:
+    """The cached values of a repeated combination count once per event; equal values of
+    other types (asn 64500 and 64500.0) stay apart; the checkpoint lists values in the
+    order they were first seen (template frames where their event was)."""
+    f = Feed()
+    f.add(ev(ip="10.9.8.7", asn=64500, prompt="Alpha wrapper: describe the weather on the hill today."), T0 + 1)
+    f.add(ev(ip="10.9.8.7", asn=64500), T0 + 2)
+    f.add(ev(ip="10.9.8.6", asn=64500.0, model="m2"), T0 + 3)
+    f.add(ev(ip="10.9.8.7", asn=64500), T0 + 4)
+    exported = f.builder.export("a")
+    assert exported is not None
+    end, requests, frames, counts = exported["open"]
+    assert (end, requests, frames) == (T0 + 900, 4, 1)
+    kinds = [(k, n) for k, _, n in counts]
+    assert kinds == [("ip", 3), ("ip_prefix", 4), ("asn", 3), ("model", 3), ("template", 1), ("template", 1),
+                     ("ip", 1), ("asn", 1), ("model", 1)]
+    assert [v for k, v, _ in counts if k == "asn"] == ["64500", "64500.0"]
+    (p,) = f.flush(math.inf)
+    assert ("asn", "64500", 3) in p.values and ("asn", "64500.0", 1) in p.values
+    assert ("ip", opaque("10.9.8.7"), 3) in p.values

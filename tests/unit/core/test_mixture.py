@@ -325,3 +325,57 @@ def test_nothing_stored_holds_text() -> None:
     for sub in st.subs.values():
         assert all(isinstance(x, float) for x in sub.c)
         assert all(isinstance(x, int) for x in sub.ring)
+
+
+def test_expire_drops_exactly_the_idle_accounts_at_every_call() -> None:
+    """Against a model of the plain scan (drop every account whose last event is before
+    watermark - ttl): random traffic with late events, watermarks that jump, stand still
+    and go back, checkpoint round trips (load, also over a tracked account) and removals."""
+    rnd = random.Random(17)
+    ttl = S.account_ttl_s
+    d = MixtureDetector(S)
+    last: dict[str, float] = {}  # the model: account -> last event time
+    now = T0
+    for step in range(3000):
+        action = rnd.random()
+        if action < 0.7:
+            account = f"a{rnd.randrange(60)}"
+            ts = now - (rnd.random() * 3 * ttl if rnd.random() < 0.1 else rnd.random() * 60)  # some very late
+            d.observe(account, ts, rnd.choice([1, 2, 3]), None, first_turn=True, output_tokens=10)
+            last[account] = max(last.get(account, ts), ts)  # a dropped late event still counts as seen
+            now += rnd.random() * ttl / 50
+        elif action < 0.8:
+            account = rnd.choice(sorted(last)) if last else "a0"
+            data = json.loads(json.dumps(d.export(account)))
+            target = account if rnd.random() < 0.5 else f"a{rnd.randrange(60)}"  # restore over another one
+            d.load(target, data)
+            if data is None:
+                last.pop(target, None)
+            else:
+                last[target] = data[2] if data[0] == "s" else data[1]
+        elif action < 0.82:
+            account = f"a{rnd.randrange(60)}"
+            d.load(account, None)
+            last.pop(account, None)
+        else:
+            watermark = now + rnd.choice([0.0, -ttl, ttl / 3, rnd.random() * ttl])
+            cutoff = watermark - ttl
+            dead = {a for a, t in last.items() if t < cutoff}
+            assert d.expire(watermark) == len(dead), step
+            for a in dead:
+                del last[a]
+        assert set(d._accounts) == set(last), step
+        assert {a: st.last for a, st in d._accounts.items()} == last
+    assert d.expire(now + 10 * ttl) == len(last)
+    assert len(d) == 0 and d._expiry == []
+
+
+def test_expire_with_nothing_idle_looks_at_no_account() -> None:
+    d = MixtureDetector(S)
+    for i in range(1000):
+        d.observe(f"a{i}", T0 + i, 1, None, first_turn=True, output_tokens=10)
+    queued = list(d._expiry)
+    for tick in range(100):
+        assert d.expire(T0 + 1000 + tick) == 0
+    assert d._expiry == queued  # untouched: the earliest entry is not below the cutoff
+    assert d.expire(T0 + 500.5 + S.account_ttl_s) == 501 and len(d) == 499
