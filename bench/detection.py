@@ -506,7 +506,8 @@ def render_md(doc: dict[str, Any]) -> str:
     for r in runs:
         cmap = {c["name"]: c for c in r["campaigns"]}
         b = r["benign"]
-        flagged_kinds = ", ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in b["by_kind"].items() if v["flagged"])
+        flagged_kinds = ", ".join(f"{k} {v['flagged']}/{v['accounts']}" for k, v in b["by_kind"].items()
+                                  if v["flagged"])
         rows.append([r["name"]] + [campaign_cell(cmap[k]) if k in cmap else "-" for k in kinds] + [
             f"{100 * b['fpr']:.2f}% ({b['flagged']}/{b['accounts']:,})", flagged_kinds or "-",
             f"{r['alerts']['total']:,}",
@@ -552,14 +553,16 @@ def render_md(doc: dict[str, Any]) -> str:
             ttd = duration(c["time_to_detect_s"])
             if c["detected"] and "time_to_detect_after_pivot_s" in c:
                 ttd += f" (after pivot {duration(c['time_to_detect_after_pivot_s'])})"
-            crow.append([c["name"], f"{c['active_accounts']:,}", f"{c['events'] or 0:,}", "yes" if c["detected"] else "**no**",
-                         ttd, f"{c['flagged_accounts']:,}/{c['active_accounts']:,} ({100 * c['recall']:.1f}%)",
+            crow.append([c["name"], f"{c['active_accounts']:,}", f"{c['events'] or 0:,}",
+                         "yes" if c["detected"] else "**no**", ttd,
+                         f"{c['flagged_accounts']:,}/{c['active_accounts']:,} ({100 * c['recall']:.1f}%)",
                          f"{c['alerts']:,}"])
         out.append(md_table(["campaign", "accounts", "events", "detected", "time to detect", "account recall",
                              "alerts"], crow, {1, 2, 5, 6}))
         out.append("")
         b = r["benign"]
-        brow = [[k, f"{v['accounts']:,}", f"{v['flagged']:,}", f"{100 * v['fpr']:.2f}%"] for k, v in b["by_kind"].items()]
+        brow = [[k, f"{v['accounts']:,}", f"{v['flagged']:,}", f"{100 * v['fpr']:.2f}%"]
+                for k, v in b["by_kind"].items()]
         brow.append(["**all benign**", f"{b['accounts']:,}", f"{b['flagged']:,}", f"{100 * b['fpr']:.2f}%"])
         out.append(md_table(["benign kind (active accounts)", "accounts", "flagged", "FPR"], brow, {1, 2, 3}))
         out.append("")
@@ -568,11 +571,13 @@ def render_md(doc: dict[str, Any]) -> str:
         det = ", ".join(f"{k} {v:,}" for k, v in a["by_detector"].items())
         w = r["wall_s"]
         rates = r["rates"]
-        out.append(f"Alerts: {a['total']:,} on {a['subjects']:,} accounts (severity: {sev or '-'}; detectors: {det or '-'}). "
+        out.append(f"Alerts: {a['total']:,} on {a['subjects']:,} accounts (severity: {sev or '-'}; "
+                   f"detectors: {det or '-'}). "
                    f"Events: {r['events']['events']:,} ({r['events']['events_benign']:,} benign, "
                    f"{r['events']['events_campaign']:,} campaign). Wall: "
                    + ", ".join(f"{k} {v:.1f}s" for k, v in w.items())
-                   + (f"; replay {rates['replay_events_per_s']:,.0f} events/s" if rates.get("replay_events_per_s") else "")
+                   + (f"; replay {rates['replay_events_per_s']:,.0f} events/s"
+                      if rates.get("replay_events_per_s") else "")
                    + ".")
         if r.get("plot"):
             out.append("")
@@ -590,8 +595,9 @@ def render_md(doc: dict[str, Any]) -> str:
             cx = cmp.get("cross_account")
             if cx:
                 out.append(f"Cross-account alerts (compared by the accounts they name, see `CROSS_DETECTORS`): "
-                           f"{cx['live_alerts']:,} live naming {cx['live_accounts']:,} accounts, {cx['replay_alerts']:,} "
-                           f"replay naming {cx['replay_accounts']:,}; {cx['accounts_in_both']:,} accounts named by both.")
+                           f"{cx['live_alerts']:,} live naming {cx['live_accounts']:,} accounts, "
+                           f"{cx['replay_alerts']:,} replay naming {cx['replay_accounts']:,}; "
+                           f"{cx['accounts_in_both']:,} accounts named by both.")
                 out.append("")
             if cmp["same"]:
                 out.append(f"**Live vs replay: the same {cmp['live_alerts']:,} per-account alerts** (every field but "
@@ -663,7 +669,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "settings": {"partitions": PARTITIONS, "settings": "defaults (stream-guard settings); STREAM_GUARD_* of the "
                      "caller dropped", "scenario_set": [{"name": s.name, "description": description(s, args.quick),
-                                                        "loadgen_options": loadgen_args(s, args.quick)} for s in chosen]},
+                                                        "loadgen_options": loadgen_args(s, args.quick)}
+                                                       for s in chosen]},
         "scenarios": [],
     }
     status = 0

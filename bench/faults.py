@@ -64,7 +64,6 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -74,9 +73,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness_throughput  # noqa: E402  (Injector: extractor events)
-import throughput  # noqa: E402  (make_dataset: the background event pool)
-from harness_common import (  # noqa: E402
+import itertools
+
+import harness_throughput
+import throughput
+from harness_common import (
     RESULTS,
     Worker,
     broker_pid,
@@ -153,9 +154,9 @@ class Load:
         from stream_guard.loadgen.sinks import PartitionBatcher
 
         batcher = PartitionBatcher(PARTITIONS, self.batch, lambda k: 0, linger_s=0.5)
-        share = int(round(self.batched_share * 1000))
-        credit = {a: 0.0 for a in self.injector.accounts}
-        sent_x = {a: 0 for a in self.injector.accounts}
+        share = round(self.batched_share * 1000)
+        credit = dict.fromkeys(self.injector.accounts, 0.0)
+        sent_x = dict.fromkeys(self.injector.accounts, 0)
         last = time.time()
         self.set_rate(self.rate)
         while not self.stopping:
@@ -505,7 +506,7 @@ def broker_down_from_samples(res: dict[str, Any]) -> dict[str, Any]:
                     and r["broker_lag"] is not None and r["broker_lag"] <= thr
                     and (w(r, "w1", "lag") or 0) <= thr), None)
     ll = [(r["t"], w(r, "w1", "log_lines")) for r in during if w(r, "w1", "log_lines") is not None]
-    per_s = [(b - a) / (tb - ta) for (ta, a), (tb, b) in zip(ll, ll[1:], strict=False) if tb > ta]
+    per_s = [(b - a) / (tb - ta) for (ta, a), (tb, b) in itertools.pairwise(ll) if tb > ta]
     first_503 = next((r["t"] - down0 for r in S if r["t"] >= down0 and w(r, "w1", "readyz") == 503), None)
     first_down = next((r["t"] - down0 for r in S if r["t"] >= down0 and w(r, "w1", "broker_up") == 0), None)
     rel = lambda t: None if t is None else round(t - up0, 1)  # noqa: E731
@@ -602,8 +603,9 @@ async def scenario_kill(bootstrap: str, work: Path, args: argparse.Namespace, se
                     and (w(r, survivor, "lag") or 0) <= thr and r["broker_lag"] is not None and r["broker_lag"] <= thr
             t_d = await wait_until(drained, 300, 0.2)
             t_drained = None if t_d is None else t_assigned + t_d
-        log(f"[{tag}] survivor holds {PARTITIONS} partitions {t_assigned if t_assigned is None else round(t_assigned, 1)}s "
-            f"after the kill; lag <= {thr:.0f} messages after {t_drained if t_drained is None else round(t_drained, 1)}s")
+        log(f"[{tag}] survivor holds {PARTITIONS} partitions "
+            f"{t_assigned if t_assigned is None else round(t_assigned, 1)}s after the kill; "
+            f"lag <= {thr:.0f} messages after {t_drained if t_drained is None else round(t_drained, 1)}s")
         await asyncio.sleep(args.after_s)
         await load.stop()
         acked = load.acked_events
@@ -703,7 +705,7 @@ async def scenario_broker_down(bootstrap: str, work: Path, kdir: Path, args: arg
         await lag.close()
         final = sampler.last.get("w1", {})
         down0, up0 = t_stop0 - t0, t_up - t0
-        rows = [r for r in sampler.samples]
+        rows = list(sampler.samples)
         timeline = []
         prev = None
         for r in rows:  # /readyz and broker_up changes
@@ -851,12 +853,15 @@ def tables(doc: dict[str, Any]) -> str:
                    f"{'accounted':>9} {'extra':>7} {'dup-drop':>8} {'alerts live/replay/common':>26}")
         for r in sc["a"]:
             a = r.get("alerts", {})
-            out.append(f"{f(r['session_timeout_s']) + '/' + f(r['heartbeat_s']):>12} {f(r.get('failover_assigned_s')):>10} "
+            ids = str(a.get("live_distinct_ids")) + "/" + str(a.get("replay_ids")) + "/" + str(a.get("common_ids"))
+            out.append(f"{f(r['session_timeout_s']) + '/' + f(r['heartbeat_s']):>12} "
+                       f"{f(r.get('failover_assigned_s')):>10} "
                        f"{f(r.get('failover_lag_near_zero_s')):>8} {f(r.get('failover_worker_lag_near_zero_s')):>10} "
                        f"{f(r.get('peak_broker_lag_after_kill')):>8} {f(r.get('broker_lag_at_end_messages')):>7} "
                        f"{f(r.get('events_sent')):>9} {f(r.get('events_accounted')):>9} "
-                       f"{f(r.get('accounted_minus_sent')):>7} {f((r.get('outcomes_total') or {}).get('duplicate')):>8} "
-                       f"{str(a.get('live_distinct_ids')) + '/' + str(a.get('replay_ids')) + '/' + str(a.get('common_ids')):>26}")
+                       f"{f(r.get('accounted_minus_sent')):>7} "
+                       f"{f((r.get('outcomes_total') or {}).get('duplicate')):>8} "
+                       f"{ids:>26}")
     for key, title in (("b", "(b) broker restart under load"), ("c", "(c) broker unreachable under load")):
         if sc.get(key):
             r = sc[key]
@@ -876,9 +881,10 @@ def tables(doc: dict[str, Any]) -> str:
         out.append(f"{'drain ev/s':>10} {'offered ev/s':>12} {'x':>5} {'for s':>6} {'peak RSS MB':>11} {'tracked':>8} "
                    f"{'B/account':>9} {'drained':>7} {'drain s':>8} {'ev/s after':>10}")
         out.append(f"{f(r['drain_events_per_s'], 0):>10} {f(r['overload_offered_events_per_s'], 0):>12} "
-                   f"{f(r['overload_factor_achieved'], 2):>5} {f(r['overload_wall_s'], 0):>6} {f(r['peak_rss_mb']):>11} "
+                   f"{f(r['overload_factor_achieved'], 2):>5} {f(r['overload_wall_s'], 0):>6} "
+                   f"{f(r['peak_rss_mb']):>11} "
                    f"{f(r['tracked_at_peak_rss']):>8} {f(r['bytes_per_tracked_account_at_peak']):>9} "
-                   f"{str(r['drained']):>7} {f(r['drain_after_overload_s']):>8} {f(r['drain_events_per_s_after'], 0):>10}")
+                   f"{r['drained']!s:>7} {f(r['drain_after_overload_s']):>8} {f(r['drain_events_per_s_after'], 0):>10}")
     return "\n".join(out)
 
 
@@ -952,7 +958,8 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "benchmark": "stream-guard under faults on a real Kafka broker (issue 10 item 4)",
         "command": "python bench/faults.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "machine": machine_info(), "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine_info(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "note": "2-core machine shared with other engineers' test runs: timings include their load "
                 "(loadavg recorded per scenario)",
         "scenarios": {},

@@ -37,12 +37,12 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests"), str(BENCH.parent / "tests" / "integration")]
 
 import orjson  # noqa: E402
+from stream_guard.contracts import decode_message  # noqa: E402
+from worker_harness import WorkerProcess, create_topics, metric, produce_located, samples_of, unique_names  # noqa: E402
 
 import fuzz_corpus  # noqa: E402
 from fuzz_corpus import MAX_MESSAGE_BYTES, PRODUCER_LIMIT, SEED  # noqa: E402
 from harness_common import RESULTS, broker, cpu_seconds, log, machine_info, md_table, write_json  # noqa: E402
-from stream_guard.contracts import decode_message  # noqa: E402
-from worker_harness import WorkerProcess, create_topics, metric, produce_located, samples_of, unique_names  # noqa: E402
 
 CHUNK = 100_000
 PARTITIONS = 4
@@ -138,8 +138,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
         samples = worker.metrics() if worker.alive() else {}
         rss = _rss_peak(worker.proc.pid) if worker.proc else None
         cpu = cpu_seconds(worker.proc.pid) if worker.proc else None
-        counted = {dict(lb)["reason"]: int(v) for lb, v in samples_of(samples, "stream_guard_dead_letters_total").items()
-                   if v}
+        counted = {dict(lb)["reason"]: int(v)
+                   for lb, v in samples_of(samples, "stream_guard_dead_letters_total").items() if v}
         dlq = asyncio.run(_count_reasons(bootstrap, names["STREAM_GUARD_DLQ_TOPIC"], sum(counted.values()),
                                          idle_s=5, timeout=600))
         ts = time.time() - 30
@@ -183,7 +183,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=500_000)
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--exclude", default="", help=f"generators to leave out, of: {','.join(fuzz_corpus.kinds())}")

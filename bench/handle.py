@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import make_dataset  # noqa: E402  (bench/ is not a package)
+from throughput import make_dataset
 
 
 def log(msg: str) -> None:
@@ -40,7 +40,6 @@ def log(msg: str) -> None:
 def measure(events: int, one_events: int, accounts: int, batch: int, partitions: int, rate: float,
             seed: int, top: int) -> dict[str, Any]:
     from aiokafka.partitioner import murmur2
-
     from stream_guard.contracts import decode_message
     from stream_guard.core.detector import Detector
     from stream_guard.metrics import Metrics

@@ -380,7 +380,7 @@ class Injector:
 
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0, acks=1)
         await producer.start()
-        credit = {a: 0.0 for a in self.accounts}
+        credit = dict.fromkeys(self.accounts, 0.0)
         try:
             while time.time() < until and len(self.stopped) < len(self.accounts):
                 now = time.time()
@@ -654,13 +654,15 @@ def table(doc: dict[str, Any]) -> str:
         g, p = d["generator"], d["prefill"]
         runs = ", ".join(f0(r["events_per_s"]) for r in d["runs"])
         cpu = statistics.median(r["worker_cpu_share"] or 0 for r in d["runs"])
-        lines.append(f"{name:<11} {g['events']:>9,}  {f0(g['events_per_s_wall']):>14}  {f0(p['events_per_s_wall']):>11}  "
+        lines.append(f"{name:<11} {g['events']:>9,}  {f0(g['events_per_s_wall']):>14}  "
+                     f"{f0(p['events_per_s_wall']):>11}  "
                      f"{f0(d['median_events_per_s']) + ' (' + runs + ')':<30} {cpu:>10.2f}  "
                      f"{p['events_per_s_wall'] / d['median_events_per_s']:.1f}x")
     if doc.get("latency"):
         lines.append("")
         head = (f"{'grace':>6}  {'offered ev/s':>12}  {'consumed':>8}  {'cpu':>4}  {'alerts':>6}  {'bounds':>6}  "
-                f"{'last-event p50/p99/max s':>24}  {'threshold-event p50/p99/max s':>29}  {'consumer sees p50/p99':>21}")
+                f"{'last-event p50/p99/max s':>24}  {'threshold-event p50/p99/max s':>29}  "
+                f"{'consumer sees p50/p99':>21}")
         lines += [head, "-" * len(head)]
         for lp in doc["latency"]:
             li = lp["latency_injected"]
@@ -746,7 +748,8 @@ def main(argv: list[str] | None = None) -> int:
     doc: dict[str, Any] = {
         "benchmark": "stream-guard throughput and event-to-alert latency through the load-test harness "
                      "(issue 4 item 6)",
-        "command": "python bench/harness_throughput.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
+        "command": "python bench/harness_throughput.py"
+                   + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
         "machine": machine_info(),
         "settings": {"quick": q, "partitions": PARTITIONS, "runs": runs, "graces_s": graces,
                      "rate_share": args.rate_share, "extractors": args.extractors,

@@ -54,7 +54,6 @@ def _set_bytes(s: set[int]) -> int:
 
 def measure(accounts: int, events_per_account: int, mode: str) -> dict[str, Any]:
     import orjson
-
     from stream_guard.core.detector import Detector
     from stream_guard.settings import Settings
 

@@ -101,8 +101,9 @@ def main() -> int:
         print(f"replaying {n:,} events ...", file=sys.stderr, flush=True)
         runs.append({"size": n, **measure(path, args.replay_args)})
     doc = {
-        "generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, Python {platform.python_version()}",
+        "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+                   f"Python {platform.python_version()}",
         "note": "peak RSS = ru_maxrss of the replay process; files from `stream-guard loadgen --scenario standard "
                 "--seed 1 --duration 7d --limit N` (first N lines for smaller sizes)",
         "runs": runs,

@@ -638,7 +638,8 @@ def print_table(all_cases: list[Case], summ: dict[str, Any], mem: list[dict[str,
         cpu = summ["cpu_share"][c.name]["median"]
         other = summ["other_load_cores"][c.name]["median"]
         lines.append(f"{c.label:<44} {fmt_rate(s['median'])} {fmt_rate(s['min'])} {fmt_rate(s['max'])}  {s['n']}"
-                     f"  {f'{cpu:.0%}' if cpu is not None else '-':>5} {f'{other:.2f}' if other is not None else '-':>6}")
+                     f"  {f'{cpu:.0%}' if cpu is not None else '-':>5} "
+                     f"{f'{other:.2f}' if other is not None else '-':>6}")
     if handle and "error" not in handle:
         lines.append(f"{'(ref) handle() in-process, one event/message':<44} "
                      f"{fmt_rate(handle['handle_one']['events_per_s'])}")
@@ -1029,4 +1030,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except KeyboardInterrupt:
         terminate_all()
-        raise SystemExit(130)
+        raise SystemExit(130) from None

@@ -150,7 +150,7 @@ def derive_azure(folder: Path) -> dict[str, Any]:
         ts, inp, out = _read_azure(folder / f"AzureLLMInferenceTrace_{kind}.csv")
         gaps = np.diff(np.sort(ts))
         result[kind] = {
-            "requests": int(len(ts)),
+            "requests": len(ts),
             "requests_per_s": round(float(len(ts) / (ts.max() - ts.min())), 4),
             "interarrival_cv": round(float(gaps.std() / gaps.mean()), 4),
             "input_tokens_quantiles": quantiles(inp, 100),

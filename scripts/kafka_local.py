@@ -63,9 +63,9 @@ import fcntl
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
-import secrets
 import socket
 import ssl
 import struct
@@ -450,7 +450,8 @@ ssl.endpoint.identification.algorithm=https
 sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}
 sasl.mechanism.inter.broker.protocol=PLAIN
 listener.name.sasl_ssl.sasl.enabled.mechanisms={','.join(SASL_MECHANISMS)}
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="{BROKER_USER}" password={_jaas_quote(tls['broker_password'])} {user_opts};
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \
+username="{BROKER_USER}" password={_jaas_quote(tls['broker_password'])} {user_opts};
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 """
@@ -545,7 +546,7 @@ def make_tls(tls_dir: str | os.PathLike, hosts: tuple[str, ...] = ("localhost", 
 
     tls_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(tls_dir, 0o700)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=365)
 
     def name(cn: str) -> x509.Name:
@@ -682,9 +683,10 @@ def start(data_dir: str | os.PathLike, port: int | None = None, timeout: float =
     client certificate) is generated under ``<data_dir>/tls`` on first use. ``users``
     (name -> password) may log in with PLAIN and with both SCRAM mechanisms,
     ``scram_users`` with the SCRAM mechanisms only (their passwords are then nowhere in the
-    data dir: the broker keeps salted SCRAM credentials only). SCRAM credentials are written when the storage is formatted (``kafka-storage format
-    --add-scram``), and added through the admin API (``kafka-configs``) for users new to
-    an already formatted data dir, which needs the PLAINTEXT listener.
+    data dir: the broker keeps salted SCRAM credentials only). SCRAM credentials are
+    written when the storage is formatted (``kafka-storage format --add-scram``), and
+    added through the admin API (``kafka-configs``) for users new to an already
+    formatted data dir, which needs the PLAINTEXT listener.
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -856,7 +858,7 @@ def _wait_ready(data_dir: Path, pid: int, port: int, log_offset: int | None,
             except (OSError, ValueError) as e:
                 last_err = e
         if time.monotonic() > deadline:
-            what = ("no ApiVersions answer: %s" % last_err) if logged else \
+            what = (f"no ApiVersions answer: {last_err}") if logged else \
                 f"no '{READY_LINE}' in the log"
             raise KafkaLocalError(
                 f"Kafka broker not ready on {HOST}:{port} after {timeout:.1f}s ({what}).\n"

@@ -11,7 +11,6 @@ import contextlib
 import difflib
 import logging
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -211,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     _add_kafka_options(p)
-    p.add_argument("--metrics-port", dest="metrics_port", type=int, help="port of /metrics (env STREAM_GUARD_METRICS_PORT).")
+    p.add_argument(
+        "--metrics-port", dest="metrics_port", type=int, help="port of /metrics (env STREAM_GUARD_METRICS_PORT)."
+    )
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser(
@@ -280,14 +281,24 @@ def build_parser() -> argparse.ArgumentParser:
         "wheel) unless --broker is given, a worker, and a small traffic generator (benign "
         "accounts plus one blunt extraction account, event time running --speed times faster "
         "than real time); print alerts as they arrive. Ctrl-C, SIGTERM, SIGHUP or --duration stops it, "
-        "and everything it started with it. A port in use (--metrics-port, --broker-port) is named before anything starts.",
+        "and everything it started with it. A port in use (--metrics-port, --broker-port) is named "
+        "before anything starts.",
         epilog=EPILOG,
     )
-    p.add_argument("--broker", "--bootstrap", dest="broker", metavar="HOST:PORT", help="use this Kafka instead of the embedded broker (security from STREAM_GUARD_SECURITY_PROTOCOL, SASL and SSL settings)")
+    p.add_argument(
+        "--broker",
+        "--bootstrap",
+        dest="broker",
+        metavar="HOST:PORT",
+        help="use this Kafka instead of the embedded broker (security from STREAM_GUARD_SECURITY_PROTOCOL, "
+        "SASL and SSL settings)",
+    )
     p.add_argument("--duration", type=float, default=90.0, help="seconds to run, 0 = until Ctrl-C (default 90)")
     p.add_argument("--speed", type=float, default=60.0, help="event-time seconds per wall-clock second (default 60)")
     p.add_argument("--benign-accounts", type=int, default=30, help="benign accounts (default 30)")
-    p.add_argument("--metrics-port", dest="metrics_port", type=int, default=9108, help="worker's /metrics port (default 9108)")
+    p.add_argument(
+        "--metrics-port", dest="metrics_port", type=int, default=9108, help="worker's /metrics port (default 9108)"
+    )
     p.add_argument(
         "--broker-port",
         dest="broker_port",

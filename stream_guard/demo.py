@@ -45,7 +45,8 @@ class DemoTraffic:
     def __init__(self, benign_accounts: int, seed: int = 7) -> None:
         self.rnd = random.Random(seed)
         # per-account mean requests per hour (heavy-tailed, like real API clients)
-        self.rates = {f"acct-demo-{i:03d}": min(200.0, self.rnd.lognormvariate(3.2, 0.8)) for i in range(benign_accounts)}
+        self.rates = {f"acct-demo-{i:03d}": min(200.0, self.rnd.lognormvariate(3.2, 0.8))
+                      for i in range(benign_accounts)}
         self.rates[EXTRACTOR] = 3 * 3600.0  # three requests per second of event time
         self.next_at: dict[str, float] = {}
         self.seq = 0
@@ -196,17 +197,19 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"demo: starting the embedded broker (Tansu) on {broker.bootstrap} ...", file=sys.stderr, flush=True)
             t0 = time.monotonic()
             try:
-                broker.start(progress=lambda s: print(f"demo: ... broker still starting ({s:.0f} s)", file=sys.stderr, flush=True))
+                broker.start(progress=lambda s: print(f"demo: ... broker still starting ({s:.0f} s)",
+                                                      file=sys.stderr, flush=True))
             except EmbeddedBrokerError as exc:
                 print(f"demo: {exc}", file=sys.stderr)
                 return 2
             bootstrap = broker.bootstrap
-            print(f"demo: embedded broker ready on {bootstrap} ({time.monotonic() - t0:.1f} s)", file=sys.stderr, flush=True)
+            print(f"demo: embedded broker ready on {bootstrap} ({time.monotonic() - t0:.1f} s)",
+                  file=sys.stderr, flush=True)
         tag = f"stream-guard-demo-{uuid.uuid4().hex[:6]}"
         names = {"STREAM_GUARD_APP_ID": tag, "STREAM_GUARD_INPUT_TOPIC": f"{tag}.requests",
                  "STREAM_GUARD_ALERTS_TOPIC": f"{tag}.alerts", "STREAM_GUARD_DLQ_TOPIC": f"{tag}.dlq"}
-        env = {**os.environ, **names, "STREAM_GUARD_BROKER": bootstrap, "STREAM_GUARD_METRICS_PORT": str(args.metrics_port),
-               "STREAM_GUARD_DATA_DIR": str(workdir / "worker")}
+        env = {**os.environ, **names, "STREAM_GUARD_BROKER": bootstrap,
+               "STREAM_GUARD_METRICS_PORT": str(args.metrics_port), "STREAM_GUARD_DATA_DIR": str(workdir / "worker")}
         if broker is not None:  # the embedded broker speaks plaintext whatever the environment says
             env["STREAM_GUARD_SECURITY_PROTOCOL"] = "PLAINTEXT"
         log_path = workdir / "worker.log"

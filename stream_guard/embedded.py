@@ -70,7 +70,8 @@ class EmbeddedBroker:
             ) from exc
         busy = port_in_use(self.port)
         if busy:
-            raise EmbeddedBrokerError(f"port {self.port} {busy} (embedded broker); pass another --broker-port, or 0 for a free one")
+            raise EmbeddedBrokerError(f"port {self.port} {busy} (embedded broker); pass another --broker-port, "
+                                      "or 0 for a free one")
         url = f"tcp://127.0.0.1:{self.port}"
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(

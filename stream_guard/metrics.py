@@ -20,14 +20,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     Info,
+    disable_created_metrics,
     generate_latest,
 )
-from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR, disable_created_metrics
 
 from stream_guard.contracts import DeadLetterReason
 from stream_guard.core.linking.attributes import KINDS
@@ -297,7 +300,7 @@ def serve_http(
     """
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:  # the http.server API's name
             if self.path.startswith("/metrics"):
                 self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)
             elif self.path in ("/healthz", "/readyz"):
@@ -305,7 +308,8 @@ def serve_http(
                 if why is None:
                     self._reply(200, b"ok\n" if self.path == "/healthz" else b"ready\n", "text/plain")
                 else:
-                    self._reply(503, f"not {'alive' if self.path == '/healthz' else 'ready'}: {why}\n".encode(), "text/plain")
+                    self._reply(503, f"not {'alive' if self.path == '/healthz' else 'ready'}: {why}\n".encode(),
+                                "text/plain")
             else:
                 self._reply(404, b"not found\n", "text/plain")
 
@@ -316,7 +320,7 @@ def serve_http(
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server API
+        def log_message(self, format: str, *args: object) -> None:  # `format`: http.server's name
             return  # scrapes every few seconds would flood the log
 
     server = ThreadingHTTPServer((host, port), Handler)

@@ -42,6 +42,7 @@ from __future__ import annotations
 import base64
 import gzip
 import heapq
+import io
 import math
 import statistics
 import sys
@@ -241,7 +242,8 @@ class StreamClock:
     []
     >>> clock.offer(_Held(1e12, 2, None, {}))[0][1]                           # beyond the wall clock
     'ts 1e+12 is 998000000000 s ahead of the reference time 2000000000 (limit 3600 s); the reference is the wall clock'
-    >>> [(h.ts, v is None) for h, v in clock.offer(_Held(1.7e9, 3, None, {})) + clock.offer(_Held(1.7e9 + 5, 4, None, {}))]
+    >>> [(h.ts, v is None)
+    ...  for h, v in clock.offer(_Held(1.7e9, 3, None, {})) + clock.offer(_Held(1.7e9 + 5, 4, None, {}))]
     [(1.0, False), (1700000000.0, True), (1700000005.0, True)]
     """
 
@@ -314,7 +316,7 @@ class StreamClock:
         return out
 
 
-def open_events(path: Path) -> IO[bytes]:
+def open_events(path: Path) -> io.BufferedIOBase:
     """The events file opened for reading (gzip by suffix or magic bytes), or a one-line
     :class:`ReplayError`: missing, a directory, unreadable."""
     if not path.exists():
@@ -328,11 +330,11 @@ def open_events(path: Path) -> IO[bytes]:
         raise ReplayError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     if path.suffix == ".gz" or magic == b"\x1f\x8b":
         fh.close()
-        return gzip.open(path, "rb")
+        return gzip.GzipFile(path, "rb")
     return fh
 
 
-def _lines(fh: IO[bytes], path: Path) -> Iterator[tuple[int, bytes | None, int]]:
+def _lines(fh: io.BufferedIOBase, path: Path) -> Iterator[tuple[int, bytes | None, int]]:
     """(line number, stripped line or ``None`` when longer than MAX_LINE_BYTES, its size)."""
     n = 0
     try:
@@ -388,7 +390,8 @@ def replay(
     latest_profile = -math.inf
     window = settings.max_event_behind_s if reorder_window_s is None else reorder_window_s
     if window < 0 or reorder_events < 1:
-        raise ReplayError(f"need a reorder window >= 0 s (got {window:g}) and >= 1 reorder events (got {reorder_events})")
+        raise ReplayError(f"need a reorder window >= 0 s (got {window:g}) and >= 1 reorder events "
+                          f"(got {reorder_events})")
     buffer = ReorderBuffer(window, reorder_events)
     clock = StreamClock(TimeBounds.of(settings), now=time.time() if now is None else now)
 

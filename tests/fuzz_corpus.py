@@ -36,7 +36,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["MAX_MESSAGE_BYTES", "PRODUCER_LIMIT", "SEED", "Case", "WEIGHTS", "build", "describe", "kinds", "short"]
+__all__ = ["MAX_MESSAGE_BYTES", "PRODUCER_LIMIT", "SEED", "WEIGHTS", "Case", "build", "describe", "kinds", "short"]
 
 #: The suite's seed and the worker limits it is built for (set them as
 #: STREAM_GUARD_MAX_MESSAGE_BYTES and STREAM_GUARD_PRODUCER_MAX_REQUEST_BYTES): small enough

@@ -167,11 +167,15 @@ def decode_message(
     ``processing_error`` dead letter, so every message still has an outcome.
     """
     if raw is None:
-        return DecodedMessage(dead_letters=[DeadLetter(DeadLetterReason.INVALID_JSON, "null value (tombstone record)", None)])
+        return DecodedMessage(
+            dead_letters=[DeadLetter(DeadLetterReason.INVALID_JSON, "null value (tombstone record)", None)]
+        )
     try:
         return _decode(raw, max_bytes, max_batch)
     except Exception as exc:  # noqa: BLE001 - the contract: an outcome for every message
-        return DecodedMessage(dead_letters=[DeadLetter(DeadLetterReason.PROCESSING_ERROR, f"decoding failed: {exc!r}", raw)])
+        return DecodedMessage(
+            dead_letters=[DeadLetter(DeadLetterReason.PROCESSING_ERROR, f"decoding failed: {exc!r}", raw)]
+        )
 
 
 def _decode(raw: bytes, max_bytes: int, max_batch: int) -> DecodedMessage:

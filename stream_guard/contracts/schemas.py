@@ -8,10 +8,11 @@ on a path that sees every event.
 ...                 "model": "m", "input_tokens": 1, "output_tokens": 2})["account_id"]
 'a'
 >>> validate_event({"event_id": "e1", "ts": "yesterday", "account_id": "a",
-...                 "model": "m", "input_tokens": 1, "output_tokens": 2})
+...                 "model": "m", "input_tokens": 1, "output_tokens": 2})  # doctest: +NORMALIZE_WHITESPACE
 Traceback (most recent call last):
 ...
-stream_guard.contracts.schemas.ContractError: ts: "yesterday" is not valid under any of the schemas listed in the 'anyOf' keyword
+stream_guard.contracts.schemas.ContractError: ts: "yesterday" is not valid under any of the schemas listed in
+the 'anyOf' keyword
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class Detector:
         of its account before it (see :meth:`process`).
         """
         # Sorted: the same state gives the same records in the same order in every process.
-        out: dict[str, bytes | None] = {a: None for a in sorted(self.expired)}
+        out: dict[str, bytes | None] = dict.fromkeys(sorted(self.expired))
         links = self.links
         for a in sorted(self.dirty):
             st = self.accounts.get(a)

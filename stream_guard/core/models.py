@@ -62,7 +62,7 @@ class PopulationModel:
 
     def __init__(self, seed: int) -> None:
         self.hst = anomaly.HalfSpaceTrees(
-            n_trees=10, height=8, window_size=250, limits={f: (0.0, 1.0) for f in MODEL_FEATURES}, seed=seed
+            n_trees=10, height=8, window_size=250, limits=dict.fromkeys(MODEL_FEATURES, (0.0, 1.0)), seed=seed
         )
         self.median = {f: stats.Quantile(0.5) for f in BASELINE_FEATURES}
         self.mad = {f: stats.Quantile(0.5) for f in BASELINE_FEATURES}

@@ -40,9 +40,9 @@ Jaccard similarity of the content words  P(byte)     pair        vs 8
 Measured on 2.0 M random pairs of Python standard-library docstrings (20 to 80 words,
 from different files): 25 pairs (1.3e-5) had 6 or more equal bytes; 23 of them were
 copy-edited docstrings (content-word Jaccard 0.79 to 1), 2 were not (0.33 and 0.55):
-about 1e-6 a pair by chance, 1e-5 a prompt compared with 8. Prompts with fewer than ``MIN_WORDS`` distinct content words are not sketched
-(:func:`sketch` returns ``None``): most of their bytes would be borrowed (densified) and
-short lines overlap by accident.
+about 1e-6 a pair by chance, 1e-5 a prompt compared with 8. Prompts with fewer than
+``MIN_WORDS`` distinct content words are not sketched (:func:`sketch` returns ``None``):
+most of their bytes would be borrowed (densified) and short lines overlap by accident.
 
 >>> words = lambda text: set(text.lower().split())
 >>> a = sketch(words("Please summarise the attached quarterly report in three short bullet points for the board"))
@@ -62,7 +62,7 @@ from collections.abc import Iterable
 
 import xxhash
 
-__all__ = ["K", "MIN_WORDS", "NEAR", "STOP_WORDS", "near_any", "signature", "similarity", "sketch"]
+__all__ = ["MIN_WORDS", "NEAR", "STOP_WORDS", "K", "near_any", "signature", "similarity", "sketch"]
 
 K = 8  #: buckets, one byte each: the signature is one 64-bit int
 NEAR = 6  #: equal bytes (of K) from which two prompts are near duplicates

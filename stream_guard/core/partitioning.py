@@ -17,4 +17,5 @@ __all__ = ["partition_for"]
 
 def partition_for(account_id: str, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for the key ``account_id``."""
-    return (murmur2(account_id.encode()) & 0x7FFFFFFF) % partitions
+    h: int = murmur2(account_id.encode())  # aiokafka is untyped: murmur2 gives an int
+    return (h & 0x7FFFFFFF) % partitions

@@ -57,7 +57,7 @@ class Recent:
     """The rings of one account (0 marks an empty slot; fingerprints are folded to 32 bits,
     non-zero: within a ring of 16 a false repeat has odds of about 4e-9)."""
 
-    __slots__ = ("slots", "pos")
+    __slots__ = ("pos", "slots")
 
     def __init__(self) -> None:
         self.slots = array("I", [0]) * _SIZE  # allocated to size (from bytes: over-allocated)

@@ -23,8 +23,9 @@ explains each signal, why it points to extraction and which benign use can trip 
 ...         "prompt_basis_day": 900.0, "mean_output_tokens_long": 890.0, "active_hours": 5.0,
 ...         "day_requests": 4000.0}
 >>> v = VolumeRule(Settings()).evaluate(base)
->>> v.severity, [r["signal"] for r in v.reasons]
-('critical', ['short_requests', 'long_requests', 'long_output_tokens', 'active_hours', 'cot_share_long', 'benchmark_share_long', 'mean_output_tokens_long', 'distinct_ratio_day'])
+>>> v.severity, [r["signal"] for r in v.reasons]  # doctest: +NORMALIZE_WHITESPACE
+('critical', ['short_requests', 'long_requests', 'long_output_tokens', 'active_hours', 'cot_share_long',
+ 'benchmark_share_long', 'mean_output_tokens_long', 'distinct_ratio_day'])
 >>> VolumeRule(Settings()).evaluate(dict(base, cot_share_long=0.01, benchmark_share_long=0.05)) is None
 True
 """
@@ -33,11 +34,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stream_guard.settings import Settings
 
-__all__ = ["SEVERITIES", "PatternRule", "Verdict", "VolumeRule", "reason", "severity_rank"]
+__all__ = ["SEVERITIES", "PatternRule", "Rule", "Verdict", "VolumeRule", "reason", "severity_rank"]
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
@@ -60,6 +61,12 @@ class Verdict:
 def reason(signal: str, value: float, threshold: float | str, detail: str) -> dict[str, Any]:
     """One entry of an alert's ``reasons``."""
     return {"signal": signal, "value": round(value, 4), "threshold": threshold, "detail": detail}
+
+
+class Rule(Protocol):
+    """A per-account rule: a verdict from one account's features, or ``None``."""
+
+    def evaluate(self, f: dict[str, float]) -> Verdict | None: ...
 
 
 class VolumeRule:
@@ -106,12 +113,15 @@ class VolumeRule:
                                        "share of prompts asking for step-by-step reasoning or rubric grading"))
             if f["benchmark_share_long"] >= s.rule_benchmark_share:
                 content.append(reason("benchmark_share_long", f["benchmark_share_long"], s.rule_benchmark_share,
-                                      "share of prompts shaped like benchmark items (word problems, code tasks, multiple choice)"))
+                                      "share of prompts shaped like benchmark items (word problems, code tasks, "
+                                      "multiple choice)"))
         elif (f["prompt_basis_day"] >= s.rule_min_requests and f["distinct_ratio_day"] >= s.rule_distinct_ratio
-              and f["first_turn_share_day"] >= s.rule_first_turn_share and f["out_in_ratio_long"] >= s.rule_out_in_ratio):
+              and f["first_turn_share_day"] >= s.rule_first_turn_share
+              and f["out_in_ratio_long"] >= s.rule_out_in_ratio):
             # Hash-only traffic: no text to read, so demand the whole shape of a sweep.
             content.append(reason("out_in_ratio_long", f["out_in_ratio_long"], s.rule_out_in_ratio,
-                                   "output/input tokens: short prompts, long answers (no prompt text: judged by hashes)"))
+                                   "output/input tokens: short prompts, long answers "
+                                   "(no prompt text: judged by hashes)"))
         if not content:
             return None
         content.append(reason("mean_output_tokens_long", f["mean_output_tokens_long"], s.rule_min_mean_output_tokens,
@@ -155,7 +165,8 @@ class PatternRule:
         if bench:
             evidence.append((0.15, reason("benchmark_share_day", f["benchmark_share_day"], s.rule_benchmark_share,
                                           "share of today's prompts shaped like benchmark items")))
-        evidence.append((0.1, reason("mean_output_tokens_day", f["mean_output_tokens_day"], s.rule_min_mean_output_tokens,
+        evidence.append((0.1, reason("mean_output_tokens_day", f["mean_output_tokens_day"],
+                                     s.rule_min_mean_output_tokens,
                                      "mean output tokens per request today: full reasoning, not just answers")))
         evidence.append((0.1, reason("first_turn_share_day", f["first_turn_share_day"], s.rule_first_turn_share,
                                      "share of requests that open a conversation: no multi-turn use")))

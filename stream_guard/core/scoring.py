@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from stream_guard.core.features import scaled
 from stream_guard.core.models import PopulationModels
-from stream_guard.core.rules import SEVERITIES, PatternRule, Verdict, VolumeRule, severity_rank
+from stream_guard.core.rules import SEVERITIES, PatternRule, Rule, Verdict, VolumeRule, severity_rank
 from stream_guard.settings import Settings
 
 __all__ = ["Assessment", "Scorer", "combine"]
@@ -53,7 +53,7 @@ class Scorer:
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
-        self.rules = [VolumeRule(settings), PatternRule(settings)]
+        self.rules: list[Rule] = [VolumeRule(settings), PatternRule(settings)]
         self.models = PopulationModels(settings)
 
     def assess(self, features: dict[str, float], *, may_learn: bool) -> Assessment:

@@ -23,7 +23,8 @@ True
 True
 >>> analyze_prompt("What is a good name for a cat?").cot
 False
->>> s.sketch is None, analyze_prompt("Rewrite this paragraph about quarterly revenue growth in plain words.", sketch=True).sketch
+>>> s.sketch is None, analyze_prompt("Rewrite this paragraph about quarterly revenue growth in plain words.",
+...                                  sketch=True).sketch
 (True, 2103689525697808935)
 >>> prompt_fingerprint({"prompt": "Hello  World"}) == prompt_fingerprint({"prompt": "hello world"})
 True
@@ -40,7 +41,10 @@ import xxhash
 
 from stream_guard.core.neardup import sketch as _sketch
 
-__all__ = ["CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "elicits_reasoning", "prompt_fingerprint", "template_of"]
+__all__ = [
+    "CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "elicits_reasoning", "prompt_fingerprint",
+    "template_of",
+]
 
 #: Capability categories, in bit order of :attr:`PromptSignals.categories`.
 CATEGORIES: tuple[str, ...] = ("math", "code", "science", "writing", "reasoning", "knowledge", "language", "data")

@@ -22,8 +22,8 @@ fingerprints and the bitmask of capability categories seen.
 from __future__ import annotations
 
 from array import array
-from operator import add
 from collections.abc import Sequence
+from operator import add
 from typing import Any
 
 import datasketches
@@ -64,7 +64,7 @@ def _popcount(x: int) -> int:
 class Windows:
     """Counters over every horizon, plus day-level distinct prompts and categories."""
 
-    __slots__ = ("lengths", "gens", "data", "hll", "prev_distinct", "cats", "prev_cats")
+    __slots__ = ("cats", "data", "gens", "hll", "lengths", "prev_cats", "prev_distinct")
 
     def __init__(self, lengths: Sequence[float]) -> None:
         self.lengths = tuple(lengths)

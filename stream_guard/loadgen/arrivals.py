@@ -23,20 +23,27 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
-__all__ = ["DiurnalRenewal", "RateLimiter", "renewal_shape"]
+__all__ = ["DiurnalRenewal", "QuantileFunction", "RateLimiter", "renewal_shape"]
 
 _HOUR = 3600.0
 _DAY = 86400.0
 
 
+class QuantileFunction(Protocol):
+    """A distribution by its quantile function (as ``calibration.Quantiles``)."""
+
+    def at(self, u: float) -> float: ...
+
+
 def renewal_shape(
-    rng: random.Random, gamma_share: float, gamma_q: object, weibull_q: object
+    rng: random.Random, gamma_share: float, gamma_q: QuantileFunction, weibull_q: QuantileFunction
 ) -> tuple[float, float]:
     """Draw an account's inter-arrival family: ``(gamma_shape, 0)`` or ``(0, weibull_shape)``."""
     if rng.random() < gamma_share:
-        return gamma_q.at(rng.random()), 0.0  # type: ignore[attr-defined]
-    return 0.0, weibull_q.at(rng.random())  # type: ignore[attr-defined]
+        return gamma_q.at(rng.random()), 0.0
+    return 0.0, weibull_q.at(rng.random())
 
 
 class DiurnalRenewal:
@@ -47,21 +54,21 @@ class DiurnalRenewal:
     """
 
     __slots__ = (
-        "_rng",
-        "_t",
-        "_end",
         "_daily",
-        "_profile",
-        "_offset",
-        "_p_day",
-        "_sigma",
-        "_gk",
-        "_wk",
-        "_wscale",
-        "_min_gap",
         "_day",
         "_day_rate",
+        "_end",
+        "_gk",
+        "_min_gap",
         "_next_hour",
+        "_offset",
+        "_p_day",
+        "_profile",
+        "_rng",
+        "_sigma",
+        "_t",
+        "_wk",
+        "_wscale",
     )
 
     def __init__(
@@ -157,7 +164,7 @@ class RateLimiter:
     [False, False, True, False]
     """
 
-    __slots__ = ("_rpm", "_minute", "_count")
+    __slots__ = ("_count", "_minute", "_rpm")
 
     def __init__(self, rpm: int) -> None:
         self._rpm = rpm

@@ -255,7 +255,7 @@ class _HydraPlan:
         if self.shift_hours >= 24.0:
             self.period_ms = _DAY_MS / self.rate
         else:
-            self.per_day = max(int(round(self.rate)), 1)
+            self.per_day = max(round(self.rate), 1)
             self.period_ms = self.shift_hours * 3_600_000 / self.per_day
 
     def slot_start(self, r: int) -> float | None:

@@ -36,7 +36,7 @@ from stream_guard.loadgen.prompts import PromptLibrary
 from stream_guard.loadgen.scenarios import BENIGN_KINDS, Scenario
 from stream_guard.loadgen.timeutil import TsFormatter, format_iso
 
-__all__ = ["Generator", "REQUIRED_FIELDS"]
+__all__ = ["REQUIRED_FIELDS", "Generator"]
 
 REQUIRED_FIELDS = ("event_id", "ts", "account_id", "model", "input_tokens", "output_tokens")
 
@@ -76,8 +76,8 @@ class Generator:
         self.scenario = sc
         self.ts_format = ts_format
         self.omit_fields = tuple(omit_fields)
-        self.start_ms = int(round(sc.start_s * 1000))
-        self.end_ms = self.start_ms + int(round(sc.span_s * 1000))
+        self.start_ms = round(sc.start_s * 1000)
+        self.end_ms = self.start_ms + round(sc.span_s * 1000)
         if self.end_ms <= self.start_ms:
             raise ValueError("duration must be > 0")
         campaigns = sc.campaign_list()

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from stream_guard.loadgen.ids import short_hex
 
 __all__ = [
+    "AGENT_CLIENTS",
     "COUNTRIES",
-    "Client",
-    "Country",
     "HOSTING_ASNS",
     "SDK_CLIENTS",
-    "AGENT_CLIENTS",
+    "Client",
+    "Country",
     "asn_of",
     "country_by_code",
     "custom_client",
@@ -112,7 +112,7 @@ def residential_ip(rng: random.Random, country: Country, v6_share: float = 0.12)
     if rng.random() < v6_share:
         groups = ":".join(f"{rng.getrandbits(16):x}" for _ in range(6))
         return f"{country.v6_prefix}:{groups}"
-    asn, octs = rng.choice(country.isps)
+    _asn, octs = rng.choice(country.isps)
     return f"{rng.choice(octs)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
 
 

@@ -81,8 +81,8 @@ def parallel_lines(gen: Generator, workers: int) -> Iterator[tuple[bytes, bytes]
         fmt = TsFormatter()
         iso = gen.ts_format == "iso"
         prefix = f'{{"event_id":"{gen.run_id}-'
-        series, series_of = gen._series, gen._series_of  # noqa: SLF001 - the generator's own books
-        count, first, last = gen._count, gen._first, gen._last  # noqa: SLF001
+        series, series_of = gen._series, gen._series_of  # the generator's own books
+        count, first, last = gen._count, gen._first, gen._last
         start, bucket_ms = gen.start_ms, gen.bucket_s * 1000
         seq = gen.emitted
         prev = start

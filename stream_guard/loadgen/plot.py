@@ -106,9 +106,10 @@ def plot_timeline(
         peak = max(values) or 1
         for i, v in enumerate(values):
             if v:
+                x0 = mdates.date2num(xs[i] - timedelta(seconds=bucket_s / 2))  # type: ignore[no-untyped-call]  # unannotated
                 ax_c.add_patch(
                     Rectangle(
-                        (mdates.date2num(xs[i] - timedelta(seconds=bucket_s / 2)), y - 0.35),  # type: ignore[no-untyped-call]
+                        (x0, y - 0.35),
                         bucket_s / 86400.0,
                         0.7,
                         color="#2ca02c",

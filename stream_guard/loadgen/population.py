@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from stream_guard.loadgen import infra
 from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
@@ -59,6 +60,14 @@ def _account_age_ms(rng: random.Random) -> int:
     if rng.random() < 0.1:
         return int(rng.random() * 7 * _DAY_MS)
     return int(min(lognormal(rng, 200.0, 1.0), 1500.0) * _DAY_MS)
+
+
+@dataclass(slots=True)
+class _Conversation:
+    """An open conversation of an integrator: its id and the turn it is at."""
+
+    conversation_id: str
+    turn: int
 
 
 class _Renewing(Account):
@@ -171,19 +180,19 @@ class SaasIntegrator(_Renewing):
             min_gap_s=0.01,
             day_sigma=min(cal.day_log_sigma.at(rng.random()), 0.4),
         )
-        open_convs: list[list[object]] = []
+        open_convs: list[_Conversation] = []
         while (ts := proc.next()) is not None:
             if open_convs and rng.random() < 0.6:
                 c = open_convs[int(rng.random() * len(open_convs))]
-                c[1] = int(c[1]) + 1  # type: ignore[call-overload]
+                c.turn += 1
             else:
-                c = [self.conversation_id(), 0]
+                c = _Conversation(self.conversation_id(), 0)
                 if len(open_convs) >= 30:
                     open_convs[int(rng.random() * 30)] = c
                 else:
                     open_convs.append(c)
             prompt = source.draw(rng) if rng.random() < 0.75 else chat.draw(rng)
-            turn = int(c[1])  # type: ignore[call-overload]
+            turn = c.turn
             inp = int(cal.conv_input.sample(rng.random) + len(prompt) * 0.25 + 200 * turn)
             out = int(cal.conv_output.sample(rng.random))
             yield (
@@ -199,7 +208,7 @@ class SaasIntegrator(_Renewing):
                     True,
                     0,
                     "end_turn",
-                    str(c[0]),
+                    c.conversation_id,
                     turn,
                 ),
             )
@@ -388,7 +397,7 @@ def build_population(ctx: RunContext, sc: Scenario) -> list[Account]:
     """The benign accounts of scenario ``sc``, deterministic for ``ctx.seed``."""
     mix = sc.benign_mix_dict()
     n = sc.benign_accounts
-    counts = {k: int(round(share * n)) for k, share in mix.items()}
+    counts = {k: round(share * n) for k, share in mix.items()}
     accounts: list[Account] = []
     for kind in ("chat", "saas", "coding_agent", "eval_run", "batch"):
         for i in range(counts.get(kind, 0)):

@@ -266,10 +266,12 @@ CHAT_TEMPLATES: tuple[str, ...] = (
 FRAGMENTS: tuple[str, ...] = (
     "Our team has been using this approach for about a year and it worked fine until we "
     "scaled to several hundred users, at which point requests started timing out.",
-    "def load(path):\n    with open(path) as f:\n        data = json.load(f)\n    return [r for r in data if r['active']]\n",
+    "def load(path):\n    with open(path) as f:\n        data = json.load(f)\n"
+    "    return [r for r in data if r['active']]\n",
     "The meeting covered the quarterly roadmap, the hiring plan for the platform team, and "
     "the migration of the billing service to the new database cluster.",
-    "SELECT customer_id, SUM(amount) AS total\nFROM orders\nWHERE created_at > now() - interval '30 days'\nGROUP BY customer_id\nORDER BY total DESC;\n",
+    "SELECT customer_id, SUM(amount) AS total\nFROM orders\nWHERE created_at > now() - interval '30 days'\n"
+    "GROUP BY customer_id\nORDER BY total DESC;\n",
     "I have tried restarting the service, clearing the cache and reinstalling the package, "
     "but the problem comes back after a few hours.",
     "const res = await fetch(url);\nconst items = await res.json();\nsetState(items.map(i => i.name));\n",
@@ -277,7 +279,8 @@ FRAGMENTS: tuple[str, ...] = (
     "nine percent, mostly due to cloud spending and new hires in support.",
     "Background: I am a second-year student and I need to explain this to classmates who "
     "have no technical background, in under five minutes.",
-    "for i in range(len(items)):\n    for j in range(len(items)):\n        if items[i] == items[j] and i != j:\n            dupes.append(items[i])\n",
+    "for i in range(len(items)):\n    for j in range(len(items)):\n"
+    "        if items[i] == items[j] and i != j:\n            dupes.append(items[i])\n",
     "Constraints: it has to run on a laptop, the budget is small, and we cannot use any "
     "paid services. Please keep the answer practical.",
 )
@@ -295,7 +298,8 @@ SAAS_DOMAINS: dict[str, tuple[str, ...]] = {
     "writing": (
         "Make this product description more catchy: {product}, {n} colors, free returns.",
         "Write a LinkedIn post announcing our new feature for {topic}.",
-        "Shorten this sentence: We are excited to announce that our team will be attending the {topic} conference in {city}.",
+        "Shorten this sentence: We are excited to announce that our team will be attending the {topic} conference "
+        "in {city}.",
         "Give me 5 subject lines for a newsletter about {topic}.",
         "Fix the grammar: me and {name} was going to the store yesterday for buy {n} {items}.",
     ),
@@ -364,7 +368,8 @@ AGENT_FILES: tuple[str, ...] = (
 )
 
 BATCH_TEMPLATES: tuple[str, ...] = (
-    "Classify the sentiment of this customer review as positive, negative or neutral. Answer with one word.\n\nReview: {review}",
+    "Classify the sentiment of this customer review as positive, negative or neutral. Answer with one word.\n\n"
+    "Review: {review}",
     "Extract the product name and the main complaint from this support ticket as JSON.\n\nTicket: {review}",
     "Summarize the following review in one sentence.\n\n{review}",
     "Translate the following review to English, keep the tone.\n\n{review}",

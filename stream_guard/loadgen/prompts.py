@@ -73,7 +73,7 @@ class _Filler:
     slot, so a fill costs one draw per slot and one ``str.format``.
     """
 
-    __slots__ = ("template", "names", "_fmt", "_pickers")
+    __slots__ = ("_fmt", "_pickers", "names", "template")
 
     def __init__(self, template: str) -> None:
         self.template = template
@@ -214,14 +214,19 @@ class BatchPrompts:
 
 _MATH = (
     "{n1} has {a} {items}. {n2} gives {n1} {b} more, then {n1} gives away {c}. How many {items} does {n1} have now?",
-    "A shop sells {items} for {a} dollars each. {n1} buys {b} of them and pays with a {p}-dollar bill. How much change does {n1} get?",
-    "{n1} reads {a} pages on Monday and {b} pages more on Tuesday than on Monday. The book has {p} pages. How many pages are left?",
+    "A shop sells {items} for {a} dollars each. {n1} buys {b} of them and pays with a {p}-dollar bill. "
+    "How much change does {n1} get?",
+    "{n1} reads {a} pages on Monday and {b} pages more on Tuesday than on Monday. The book has {p} pages. "
+    "How many pages are left?",
     "A train travels {a} km in {b} hours. At the same speed, how far does it travel in {c} hours?",
-    "{n1} saves {a} dollars a week. {n2} saves {b} dollars a week more than {n1}. How much do they save together in {c} weeks?",
-    "A farm has {a} hens. Each hen lays {b} eggs a week. The farmer sells eggs in boxes of {c}. How many full boxes per week?",
+    "{n1} saves {a} dollars a week. {n2} saves {b} dollars a week more than {n1}. "
+    "How much do they save together in {c} weeks?",
+    "A farm has {a} hens. Each hen lays {b} eggs a week. The farmer sells eggs in boxes of {c}. "
+    "How many full boxes per week?",
     "{n1} is {a} years old. {n2} is {b} times as old as {n1}. How old will {n2} be in {c} years?",
     "A recipe needs {a} grams of flour for {b} cookies. How much flour is needed for {p} cookies?",
-    "There are {a} students in a class; {b}% of them walk to school and {c} take the bus. The rest bike. How many bike?",
+    "There are {a} students in a class; {b}% of them walk to school and {c} take the bus. "
+    "The rest bike. How many bike?",
     "{n1} buys {a} {items} at {b} dollars each and sells them at {c} dollars each. What is the total profit?",
 )
 
@@ -326,7 +331,8 @@ class TaskSource:
         choices = [o.format(**vals) for o in opts]
         choices = choices[shift:] + choices[:shift]
         lines = "\n".join(f"{'ABCD'[k]}) {c}" for k, c in enumerate(choices))
-        return f"The following is a multiple choice question about {subject}.\n\n{stem.format(**vals)}\n{lines}\nAnswer:"
+        return (f"The following is a multiple choice question about {subject}.\n\n"
+                f"{stem.format(**vals)}\n{lines}\nAnswer:")
 
 
 def _example_arg(args: str, x: int) -> str:

@@ -34,7 +34,7 @@ BENIGN_KINDS = ("chat", "saas", "coding_agent", "eval_run", "batch", "corporate_
 CAMPAIGN_KINDS = ("blunt", "slow_cot", "hydra", "reseller", "pivot")
 
 
-def _k(default: Any, help: str, group: str = "scenario") -> Any:  # noqa: A002 - argparse word
+def _k(default: Any, help: str, group: str = "scenario") -> Any:  # `help`: the argparse word
     return field(default=default, metadata={"help": help, "group": group})
 
 

@@ -1,7 +1,8 @@
 """Detection quality from alerts and ground-truth labels.
 
 An alert *names* an account when the account is in its ``account_ids`` or is its
-``subject`` (for ``kind: account``; a cluster alert's subject is a cluster id). Per campaign (all times are event time, from the alerts' ``raised_at``):
+``subject`` (for ``kind: account``; a cluster alert's subject is a cluster id). Per
+campaign (all times are event time, from the alerts' ``raised_at``):
 
 * ``detected``: some alert raised at or after the campaign's ``active_from`` names one of
   its accounts;

@@ -17,7 +17,7 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 import faust
 from faust.types import TP
@@ -47,7 +47,17 @@ log = logging.getLogger(__name__)
 #: The stages whose partitions are checkpointed and re-read after a restore.
 INPUT, PROFILES, VERDICTS = "input", "profiles", "verdicts"
 
-RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+class _RawTopicOptions(TypedDict):
+    key_type: type[bytes]
+    value_type: type[bytes]
+    key_serializer: str
+    value_serializer: str
+
+
+#: Every topic carries bytes: the codec (contracts/codec.py) decodes and validates them itself.
+RAW = _RawTopicOptions(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
 
 
 class IngestFailure(RuntimeError):
@@ -164,7 +174,7 @@ def build_app(
     def assigned(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
-    @table.on_recover  # type: ignore[misc]  # untyped decorator
+    @table.on_recover
     async def restore_state() -> None:
         # Partitions not held before this rebalance come from the tables (replacing
         # provisional state of messages Faust handed over before the recovery); each is
@@ -255,10 +265,11 @@ def build_app(
         """Start the re-read of restored partitions that got no message since their restore."""
         for stage, (_, resume_at, _) in stages.items():
             for p in list(resume_at()):
-                if (stage, p) not in catching_up and time.monotonic() - restored_at.get((stage, p), 0.0) >= IDLE_PARTITION_S:
+                if ((stage, p) not in catching_up
+                        and time.monotonic() - restored_at.get((stage, p), 0.0) >= IDLE_PARTITION_S):
                     asyncio.ensure_future(caught_up(stage, p, None)).add_done_callback(catch_up_done)
 
-    @app.on_partitions_revoked.connect  # type: ignore[misc]  # untyped signal
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types receivers as (sender, /, *args, signal=, **kw); ours name their args
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
         lost = {tp.partition for tp in revoked if tp.topic == settings.input_topic}
         lost_links = {tp.partition for tp in revoked if tp.topic == link_profiles.get_topic_name()}
@@ -274,7 +285,7 @@ def build_app(
             clusters[0].reset_gauges()
             clusters[0] = ClusterStage(settings, metrics)  # the new owner restores it
 
-    @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types receivers as (sender, /, *args, signal=, **kw); ours name their args
     async def on_shutdown(app: faust.App, **_: Any) -> None:
         await checkpoint()
         log.info("final checkpoint written")
@@ -350,7 +361,7 @@ def build_app(
 
     probe = BrokerProbe(settings)
 
-    @app.timer(interval=settings.broker_probe_interval_s)
+    @app.timer(interval=settings.broker_probe_interval_s)  # type: ignore[untyped-decorator]  # faust's timer() is not annotated
     async def probe_broker() -> None:
         try:
             offsets = await probe.next_offsets(runtime.detectors)
@@ -365,11 +376,11 @@ def build_app(
         # lag, committed lag (what stuck commits grow) and how long commits have stood still
         metrics.report_lag(probe.lag.observe(offsets, runtime.last_offset, time.monotonic()))
 
-    @app.on_before_shutdown.connect  # type: ignore[misc]  # untyped signal
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types receivers as (sender, /, *args, signal=, **kw); ours name their args
     async def close_probe(app: faust.App, **_: Any) -> None:
         await probe.close()
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust's timer() is not annotated
     async def tick() -> None:
         health.ticked()
         metrics.ready.set(1 if health.not_ready() is None else 0)
@@ -379,7 +390,7 @@ def build_app(
         if settings.cross_account:
             await cross_account_tick(now)
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust's timer() is not annotated
     async def checkpoint_timer() -> None:
         # its own timer: sending a pass may wait on the broker, ticks must not
         if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s and not checkpoint_lock.locked():

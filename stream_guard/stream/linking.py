@@ -43,7 +43,10 @@ from stream_guard.core.linking.pipeline import boundaries
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 
-__all__ = ["CLUSTER_CHECKPOINT", "MAX_MESSAGE_BYTES", "AttributeStage", "ClusterStage", "attributes_checkpoint", "pack", "unpack"]
+__all__ = [
+    "CLUSTER_CHECKPOINT", "MAX_MESSAGE_BYTES", "AttributeStage", "ClusterStage", "attributes_checkpoint", "pack",
+    "unpack",
+]
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +157,7 @@ class AttributeStage:
                     links, pivots = index.evaluate(b)
                     index.expire(b)
                     self.m.linking_duration.labels("index").observe(time.perf_counter() - started)
-                    items = [orjson.dumps(v.to_wire()) for v in (*links, *pivots)]
+                    items = [orjson.dumps(v.to_wire()) for v in links] + [orjson.dumps(v.to_wire()) for v in pivots]
                     if items:
                         out += pack(src, b, items)
                         sent = b

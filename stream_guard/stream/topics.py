@@ -139,7 +139,8 @@ def needed_topics(settings: Settings, input_partitions: int | None = None) -> li
         specs += [
             TopicSpec(profiles_topic(settings), "cross-account profiles (internal)", n, rf, dict(extra)),
             TopicSpec(verdicts_topic(settings), "cross-account verdicts (internal)", 1, rf, dict(extra)),
-            TopicSpec(changelog_topic(settings, CLUSTER_TABLE), f"changelog of table {CLUSTER_TABLE} (Faust, compacted)",
+            TopicSpec(changelog_topic(settings, CLUSTER_TABLE),
+                      f"changelog of table {CLUSTER_TABLE} (Faust, compacted)",
                       1, rf, {**extra, "cleanup.policy": "compact"}),
         ]
     specs += [

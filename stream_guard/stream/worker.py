@@ -31,7 +31,7 @@ def run_worker(settings: Settings) -> int:
     metrics = Metrics()
     metrics.build_info.info({"version": __version__})
     health = WorkerHealth.of(settings)
-    app, runtime = build_app(settings, metrics, partitions, health)
+    app, _runtime = build_app(settings, metrics, partitions, health)
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port, health.not_ready, health.not_alive)
     log.info(
         "worker %s starting: broker=%s input=%s (%d partitions) alerts=%s dlq=%s metrics=:%d",
@@ -39,7 +39,8 @@ def run_worker(settings: Settings) -> int:
         settings.alerts_topic, settings.dlq_topic, server.server_address[1],
     )
     # keep our logging set-up: mode would otherwise reconfigure it and silence stream_guard loggers
-    worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False, override_logging=False)
+    worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False,
+                          override_logging=False)
     worker.spinner = None  # a terminal spinner writes escape codes into log files
     code = 0
     try:

@@ -38,7 +38,8 @@ def make_alert(subject: str, severity: str, score: float) -> dict[str, Any]:
         "detectors": ["volume_rule"],
         "reasons": [
             {"signal": "short_requests", "value": 240.0, "threshold": 120.0, "detail": "requests in the last 300 s"},
-            {"signal": "cot_share", "value": 0.97, "threshold": 0.3, "detail": "share of requests asking for step-by-step reasoning"},
+            {"signal": "cot_share", "value": 0.97, "threshold": 0.3,
+             "detail": "share of requests asking for step-by-step reasoning"},
         ],
         "window_start": "2026-03-01T11:55:00.000Z",
         "window_end": "2026-03-01T12:00:00.000Z",

@@ -233,7 +233,8 @@ def test_prometheus_scrapes_the_workers_and_loads_the_mounted_rules() -> None:
     (job,) = [j for j in config["scrape_configs"] if j["job_name"] == SCRAPE_JOB]
     targets = {t for sc in job["static_configs"] for t in sc["targets"]}
     workers = {name for name, s in STREAM_GUARD.items() if s["command"][0] == "worker"}
-    expected = {f"{SERVICES[w].get('hostname', w)}:{environment(SERVICES[w])['STREAM_GUARD_METRICS_PORT']}" for w in workers}
+    expected = {f"{SERVICES[w].get('hostname', w)}:{environment(SERVICES[w])['STREAM_GUARD_METRICS_PORT']}"
+                for w in workers}
     assert targets == expected
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from stream_guard.loadgen.generator import Generator
+from stream_guard.loadgen.scenarios import scenario
 from worker_harness import (
     WorkerProcess,
     consume_all,
@@ -29,9 +31,6 @@ from worker_harness import (
     unique_names,
     wait_for,
 )
-
-from stream_guard.loadgen.generator import Generator
-from stream_guard.loadgen.scenarios import scenario
 
 PARTITIONS = 4
 CHECKPOINT_S = 30.0
@@ -82,7 +81,8 @@ def test_kill_9_then_restart_gives_the_alerts_of_an_uninterrupted_run(kafka_boot
         produce(kafka_bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], messages[cut2:])
         wait_for(lambda: processed(second) >= len(messages) - cut2, timeout=180, what="part 3 processed")
         # the re-read stretch counts too: wait until every offset is committed as well
-        wait_for(lambda: sum(samples_of(second.metrics(), "stream_guard_consumer_committed_lag_messages").values()) == 0,
+        wait_for(lambda: sum(samples_of(second.metrics(),
+                                        "stream_guard_consumer_committed_lag_messages").values()) == 0,
                  timeout=60, what="everything committed")
         time.sleep(12)  # idle: the watermark passes the newest event, everything is finalised
         log = second.log_path.read_text(errors="replace")
@@ -112,7 +112,8 @@ def test_kill_9_then_restart_gives_the_alerts_of_an_uninterrupted_run(kafka_boot
     (tmp_path / "live.jsonl").write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in live.values()))
 
     def summary(ids: set[str], alerts: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
-        return sorted((alerts[i]["raised_at"], alerts[i]["kind"], "+".join(alerts[i]["detectors"]), alerts[i]["subject"])
+        return sorted((alerts[i]["raised_at"], alerts[i]["kind"], "+".join(alerts[i]["detectors"]),
+                       alerts[i]["subject"])
                       for i in ids)[:20]
 
     assert set(live) == set(replayed), (summary(set(replayed) - set(live), replayed),

@@ -31,9 +31,6 @@ from typing import Any
 
 import orjson
 import pytest
-
-import fuzz_corpus
-from fuzz_corpus import MAX_MESSAGE_BYTES, PRODUCER_LIMIT, SEED, Case, describe, short
 from stream_guard.contracts import DeadLetterReason, decode_message
 from worker_harness import (
     WorkerProcess,
@@ -44,6 +41,9 @@ from worker_harness import (
     samples_of,
     unique_names,
 )
+
+import fuzz_corpus
+from fuzz_corpus import MAX_MESSAGE_BYTES, PRODUCER_LIMIT, SEED, Case, describe, short
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -233,7 +233,7 @@ def test_each_dlq_record_leads_back_to_its_input(fuzz: dict[str, Any]) -> None:
     assert not orphans, f"{len(orphans)} DLQ records without valid source headers, e.g. {orphans[0].headers}"
     problems: list[str] = []
     for i, case in enumerate(fuzz["cases"]):
-        count, codec_dls, valid, _ = fuzz["expected"][i]
+        _count, codec_dls, valid, _ = fuzz["expected"][i]
         records = grouped.get(i, [])
         got = Counter(_dl_of(records))
         missing = Counter(codec_dls) - got
@@ -284,7 +284,8 @@ def test_clean_events_are_processed_and_resends_are_duplicates(fuzz: dict[str, A
     resent = sum(c.resent for c in fuzz["cases"])
     processed = metric(samples, "stream_guard_events_total", outcome="processed")
     duplicate = metric(samples, "stream_guard_events_total", outcome="duplicate")
-    assert processed >= clean, f"{processed:.0f} events processed, the corpus holds {clean} valid, unique, in-range ones"
+    assert processed >= clean, (f"{processed:.0f} events processed, the corpus holds {clean} valid, unique, "
+                                "in-range ones")
     assert duplicate >= resent, f"{duplicate:.0f} duplicates counted, {resent} events were sent twice"
 
 

@@ -31,9 +31,6 @@ import orjson
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from traffic import EXTRACTOR, extractor_events, hydra_events, to_messages
-from worker_harness import WorkerProcess, consume_all, metric, unique_names, wait_for
-
 from stream_guard.contracts import validate_alert
 from stream_guard.loadgen.sinks import KafkaOptions, Progress, send_to_kafka
 from stream_guard.settings import Settings
@@ -45,6 +42,8 @@ from stream_guard.stream.topics import (
     profiles_topic,
     verdicts_topic,
 )
+from traffic import EXTRACTOR, extractor_events, hydra_events, to_messages
+from worker_harness import WorkerProcess, consume_all, metric, unique_names, wait_for
 
 PARTITIONS = 4
 HYDRA = 30
@@ -285,13 +284,14 @@ def test_broker_hostname_is_checked(secure_kafka: dict[str, Any]) -> None:
     def handshake(settings: Settings, server_hostname: str) -> None:
         ctx = ssl_context(settings)
         assert ctx is not None
-        with socket.create_connection((host, int(port)), timeout=10) as sock:
-            with ctx.wrap_socket(sock, server_hostname=server_hostname):
-                pass
+        with socket.create_connection((host, int(port)), timeout=10) as sock, ctx.wrap_socket(
+            sock, server_hostname=server_hostname
+        ):
+            pass
 
     handshake(checked, host)  # the certificate names 127.0.0.1 and localhost
     handshake(checked, "localhost")
-    with pytest.raises(ssl.SSLCertVerificationError, match="match|mismatch"):
+    with pytest.raises(ssl.SSLCertVerificationError, match=r"match|mismatch"):
         handshake(checked, "broker.invalid")
     handshake(unchecked, "broker.invalid")  # only with checking turned off
     with pytest.raises(ssl.SSLCertVerificationError):  # a CA that did not sign the broker

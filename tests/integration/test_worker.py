@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from stream_guard.contracts import validate_alert
 from traffic import EXTRACTOR, START, benign_events, extractor_events, to_messages
 from worker_harness import (
@@ -113,7 +112,7 @@ def test_bad_messages_are_dead_lettered_with_reasons(scenario: dict[str, Any]) -
     dlq = scenario["dlq"]
     reasons = sorted(dict(r.headers)["stream-guard-reason"].decode() for r in dlq)
     assert reasons == ["invalid_json", "oversized", "schema_violation", "schema_violation"]
-    originals = {k: v for k, v in scenario["bad"]}
+    originals = dict(scenario["bad"])
     for record in dlq:
         headers = dict(record.headers)
         assert int(headers["stream-guard-source-partition"]) in range(PARTITIONS)

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import orjson
-
 from stream_guard.settings import Settings
 from stream_guard.stream.probe import BrokerProbe, LagTracker, PartitionLag
 from traffic import START, benign_events, to_messages

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import scenario
 from stream_guard.replay import replay
@@ -89,7 +88,8 @@ def test_evaluation_runs_that_ask_for_answers_are_not_flagged(mixed: dict[str, A
     # Known limit (docs/detection.md): an evaluation run that asks for step-by-step reasoning
     # for several hours looks like extraction to the per-account rules.
     cot_runs = [a for a in runs if a not in answer_only]
-    print(f"chain-of-thought evaluation runs flagged: {sum(bool(mixed['alerts'].get(a)) for a in cot_runs)}/{len(cot_runs)}")
+    print(f"chain-of-thought evaluation runs flagged: "
+          f"{sum(bool(mixed['alerts'].get(a)) for a in cot_runs)}/{len(cot_runs)}")
 
 
 def test_hash_only_traffic_still_flags_the_blunt_extractor_and_not_integrators(tmp_path: Path) -> None:

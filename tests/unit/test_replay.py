@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from stream_guard.cli import main
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import scenario

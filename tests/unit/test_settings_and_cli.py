@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from stream_guard.cli import build_parser, main
 from stream_guard.settings import Settings, SettingsError
 
 
 def test_every_knob_can_be_set_from_the_environment() -> None:
-    for name, default, doc in Settings.describe():
+    for name, _default, doc in Settings.describe():
         assert name.startswith("STREAM_GUARD_") and doc
     s = Settings.from_env({"STREAM_GUARD_COOLDOWN_S": "10", "STREAM_GUARD_INPUT_TOPIC": "x"})
     assert (s.cooldown_s, s.input_topic) == (10.0, "x")

@@ -254,7 +254,9 @@ class ClusterBook:
                 return cid
         return "cluster-" + xxhash.xxh3_64_hexdigest("\x1f".join(members).encode())
 
-    def _score(self, members: list[str], links: list[LinkVerdict], info: dict[str, list[Any]]) -> tuple[float, dict[str, float]]:
+    def _score(
+        self, members: list[str], links: list[LinkVerdict], info: dict[str, list[Any]]
+    ) -> tuple[float, dict[str, float]]:
         rows = [info[a] for a in members]
         ev = group_evidence(rows, self.s.young_account_days)
         strength = max((v.score for v in links), default=0.0)
@@ -364,7 +366,8 @@ class ClusterBook:
                 reason("pivot_share", share, s.pivot_min_share,
                        f"share of its requests sent to {v.model} (first seen in the stream at "
                        f"{v.released_at:.0f}) once it started using it"),
-                reason("pivot_delay_s", delay, s.pivot_window_s, "seconds from the model's first appearance to its first use"),
+                reason("pivot_delay_s", delay, s.pivot_window_s,
+                       "seconds from the model's first appearance to its first use"),
                 reason("pivot_speedup", speedup, "-", "day requests now / day requests at its first use"),
                 reason("likeness", likeness, 0.5, "this account's own extraction-likeness (0..1)"),
             ]

@@ -47,7 +47,10 @@ import xxhash
 from stream_guard.core.linking.profile import AccountProfile, is_young
 from stream_guard.settings import Settings
 
-__all__ = ["AttributeIndex", "LinkVerdict", "PivotVerdict", "fits", "group_evidence", "majority_mask", "suspicion", "synchrony"]
+__all__ = [
+    "AttributeIndex", "LinkVerdict", "PivotVerdict", "fits", "group_evidence", "majority_mask", "suspicion",
+    "synchrony",
+]
 
 #: A model seen for the first time this long after the index's first profile is "new".
 NEW_MODEL_AFTER_S = 3600.0
@@ -301,7 +304,8 @@ def member_fit(row: list[Any], median_requests: float, major: int, young_days: f
     0.7354
     """
     young = 1.0 if is_young(row[3], young_days) else 0.0
-    return round((row[2] + young + volume_term(row[1], median_requests) + _jaccard(row[4], major)) / 4.0, 4)
+    fit: float = (row[2] + young + volume_term(row[1], median_requests) + _jaccard(row[4], major)) / 4.0
+    return round(fit, 4)
 
 
 def _finite(x: float) -> float | None:
@@ -477,7 +481,8 @@ class AttributeIndex:
                 vs.linked = False
                 return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
             return None
-        rows = [[a, m.day_requests, m.likeness, m.age_days, m.hours] for a, m in sorted(members.items())]
+        rows: list[list[Any]] = [[a, m.day_requests, m.likeness, m.age_days, m.hours]
+                                 for a, m in sorted(members.items())]
         sample = rows[:: max(1, len(rows) // STATS_SAMPLE)]
         major = majority_mask([r[4] for r in sample if r[4]])
         ev = group_evidence(sample, s.young_account_days, major)

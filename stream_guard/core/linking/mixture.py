@@ -186,7 +186,7 @@ class MixtureDetector:
             self._accounts[account] = _Single(stream, ts, g)
             heapq.heappush(self._expiry, (ts, account))
             return
-        if ts > st.last:  # noqa: PLR1730 - a compare, not max(): this runs per event
+        if ts > st.last:  # a compare, not max(): this runs per event
             st.last = ts
         if type(st) is _Single:
             single = st

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from stream_guard.contracts import DeadLetterReason, decode_message, load_schema, parse_ts, validate_event
 
 GOOD = {"event_id": "e1", "ts": "2026-03-01T12:00:00+00:00", "account_id": "a", "model": "m",

@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from stream_guard.contracts import DeadLetterReason, DecodedMessage, decode_message, validate_event
 
 import fuzz_corpus
-from stream_guard.contracts import DeadLetterReason, DecodedMessage, decode_message, validate_event
 
 MAX_BYTES = 4096
 MAX_BATCH = 50

@@ -6,7 +6,6 @@ import random
 from typing import Any
 
 import pytest
-
 from stream_guard.core.detector import Detector
 from stream_guard.settings import Settings
 

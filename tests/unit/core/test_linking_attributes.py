@@ -6,12 +6,11 @@ import re
 from typing import Any
 
 import pytest
-
 from stream_guard.core.linking import attributes
 from stream_guard.core.linking.attributes import (
     FRAME_WORDS,
-    KINDS,
     HASHED_KINDS,
+    KINDS,
     event_values,
     event_values_shared,
     ip_prefix,
@@ -92,7 +91,7 @@ def test_event_values_garbage_ip_kept_as_ip_without_prefix() -> None:
 
 
 def test_opaque_is_a_stable_short_hash() -> None:
-    assert HASHED_KINDS == {"ip", "ip_prefix", "user_agent"}
+    assert {"ip", "ip_prefix", "user_agent"} == HASHED_KINDS
     value = opaque("203.0.113.7")
     assert value.startswith("h:") and HEX16.match(value[2:])
     assert value == opaque("203.0.113.7") != opaque("203.0.113.8")

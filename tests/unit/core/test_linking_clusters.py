@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import xxhash
-
 from stream_guard.contracts import validate_alert
 from stream_guard.core.alerts import rfc3339
 from stream_guard.core.linking.clusters import ClusterBook

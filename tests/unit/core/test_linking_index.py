@@ -14,7 +14,6 @@ import json
 
 import pytest
 import xxhash
-
 from stream_guard.core.linking.index import (
     NEW_MODEL_AFTER_S,
     AttributeIndex,

@@ -11,8 +11,7 @@ import json
 import math
 from typing import Any
 
-import pytest
-
+from stream_guard.core.linking.attributes import opaque
 from stream_guard.core.linking.profile import (
     FRAME_SAMPLES,
     UNKNOWN_AGE,
@@ -20,7 +19,6 @@ from stream_guard.core.linking.profile import (
     ProfileBuilder,
     is_young,
 )
-from stream_guard.core.linking.attributes import opaque
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
 

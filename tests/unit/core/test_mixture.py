@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
-
 from stream_guard.core.linking import mixture
 from stream_guard.core.linking.mixture import MAX_STREAMS, MixtureDetector
 from stream_guard.core.rules import Verdict
@@ -217,7 +216,8 @@ def test_requests_without_text_count_toward_volume_only() -> None:
     assert v is not None
     assert by_signal(v)["substream_share"]["value"] == pytest.approx(30 / 500)
     # a hash-only minority has no text to judge
-    assert judge([(ts, s, None if s == MINORITY else sig, f, n) for ts, s, sig, f, n in day_of(2000, 0.08, sweep)]) is None
+    assert judge([(ts, s, None if s == MINORITY else sig, f, n)
+                  for ts, s, sig, f, n in day_of(2000, 0.08, sweep)]) is None
 
 
 # --- benign: must not fire ----------------------------------------------------------------------

@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 import xxhash
-
 from stream_guard.core.features import NEAR_DUP_MIN_BASIS, extract, pack, unpack
-from stream_guard.core.neardup import K, MIN_WORDS, NEAR, STOP_WORDS, near_any, signature, similarity, sketch
+from stream_guard.core.neardup import MIN_WORDS, NEAR, STOP_WORDS, K, near_any, signature, similarity, sketch
 from stream_guard.core.recent import RINGS, SKETCHES, Recent
 from stream_guard.core.rules import PatternRule
 from stream_guard.core.signals import analyze_prompt
@@ -46,7 +45,8 @@ UNRELATED = [
     "Debug this recursive Python function that computes Fibonacci numbers but overflows the stack for large inputs.",
     "Summarise the main arguments for and against a four day working week in manufacturing companies.",
     "Plan a birthday party for a ten year old who loves dinosaurs, with games, food and decorations.",
-    "Describe how photosynthesis converts sunlight into chemical energy inside plant chloroplasts, for high school students.",
+    "Describe how photosynthesis converts sunlight into chemical energy inside plant chloroplasts, "
+    "for high school students.",
     "Draft polite email declining a wedding invitation because of travel costs, offering to send a gift.",
     "Which houseplants tolerate low light in a north facing apartment and need watering only every two weeks?",
     "Outline a beginner strength training routine using only dumbbells, three sessions weekly, with progression tips.",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from stream_guard.core import models, rules, scoring
 from stream_guard.core.features import extract
 from stream_guard.core.rules import SEVERITIES, PatternRule, VolumeRule, severity_rank
@@ -170,8 +169,10 @@ def test_text_shares_are_not_judged_over_too_few_texts() -> None:
 def test_distinct_ratio_adds_a_reason_only_over_enough_prompts() -> None:
     f = blunt(distinct_ratio_day=S.rule_distinct_ratio)
     assert signals(VolumeRule(S).evaluate(f))[-1] == "distinct_ratio_day"
-    assert "distinct_ratio_day" not in signals(VolumeRule(S).evaluate(dict(f, prompt_basis_day=below(S.rule_min_requests))))
-    assert "distinct_ratio_day" not in signals(VolumeRule(S).evaluate(dict(f, distinct_ratio_day=below(S.rule_distinct_ratio))))
+    assert "distinct_ratio_day" not in signals(
+        VolumeRule(S).evaluate(dict(f, prompt_basis_day=below(S.rule_min_requests))))
+    assert "distinct_ratio_day" not in signals(
+        VolumeRule(S).evaluate(dict(f, distinct_ratio_day=below(S.rule_distinct_ratio))))
 
 
 def test_volume_reasons_follow_the_settings() -> None:
@@ -344,7 +345,8 @@ def test_the_slow_extractor_fires_high_with_every_reason() -> None:
 @pytest.mark.parametrize(("case", "over"), [
     ("no CoT and no benchmark shape", {"cot_share_day": below(S.rule_cot_share),
                                        "benchmark_share_day": below(S.rule_benchmark_share)}),
-    ("short answers (an evaluation run asking for answers)", {"mean_output_tokens_day": below(S.rule_min_mean_output_tokens)}),
+    ("short answers (an evaluation run asking for answers)",
+     {"mean_output_tokens_day": below(S.rule_min_mean_output_tokens)}),
     ("multi-turn conversations", {"first_turn_share_day": below(S.rule_first_turn_share)}),
     ("a repeated job, not a sweep", {"distinct_ratio_day": below(S.rule_distinct_ratio)}),
     ("one sitting (a burst within a few hours)", {"active_hours": below(S.pattern_min_hours)}),

@@ -8,7 +8,6 @@ import random
 
 import pytest
 from core_helpers import T0, outlier, peer
-
 from stream_guard.core.features import extract
 from stream_guard.core.rules import SEVERITIES, Verdict, severity_rank
 from stream_guard.core.scoring import Scorer, combine

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from stream_guard.core.signals import (
     CATEGORIES,
     PromptSignals,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from stream_guard.core.detector import Detector
 from stream_guard.core.features import extract, pack, unpack
 from stream_guard.core.state import AccountState

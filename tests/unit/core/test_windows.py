@@ -11,7 +11,6 @@ import json
 import random
 
 import pytest
-
 from stream_guard.core.window import COUNTERS, HORIZONS, Windows
 
 SHORT, LONG, DAY = 300.0, 3600.0, 86400.0

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import scenario
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from loadgen_helpers import contract_problems, encode_all, small
-
 from stream_guard.contracts import validate_event
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import BENIGN_KINDS, CAMPAIGN_KINDS, scenario

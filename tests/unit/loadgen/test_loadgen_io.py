@@ -11,7 +11,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from stream_guard.loadgen.arrivals import DiurnalRenewal
 from stream_guard.loadgen.calibration import load_calibration
 from stream_guard.loadgen.commands import register

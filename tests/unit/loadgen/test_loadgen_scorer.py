@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from stream_guard.loadgen.labels import Labels, read_labels, write_labels
 from stream_guard.loadgen.scorer import format_report, read_alerts, score
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from stream_guard.core.checkpoint import by_partition
 from stream_guard.core.partitioning import partition_for
 from stream_guard.loadgen.generator import Generator

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import orjson
-
 from stream_guard.core.linking import AccountProfile
 from stream_guard.core.linking.attributes import opaque
 from stream_guard.metrics import Metrics

@@ -8,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from stream_guard import cli
 from stream_guard.settings import Settings
 from stream_guard.stream import app as app_module

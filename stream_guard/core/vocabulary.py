@@ -1,0 +1,50 @@
+"""The words alerts and metrics share: severities and detector names, defined once.
+
+Severities are ordered; a detector name is what an alert's ``detectors`` list holds and
+what the ``detector`` label of ``stream_guard_alerts_total`` carries.
+
+>>> SEVERITIES.index("high") > SEVERITIES.index("medium")
+True
+>>> VOLUME_RULE in PER_ACCOUNT_DETECTORS, CLUSTER in CROSS_ACCOUNT_DETECTORS["cluster"]
+(True, True)
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+__all__ = [
+    "CLUSTER",
+    "CLUSTER_MEMBER",
+    "CROSS_ACCOUNT_DETECTORS",
+    "MIXTURE_RULE",
+    "MODEL_PIVOT",
+    "PATTERN_RULE",
+    "PER_ACCOUNT_DETECTORS",
+    "POPULATION_MODEL",
+    "SEVERITIES",
+    "VOLUME_RULE",
+    "Severity",
+]
+
+#: The alert severities, lowest first (the alert contract's ``severity`` enum).
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high", "critical")
+
+# per-account detectors (core/rules.py, core/models.py)
+VOLUME_RULE: Final = "volume_rule"
+PATTERN_RULE: Final = "pattern_rule"
+POPULATION_MODEL: Final = "population_model"
+#: Detectors judging one account from its own traffic, in the order their names combine.
+PER_ACCOUNT_DETECTORS: Final[tuple[str, ...]] = (PATTERN_RULE, POPULATION_MODEL, VOLUME_RULE)
+
+# cross-account detectors (core/linking/)
+MIXTURE_RULE: Final = "mixture_rule"
+CLUSTER_MEMBER: Final = "cluster_member"
+MODEL_PIVOT: Final = "model_pivot"
+CLUSTER: Final = "cluster"
+#: Cross-account detectors by the alert ``kind`` they raise.
+CROSS_ACCOUNT_DETECTORS: Final[dict[str, tuple[str, ...]]] = {
+    "account": (CLUSTER_MEMBER, MIXTURE_RULE, MODEL_PIVOT),
+    "cluster": (CLUSTER,),
+}

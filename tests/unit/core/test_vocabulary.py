@@ -1,0 +1,24 @@
+"""The one vocabulary agrees with the alert contract and with the detectors' own names."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from stream_guard.core import vocabulary
+from stream_guard.core.linking.mixture import MixtureDetector
+from stream_guard.core.models import PopulationModels
+from stream_guard.core.rules import PatternRule, VolumeRule
+
+
+def test_severities_are_the_alert_contracts_enum_in_order() -> None:
+    schema = json.loads(resources.files("stream_guard.contracts").joinpath("alert.schema.json").read_text())
+    assert tuple(schema["properties"]["severity"]["enum"]) == vocabulary.SEVERITIES
+
+
+def test_detectors_carry_the_vocabulary_names() -> None:
+    assert VolumeRule.name == vocabulary.VOLUME_RULE
+    assert PatternRule.name == vocabulary.PATTERN_RULE
+    assert PopulationModels.name == vocabulary.POPULATION_MODEL
+    assert MixtureDetector.name == vocabulary.MIXTURE_RULE
+    assert sorted(vocabulary.PER_ACCOUNT_DETECTORS) == list(vocabulary.PER_ACCOUNT_DETECTORS)
