@@ -164,6 +164,13 @@ class Metrics:
             ["partition"],
             registry=r,
         )
+        self.commit_repairs = Counter(
+            "stream_guard_consumer_commit_repairs_total",
+            "Input-partition commits made by the worker itself because the group's committed offset "
+            "stayed behind what it had handled STREAM_GUARD_COMMIT_STALL_REPAIR_S earlier (Faust's "
+            "commits of the partition were stuck).",
+            registry=r,
+        )
         self._lag_partitions: set[str] = set()
         self.checkpoint_duration = Histogram(
             "stream_guard_checkpoint_duration_seconds",

@@ -115,6 +115,14 @@ class Settings:
     broker_lost_after_s: float = _knob(
         15.0, "/readyz turns 503 when no broker probe has succeeded for this long."
     )
+    commit_stall_repair_s: float = _knob(
+        60.0,
+        "When the consumer group's committed offset of an input partition is still below what "
+        "this worker had handled this many seconds earlier (Faust's offset bookkeeping can stop "
+        "committing a partition after a rebalance), the worker commits the next offset after "
+        "the last handled itself (seen at each broker probe; logged and counted in "
+        "stream_guard_consumer_commit_repairs_total). 0 turns the repair off.",
+    )
     producer_max_request_bytes: int = _knob(
         1_048_576,
         "Largest record the worker's producer sends (Faust's producer_max_request_size); a dead "
@@ -438,6 +446,8 @@ class Settings:
             raise SettingsError("need 0 < 3 * heartbeat_interval_s <= session_timeout_s")
         if self.max_event_ahead_s <= 0 or self.max_event_behind_s <= 0:
             raise SettingsError("max_event_ahead_s and max_event_behind_s must be > 0")
+        if self.commit_stall_repair_s < 0:
+            raise SettingsError("need commit_stall_repair_s >= 0 (0: off)")
         if not 0 < self.broker_probe_interval_s < self.broker_lost_after_s:
             raise SettingsError("need 0 < broker_probe_interval_s < broker_lost_after_s")
         if self.producer_max_request_bytes < 4096:

@@ -28,6 +28,7 @@ from stream_guard.core.checkpoint import by_partition
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.catchup import InputRecord, read_range
+from stream_guard.stream.commits import CommitAdvancer
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
 from stream_guard.stream.linking import AttributeStage, ClusterStage
@@ -360,6 +361,7 @@ def build_app(
         await send_alerts(clusters[0].tick(now))
 
     probe = BrokerProbe(settings)
+    commits = CommitAdvancer(settings.input_topic, after_s=settings.commit_stall_repair_s)
 
     @app.timer(interval=settings.broker_probe_interval_s)  # type: ignore[untyped-decorator]  # faust's timer() is not annotated
     async def probe_broker() -> None:
@@ -374,7 +376,19 @@ def build_app(
         health.broker_ok()
         metrics.broker_up.set(1)
         # lag, committed lag (what stuck commits grow) and how long commits have stood still
-        metrics.report_lag(probe.lag.observe(offsets, runtime.last_offset, time.monotonic()))
+        now = time.monotonic()
+        metrics.report_lag(probe.lag.observe(offsets, runtime.last_offset, now))
+        if settings.commit_stall_repair_s > 0:
+            # only partitions whose state is restored and not re-reading: every offset below
+            # the next one to handle has its outcome
+            handled = {p: o for p, o in runtime.last_offset.items()
+                       if p in runtime.restored and p not in runtime.resume_at}
+            try:
+                repaired = await commits.repair(app.consumer, offsets, handled, now)
+                metrics.commit_repairs.inc(len(repaired))
+            except Exception as exc:  # noqa: BLE001 - a failed repair is retried at the next probe
+                log.warning("committing a stuck partition failed (%s); retried at the next probe",
+                            type(exc).__name__)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types receivers as (sender, /, *args, signal=, **kw); ours name their args
     async def close_probe(app: faust.App, **_: Any) -> None:
