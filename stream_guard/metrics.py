@@ -34,20 +34,20 @@ from prometheus_client import (
 
 from stream_guard.contracts import DeadLetterReason
 from stream_guard.core.linking.attributes import KINDS
+from stream_guard.core.vocabulary import ALERT_KINDS, CROSS_ACCOUNT_DETECTORS, PER_ACCOUNT_DETECTORS, SEVERITIES
 
 __all__ = ["EVENT_OUTCOMES", "Metrics", "serve_http"]
 
 disable_created_metrics()  # the *_created series only double the exposition size
 
 EVENT_OUTCOMES = ("processed", "duplicate", "untracked", "dead_lettered")
-SEVERITIES = ("low", "medium", "high", "critical")
-#: Detectors of account alerts; an alert's ``detector`` label joins its sorted detectors by '+'.
-DETECTORS = ("pattern_rule", "population_model", "volume_rule")
+#: Detectors of account alerts; an alert's ``detector`` label joins its sorted detectors by '+'
+#: (cross-account detectors raise alerts on their own, never combined with another).
 DETECTOR_COMBINATIONS = tuple(
-    "+".join(c) for n in range(1, len(DETECTORS) + 1) for c in itertools.combinations(DETECTORS, n)
+    "+".join(c)
+    for n in range(1, len(PER_ACCOUNT_DETECTORS) + 1)
+    for c in itertools.combinations(PER_ACCOUNT_DETECTORS, n)
 )
-#: Cross-account detectors: each raises alerts on its own (never combined with another).
-CROSS_DETECTORS = {"account": ("cluster_member", "mixture_rule", "model_pivot"), "cluster": ("cluster",)}
 
 
 class Metrics:
@@ -263,9 +263,9 @@ class Metrics:
         for link_kind in KINDS:
             if link_kind != "model":
                 self.linked_values.labels(link_kind)
-        for kind in ("account", "cluster"):
+        for kind in ALERT_KINDS:
             self.alert_score.labels(kind)
-            combos = (DETECTOR_COMBINATIONS if kind == "account" else ()) + CROSS_DETECTORS[kind]
+            combos = (DETECTOR_COMBINATIONS if kind == "account" else ()) + CROSS_ACCOUNT_DETECTORS[kind]
             for severity in SEVERITIES:
                 for combo in combos:
                     self.alerts.labels(kind, severity, combo)

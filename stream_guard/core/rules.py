@@ -36,11 +36,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stream_guard.core.vocabulary import PATTERN_RULE, SEVERITIES, VOLUME_RULE
 from stream_guard.settings import Settings
 
+# SEVERITIES is re-exported: it is defined once, in core/vocabulary.py
 __all__ = ["SEVERITIES", "PatternRule", "Rule", "Verdict", "VolumeRule", "reason", "severity_rank"]
-
-SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
 
 def severity_rank(severity: str) -> int:
@@ -72,7 +72,7 @@ class Rule(Protocol):
 class VolumeRule:
     """Extraction-grade volume with extraction-like content (see the module docstring)."""
 
-    name = "volume_rule"
+    name = VOLUME_RULE
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -138,7 +138,7 @@ class VolumeRule:
 class PatternRule:
     """The day's traffic looks like a capability sweep, whatever its volume."""
 
-    name = "pattern_rule"
+    name = PATTERN_RULE
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings

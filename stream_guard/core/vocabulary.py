@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 __all__ = [
+    "ALERT_KINDS",
     "CLUSTER",
     "CLUSTER_MEMBER",
     "CROSS_ACCOUNT_DETECTORS",
@@ -24,12 +25,17 @@ __all__ = [
     "POPULATION_MODEL",
     "SEVERITIES",
     "VOLUME_RULE",
+    "AlertKind",
     "Severity",
 ]
 
 #: The alert severities, lowest first (the alert contract's ``severity`` enum).
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high", "critical")
+
+#: What an alert is about (the alert contract's ``kind`` enum): one account, or a cluster of them.
+AlertKind = Literal["account", "cluster"]
+ALERT_KINDS: Final[tuple[AlertKind, ...]] = ("account", "cluster")
 
 # per-account detectors (core/rules.py, core/models.py)
 VOLUME_RULE: Final = "volume_rule"
@@ -44,7 +50,7 @@ CLUSTER_MEMBER: Final = "cluster_member"
 MODEL_PIVOT: Final = "model_pivot"
 CLUSTER: Final = "cluster"
 #: Cross-account detectors by the alert ``kind`` they raise.
-CROSS_ACCOUNT_DETECTORS: Final[dict[str, tuple[str, ...]]] = {
+CROSS_ACCOUNT_DETECTORS: Final[dict[AlertKind, tuple[str, ...]]] = {
     "account": (CLUSTER_MEMBER, MIXTURE_RULE, MODEL_PIVOT),
     "cluster": (CLUSTER,),
 }

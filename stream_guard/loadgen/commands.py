@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from stream_guard.core.vocabulary import SEVERITIES
 from stream_guard.loadgen.scenarios import (
     BENIGN_KINDS,
     CAMPAIGN_KINDS,
@@ -269,7 +270,7 @@ def add_score_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--min-severity",
         default="low",
-        choices=("low", "medium", "high", "critical"),
+        choices=SEVERITIES,
         help="ignore alerts below this severity (default: low = all)",
     )
     p.add_argument(

@@ -37,12 +37,12 @@ from typing import Any
 
 import orjson
 
+from stream_guard.core.vocabulary import SEVERITIES
 from stream_guard.loadgen.labels import Labels
 from stream_guard.loadgen.timeutil import format_iso, parse_iso
 
+# SEVERITIES is re-exported: it is defined once, in core/vocabulary.py
 __all__ = ["SEVERITIES", "alert_time", "format_report", "named_accounts", "read_alerts", "score"]
-
-SEVERITIES = ("low", "medium", "high", "critical")
 
 
 def read_alerts(path: str | Path) -> list[dict[str, Any]]:

@@ -42,3 +42,19 @@ def test_partitions_no_longer_reported_lose_their_series() -> None:
     assert lag_samples(m) == {name: {} for name in LAG_FAMILIES}
     m.report_lag({0: (0, 0, 0.0)})
     assert lag_samples(m)["stream_guard_consumer_committed_lag_messages"] == {"0": 0}
+
+
+def test_alert_series_are_pre_created_under_the_same_names() -> None:
+    """Every (kind, severity, detector) series of stream_guard_alerts_total exists from the
+    start (the names come from core/vocabulary.py; written out here so that a rename shows)."""
+    severities = ("low", "medium", "high", "critical")
+    account = ("pattern_rule", "population_model", "volume_rule", "pattern_rule+population_model",
+               "pattern_rule+volume_rule", "population_model+volume_rule",
+               "pattern_rule+population_model+volume_rule", "cluster_member", "mixture_rule", "model_pivot")
+    expected = {("account", s, d) for s in severities for d in account}
+    expected |= {("cluster", s, "cluster") for s in severities}
+    got = set()
+    for family in text_string_to_metric_families(Metrics().exposition().decode()):
+        if family.name == "stream_guard_alerts":
+            got |= {(s.labels["kind"], s.labels["severity"], s.labels["detector"]) for s in family.samples}
+    assert got == expected

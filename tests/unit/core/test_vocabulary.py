@@ -22,3 +22,16 @@ def test_detectors_carry_the_vocabulary_names() -> None:
     assert PopulationModels.name == vocabulary.POPULATION_MODEL
     assert MixtureDetector.name == vocabulary.MIXTURE_RULE
     assert sorted(vocabulary.PER_ACCOUNT_DETECTORS) == list(vocabulary.PER_ACCOUNT_DETECTORS)
+
+
+def test_alert_kinds_are_the_alert_contracts_enum() -> None:
+    schema = json.loads(resources.files("stream_guard.contracts").joinpath("alert.schema.json").read_text())
+    assert tuple(schema["properties"]["kind"]["enum"]) == vocabulary.ALERT_KINDS
+    assert set(vocabulary.CROSS_ACCOUNT_DETECTORS) == set(vocabulary.ALERT_KINDS)
+
+
+def test_modules_that_name_severities_share_the_one_tuple() -> None:
+    from stream_guard.core import rules
+    from stream_guard.loadgen import scorer
+
+    assert rules.SEVERITIES is vocabulary.SEVERITIES and scorer.SEVERITIES is vocabulary.SEVERITIES
