@@ -24,7 +24,7 @@ import math
 from array import array
 from typing import TYPE_CHECKING
 
-from stream_guard.core.window import COUNTERS
+from stream_guard.core.window import COUNTERS, HORIZONS
 
 if TYPE_CHECKING:  # state.py imports this module (staged features are packed)
     from stream_guard.core.state import AccountState
@@ -47,13 +47,25 @@ def _longest_zero_run(mask: int, bits: int = 24) -> int:
     return longest
 
 
+def _counter(name: str) -> int:
+    """The index of counter ``name`` in :data:`~stream_guard.core.window.COUNTERS` (checked at
+    import, also under ``python -O``: a renamed counter fails loudly, not silently)."""
+    if name not in COUNTERS:
+        raise ImportError(f"features.py reads counter {name!r}, which window.COUNTERS no longer has")
+    return COUNTERS.index(name)
+
+
+# indices into a horizon's block of Windows.view, by counter name
+REQ, IN_TOK, OUT_TOK = _counter("requests"), _counter("input_tokens"), _counter("output_tokens")
+COT, BENCH, MAXTOK = _counter("cot_requests"), _counter("benchmark_requests"), _counter("max_tokens_hits")
+R429, FIRST, TOOLS = _counter("rate_limited"), _counter("first_turn_requests"), _counter("tool_requests")
+PREP, TREP = _counter("prompt_repeats"), _counter("template_repeats")
+TEXT, HASHED = _counter("text_requests"), _counter("hashed_requests")
+GAPS, GSUM, GSQ = _counter("gaps"), _counter("gap_sum"), _counter("gap_sq_sum")
+SKETCHED, NEAR = _counter("sketched_requests"), _counter("near_dup_requests")
 _C = len(COUNTERS)
-(REQ, IN_TOK, OUT_TOK, COT, BENCH, MAXTOK, R429, FIRST, TOOLS, PREP, TREP, TEXT, HASHED, GAPS, GSUM, GSQ,
- SKETCHED, NEAR) = range(_C)
-_SHORT, _LONG, _DAY = 0, _C, 2 * _C
-assert COUNTERS[GSQ] == "gap_sq_sum" and COUNTERS[NEAR] == "near_dup_requests" and len(COUNTERS) == 18, (
-    "features.py indexes COUNTERS by position"
-)
+# where each horizon's block starts in Windows.view
+_SHORT, _LONG, _DAY = (HORIZONS.index(h) * _C for h in ("short", "long", "day"))
 #: sketched prompts today below which ``near_dup_share_day`` stays neutral (0)
 NEAR_DUP_MIN_BASIS = 10.0
 

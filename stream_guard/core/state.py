@@ -56,6 +56,16 @@ HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest e
 SKETCH_ALL_BELOW = 64  #: day text requests below which every new prompt is sketched
 SKETCH_EVERY = 4  #: beyond, every this many-th new prompt is
 _TEXT = COUNTERS.index("text_requests")
+#: The counters :meth:`AccountState.add` counts, in the order it builds its per-event tuple
+#: (positional: no names on the per-event path). Checked against window.COUNTERS at import,
+#: also under ``python -O``.
+_ADD_ORDER = (
+    "requests", "input_tokens", "output_tokens", "cot_requests", "benchmark_requests", "max_tokens_hits",
+    "rate_limited", "first_turn_requests", "tool_requests", "prompt_repeats", "template_repeats",
+    "text_requests", "hashed_requests", "gaps", "gap_sum", "gap_sq_sum", "sketched_requests", "near_dup_requests",
+)
+if _ADD_ORDER != COUNTERS:
+    raise ImportError("AccountState.add counts its values in _ADD_ORDER, which no longer matches window.COUNTERS")
 
 def _h(value: Any) -> int:
     return xxhash.xxh3_64_intdigest(str(value).encode())
@@ -141,21 +151,21 @@ class AccountState:
             value = event.get(field)
             if value is not None:
                 recent.push(ring, _h(value))
-        values = (
-            1,
+        values = (  # in _ADD_ORDER (== COUNTERS)
+            1,  # requests
             event["input_tokens"],
             event["output_tokens"],
             cot,
             bench,
-            1 if event.get("stop_reason") == "max_tokens" else 0,
-            1 if event.get("status") == 429 else 0,
-            1 if event.get("turn_index", 0) == 0 else 0,
-            1 if event.get("tools", 0) > 0 else 0,
+            1 if event.get("stop_reason") == "max_tokens" else 0,  # max_tokens_hits
+            1 if event.get("status") == 429 else 0,  # rate_limited
+            1 if event.get("turn_index", 0) == 0 else 0,  # first_turn_requests
+            1 if event.get("tools", 0) > 0 else 0,  # tool_requests
             1 if prompt_repeat else 0,
             1 if template_repeat else 0,
-            1 if prompt is not None else 0,
-            1 if prompt is None and fingerprint is not None else 0,
-            1 if gap > 0 else 0,
+            1 if prompt is not None else 0,  # text_requests
+            1 if prompt is None and fingerprint is not None else 0,  # hashed_requests
+            1 if gap > 0 else 0,  # gaps
             gap,
             gap * gap,
             sketched,

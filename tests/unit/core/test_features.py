@@ -376,3 +376,26 @@ def test_every_feature_is_documented() -> None:
     documented = set(re.findall(r"`([a-z_]+)`", text))
     missing = set(extract(AccountState("acct", HORIZONS), T0)) - documented
     assert not missing, f"docs/detection.md lacks {sorted(missing)}"
+
+
+# --- counter indices ----------------------------------------------------------------------------
+def test_counter_indices_are_looked_up_by_name_and_a_missing_one_fails_at_import() -> None:
+    """features.py reads Windows.view by counter name (not by a positional unpack behind an
+    ``assert`` that ``python -O`` drops); AccountState.add's positional tuple is checked
+    against COUNTERS at import of state.py."""
+    import subprocess
+    import sys
+
+    from stream_guard.core import features, state
+    from stream_guard.core.window import COUNTERS
+
+    assert (COUNTERS[features.REQ], COUNTERS[features.GSQ], COUNTERS[features.NEAR]) == (
+        "requests", "gap_sq_sum", "near_dup_requests")
+    assert state._ADD_ORDER == COUNTERS
+    with pytest.raises(ImportError, match="no_such_counter"):
+        features._counter("no_such_counter")
+    # the checks are plain code: they still run under python -O
+    code = ("import stream_guard.core.window as w; w.COUNTERS = w.COUNTERS[::-1]\n"
+            "try:\n    import stream_guard.core.state\nexcept ImportError as e:\n    print('refused:', e)")
+    out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("refused:")
