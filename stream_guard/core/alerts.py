@@ -12,6 +12,8 @@ True
 False
 >>> admit(gate, "volume_rule", "high", at=1300.0, cooldown_s=600.0)     # escalation
 True
+>>> gate["volume_rule"]
+Cooldown(rank=2.0, until=1900.0)
 >>> admit(gate, "volume_rule", "medium", at=1950.0, cooldown_s=600.0)   # expired
 True
 >>> alert_id("acct-1", "volume_rule", 0.0, 60.0, "high") == alert_id("acct-1", "volume_rule", 0.0, 60.0, "high")
@@ -22,11 +24,42 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 from stream_guard.core.rules import Verdict, severity_rank
+from stream_guard.core.vocabulary import AlertKind
 
-__all__ = ["admit", "alert_id", "build_alert", "rfc3339"]
+__all__ = ["Alert", "Cooldown", "admit", "alert_id", "build_alert", "rfc3339"]
+
+
+class Alert(TypedDict):
+    """One alert record, as :func:`build_alert` makes it and the alerts topic carries it (the
+    pinned fields of the alert contract, ``stream_guard/contracts/alert.schema.json``; times
+    are RFC 3339 strings)."""
+
+    alert_id: str  # deterministic for (subject, detectors, window, severity): see alert_id
+    schema_version: int  # 1
+    kind: AlertKind
+    subject: str  # the account id, or a stable cluster id
+    account_ids: list[str]  # accounts involved (all of them, or the first N)
+    account_count: int  # accounts involved in total
+    severity: str  # one of vocabulary.SEVERITIES
+    score: float  # in [0, 1]
+    detectors: list[str]  # sorted detector names (vocabulary)
+    reasons: list[dict[str, Any]]  # {signal, value, threshold, detail}
+    window_start: str
+    window_end: str
+    raised_at: str  # event time of the evaluation that raised it
+    emitted_at: str  # wall-clock time of emission
+    evidence: dict[str, Any]  # summary numbers
+
+
+class Cooldown(NamedTuple):
+    """An alert gate's memory of one detector (:func:`admit`): the severity rank it last alerted
+    at and the event time its cooldown ends. A tuple: checkpoints write it as its two numbers."""
+
+    rank: float  # severity_rank of the last alert (a float, as checkpoints have always held it)
+    until: float
 
 
 def rfc3339(ts: float) -> str:
@@ -44,19 +77,19 @@ def alert_id(subject: str, detector: str, window_start: float, window_end: float
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def admit(gate: dict[str, list[float]], detector: str, severity: str, *, at: float, cooldown_s: float) -> bool:
+def admit(gate: dict[str, Cooldown], detector: str, severity: str, *, at: float, cooldown_s: float) -> bool:
     """Whether a finding becomes an alert; records it in ``gate`` if so."""
     rank = severity_rank(severity)
     active = gate.get(detector)
-    if active is not None and at < active[1] and rank <= active[0]:
+    if active is not None and at < active.until and rank <= active.rank:
         return False
-    gate[detector] = [float(rank), at + cooldown_s]
+    gate[detector] = Cooldown(float(rank), at + cooldown_s)
     return True
 
 
 def build_alert(
     *,
-    kind: str,
+    kind: AlertKind,
     subject: str,
     account_ids: list[str],
     verdicts: list[Verdict],
@@ -67,7 +100,7 @@ def build_alert(
     raised_at: float,
     evidence: dict[str, Any],
     emitted_at: float,
-) -> dict[str, Any]:
+) -> Alert:
     """An alert per the contract from the verdicts on one subject and their combined score."""
     detectors = sorted({v.detector for v in verdicts})
     return {

@@ -37,11 +37,11 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import xxhash
 
-from stream_guard.core.alerts import admit, build_alert
+from stream_guard.core.alerts import Alert, admit, build_alert
 from stream_guard.core.features import extract, pack, unpack
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 from stream_guard.core.scoring import Assessment, Scorer
@@ -127,8 +127,11 @@ class Detector:
 
     # --- the per-interval path --------------------------------------------------------------
     def advance(self, watermark: float) -> list[dict[str, Any]]:
-        """Stage quiet accounts and finalise every boundary at or before ``watermark`` - grace."""
-        alerts: list[dict[str, Any]] = []
+        """Stage quiet accounts and finalise every boundary at or before ``watermark`` - grace.
+
+        The alerts are :class:`~stream_guard.core.alerts.Alert` records; the return type stays
+        ``dict[str, Any]`` while its callers (``stream/runtime.py``, ``replay.py``) take that."""
+        alerts: list[Alert] = []
         limit = watermark - self.s.idle_grace_s
         while self._heap and self._heap[0] <= limit:
             boundary = heapq.heappop(self._heap)
@@ -149,7 +152,7 @@ class Detector:
             self._next_sweep = watermark + self.s.eval_interval_s
         if math.isfinite(watermark) and watermark > self.advanced_to:
             self.advanced_to = watermark
-        return alerts
+        return cast("list[dict[str, Any]]", alerts)  # the same dicts (see the docstring)
 
     def flush(self) -> list[dict[str, Any]]:
         """Evaluate and finalise everything pending (end of a replay)."""
@@ -260,7 +263,7 @@ class Detector:
         self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
 
-    def _finalise(self, boundary: float) -> list[dict[str, Any]]:
+    def _finalise(self, boundary: float) -> list[Alert]:
         alerts = []
         for account in sorted(set(self._staged.pop(boundary, ()))):
             st = self.accounts.get(account)
@@ -286,7 +289,7 @@ class Detector:
                 alerts.append(alert)
         return alerts
 
-    def _gate(self, st: AccountState, at: float, features: dict[str, float], a: Assessment) -> dict[str, Any] | None:
+    def _gate(self, st: AccountState, at: float, features: dict[str, float], a: Assessment) -> Alert | None:
         if a.severity is None:
             return None
         if st.active_alerts is None:

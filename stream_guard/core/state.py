@@ -45,6 +45,7 @@ from typing import Any
 import xxhash
 
 from stream_guard.contracts import parse_ts
+from stream_guard.core.alerts import Cooldown
 from stream_guard.core.features import pack, unpack
 from stream_guard.core.recent import Recent
 from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
@@ -105,8 +106,8 @@ class AccountState:
         # evaluations waiting for their boundary's finalisation: [(boundary, features), ...],
         # the features packed (features.pack), None when screened out
         self.staged: list[tuple[float, array[float] | None]] | None = None
-        # detector -> [severity rank, active until (event time)]
-        self.active_alerts: dict[str, list[float]] | None = None
+        # the alert gate: detector -> (severity rank, active until (event time))
+        self.active_alerts: dict[str, Cooldown] | None = None
         self.sketch_seq = 0  # new text prompts seen, modulo SKETCH_EVERY (the sampling turn)
         # input offset the last checkpoint of this state covers (events of this account at
         # lower offsets are already in it when a partition is re-read after a crash); -1: none
@@ -207,7 +208,8 @@ class AccountState:
             "next_eval": self.next_eval,
             "pending": self.pending,
             "staged": [[b, None if f is None else unpack(f)] for b, f in self.staged] if self.staged else None,
-            "active_alerts": self.active_alerts,
+            "active_alerts": (None if self.active_alerts is None
+                              else {k: list(v) for k, v in self.active_alerts.items()}),
             "sketch_seq": self.sketch_seq,
             "upto": self.upto,
         }
@@ -230,7 +232,7 @@ class AccountState:
         # features of an older version lack the newer ones: pack gives them neutral values
         st.staged = [(b, None if f is None else pack(f)) for b, f in data["staged"]] if data["staged"] else None
         alerts = data["active_alerts"]
-        st.active_alerts = {k: list(v) for k, v in alerts.items()} if alerts else None
+        st.active_alerts = {k: Cooldown(*v) for k, v in alerts.items()} if alerts else None
         st.sketch_seq = data.get("sketch_seq", 0)
         st.upto = data.get("upto", -1)
         return st

@@ -44,6 +44,7 @@ from typing import Any
 import datasketches
 import orjson
 
+from stream_guard.core.alerts import Cooldown
 from stream_guard.core.features import FEATURES
 from stream_guard.core.recent import Recent
 from stream_guard.core.state import AccountState
@@ -189,7 +190,7 @@ def decode_state(value: bytes) -> tuple[AccountState, Any]:
         for _ in range(alerts):
             name = rd.text()
             rank, until = rd.unpack("<dd")
-            st.active_alerts[name] = [rank, until]
+            st.active_alerts[name] = Cooldown(rank, until)
     (tail,) = rd.unpack("<I")
     extra = orjson.loads(rd.take(tail)) if tail else None
     return st, extra

@@ -23,9 +23,9 @@ they add a reason to clusters whose members pivoted, and an extraction-like acco
 pivoted gets a ``model_pivot`` alert.
 
 >>> from stream_guard.settings import Settings
->>> from stream_guard.core.linking.index import LinkVerdict
+>>> from stream_guard.core.linking.index import LinkVerdict, MemberRow
 >>> book = ClusterBook(Settings(), clock=lambda: 0.0)
->>> rows = [[f"a{i}", 26.0, 0.9, 2.0, 0xFFFFFF] for i in range(8)]
+>>> rows = [MemberRow(f"a{i}", 26.0, 0.9, 2.0, 0xFFFFFF) for i in range(8)]
 >>> book.update([LinkVerdict("payment", "pm_x", 900.0, 8, 0.9, True, {}, rows)])
 >>> alerts = book.evaluate(900.0)
 >>> [(a["kind"], a["severity"], a["account_count"]) for a in alerts][:2]
@@ -39,23 +39,44 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 import xxhash
 
-from stream_guard.core.alerts import admit, build_alert
+from stream_guard.core.alerts import Alert, Cooldown, admit, build_alert
 from stream_guard.core.linking.index import (
     LIKENESS_GATE,
     LinkVerdict,
+    MemberRow,
     PivotVerdict,
     group_evidence,
     verdict_from_wire,
 )
-from stream_guard.core.rules import SEVERITIES, Verdict, reason, severity_rank
+from stream_guard.core.rules import Verdict, reason, severity_rank
+from stream_guard.core.vocabulary import CLUSTER, CLUSTER_MEMBER, MODEL_PIVOT, SEVERITIES, Severity
 from stream_guard.settings import Settings
 
-__all__ = ["Cluster", "ClusterBook"]
+__all__ = ["Cluster", "ClusterBook", "ClusterCooldown", "Pivoted"]
 
+
+class ClusterCooldown(NamedTuple):
+    """The alert gate of one cluster id (a tuple: checkpoints hold it as a JSON array)."""
+
+    rank: float  # severity rank of its last alert
+    until: float  # event time its cooldown ends
+    members: float  # its member count at that alert (a float, as checkpoints have always held it)
+
+
+class Pivoted(NamedTuple):
+    """A pivot an account made (evidence kept for ``link_ttl_s``; a JSON array in checkpoints)."""
+
+    model: str
+    share: float
+    delay_s: float
+    requests: float
+    likeness: float
+    speedup: float
+    at: float  # event time of the pivot verdict
 
 
 @dataclass(slots=True)
@@ -102,7 +123,7 @@ def _order(v: LinkVerdict | PivotVerdict) -> tuple[float, str, str]:
     return (v.at, v.kind, v.value)
 
 
-def _severity(score: float) -> str:
+def _severity(score: float) -> Severity:
     if score >= 0.85:
         return "critical"
     if score >= 0.75:
@@ -120,10 +141,10 @@ class ClusterBook:
         self.clock = clock
         self.links: dict[tuple[str, str], LinkVerdict] = {}
         self.linked_since: dict[tuple[str, str], float] = {}
-        self.pivoted: dict[str, list[Any]] = {}  # account -> [model, share, delay, requests, likeness, speedup, at]
+        self.pivoted: dict[str, Pivoted] = {}
         self.account_cluster: dict[str, str] = {}
-        self.cluster_gate: dict[str, list[float]] = {}  # id -> [rank, until, members at last alert]
-        self.member_gate: dict[str, dict[str, list[float]]] = {}
+        self.cluster_gate: dict[str, ClusterCooldown] = {}
+        self.member_gate: dict[str, dict[str, Cooldown]] = {}  # account -> detector -> cooldown
         self.clusters: list[Cluster] = []
         self._pending: list[LinkVerdict | PivotVerdict] = []
 
@@ -135,10 +156,11 @@ class ClusterBook:
         return {
             "links": [v.to_wire() for v in self.links.values()],
             "linked_since": [[k, v, t] for (k, v), t in self.linked_since.items()],
-            "pivoted": self.pivoted,
+            # the records as JSON arrays (orjson writes no NamedTuple), as they have always been
+            "pivoted": {a: list(p) for a, p in self.pivoted.items()},
             "account_cluster": self.account_cluster,
-            "cluster_gate": self.cluster_gate,
-            "member_gate": self.member_gate,
+            "cluster_gate": {c: list(g) for c, g in self.cluster_gate.items()},
+            "member_gate": {a: {d: list(g) for d, g in gates.items()} for a, gates in self.member_gate.items()},
             "pending": [v.to_wire() for v in self._pending],
         }
 
@@ -147,10 +169,11 @@ class ClusterBook:
         links = [verdict_from_wire(v) for v in data["links"]]
         self.links = {(v.kind, v.value): v for v in links if isinstance(v, LinkVerdict)}
         self.linked_since = {(k, v): t for k, v, t in data["linked_since"]}
-        self.pivoted = dict(data["pivoted"])
+        self.pivoted = {a: Pivoted._make(p) for a, p in data["pivoted"].items()}
         self.account_cluster = dict(data["account_cluster"])
-        self.cluster_gate = dict(data["cluster_gate"])
-        self.member_gate = dict(data["member_gate"])
+        self.cluster_gate = {c: ClusterCooldown._make(g) for c, g in data["cluster_gate"].items()}
+        self.member_gate = {a: {d: Cooldown._make(g) for d, g in gates.items()}
+                            for a, gates in data["member_gate"].items()}
         self._pending = [verdict_from_wire(v) for v in data["pending"]]
         self.clusters = []
 
@@ -169,12 +192,12 @@ class ClusterBook:
         (links, pivots or alert gates held; see :func:`~stream_guard.core.linking.pipeline.boundaries`)."""
         return bool(self.links or self.pivoted or self.cluster_gate or self.member_gate)
 
-    def _apply(self, at: float) -> list[dict[str, Any]]:
+    def _apply(self, at: float) -> list[Alert]:
         ready = [v for v in self._pending if v.at <= at]
         if not ready:
             return []
         self._pending = [v for v in self._pending if v.at > at]
-        alerts: list[dict[str, Any]] = []
+        alerts: list[Alert] = []
         for v in sorted(ready, key=_order):
             if isinstance(v, PivotVerdict):
                 alerts += self._pivot(v)
@@ -191,21 +214,25 @@ class ClusterBook:
     # --- evaluation ----------------------------------------------------------------------
     def evaluate(self, at: float) -> list[dict[str, Any]]:
         """Apply the verdicts up to ``at``, rebuild clusters from the links active at ``at``
-        and raise their alerts (``model_pivot`` alerts of extraction-like movers first)."""
+        and raise their alerts (``model_pivot`` alerts of extraction-like movers first).
+
+        The alerts are :class:`~stream_guard.core.alerts.Alert` records; the return type stays
+        ``dict[str, Any]`` while its callers (``stream/linking.py``, ``core/linking/pipeline.py``)
+        take that (a ``TypedDict`` is not a ``dict[str, Any]`` to mypy)."""
         pivot_alerts = self._apply(at)
         horizon = at - self.s.link_ttl_s
         for key in [k for k, v in self.links.items() if v.at < horizon]:
             del self.links[key]
             self.linked_since.pop(key, None)
-        for account in [a for a, p in self.pivoted.items() if p[6] < horizon]:
+        for account in [a for a, p in self.pivoted.items() if p.at < horizon]:
             del self.pivoted[account]
         uf = _UnionFind()
-        info: dict[str, list[Any]] = {}
+        info: dict[str, MemberRow] = {}
         for key in sorted(self.links):
             rows = self.links[key].members
-            uf.union(r[0] for r in rows)
+            uf.union(r.account for r in rows)
             for r in rows:
-                info[r[0]] = r
+                info[r.account] = r
         groups: dict[str, list[str]] = {}
         for account in sorted(uf.parent):
             groups.setdefault(uf.find(account), []).append(account)
@@ -213,7 +240,7 @@ class ClusterBook:
         for key in sorted(self.links):
             v = self.links[key]
             if v.members:
-                links_of.setdefault(uf.find(v.members[0][0]), []).append(v)
+                links_of.setdefault(uf.find(v.members[0].account), []).append(v)
         clusters: list[Cluster] = []
         taken: set[str] = set()
         for root, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[1][0])):
@@ -224,17 +251,17 @@ class ClusterBook:
             clusters.append(Cluster(cid, members, links, score, stats))
         self.account_cluster = {a: c.cluster_id for c in clusters for a in c.members}
         self.clusters = clusters
-        alerts: list[dict[str, Any]] = []
+        alerts: list[Alert] = []
         for c in clusters:
             if len(c.members) >= self.s.cluster_min_accounts and c.score >= self.s.cluster_min_score:
                 alerts += self._alert(c, at, info)
         live = {c.cluster_id for c in clusters}
-        for cid in [c for c, g in self.cluster_gate.items() if c not in live and g[1] <= at]:
+        for cid in [c for c, g in self.cluster_gate.items() if c not in live and g.until <= at]:
             del self.cluster_gate[cid]
-        for account in [a for a, g in self.member_gate.items()
-                        if a not in self.account_cluster and all(u <= at for _, u in g.values())]:
+        for account in [a for a, gates in self.member_gate.items()
+                        if a not in self.account_cluster and all(g.until <= at for g in gates.values())]:
             del self.member_gate[account]
-        return pivot_alerts + alerts
+        return cast("list[dict[str, Any]]", pivot_alerts + alerts)  # the same dicts (see the docstring)
 
     def _stable_id(self, members: list[str], links: list[LinkVerdict], taken: set[str]) -> str:
         votes: dict[str, int] = {}
@@ -255,7 +282,7 @@ class ClusterBook:
         return "cluster-" + xxhash.xxh3_64_hexdigest("\x1f".join(members).encode())
 
     def _score(
-        self, members: list[str], links: list[LinkVerdict], info: dict[str, list[Any]]
+        self, members: list[str], links: list[LinkVerdict], info: dict[str, MemberRow]
     ) -> tuple[float, dict[str, float]]:
         rows = [info[a] for a in members]
         ev = group_evidence(rows, self.s.young_account_days)
@@ -272,18 +299,19 @@ class ClusterBook:
         return score, stats
 
     # --- alerts --------------------------------------------------------------------------
-    def _alert(self, c: Cluster, at: float, info: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    def _alert(self, c: Cluster, at: float, info: dict[str, MemberRow]) -> list[Alert]:
         s = self.s
         severity = _severity(c.score)
         rank = severity_rank(severity)
         n = len(c.members)
         gate = self.cluster_gate.get(c.cluster_id)
-        grown = gate is not None and n >= gate[2] * s.cluster_growth_factor and n - gate[2] >= s.cluster_min_accounts
-        if gate is not None and at < gate[1] and rank <= gate[0] and not grown:
+        grown = (gate is not None and n >= gate.members * s.cluster_growth_factor
+                 and n - gate.members >= s.cluster_min_accounts)
+        if gate is not None and at < gate.until and rank <= gate.rank and not grown:
             # the cluster alert is cooling down; members that joined since are still reported
             return [a for account in c.members for a in self._member_alert(account, c, severity, at, info[account])]
-        previous = int(gate[2]) if gate is not None else 0
-        self.cluster_gate[c.cluster_id] = [float(rank), at + s.cooldown_s, float(n)]
+        previous = int(gate.members) if gate is not None else 0
+        self.cluster_gate[c.cluster_id] = ClusterCooldown(float(rank), at + s.cooldown_s, float(n))
         st = c.stats
         reasons = [reason("cluster_accounts", n, s.cluster_min_accounts,
                           f"{n} accounts linked by {len(c.links)} shared attribute values")]
@@ -316,7 +344,7 @@ class ClusterBook:
             kinds[v.kind] = kinds.get(v.kind, 0) + 1
         evidence: dict[str, Any] = dict(st)
         evidence["shared"] = dict(sorted(kinds.items()))
-        verdict = Verdict("cluster", c.score, severity, reasons)
+        verdict = Verdict(CLUSTER, c.score, severity, reasons)
         alert = build_alert(
             kind="cluster", subject=c.cluster_id, account_ids=c.members[: s.cluster_alert_max_ids],
             verdicts=[verdict], score=c.score, severity=severity, window_start=at - s.link_ttl_s,
@@ -328,38 +356,38 @@ class ClusterBook:
             out += self._member_alert(account, c, severity, at, info[account])
         return out
 
-    def _member_alert(self, account: str, c: Cluster, severity: str, at: float, row: list[Any]) -> list[dict[str, Any]]:
+    def _member_alert(self, account: str, c: Cluster, severity: str, at: float, row: MemberRow) -> list[Alert]:
         s = self.s
-        likeness = row[2]
+        likeness = row.likeness
         if likeness < 0.3 and severity != "low":
             severity = SEVERITIES[severity_rank(severity) - 1]
         gate = self.member_gate.setdefault(account, {})
-        if not admit(gate, "cluster_member", severity, at=at, cooldown_s=s.cooldown_s):
+        if not admit(gate, CLUSTER_MEMBER, severity, at=at, cooldown_s=s.cooldown_s):
             return []
         reasons = [
             reason("cluster", len(c.members), s.cluster_min_accounts,
                    f"member of cluster {c.cluster_id} (score {c.score:.2f}) of {len(c.members)} accounts"),
             reason("likeness", likeness, "-", "this account's own extraction-likeness (0..1)"),
         ]
-        verdict = Verdict("cluster_member", c.score, severity, reasons)
+        verdict = Verdict(CLUSTER_MEMBER, c.score, severity, reasons)
         return [build_alert(
             kind="account", subject=account, account_ids=[account], verdicts=[verdict], score=c.score,
             severity=severity, window_start=at - s.link_ttl_s, window_end=at, raised_at=at,
             evidence={"cluster_id": c.cluster_id, "cluster_accounts": len(c.members),
-                      "day_requests": row[1], "likeness": likeness, "account_age_days": row[3]},
+                      "day_requests": row.day_requests, "likeness": likeness, "account_age_days": row.age_days},
             emitted_at=self.clock(),
         )]
 
-    def _pivot(self, v: PivotVerdict) -> list[dict[str, Any]]:
-        alerts: list[dict[str, Any]] = []
+    def _pivot(self, v: PivotVerdict) -> list[Alert]:
+        alerts: list[Alert] = []
         s = self.s
         for account, share, delay, requests, likeness, speedup in v.movers:
-            self.pivoted[account] = [v.model, share, delay, requests, likeness, speedup, v.at]
+            self.pivoted[account] = Pivoted(v.model, share, delay, requests, likeness, speedup, v.at)
             if likeness < 0.5:
                 continue  # a fast benign adopter: evidence only
             severity = "high" if likeness >= 0.7 and speedup >= 2.0 else "medium"
             gate = self.member_gate.setdefault(account, {})
-            if not admit(gate, "model_pivot", severity, at=v.at, cooldown_s=s.cooldown_s):
+            if not admit(gate, MODEL_PIVOT, severity, at=v.at, cooldown_s=s.cooldown_s):
                 continue
             score = round(min(0.5 + 0.5 * likeness * share, 1.0), 4)
             reasons = [
@@ -373,7 +401,7 @@ class ClusterBook:
             ]
             alerts.append(build_alert(
                 kind="account", subject=account, account_ids=[account],
-                verdicts=[Verdict("model_pivot", score, severity, reasons)], score=score, severity=severity,
+                verdicts=[Verdict(MODEL_PIVOT, score, severity, reasons)], score=score, severity=severity,
                 window_start=v.released_at, window_end=v.at, raised_at=v.at,
                 evidence={"model": v.model, "requests_on_model": requests, "share": share,
                           "delay_s": delay, "speedup": speedup},

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import xxhash
 
@@ -48,8 +48,8 @@ from stream_guard.core.linking.profile import AccountProfile, is_young
 from stream_guard.settings import Settings
 
 __all__ = [
-    "AttributeIndex", "LinkVerdict", "PivotVerdict", "fits", "group_evidence", "majority_mask", "suspicion",
-    "synchrony",
+    "AttributeIndex", "LinkVerdict", "MemberRow", "Mover", "PivotVerdict", "fits", "group_evidence",
+    "majority_mask", "suspicion", "synchrony",
 ]
 
 #: A model seen for the first time this long after the index's first profile is "new".
@@ -78,6 +78,28 @@ class _Value:
     judged_at: float = float("-inf")
 
 
+class MemberRow(NamedTuple):
+    """One member of an attribute value as a link verdict carries it (a tuple: the links
+    topic and checkpoints hold it as a JSON array in this order)."""
+
+    account: str
+    day_requests: float
+    likeness: float  # the account's extraction-likeness (0..1)
+    age_days: float
+    hours: int  # 24-hour activity mask
+
+
+class Mover(NamedTuple):
+    """An account that moved to a new model fast (a tuple: a JSON array on the wire)."""
+
+    account: str
+    share: float  # share of its requests sent to the new model once it started using it
+    delay_s: float  # from the model's first appearance to the account's first use of it
+    requests: float  # its requests on the new model
+    likeness: float
+    speedup: float  # day requests now / day requests at its first use
+
+
 @dataclass(slots=True)
 class LinkVerdict:
     """The judgement of one shared attribute value at one evaluation."""
@@ -89,12 +111,13 @@ class LinkVerdict:
     score: float
     linked: bool
     stats: dict[str, float]
-    members: list[list[Any]]  # [account, day_requests, likeness, age_days, hours] (when linked)
+    members: list[MemberRow]  # the linked members (when linked)
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-able form (for the links topic)."""
         return {"t": "link", "kind": self.kind, "value": self.value, "at": self.at, "accounts": self.accounts,
-                "score": self.score, "linked": self.linked, "stats": self.stats, "members": self.members}
+                "score": self.score, "linked": self.linked, "stats": self.stats,
+                "members": [list(r) for r in self.members]}  # orjson writes no NamedTuple
 
 
 @dataclass(slots=True)
@@ -104,20 +127,20 @@ class PivotVerdict:
     model: str
     released_at: float
     at: float
-    movers: list[list[Any]]  # [account, share, delay_s, requests, likeness, speedup]
+    movers: list[Mover]
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-able form (for the links topic)."""
         return {"t": "pivot", "model": self.model, "released_at": self.released_at, "at": self.at,
-                "movers": self.movers}
+                "movers": [list(m) for m in self.movers]}  # orjson writes no NamedTuple
 
 
 def verdict_from_wire(data: dict[str, Any]) -> LinkVerdict | PivotVerdict:
     """The inverse of ``to_wire`` of either verdict."""
     if data["t"] == "pivot":
-        return PivotVerdict(data["model"], data["released_at"], data["at"], data["movers"])
+        return PivotVerdict(data["model"], data["released_at"], data["at"], [Mover._make(m) for m in data["movers"]])
     return LinkVerdict(data["kind"], data["value"], data["at"], data["accounts"], data["score"],
-                       data["linked"], data["stats"], data["members"])
+                       data["linked"], data["stats"], [MemberRow._make(r) for r in data["members"]])
 
 
 def majority_mask(masks: list[int], bits: int = 24) -> int:
@@ -197,26 +220,27 @@ LIKENESS_PRIOR, PRIOR_REQUESTS = 0.25, 10.0
 EVEN_BASIS, SYNC_BASIS = 10.0, 6.0
 
 
-def group_evidence(rows: list[list[Any]], young_days: float, major: int | None = None) -> dict[str, float]:
-    """Evidence of a group of accounts from rows ``[account, day_requests, likeness, age_days, hours]``.
+def group_evidence(rows: list[MemberRow], young_days: float, major: int | None = None) -> dict[str, float]:
+    """Evidence of a group of accounts from their member rows.
 
     ``likeness`` is the request-weighted mean shrunk toward :data:`LIKENESS_PRIOR`;
     ``evenness`` and ``synchrony`` are scaled by how much volume and how many active hours
     the members have (:data:`EVEN_BASIS`, :data:`SYNC_BASIS`).
 
-    >>> ev = group_evidence([["a", 26.0, 0.9, 1.0, 0xFFFFFF], ["b", 26.0, 0.9, 2.0, 0xFFFFFF]], 14.0)
+    >>> ev = group_evidence([MemberRow("a", 26.0, 0.9, 1.0, 0xFFFFFF), MemberRow("b", 26.0, 0.9, 2.0, 0xFFFFFF)], 14.0)
     >>> ev["likeness"], ev["young_share"], ev["evenness"], ev["synchrony"]
     (0.7952, 1.0, 1.0, 1.0)
-    >>> group_evidence([["a", 1.0, 0.9, 1.0, 1], ["b", 1.0, 0.9, 1.0, 1]], 14.0)["evenness"]
+    >>> group_evidence([MemberRow("a", 1.0, 0.9, 1.0, 1), MemberRow("b", 1.0, 0.9, 1.0, 1)], 14.0)["evenness"]
     0.1
     """
     n = len(rows)
-    volume = sum(r[1] for r in rows)
-    likeness = (sum(r[1] * r[2] for r in rows) + LIKENESS_PRIOR * PRIOR_REQUESTS) / (volume + PRIOR_REQUESTS)
-    young = sum(1 for r in rows if is_young(r[3], young_days)) / n
+    volume = sum(r.day_requests for r in rows)
+    likeness = ((sum(r.day_requests * r.likeness for r in rows) + LIKENESS_PRIOR * PRIOR_REQUESTS)
+                / (volume + PRIOR_REQUESTS))
+    young = sum(1 for r in rows if is_young(r.age_days, young_days)) / n
     step = max(1, n // STATS_SAMPLE)  # synchrony is a mean: a sample of the masks will do
-    masks = [r[4] for r in rows[::step]]
-    even = evenness([r[1] for r in rows]) * min(volume / n / EVEN_BASIS, 1.0)
+    masks = [r.hours for r in rows[::step]]
+    even = evenness([r.day_requests for r in rows]) * min(volume / n / EVEN_BASIS, 1.0)
     sync = synchrony(masks, major) * min(sum(m.bit_count() for m in masks) / max(len(masks), 1) / SYNC_BASIS, 1.0)
     return {"likeness": round(likeness, 4), "young_share": round(young, 4), "evenness": round(even, 4),
             "synchrony": round(sync, 4), "day_requests": round(volume, 1)}
@@ -255,27 +279,28 @@ def shrunk_likeness(day_requests: float, likeness: float) -> float:
     return round((day_requests * likeness + LIKENESS_PRIOR * k) / (day_requests + k), 4)
 
 
-def fits(row: list[Any], median_requests: float, major: int, young_days: float) -> bool:
+def fits(row: MemberRow, median_requests: float, major: int, young_days: float) -> bool:
     """Whether a member of a linked value is linked (see :func:`fitting_members`)."""
     return bool(fitting_members([row], median_requests, major, young_days))
 
 
 def fitting_members(
-    rows: list[list[Any]], median_requests: float, major: int, young_days: float,
+    rows: list[MemberRow], median_requests: float, major: int, young_days: float,
     min_likeness: float = MEMBER_MIN_LIKENESS,
-) -> list[list[Any]]:
+) -> list[MemberRow]:
     """The members of a linked value that are linked: own (shrunk) likeness at least
     ``min_likeness``, volume at most twice the group's median (:func:`volume_term` >= 0.5)
     and :func:`member_fit` at least 0.5.
 
-    >>> rows = [["a", 26.0, 0.9, 2.0, 0xFFFFFF], ["e", 400.0, 0.7, 300.0, 0b111], ["c", 1.0, 0.58, 6.0, 1]]
-    >>> [r[0] for r in fitting_members(rows, 26.0, 0xFFFFFF, 14.0)]
+    >>> rows = [MemberRow("a", 26.0, 0.9, 2.0, 0xFFFFFF), MemberRow("e", 400.0, 0.7, 300.0, 0b111),
+    ...         MemberRow("c", 1.0, 0.58, 6.0, 1)]
+    >>> [r.account for r in fitting_members(rows, 26.0, 0xFFFFFF, 14.0)]
     ['a']
     """
     return [
         row for row in rows
-        if shrunk_likeness(row[1], row[2]) >= min_likeness
-        and volume_term(row[1], median_requests) >= 0.5
+        if shrunk_likeness(row.day_requests, row.likeness) >= min_likeness
+        and volume_term(row.day_requests, median_requests) >= 0.5
         and member_fit(row, median_requests, major, young_days) >= 0.5
     ]
 
@@ -290,21 +315,21 @@ def volume_term(requests: float, median_requests: float) -> float:
     return round(1.0 - min(max(math.log((requests + 1.0) / (median_requests + 1.0)), 0.0) / math.log(4.0), 1.0), 4)
 
 
-def member_fit(row: list[Any], median_requests: float, major: int, young_days: float) -> float:
+def member_fit(row: MemberRow, median_requests: float, major: int, young_days: float) -> float:
     """How well one member fits its group's suspicious picture, in [0, 1]: the mean of its own
     likeness, youth, :func:`volume_term` and active hours like the group's majority. Members
     below 0.5 are not linked (a benign account that happens to share an address or a popular
     CoT phrase with a campaign).
 
-    >>> member_fit(["a", 26.0, 0.9, 2.0, 0xFFFFFF], 26.0, 0xFFFFFF, 14.0)
+    >>> member_fit(MemberRow("a", 26.0, 0.9, 2.0, 0xFFFFFF), 26.0, 0xFFFFFF, 14.0)
     0.975
-    >>> member_fit(["e", 400.0, 0.7, 300.0, 0b111], 26.0, 0xFFFFFF, 14.0)   # an old eval run
+    >>> member_fit(MemberRow("e", 400.0, 0.7, 300.0, 0b111), 26.0, 0xFFFFFF, 14.0)   # an old eval run
     0.2062
-    >>> member_fit(["n", 1.0, 0.9, 0.1, 0b1], 26.0, 0xFFFFFF, 14.0)   # a replacement, first request
+    >>> member_fit(MemberRow("n", 1.0, 0.9, 0.1, 0b1), 26.0, 0xFFFFFF, 14.0)   # a replacement, first request
     0.7354
     """
-    young = 1.0 if is_young(row[3], young_days) else 0.0
-    fit: float = (row[2] + young + volume_term(row[1], median_requests) + _jaccard(row[4], major)) / 4.0
+    young = 1.0 if is_young(row.age_days, young_days) else 0.0
+    fit = (row.likeness + young + volume_term(row.day_requests, median_requests) + _jaccard(row.hours, major)) / 4.0
     return round(fit, 4)
 
 
@@ -481,10 +506,10 @@ class AttributeIndex:
                 vs.linked = False
                 return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
             return None
-        rows: list[list[Any]] = [[a, m.day_requests, m.likeness, m.age_days, m.hours]
-                                 for a, m in sorted(members.items())]
+        row = MemberRow._make  # tuple.__new__: no per-row keyword handling
+        rows = [row((a, m.day_requests, m.likeness, m.age_days, m.hours)) for a, m in sorted(members.items())]
         sample = rows[:: max(1, len(rows) // STATS_SAMPLE)]
-        major = majority_mask([r[4] for r in sample if r[4]])
+        major = majority_mask([r.hours for r in sample if r.hours])
         ev = group_evidence(sample, s.young_account_days, major)
         score = round(self.weights.get(kind, 0.0) * suspicion(ev), 4)
         linked = score >= s.link_min_score
@@ -493,9 +518,9 @@ class AttributeIndex:
         vs.linked = linked
         ev["day_requests"] = round(ev["day_requests"] * (accounts / len(sample)), 1)
         ev["sampled"] = float(vs.level > 0)
-        fitting: list[list[Any]] = []
+        fitting: list[MemberRow] = []
         if linked:
-            volumes = sorted(r[1] for r in sample)
+            volumes = sorted(r.day_requests for r in sample)
             median = volumes[len(volumes) // 2]
             floor = MEMBER_MIN_LIKENESS if accounts <= SPECIFIC_VALUE else MEMBER_MIN_LIKENESS_WIDE
             fitting = fitting_members(rows, median, major, s.young_account_days, floor)
@@ -507,7 +532,7 @@ class AttributeIndex:
             return None  # present from the start: not a release we saw happen
         if at - vs.first_seen > self.s.pivot_window_s + self.s.link_ttl_s:
             return None
-        movers: list[list[Any]] = []
+        movers: list[Mover] = []
         for account, m in sorted(vs.members.items()):
             delay = m.first_at - vs.first_seen
             share = m.value_requests / m.seen_requests if m.seen_requests else 0.0
@@ -516,7 +541,7 @@ class AttributeIndex:
             if share < self.s.pivot_min_share:
                 continue
             speedup = m.day_requests / m.first_day_requests if m.first_day_requests > 0 else 1.0
-            movers.append([account, round(share, 4), delay, m.value_requests, m.likeness, round(speedup, 3)])
+            movers.append(Mover(account, round(share, 4), delay, m.value_requests, m.likeness, round(speedup, 3)))
         if not movers:
             return None
         return PivotVerdict(model, vs.first_seen, at, movers)

@@ -38,7 +38,7 @@ from typing import Any
 
 import xxhash
 
-from stream_guard.core.alerts import admit, build_alert
+from stream_guard.core.alerts import Alert, admit, build_alert
 from stream_guard.core.features import extract
 from stream_guard.core.linking.attributes import event_values_shared, template_frames
 from stream_guard.core.linking.likeness import extraction_likeness
@@ -122,7 +122,7 @@ class ProfileBuilder:
         self._due: dict[float, list[str]] = {}
         self._profiles: list[AccountProfile] = []  # closed, not yet flushed
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # canonical (kind, value) keys
-        self._alerts: list[dict[str, Any]] = []
+        self._alerts: list[Alert] = []
         self._hash_key = settings.link_hash_key.encode()
 
     def before_add(self, st: AccountState, ts: float) -> None:
@@ -179,7 +179,7 @@ class ProfileBuilder:
 
     def flush(
         self, watermark: float, accounts: Mapping[str, AccountState]
-    ) -> tuple[list[AccountProfile], list[dict[str, Any]]]:
+    ) -> tuple[list[AccountProfile], list[Alert]]:
         """Profiles of intervals that ended before ``watermark`` - grace (or were closed by a
         later event), sorted by (end, account), and the mixture alerts raised meanwhile."""
         limit = watermark - self.s.idle_grace_s
@@ -232,7 +232,7 @@ class ProfileBuilder:
         if math.isfinite(watermark):
             self.mixture.expire(watermark)
 
-    def _mixture_alert(self, st: AccountState, at: float, f: dict[str, float]) -> dict[str, Any] | None:
+    def _mixture_alert(self, st: AccountState, at: float, f: dict[str, float]) -> Alert | None:
         verdict = self.mixture.evaluate(st.account_id, at)
         if verdict is None:
             return None

@@ -1,7 +1,6 @@
 """ClusterBook (stream_guard.core.linking.clusters) and LinkingPipeline (…linking.pipeline) on hand-made links.
 
-Link verdicts are built by hand (``LinkVerdict`` with member rows
-``[account, day_requests, likeness, age_days, hours]``); the pipeline cases start from
+Link verdicts are built by hand (``LinkVerdict`` with ``MemberRow`` members); the pipeline cases start from
 hand-made ``AccountProfile`` objects. Every alert is checked against the alert JSON schema.
 """
 
@@ -9,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 import xxhash
 from stream_guard.contracts import validate_alert
-from stream_guard.core.alerts import rfc3339
-from stream_guard.core.linking.clusters import ClusterBook
-from stream_guard.core.linking.index import LinkVerdict, PivotVerdict
+from stream_guard.core.alerts import Cooldown, rfc3339
+from stream_guard.core.linking.clusters import ClusterBook, ClusterCooldown, Pivoted
+from stream_guard.core.linking.index import LinkVerdict, MemberRow, Mover, PivotVerdict
 from stream_guard.core.linking.pipeline import Frontier, LinkingPipeline
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.settings import Settings
@@ -25,15 +25,15 @@ T = 900.0
 S = Settings(cooldown_s=3600.0)
 
 
-def row(account: str, day: float = 26.0, likeness: float = 0.9, age: float = 2.0, hours: int = ALL_DAY) -> list[Any]:
-    return [account, day, likeness, age, hours]
+def row(account: str, day: float = 26.0, likeness: float = 0.9, age: float = 2.0, hours: int = ALL_DAY) -> MemberRow:
+    return MemberRow(account, day, likeness, age, hours)
 
 
-def rows(prefix: str, n: int, **kw: Any) -> list[list[Any]]:
+def rows(prefix: str, n: int, **kw: Any) -> list[MemberRow]:
     return [row(f"{prefix}{i}", **kw) for i in range(n)]
 
 
-def link(kind: str, value: str, at: float, members: list[list[Any]], score: float = 0.9) -> LinkVerdict:
+def link(kind: str, value: str, at: float, members: list[MemberRow], score: float = 0.9) -> LinkVerdict:
     return LinkVerdict(kind, value, at, len(members), score, True, {"likeness": 0.86, "young_share": 1.0,
                                                                      "evenness": 1.0, "synchrony": 1.0}, members)
 
@@ -317,10 +317,10 @@ def test_no_growth_reason_on_first_alert_or_after_cooldown() -> None:
 def test_model_pivot_alerts_only_for_extraction_like_movers() -> None:
     b = book()
     pivot = PivotVerdict("m-new", 4500.0, 5400.0, [
-        ["p1", 0.9, 600.0, 30.0, 0.8, 3.0],   # extraction-like, sped up: high
-        ["p2", 0.9, 600.0, 30.0, 0.4, 3.0],   # a fast benign adopter: evidence only
-        ["p3", 1.0, 0.0, 25.0, 0.6, 1.0],     # medium
-        ["p4", 0.5, 900.0, 20.0, 0.75, 1.5],  # likeness >= 0.7 but no speedup: medium
+        Mover("p1", 0.9, 600.0, 30.0, 0.8, 3.0),   # extraction-like, sped up: high
+        Mover("p2", 0.9, 600.0, 30.0, 0.4, 3.0),   # a fast benign adopter: evidence only
+        Mover("p3", 1.0, 0.0, 25.0, 0.6, 1.0),     # medium
+        Mover("p4", 0.5, 900.0, 20.0, 0.75, 1.5),  # likeness >= 0.7 but no speedup: medium
     ])
     b.update([pivot])
     alerts = valid(b.evaluate(5400.0))  # no links: only the pivot alerts
@@ -341,8 +341,8 @@ def test_model_pivot_alerts_only_for_extraction_like_movers() -> None:
 
 def test_pivoted_members_add_pivot_share_to_their_cluster() -> None:
     b = book()
-    b.update([PivotVerdict("m-new", 4500.0, 4500.0, [["a0", 0.9, 0.0, 30.0, 0.9, 1.0],
-                                                      ["a1", 0.9, 0.0, 30.0, 0.4, 1.0]])])
+    b.update([PivotVerdict("m-new", 4500.0, 4500.0, [Mover("a0", 0.9, 0.0, 30.0, 0.9, 1.0),
+                                                      Mover("a1", 0.9, 0.0, 30.0, 0.4, 1.0)])])
     b.update([link("payment", "pm_a", 4500.0, rows("a", 6))])
     alerts = valid(b.evaluate(4500.0))
     (cluster,) = cluster_alerts(alerts)
@@ -437,3 +437,34 @@ def test_cluster_ids_unique_when_a_seed_value_relinks_a_new_group() -> None:
     ids = [c.cluster_id for c in b.clusters]
     assert len(ids) == 2 and len(set(ids)) == 2
     assert [a["account_ids"] for a in cluster_alerts(alerts)] == [["b0", "b1", "b2", "b3", "b4"]]
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+def test_export_keeps_gates_and_pivots_as_json_arrays_and_load_gives_the_records_back() -> None:
+    """The cooldown and pivot records are named tuples in memory and the same arrays as ever in
+    a checkpoint (and on the links topic)."""
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5)),
+              PivotVerdict("m-new", 0.0, T, [Mover("a0", 0.9, 0.0, 30.0, 0.9, 1.0)])])
+    alerts = b.evaluate(T)
+    (cluster,) = cluster_alerts(alerts)
+    cid, rank = cluster["subject"], ["low", "medium", "high", "critical"].index(cluster["severity"])
+    assert b.cluster_gate == {cid: ClusterCooldown(float(rank), T + S.cooldown_s, 5.0)}
+    assert b.member_gate["a0"]["model_pivot"] == Cooldown(1.0, T + S.cooldown_s)  # medium
+    assert b.pivoted["a0"] == Pivoted("m-new", 0.9, 0.0, 30.0, 0.9, 1.0, T)
+    data = orjson.loads(orjson.dumps(b.export()))  # what a checkpoint holds
+    assert data["cluster_gate"] == {cid: [float(rank), T + S.cooldown_s, 5.0]}
+    assert data["member_gate"]["a0"] == {"model_pivot": [1.0, T + S.cooldown_s],
+                                         "cluster_member": [float(rank), T + S.cooldown_s]}
+    assert data["pivoted"] == {"a0": ["m-new", 0.9, 0.0, 30.0, 0.9, 1.0, T]}
+    assert data["links"][0]["members"][0] == ["a0", 26.0, 0.9, 2.0, ALL_DAY]
+    again = book()
+    again.load(data)
+    assert again.export() == b.export()
+    assert (again.cluster_gate, again.member_gate, again.pivoted) == (b.cluster_gate, b.member_gate, b.pivoted)
+    assert type(again.cluster_gate[cid]) is ClusterCooldown and type(again.pivoted["a0"]) is Pivoted
+    assert type(again.member_gate["a0"]["model_pivot"]) is Cooldown
+    assert type(again.links[("payment", "pm_a")].members[0]) is MemberRow
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 5))])
+    again.update([link("payment", "pm_a", 2 * T, rows("a", 5))])
+    assert again.evaluate(2 * T) == b.evaluate(2 * T)

@@ -17,6 +17,9 @@ import xxhash
 from stream_guard.core.linking.index import (
     NEW_MODEL_AFTER_S,
     AttributeIndex,
+    LinkVerdict,
+    MemberRow,
+    Mover,
     PivotVerdict,
     evenness,
     group_evidence,
@@ -62,26 +65,27 @@ def test_evenness_synchrony_majority_by_hand() -> None:
 
 
 def test_group_evidence_by_hand() -> None:
-    rows = [["a", 26.0, 0.9, 2.0, ALL_DAY], ["b", 26.0, 0.9, 20.0, ALL_DAY]]
+    rows = [MemberRow("a", 26.0, 0.9, 2.0, ALL_DAY), MemberRow("b", 26.0, 0.9, 20.0, ALL_DAY)]
     ev = group_evidence(rows, 14.0)
     # likeness: (52 * 0.9 + 0.25 * 10) / (52 + 10)
     assert ev == {"likeness": round(49.3 / 62, 4), "young_share": 0.5, "evenness": 1.0, "synchrony": 1.0,
                   "day_requests": 52.0}
-    light = group_evidence([["a", 2.0, 0.9, 1.0, 0b1], ["b", 2.0, 0.9, 1.0, 0b1]], 14.0)
+    light = group_evidence([MemberRow("a", 2.0, 0.9, 1.0, 0b1), MemberRow("b", 2.0, 0.9, 1.0, 0b1)], 14.0)
     assert light["evenness"] == 0.2  # 1.0 scaled by 2 / EVEN_BASIS
     assert light["synchrony"] == round(1 / 6, 4)  # 1.0 scaled by 1 hour / SYNC_BASIS
 
 
 def test_unknown_age_counts_as_not_young() -> None:
-    rows = [["a", 26.0, 0.9, UNKNOWN_AGE, ALL_DAY], ["b", 26.0, 0.9, 2.0, ALL_DAY]]
+    rows = [MemberRow("a", 26.0, 0.9, UNKNOWN_AGE, ALL_DAY), MemberRow("b", 26.0, 0.9, 2.0, ALL_DAY)]
     assert group_evidence(rows, 14.0)["young_share"] == 0.5
     assert member_fit(rows[0], 26.0, ALL_DAY, 14.0) == round((0.9 + 0 + 1 + 1) / 4, 4)
 
 
 def test_member_fit_by_hand() -> None:
-    assert member_fit(["a", 26.0, 0.9, 2.0, ALL_DAY], 26.0, ALL_DAY, 14.0) == 0.975
+    assert member_fit(MemberRow("a", 26.0, 0.9, 2.0, ALL_DAY), 26.0, ALL_DAY, 14.0) == 0.975
     # an old eval run: 400 requests (> 4x the median: volume term 0), 3 hours of 24
-    assert member_fit(["e", 400.0, 0.7, 300.0, 0b111], 26.0, ALL_DAY, 14.0) == round((0.7 + 0 + 0 + 3 / 24) / 4, 4)
+    old_eval = MemberRow("e", 400.0, 0.7, 300.0, 0b111)
+    assert member_fit(old_eval, 26.0, ALL_DAY, 14.0) == round((0.7 + 0 + 0 + 3 / 24) / 4, 4)
 
 
 # --- linking ------------------------------------------------------------------------------
@@ -96,7 +100,8 @@ def test_hydra_sharing_a_payment_fingerprint_links() -> None:
     assert v.score == round(1.0 * (0.35 * likeness + 0.25 + 0.2 + 0.2), 4) == 0.9513
     assert v.stats == {"likeness": likeness, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0,
                        "day_requests": 156.0, "sampled": 0.0, "unfit_members": 0.0}
-    assert v.members == [[a, 26.0, 0.9, 2.0, ALL_DAY] for a in names]
+    assert v.members == [MemberRow(a, 26.0, 0.9, 2.0, ALL_DAY) for a in names]
+    assert [r.account for r in v.members] == names
     assert idx.evaluate(T) == ([], [])  # nothing touched since
 
 
@@ -104,9 +109,15 @@ def test_wire_round_trip_of_verdicts() -> None:
     idx = AttributeIndex(Settings())
     hydra(idx, 4)
     (v,), _ = idx.evaluate(T)
-    assert verdict_from_wire(json.loads(json.dumps(v.to_wire()))) == v
-    p = PivotVerdict("m-new", 4500.0, 5400.0, [["a", 1.0, 0.0, 30.0, 0.8, 2.0]])
-    assert verdict_from_wire(json.loads(json.dumps(p.to_wire()))) == p
+    wire = json.loads(json.dumps(v.to_wire()))
+    assert wire["members"][0] == [v.members[0].account, 26.0, 0.9, 2.0, ALL_DAY]  # rows stay JSON arrays
+    again = verdict_from_wire(wire)
+    assert again == v and isinstance(again, LinkVerdict) and type(again.members[0]) is MemberRow
+    p = PivotVerdict("m-new", 4500.0, 5400.0, [Mover("a", 1.0, 0.0, 30.0, 0.8, 2.0)])
+    wire = json.loads(json.dumps(p.to_wire()))
+    assert wire["movers"] == [["a", 1.0, 0.0, 30.0, 0.8, 2.0]]
+    again = verdict_from_wire(wire)
+    assert again == p and isinstance(again, PivotVerdict) and type(again.movers[0]) is Mover
 
 
 @pytest.mark.parametrize(("kind", "weight"), [("user_agent", 0.25), ("asn", 0.2)])
@@ -267,13 +278,13 @@ def test_pivot_movers_of_a_model_released_an_hour_after_start() -> None:
     links, (p,) = idx.evaluate(release + 900)
     assert links == []
     assert (p.model, p.released_at, p.at) == ("m-new", release, release + 900)
-    assert p.movers == [["m1", 1.0, 0.0, 10.0, 0.8, 1.0], ["m4", 0.6, 900.0, 6.0, 0.6, 1.0]]
+    assert p.movers == [Mover("m1", 1.0, 0.0, 10.0, 0.8, 1.0), Mover("m4", 0.6, 900.0, 6.0, 0.6, 1.0)]
     # m1 speeds up: day requests 26 -> 78
     idx.observe(prof("m1", release + 1800, [("model", "m-new", 10)], requests=10, day=78.0, likeness=0.8))
     # a late adopter, past the pivot window
     idx.observe(prof("late", release + 7200 + 900, [("model", "m-new", 10)], requests=10))
     _, (p,) = idx.evaluate(release + 7200 + 900)
-    assert p.movers == [["m1", 1.0, 0.0, 20.0, 0.8, 3.0], ["m4", 0.6, 900.0, 6.0, 0.6, 1.0]]
+    assert p.movers == [Mover("m1", 1.0, 0.0, 20.0, 0.8, 3.0), Mover("m4", 0.6, 900.0, 6.0, 0.6, 1.0)]
 
 
 def test_model_first_seen_within_the_first_hour_is_no_release() -> None:

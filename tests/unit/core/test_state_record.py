@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+
 import orjson
 import pytest
+from stream_guard.core.alerts import Cooldown
 from stream_guard.core.detector import Detector
 from stream_guard.core.features import extract, pack, unpack
 from stream_guard.core.state import AccountState
@@ -22,7 +25,7 @@ def busy_state(account: str = "acct-ü-\ud800") -> AccountState:
                 "account_created_at": "2026-01-01T00:00:00Z", "stop_reason": "max_tokens" if i % 5 else "end_turn",
                 "prompt": f"Problem {i}: think step by step about {i * 7} apples."}, T0 + 37.0 * i)
     st.staged = [(T0 + 3600.0, pack(extract(st, T0 + 3600.0))), (T0 + 3660.0, None)]
-    st.active_alerts = {"volume_rule": [2.0, T0 + 9000.0], "pattern_rule": [1.0, T0 + 100.0]}
+    st.active_alerts = {"volume_rule": Cooldown(2.0, T0 + 9000.0), "pattern_rule": Cooldown(1.0, T0 + 100.0)}
     st.upto = 12345
     return st
 
@@ -37,6 +40,24 @@ def test_a_busy_state_round_trips_exactly() -> None:
         assert extract(again, at) == extract(st, at)
     assert again.staged is not None and again.staged[1] == (T0 + 3660.0, None)
     assert unpack(again.staged[0][1]) == extract(st, T0 + 3600.0)  # type: ignore[arg-type]  # not None
+
+
+def test_the_alert_gate_keeps_its_layout_in_both_formats() -> None:
+    """Cooldown records are named tuples in memory; on disk they stay two doubles each in the
+    binary record and a two-number array in the JSON picture, as in every earlier version."""
+    st = busy_state("a")
+    value = encode_state(st)
+    gate = b"".join(struct.pack("<H", len(name)) + name.encode() + struct.pack("<dd", rank, until)
+                    for name, rank, until in (("volume_rule", 2.0, T0 + 9000.0), ("pattern_rule", 1.0, T0 + 100.0)))
+    assert value.endswith(b"\x02" + gate + struct.pack("<I", 0))  # two alerts, then no extra data
+    again, _ = decode_state(value)
+    assert again.active_alerts == {"volume_rule": Cooldown(2.0, T0 + 9000.0), "pattern_rule": Cooldown(1.0, T0 + 100.0)}
+    assert all(type(c) is Cooldown for c in again.active_alerts.values())
+    picture = orjson.loads(orjson.dumps(st.to_dict()))
+    assert picture["active_alerts"] == {"volume_rule": [2.0, T0 + 9000.0], "pattern_rule": [1.0, T0 + 100.0]}
+    old, _ = decode_state(orjson.dumps(picture))  # an earlier version's JSON record
+    assert old.active_alerts == again.active_alerts
+    assert all(type(c) is Cooldown for c in (old.active_alerts or {}).values())
 
 
 def test_an_empty_state_round_trips() -> None:

@@ -35,3 +35,11 @@ def test_modules_that_name_severities_share_the_one_tuple() -> None:
     from stream_guard.loadgen import scorer
 
     assert rules.SEVERITIES is vocabulary.SEVERITIES and scorer.SEVERITIES is vocabulary.SEVERITIES
+
+
+def test_the_alert_record_type_has_the_contracts_fields() -> None:
+    from stream_guard.core.alerts import Alert
+
+    schema = json.loads(resources.files("stream_guard.contracts").joinpath("alert.schema.json").read_text())
+    assert list(Alert.__annotations__) == schema["required"]
+    assert Alert.__required_keys__ == frozenset(schema["required"])
