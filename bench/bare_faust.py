@@ -11,7 +11,8 @@ The rate is timed in-process from the first message to the last:
 ``(count - 1) / (t_last - t_first)`` (worker start-up and group join excluded), plus
 the process CPU time over the same span.
 
-Stand-alone on purpose (no import of stream_guard or tests)::
+Stand-alone on purpose: no import of stream_guard, only the standard-library helpers of
+``bench/harness_common.py`` (CPU seconds, machine load)::
 
     python bench/bare_faust.py --bootstrap 127.0.0.1:9092 --topic T --count 200000 \\
         --app-id bench-bare-1 --out /tmp/bare.json
@@ -30,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness_common import cpu_seconds, load_report, machine_busy_s
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,37 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a faust.App setting (value parsed as JSON if it can be), repeatable; "
                         "e.g. consumer_max_fetch_size=16777216")
     return p
-
-
-def proc_cpu_s(pid: int | None) -> float | None:
-    """utime + stime of a process, seconds (Linux /proc)."""
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_busy_s() -> float | None:
-    """CPU-seconds all cores spent busy since boot (Linux /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def load_report(seconds: float, own_cpu: float, m0: float | None, m1: float | None,
-                b0: float | None, b1: float | None) -> dict[str, float | None]:
-    """Machine and broker CPU over the timed span, in cores, and what others used."""
-    machine = (m1 - m0) / seconds if m0 is not None and m1 is not None and seconds > 0 else None
-    broker = (b1 - b0) / seconds if b0 is not None and b1 is not None and seconds > 0 else None
-    other = machine - own_cpu / seconds - (broker or 0.0) if machine is not None and seconds > 0 else None
-    return {"machine_busy_cores": machine, "broker_cpu_share": broker, "other_load_cores": other}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                 state["t0"] = time.perf_counter()
                 state["c0"] = time.process_time()
                 state["wall0"] = time.time()
-                state["m0"], state["b0"] = machine_busy_s(), proc_cpu_s(args.broker_pid)
+                state["m0"], state["b0"] = machine_busy_s(), cpu_seconds(args.broker_pid)
             elif n == count and not state["done"]:
                 state["done"] = True
                 seconds = time.perf_counter() - state["t0"]
                 cpu = time.process_time() - state["c0"]
-                m1, b1 = machine_busy_s(), proc_cpu_s(args.broker_pid)
+                m1, b1 = machine_busy_s(), cpu_seconds(args.broker_pid)
                 result = {
                     "case": "bare_faust",
                     "messages": n,

@@ -11,7 +11,8 @@ The rate is timed the way the worker's is (from counter deltas): from the end of
 first non-empty ``getmany`` to the end of the last one, counting the events decoded after
 the first batch, so connection set-up and the first fetch are excluded.
 
-Stand-alone on purpose (no import of stream_guard or tests)::
+Stand-alone on purpose: no import of stream_guard, only the standard-library helpers of
+``bench/harness_common.py`` (CPU seconds, machine load)::
 
     python bench/ceiling.py --bootstrap 127.0.0.1:9092 --topic T --events 1000000 --out /tmp/a.json
 """
@@ -21,9 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
+
+from harness_common import cpu_seconds, load_report, machine_busy_s
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,37 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="read the topic this many times (seek back to the beginning after each pass), "
                         "so that a small topic still gives a timed span long enough (default 1)")
     return p
-
-
-def proc_cpu_s(pid: int | None) -> float | None:
-    """utime + stime of a process, seconds (Linux /proc)."""
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_busy_s() -> float | None:
-    """CPU-seconds all cores spent busy since boot (Linux /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def load_report(seconds: float, own_cpu: float, m0: float | None, m1: float | None,
-                b0: float | None, b1: float | None) -> dict[str, float | None]:
-    """Machine and broker CPU over the timed span, in cores, and what others used."""
-    machine = (m1 - m0) / seconds if m0 is not None and m1 is not None and seconds > 0 else None
-    broker = (b1 - b0) / seconds if b0 is not None and b1 is not None and seconds > 0 else None
-    other = machine - own_cpu / seconds - (broker or 0.0) if machine is not None and seconds > 0 else None
-    return {"machine_busy_cores": machine, "broker_cpu_share": broker, "other_load_cores": other}
 
 
 async def consume(bootstrap: str, topic: str, events: int, timeout: float,
@@ -118,12 +89,12 @@ async def consume(bootstrap: str, topic: str, events: int, timeout: float,
                     messages += 1
             if got and not n_first:
                 t_first, c_first = time.perf_counter(), time.process_time()
-                m0, b0 = machine_busy_s(), proc_cpu_s(broker_pid)
+                m0, b0 = machine_busy_s(), cpu_seconds(broker_pid)
                 n_first = got
             n += got
         seconds = time.perf_counter() - t_first
         cpu = time.process_time() - c_first
-        m1, b1 = machine_busy_s(), proc_cpu_s(broker_pid)
+        m1, b1 = machine_busy_s(), cpu_seconds(broker_pid)
     finally:
         await consumer.stop()
     timed = n - n_first

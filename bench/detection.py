@@ -67,7 +67,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness_common import (
     REPO,
     RESULTS,
-    Worker,
+    WorkerProcess,
     broker,
     clean_env,
     consume_all,
@@ -356,7 +356,7 @@ def run_live_scenario(sc: Scenario, args: argparse.Namespace, work: Path) -> dic
     with broker(args.bootstrap, work / "kafka") as bootstrap:
         create_topics(bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
         env = {**names, "STREAM_GUARD_TOPIC_PARTITIONS": str(PARTITIONS)}
-        worker = Worker(bootstrap, env, work / "worker-data", work / f"{sc.name}.worker.log")
+        worker = WorkerProcess(bootstrap, env, work / "worker-data", work / f"{sc.name}.worker.log")
         produce_cmd = sg("loadgen", "--input", str(gen["events_file"]), "--broker", bootstrap,
                          "--topic", names["STREAM_GUARD_INPUT_TOPIC"], "--batch", "100", "--progress-every", "5")
         score_cmd_src = ["--alerts-topic", names["STREAM_GUARD_ALERTS_TOPIC"], "--bootstrap", bootstrap,

@@ -3,7 +3,7 @@
 
 One real broker (``scripts/kafka_local.py`` in a temp dir; stopping and starting it again on
 the same data dir keeps its port) and real ``python -m stream_guard worker`` processes
-(``harness_common.Worker``: clean environment, own metrics port and data dir). A producer in
+(``harness_common.WorkerProcess``: clean environment, own metrics port and data dir). A producer in
 this process sends request events whose ``ts`` is the wall time at which they were made,
 at a fixed rate, into a fresh 4-partition topic:
 
@@ -79,10 +79,11 @@ import harness_throughput
 import throughput
 from harness_common import (
     RESULTS,
-    Worker,
+    WorkerProcess,
     broker_pid,
     clean_env,
     consume_all,
+    count_lines,
     cpu_seconds,
     create_topics,
     git_info,
@@ -274,23 +275,15 @@ class Load:
 
 # --------------------------------------------------------------------------- sampling
 
-def log_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as fh:
-            return sum(b.count(b"\n") for b in iter(lambda: fh.read(1 << 20), b""))
-    except OSError:
-        return 0
-
-
-def sample_worker(name: str, w: Worker, t0: float) -> dict[str, Any]:
+def sample_worker(name: str, w: WorkerProcess, t0: float) -> dict[str, Any]:
     s: dict[str, Any] = {"t": round(time.time() - t0, 2), "worker": name, "alive": w.proc is not None
                          and w.proc.poll() is None}
     if not s["alive"]:
         return s
-    s["readyz"] = w.status("/readyz")
+    s["readyz"] = w.status("/readyz", timeout=3.0)
     s["rss_mb"] = round((rss_bytes(w.proc.pid) or 0) / 2**20, 1)
     s["cpu_s"] = cpu_seconds(w.proc.pid)
-    s["log_lines"] = log_lines(w.log_path)
+    s["log_lines"] = count_lines(w.log_path)
     try:
         m = w.metrics()
     except (urllib.error.URLError, OSError, ValueError):
@@ -366,7 +359,7 @@ class BrokerLag:
 class Sampler:
     """Samples every worker and the broker-side lag every ``interval`` s (kept in ``samples``)."""
 
-    def __init__(self, workers: dict[str, Worker], lag: BrokerLag, load: Load | None, interval: float,
+    def __init__(self, workers: dict[str, WorkerProcess], lag: BrokerLag, load: Load | None, interval: float,
                  t0: float) -> None:
         self.workers, self.lag, self.load, self.interval, self.t0 = workers, lag, load, interval, t0
         self.samples: list[dict[str, Any]] = []
@@ -524,13 +517,6 @@ def broker_down_from_samples(res: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def kill9(wk: Worker) -> None:
-    assert wk.proc is not None
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(wk.proc.pid, signal.SIGKILL)
-    wk.proc.wait(10)
-
-
 async def accounted_wait(sampler: Sampler, names: list[str], extra: float, target: int, timeout: float,
                          lag_ok: float) -> float | None:
     """Until the workers' events (+ ``extra``) reach ``target`` and the lag is <= ``lag_ok``."""
@@ -561,7 +547,8 @@ async def scenario_kill(bootstrap: str, work: Path, args: argparse.Namespace, se
     await asyncio.to_thread(create_topics, bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
     env = worker_env(names, {"STREAM_GUARD_SESSION_TIMEOUT_S": f"{session_timeout:g}",
                              "STREAM_GUARD_HEARTBEAT_INTERVAL_S": f"{args.heartbeat_s:g}"})
-    workers = {n: Worker(bootstrap, env, work / f"{tag}-{n}-data", work / f"{tag}-{n}.log") for n in ("w1", "w2")}
+    workers = {n: WorkerProcess(bootstrap, env, work / f"{tag}-{n}-data", work / f"{tag}-{n}.log")
+               for n in ("w1", "w2")}
     events_path = work / f"{tag}.events.jsonl"
     load = Load(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], args.rate, pool, batched_share=args.batched_share,
                 batch=args.batch, events_path=events_path, tag=tag, extractors=args.extractors,
@@ -588,7 +575,7 @@ async def scenario_kill(bootstrap: str, work: Path, args: argparse.Namespace, se
         victim_last = dict(sampler.last.get(victim, {}))
         victim_assigned = w(row, victim, "assigned")
         t_kill = time.time()
-        kill9(workers[victim])
+        workers[victim].kill()
         victim_last = dict(sampler.last.get(victim, victim_last))
         log(f"[{tag}] SIGKILL {victim} (held {victim_assigned:g} partitions; last scrape "
             f"{victim_last.get('events', 0):,.0f} events, {t_kill - t0 - victim_last.get('t', 0):.1f}s old)")
@@ -659,7 +646,7 @@ async def scenario_broker_down(bootstrap: str, work: Path, kdir: Path, args: arg
     tag = f"{label}{down_s:g}"
     names = unique_names(f"f{label[:2]}")
     await asyncio.to_thread(create_topics, bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
-    wk = Worker(bootstrap, worker_env(names), work / f"{tag}-data", work / f"{tag}.log")
+    wk = WorkerProcess(bootstrap, worker_env(names), work / f"{tag}-data", work / f"{tag}.log")
     load = Load(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], args.rate, pool, batched_share=args.batched_share,
                 batch=args.batch, events_path=work / f"{tag}.events.jsonl", tag=tag, max_queue=10_000_000)
     t0 = time.time()
@@ -747,7 +734,7 @@ async def scenario_overload(bootstrap: str, work: Path, args: argparse.Namespace
     names = unique_names("fov")
     await asyncio.to_thread(create_topics, bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
     cap = {"STREAM_GUARD_MAX_ACCOUNTS": str(args.overload_max_accounts)} if args.overload_max_accounts else None
-    wk = Worker(bootstrap, worker_env(names, cap), work / f"{tag}-data", work / f"{tag}.log")
+    wk = WorkerProcess(bootstrap, worker_env(names, cap), work / f"{tag}-data", work / f"{tag}.log")
     load = Load(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], args.probe_rate, pool, batched_share=1.0,
                 batch=args.overload_batch, events_path=Path(os.devnull), tag=tag, max_queue=3000)
     t0 = time.time()

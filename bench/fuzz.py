@@ -34,15 +34,28 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests"), str(BENCH.parent / "tests" / "integration")]
+sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
 import orjson  # noqa: E402
 from stream_guard.contracts import decode_message  # noqa: E402
-from worker_harness import WorkerProcess, create_topics, metric, produce_located, samples_of, unique_names  # noqa: E402
 
 import fuzz_corpus  # noqa: E402
 from fuzz_corpus import MAX_MESSAGE_BYTES, PRODUCER_LIMIT, SEED  # noqa: E402
-from harness_common import RESULTS, broker, cpu_seconds, log, machine_info, md_table, write_json  # noqa: E402
+from harness_common import (  # noqa: E402
+    RESULTS,
+    WorkerProcess,
+    broker,
+    cpu_seconds,
+    create_topics,
+    log,
+    machine_info,
+    md_table,
+    metric,
+    produce_located,
+    samples_of,
+    unique_names,
+    write_json,
+)
 
 CHUNK = 100_000
 PARTITIONS = 4

@@ -30,11 +30,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness_common import log
 from throughput import make_dataset
-
-
-def log(msg: str) -> None:
-    print(f"[handle] {msg}", file=sys.stderr, flush=True)
 
 
 def measure(events: int, one_events: int, accounts: int, batch: int, partitions: int, rate: float,

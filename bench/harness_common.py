@@ -1,11 +1,23 @@
-"""Shared plumbing of the load-test-harness benchmarks (``detection.py``, ``harness_throughput.py``).
+"""The bench toolkit: broker, worker processes and metrics polling, for every benchmark in
+``bench/`` and for the integration tests (``tests/conftest.py`` puts ``bench/`` on the path).
 
-Child processes (``python -m stream_guard ...``, workers) run in their own process group
-and are tracked, so ``terminate_all()`` in a ``finally`` stops every one of them (and only
-them). A broker is a real Apache Kafka started with ``scripts/kafka_local.py`` in a temp
-dir (or an existing one given with ``--bootstrap``). Children get a clean environment:
-every ``STREAM_GUARD_*`` variable of the caller is dropped, so results use the documented
-defaults plus only what the benchmark sets itself.
+* **Processes.** Children (``python -m stream_guard ...``, workers, the benchmark's own
+  helper scripts) run in their own process group and are tracked, so ``terminate_all()`` in
+  a ``finally`` stops every one of them (and only them). Children get a clean environment
+  (:func:`clean_env`): every ``STREAM_GUARD_*`` variable of the caller is dropped, so results
+  use the documented defaults plus only what the benchmark or test sets itself.
+* **Broker.** A real Apache Kafka started with ``scripts/kafka_local.py`` (:func:`kafka_local`,
+  :func:`broker`) or an existing one; topics are created, produced to, read back and deleted
+  with aiokafka (:func:`create_topics`, :func:`produce`, :func:`consume_all`, ...).
+* **Workers.** :class:`WorkerProcess` is a real ``stream-guard worker`` with its own metrics
+  port and data dir; :meth:`WorkerProcess.metrics` parses ``/metrics`` into
+  ``{(name, labels): value}``, read with :func:`metric` / :func:`metric_sum`.
+* **Machine.** CPU seconds and RSS of a process, the machine's busy time, waiting until the
+  shared machine is quiet, and machine/version/git info for result files.
+
+Only the standard library is imported at module level (aiokafka, prometheus_client and
+stream_guard are imported where used), so the reference cases ``ceiling.py`` and
+``bare_faust.py`` can use it without loading stream_guard.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ import importlib.util
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -25,7 +38,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +56,11 @@ def log(msg: str) -> None:
     print(f"[{time.monotonic() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The caller's environment without STREAM_GUARD_* settings, plus ``extra``."""
+def clean_env(extra: dict[str, str] | None = None, code_dir: Path = REPO) -> dict[str, str]:
+    """The caller's environment without STREAM_GUARD_* settings, ``code_dir`` first on
+    PYTHONPATH (the stream_guard the children import), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_GUARD_")}
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONPATH"] = str(code_dir) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.update(extra or {})
     return env
 
@@ -61,14 +75,29 @@ def sg(*args: str) -> list[str]:
 _LIVE: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``cmd`` in its own process group, output appended to ``log_path``; tracked."""
+def _address_space_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+          memory_limit_bytes: int | None = None) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group, output appended to ``log_path``; tracked.
+
+    ``cwd`` defaults to the repo (``python -m stream_guard`` imports the package from the
+    current directory first: pass the code dir to run another checkout). ``memory_limit_bytes``:
+    an address-space limit (RLIMIT_AS), so that a runaway allocation fails inside the child
+    instead of exhausting the shared machine.
+    """
     with log_path.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env if env is not None else clean_env(), start_new_session=True,
-                                cwd=REPO)
+                                cwd=cwd or REPO,
+                                preexec_fn=_address_space_limit(memory_limit_bytes) if memory_limit_bytes else None)
     _LIVE[proc.pid] = proc
     return proc
 
@@ -90,11 +119,11 @@ def terminate(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int | Non
         _LIVE.pop(proc.pid, None)
 
 
-def terminate_all() -> None:
+def terminate_all(timeout: float = 15.0) -> None:
     """Stop every child still running (for ``finally`` blocks)."""
     for proc in list(_LIVE.values()):
         try:
-            terminate(proc, timeout=15.0)
+            terminate(proc, timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - best effort in cleanup
             log(f"could not stop pid {proc.pid}: {exc!r}")
 
@@ -130,8 +159,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process (all its threads), from /proc."""
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something true (returned); TimeoutError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+# --------------------------------------------------------------------------- machine
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of a process (all its threads), from /proc; None without a pid."""
+    if not pid:
+        return None
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -159,39 +204,81 @@ def loadavg() -> list[float] | None:
         return None
 
 
+def machine_busy_s() -> float | None:
+    """CPU-seconds all cores spent busy since boot (Linux /proc/stat)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def load_report(seconds: float, own_cpu: float, m0: float | None, m1: float | None,
+                b0: float | None, b1: float | None) -> dict[str, float | None]:
+    """Machine and broker CPU over a timed span, in cores, and what others used meanwhile
+    (``m0``/``m1``: :func:`machine_busy_s`, ``b0``/``b1``: the broker's :func:`cpu_seconds`)."""
+    machine = (m1 - m0) / seconds if m0 is not None and m1 is not None and seconds > 0 else None
+    broker = (b1 - b0) / seconds if b0 is not None and b1 is not None and seconds > 0 else None
+    other = machine - own_cpu / seconds - (broker or 0.0) if machine is not None and seconds > 0 else None
+    return {"machine_busy_cores": machine, "broker_cpu_share": broker, "other_load_cores": other}
+
+
+def wait_quiet(max_wait: float, threshold: float, exclude_pid: int | None) -> dict[str, Any]:
+    """Wait (up to ``max_wait`` s) until other processes use < ``threshold`` cores.
+
+    The machine may be shared: other work on it skews a run. Measured over 1-s windows,
+    minus the CPU of ``exclude_pid`` (our broker, idle between cases).
+    """
+    t0 = time.monotonic()
+    busy = None
+    while True:
+        m0, b0 = machine_busy_s(), cpu_seconds(exclude_pid) if exclude_pid else 0.0
+        time.sleep(1.0)
+        m1, b1 = machine_busy_s(), cpu_seconds(exclude_pid) if exclude_pid else 0.0
+        if m0 is None or m1 is None:
+            return {"waited_s": 0.0, "other_load_cores": None}
+        busy = (m1 - m0) - ((b1 or 0.0) - (b0 or 0.0))
+        waited = time.monotonic() - t0
+        if busy < threshold or waited >= max_wait:
+            if busy >= threshold:
+                log(f"machine still busy ({busy:.2f} cores used by others) after {waited:.0f}s: going on")
+            elif waited > 1.5:
+                log(f"machine quiet after {waited:.0f}s")
+            return {"waited_s": round(waited, 1), "other_load_cores_before": round(busy, 2)}
+        if waited < 1.5:
+            log(f"machine busy ({busy:.2f} cores used by others): waiting up to {max_wait:.0f}s for quiet")
+
+
 # --------------------------------------------------------------------------- broker
-
-def _kafka_local() -> Any:
-    spec = importlib.util.spec_from_file_location("kafka_local", KAFKA_LOCAL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 _KL: Any = None
 
 
 def kafka_local() -> Any:
-    """The ``scripts/kafka_local.py`` module (start/stop/status), loaded once, as tests/conftest.py does."""
+    """The ``scripts/kafka_local.py`` module (start/stop/status/endpoints), loaded once."""
     global _KL
     if _KL is None:
-        _KL = _kafka_local()
+        spec = importlib.util.spec_from_file_location("kafka_local", KAFKA_LOCAL)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _KL = module
     return _KL
 
 
 @contextlib.contextmanager
-def broker(bootstrap: str | None, data_dir: Path) -> Iterator[str]:
+def broker(bootstrap: str | None, data_dir: Path, timeout: float = 120.0) -> Iterator[str]:
     """An existing broker (``bootstrap``) or a fresh real Kafka in ``data_dir``, stopped after."""
     if bootstrap:
         yield bootstrap
         return
-    kl = _kafka_local()
+    kl = kafka_local()
     log(f"starting a real Kafka broker in {data_dir}")
     t0 = time.monotonic()
     try:
-        address = kl.start(data_dir)
-        log(f"broker up at {address} in {time.monotonic() - t0:.1f}s")
+        address = kl.start(data_dir, timeout=timeout)
+        log(f"broker up at {address} (pid {broker_pid(data_dir)}) in {time.monotonic() - t0:.1f}s")
         yield address
     finally:
         log("stopping the broker")
@@ -220,19 +307,72 @@ def unique_names(prefix: str) -> dict[str, str]:
     }
 
 
-async def _create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+async def _admin(bootstrap: str, call: Callable[[Any], Any]) -> Any:
+    from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names])
+        return await call(admin)
     finally:
         await admin.close()
 
 
-def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    asyncio.run(asyncio.wait_for(_create_topics(bootstrap, names, partitions), 60))
+def create_topics(bootstrap: str, names: list[str], partitions: int = 4) -> None:
+    from aiokafka.admin import NewTopic
+
+    new = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+    asyncio.run(asyncio.wait_for(_admin(bootstrap, lambda admin: admin.create_topics(new)), 60))
+
+
+def delete_topics(bootstrap: str, prefix: str) -> int:
+    """Delete every topic whose name starts with ``prefix``; returns how many."""
+
+    async def call(admin: Any) -> int:
+        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names)
+        return len(names)
+
+    return int(asyncio.run(asyncio.wait_for(_admin(bootstrap, call), 60)))
+
+
+Message = tuple[bytes | None, bytes | None] | tuple[int, bytes | None, bytes | None]
+
+
+async def _produce(bootstrap: str, topic: str, messages: Sequence[Message], max_request_size: int,
+                   **options: Any) -> list[Any]:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_request_size=max_request_size, **options)
+    await producer.start()
+    try:
+        futures = []
+        for m in messages:
+            if len(m) == 3:
+                part, key, value = m
+                futures.append(await producer.send(topic, key=key, value=value, partition=part))
+            else:
+                key, value = m
+                futures.append(await producer.send(topic, key=key, value=value))
+        return list(await asyncio.gather(*futures))
+    finally:
+        await producer.stop()
+
+
+def produce(bootstrap: str, topic: str, messages: Sequence[Message], timeout: float = 120.0) -> None:
+    """Send ``(key, value)`` (the partitioner picks) or ``(partition, key, value)`` messages."""
+    asyncio.run(asyncio.wait_for(_produce(bootstrap, topic, messages, 8_000_000, linger_ms=5), timeout))
+
+
+def produce_located(bootstrap: str, topic: str, messages: Sequence[Message], max_request_size: int = 8_000_000,
+                    timeout: float = 300.0) -> list[tuple[int, int]]:
+    """Send messages as :func:`produce` does (``None`` value: a tombstone), batched in large
+    requests; returns the (partition, offset) each one was written to, in order."""
+    metadata = asyncio.run(asyncio.wait_for(
+        _produce(bootstrap, topic, messages, max_request_size, linger_ms=20, max_batch_size=1 << 20, acks=1),
+        timeout))
+    return [(m.partition, m.offset) for m in metadata]
 
 
 async def _consume(bootstrap: str, topic: str, idle_s: float, timeout: float) -> list[Any]:
@@ -263,10 +403,19 @@ def consume_all(bootstrap: str, topic: str, idle_s: float = 4.0, timeout: float 
 
 # --------------------------------------------------------------------------- worker
 
-class Worker:
-    """A real ``python -m stream_guard worker`` with its own metrics port and data dir."""
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-    def __init__(self, bootstrap: str, env: dict[str, str], data_dir: Path, log_path: Path) -> None:
+
+class WorkerProcess:
+    """A real ``python -m stream_guard worker`` with its own metrics port and data dir.
+
+    Settings: a clean environment (:func:`clean_env`) plus the broker, metrics port, data dir
+    and ``env``. ``code_dir``: the checkout whose stream_guard runs (default this repo).
+    ``memory_limit_bytes``: an address-space limit for the worker (see :func:`spawn`).
+    """
+
+    def __init__(self, bootstrap: str, env: dict[str, str], data_dir: Path, log_path: Path,
+                 memory_limit_bytes: int | None = None, code_dir: Path = REPO) -> None:
         self.port = free_port()
         self.env = clean_env({
             "STREAM_GUARD_BROKER": bootstrap,
@@ -274,27 +423,36 @@ class Worker:
             "STREAM_GUARD_METRICS_HOST": "127.0.0.1",
             "STREAM_GUARD_DATA_DIR": str(data_dir),
             **env,
-        })
+        }, code_dir)
         self.log_path = log_path
+        self.code_dir = code_dir
+        self.memory_limit_bytes = memory_limit_bytes
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ready_timeout: float = 120.0) -> Worker:
-        self.proc = spawn(sg("worker"), self.log_path, self.env)
+    def launch(self) -> WorkerProcess:
+        """Start the process without waiting for it to be ready."""
+        self.proc = spawn(sg("worker"), self.log_path, self.env, cwd=self.code_dir,
+                          memory_limit_bytes=self.memory_limit_bytes)
+        return self
+
+    def start(self, ready_timeout: float = 120.0) -> WorkerProcess:
+        """Start the process and wait until ``/readyz`` answers 200."""
+        proc = self.launch().proc
+        assert proc is not None
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{tail(self.log_path)}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}:\n{self.log_tail()}")
+            if self.status("/readyz", timeout=2) == 200:
+                return self
             time.sleep(0.3)
         self.stop()
-        raise TimeoutError(f"worker not ready in {ready_timeout} s:\n{tail(self.log_path)}")
+        raise TimeoutError(f"worker not ready in {ready_timeout} s:\n{self.log_tail()}")
 
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def metrics(self) -> Samples:
         """Current samples as {(name, sorted labels): value}."""
         from prometheus_client.parser import text_string_to_metric_families
 
@@ -309,7 +467,7 @@ class Worker:
     def cpu_seconds(self) -> float | None:
         return cpu_seconds(self.proc.pid) if self.proc else None
 
-    def status(self, path: str, timeout: float = 3.0) -> int | None:
+    def status(self, path: str, timeout: float = 5.0) -> int | None:
         """HTTP status of ``path`` on the metrics port (``None``: no answer)."""
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout) as r:
@@ -320,9 +478,21 @@ class Worker:
             return None
 
     def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM (SIGKILL after ``timeout``); the exit code (also when it had exited already)."""
         if self.proc is None:
             return None
         return terminate(self.proc, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL the worker's process group (a crash) and reap it."""
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        _LIVE.pop(self.proc.pid, None)
+
+    def log_tail(self, n: int = 60) -> str:
+        return tail(self.log_path, n)
 
 
 def metric(samples: dict[Any, float], name: str, **labels: str) -> float:
@@ -331,6 +501,11 @@ def metric(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 def metric_sum(samples: dict[Any, float], name: str) -> float:
     return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def samples_of(samples: dict[Any, float], name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """Every sample of ``name``, by labels."""
+    return {labels: v for (n, labels), v in samples.items() if n == name}
 
 
 def events_accounted(samples: dict[Any, float]) -> float:
@@ -354,51 +529,76 @@ def last_event_ts(path: Path) -> float:
 
 
 def count_lines(path: Path) -> int:
+    """Lines of a file (0 if it cannot be read)."""
     n = 0
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            n += block.count(b"\n")
+    try:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                n += block.count(b"\n")
+    except OSError:
+        return 0
     return n
 
 
 def git_info() -> dict[str, Any]:
+    """HEAD, whether the measured code (stream_guard/) differs from it, and whether anything does."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30,
-                              check=False).stdout.strip()
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30,
+                                  check=False).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
 
-    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "stream_guard"))}
+    return {"commit": git("rev-parse", "HEAD") or None,
+            "dirty": bool(git("status", "--porcelain", "--", "stream_guard")),
+            "tree_dirty": bool(git("status", "--porcelain"))}
 
 
-def machine_info() -> dict[str, Any]:
+VERSIONED = ("stream-guard", "faust-streaming", "mode-streaming", "aiokafka", "orjson", "fastjsonschema",
+             "datasketches", "prometheus-client", "river", "matplotlib")
+
+
+def machine_info(kafka_version: str | None = None) -> dict[str, Any]:
+    """Date, CPUs, memory, platform, Python and package versions, the Kafka version (when the
+    benchmark started the broker), git state and the load average."""
     from importlib import metadata
 
     versions = {}
-    for pkg in ("stream-guard", "faust-streaming", "aiokafka", "orjson", "river", "matplotlib"):
+    for pkg in VERSIONED:
         try:
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             versions[pkg] = None
-    model = None
+    model = mem_total = None
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_total = int(line.split()[1]) * 1024
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
         "cpu_model": model,
+        "memory_bytes": mem_total,
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": versions,
+        "kafka": kafka_version,
         "git": git_info(),
         "loadavg_at_start": loadavg(),
     }
 
 
 def write_json(path: Path, doc: Any) -> None:
+    """Write ``doc`` as indented JSON, atomically (a temp file renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)
 
 
 def md_table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:

@@ -101,7 +101,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness_common import (
     RESULTS,
-    Worker,
+    WorkerProcess,
     broker,
     broker_pid,
     clean_env,
@@ -254,7 +254,7 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, end_ts: float, 
     """One fresh worker drains the pre-filled ``topic``; rates from its metrics (see the module doc)."""
     names = unique_names(f"drain{run_no}")
     env = {**names, "STREAM_GUARD_INPUT_TOPIC": topic, "STREAM_GUARD_TOPIC_PARTITIONS": str(PARTITIONS)}
-    worker = Worker(bootstrap, env, work / f"drain{run_no}-data", work / f"drain{run_no}.worker.log")
+    worker = WorkerProcess(bootstrap, env, work / f"drain{run_no}-data", work / f"drain{run_no}.worker.log")
     try:
         t_start = time.monotonic()
         worker.start()
@@ -432,7 +432,7 @@ async def _watch_alerts(bootstrap: str, topic: str, into: list[tuple[float, dict
         await c.stop()
 
 
-async def _poll_metrics(worker: Worker, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
+async def _poll_metrics(worker: WorkerProcess, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             m = await asyncio.to_thread(worker.metrics)
@@ -506,7 +506,7 @@ def latency_pass(bootstrap: str, work: Path, grace: float, target_rate: float, c
     names = unique_names(f"lat{grace:g}")
     create_topics(bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
     env = {**names, "STREAM_GUARD_TOPIC_PARTITIONS": str(PARTITIONS), "STREAM_GUARD_IDLE_GRACE_S": f"{grace:g}"}
-    worker = Worker(bootstrap, env, work / f"{tag}-data", work / f"{tag}.worker.log")
+    worker = WorkerProcess(bootstrap, env, work / f"{tag}-data", work / f"{tag}.worker.log")
     send_cmd = sg("loadgen", "--input", str(gen["file"]), "--broker", bootstrap, "--topic",
                   names["STREAM_GUARD_INPUT_TOPIC"], "--batch", "100", "--rate", f"{send_rate:.1f}",
                   "--progress-every", "30")

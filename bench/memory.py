@@ -33,6 +33,8 @@ import sys
 import time
 from typing import Any
 
+from harness_common import rss_bytes as _process_rss
+
 #: Event time of the first event (2026-03-01T00:00:00Z), as in the throughput data.
 START = 1772323200.0
 PROMPTS = (
@@ -43,8 +45,8 @@ PROMPTS = (
 
 
 def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    """This process's resident set size."""
+    return _process_rss(os.getpid()) or 0
 
 
 def _set_bytes(s: set[int]) -> int:

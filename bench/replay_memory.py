@@ -32,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
+from harness_common import RESULTS, log
+
 SUMMARY = re.compile(r"^replay: ([\d,]+) events in ([\d.]+) s \(([\d,]+)/s\)", re.MULTILINE)
 
 
@@ -40,7 +41,7 @@ def generate(path: Path, events: int) -> None:
     """The load generator's standard scenario over a week, cut at ``events`` events."""
     cmd = [sys.executable, "-m", "stream_guard", "loadgen", "--scenario", "standard", "--seed", "1",
            "--duration", "7d", "--limit", str(events), "--out", str(path), "--quiet"]
-    print(f"generating {events:,} events: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
+    log(f"generating {events:,} events: {' '.join(cmd[2:])}")
     subprocess.run(cmd, check=True)
 
 
@@ -80,14 +81,15 @@ def measure(path: Path, extra: list[str]) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="200000,2000000", help="events per file, comma-separated")
     ap.add_argument("--work", type=Path, default=Path("/tmp/stream-guard-replay-memory"),
                     help="where the generated files go (kept for re-runs)")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "replay_memory.json")
+    ap.add_argument("--out", type=Path, default=RESULTS / "replay_memory.json",
+                    help="JSON result file (default bench/results/replay_memory.json)")
     ap.add_argument("replay_args", nargs="*", help="extra `stream-guard replay` options (after --)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     args.work.mkdir(parents=True, exist_ok=True)
     full = args.work / f"events-{sizes[-1]}.jsonl"
@@ -98,7 +100,7 @@ def main() -> int:
         path = full if n == sizes[-1] else args.work / f"events-{n}.jsonl"
         if path != full:
             head(full, path, n)
-        print(f"replaying {n:,} events ...", file=sys.stderr, flush=True)
+        log(f"replaying {n:,} events ...")
         runs.append({"size": n, **measure(path, args.replay_args)})
     doc = {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -114,7 +116,7 @@ def main() -> int:
     for r in runs:
         print(f"{r['events'] or r['size']:>10,}  {r['file_bytes'] / 1e6:>8.0f}  {r['peak_rss_bytes'] / 1e6:>11.0f}  "
               f"{r['events_per_s'] or 0:>9,}  {r['wall_s']:>7.0f}  {r['late']}")
-    print(f"-> {args.out}", file=sys.stderr)
+    log(f"wrote {args.out}")
     return 0
 
 

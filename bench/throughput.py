@@ -46,16 +46,10 @@ the others. Further result sections go into the ``sections`` dict of :func:`main
 from __future__ import annotations
 
 import argparse
-import asyncio
-import datetime as dt
-import importlib.util
 import json
-import os
-import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -69,140 +63,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-KAFKA_LOCAL = REPO / "scripts" / "kafka_local.py"
-PY = sys.executable
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness_common import (
+    BENCH,
+    PY,
+    REPO,
+    WorkerProcess,
+    broker_pid,
+    clean_env,
+    cpu_seconds,
+    create_topics,
+    delete_topics,
+    kafka_local,
+    log,
+    machine_busy_s,
+    machine_info,
+    produce_located,
+    spawn,
+    tail,
+    terminate,
+    terminate_all,
+    wait_quiet,
+    write_json,
+)
 
 #: Event time of the first event: 2026-03-01T00:00:00Z.
 START = 1772323200.0
 #: The issue's targets for the worker (case c); reported, never enforced.
 TARGET_BATCHED_EVENTS_PER_S = 100_000.0
 TARGET_ONE_VS_BARE = 0.90
-
-_T0 = time.monotonic()
-
-
-def log(msg: str) -> None:
-    """Progress on stderr (stdout gets the table)."""
-    print(f"[bench {time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-# --------------------------------------------------------------------------- processes
-
-_LIVE: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A child in its own process group, output to ``log_path``; tracked for cleanup.
-
-    Runs in the log's directory, so ``python -m stream_guard`` imports the package from
-    PYTHONPATH (see ``--code``), not from the current directory.
-    """
-    with log_path.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True, cwd=log_path.parent)
-    _LIVE[proc.pid] = proc
-    return proc
-
-
-def terminate(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int | None:
-    """SIGTERM the child's process group, SIGKILL after ``timeout``; returns its exit code."""
-    try:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait(10)
-        return proc.returncode
-    finally:
-        _LIVE.pop(proc.pid, None)
-
-
-def terminate_all() -> None:
-    for proc in list(_LIVE.values()):
-        try:
-            terminate(proc, timeout=10.0)
-        except Exception as exc:  # noqa: BLE001 - best effort in cleanup
-            log(f"could not stop pid {proc.pid}: {exc!r}")
-
-
-def tail(path: Path, n: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return "(no log)"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process (all its threads), from /proc."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def machine_busy_s() -> float | None:
-    """CPU-seconds all cores spent busy since boot (Linux /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return (sum(v[:8]) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # minus idle and iowait
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def wait_quiet(max_wait: float, threshold: float, exclude_pid: int | None) -> dict[str, Any]:
-    """Wait (up to ``max_wait`` s) until other processes use < ``threshold`` cores.
-
-    This machine is shared: other work on it skews a run. Measured over 1-s windows,
-    minus the CPU of ``exclude_pid`` (our broker, idle between cases).
-    """
-    t0 = time.monotonic()
-    busy = None
-    while True:
-        m0, b0 = machine_busy_s(), cpu_seconds(exclude_pid) if exclude_pid else 0.0
-        time.sleep(1.0)
-        m1, b1 = machine_busy_s(), cpu_seconds(exclude_pid) if exclude_pid else 0.0
-        if m0 is None or m1 is None:
-            return {"waited_s": 0.0, "other_load_cores": None}
-        busy = (m1 - m0) - ((b1 or 0.0) - (b0 or 0.0))
-        waited = time.monotonic() - t0
-        if busy < threshold or waited >= max_wait:
-            if busy >= threshold:
-                log(f"machine still busy ({busy:.2f} cores used by others) after {waited:.0f}s: going on")
-            elif waited > 1.5:
-                log(f"machine quiet after {waited:.0f}s")
-            return {"waited_s": round(waited, 1), "other_load_cores_before": round(busy, 2)}
-        if waited < 1.5:
-            log(f"machine busy ({busy:.2f} cores used by others): waiting up to {max_wait:.0f}s for quiet")
-
-
-# --------------------------------------------------------------------------- broker
-
-def load_kafka_local() -> Any:
-    spec = importlib.util.spec_from_file_location("kafka_local", KAFKA_LOCAL)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 # --------------------------------------------------------------------------- data
 
@@ -320,51 +210,6 @@ def make_dataset(events: int, one_events: int, accounts: int, batch: int, partit
                    batched=batched, batched_events=events, one_events=one_events, span_s=total / rate)
 
 
-async def _create_and_produce(bootstrap: str, partitions: int, topics: dict[str, Any]) -> None:
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20,
-                                max_request_size=8 << 20)
-    await producer.start()
-    try:
-        for topic, messages in topics.items():
-            t0 = time.monotonic()
-            futures = []
-            for m in messages:
-                if len(m) == 3:
-                    part, key, value = m
-                    futures.append(await producer.send(topic, value=value, key=key, partition=part))
-                else:
-                    key, value = m
-                    futures.append(await producer.send(topic, value=value, key=key))
-            await producer.flush()
-            await asyncio.gather(*futures)
-            log(f"produced {len(messages):,} messages to {topic} in {time.monotonic() - t0:.1f}s")
-    finally:
-        await producer.stop()
-
-
-async def _delete_topics(bootstrap: str, prefix: str) -> int:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if names:
-            await admin.delete_topics(names)
-        return len(names)
-    finally:
-        await admin.close()
-
-
 # --------------------------------------------------------------------------- cases
 
 
@@ -382,7 +227,7 @@ class Ctx:
     broker_pid: int | None
     quick: bool
     ceiling_events: int  # the ceiling re-reads a topic until it has decoded at least this many
-    child_env: dict[str, str]  # environment of the worker and memory processes (PYTHONPATH)
+    code_dir: Path  # the checkout whose stream_guard the worker and memory processes run (--code)
 
 
 @dataclass
@@ -477,24 +322,20 @@ def scrape(port: int) -> dict[str, float]:
 
 def run_worker(ctx: Ctx, case: Case, run_dir: Path) -> dict[str, Any]:
     total = ctx.totals[case.topic]
-    port = free_port()
     env = {
-        **ctx.child_env,
-        "STREAM_GUARD_BROKER": ctx.bootstrap,
         "STREAM_GUARD_APP_ID": f"{ctx.prefix}-{case.name}-{uuid.uuid4().hex[:6]}",
         "STREAM_GUARD_INPUT_TOPIC": ctx.topics[case.topic],
         "STREAM_GUARD_ALERTS_TOPIC": f"{ctx.prefix}.alerts",
         "STREAM_GUARD_DLQ_TOPIC": f"{ctx.prefix}.dlq",
         "STREAM_GUARD_TOPIC_PARTITIONS": str(ctx.partitions),
-        "STREAM_GUARD_METRICS_HOST": "127.0.0.1",
-        "STREAM_GUARD_METRICS_PORT": str(port),
-        "STREAM_GUARD_DATA_DIR": str(run_dir / "data"),
         **case.env,
     }
     log_path = run_dir / "log.txt"
     timeout = case_timeout(ctx, case)
     started = time.monotonic()
-    proc = spawn([PY, "-m", "stream_guard", "worker"], log_path, env)
+    worker = WorkerProcess(ctx.bootstrap, env, run_dir / "data", log_path, code_dir=ctx.code_dir).launch()
+    proc, port = worker.proc, worker.port
+    assert proc is not None
     samples: list[dict[str, float]] = []
     first: dict[str, float] | None = None
     last: dict[str, float] | None = None
@@ -682,53 +523,6 @@ def print_table(all_cases: list[Case], summ: dict[str, Any], mem: list[dict[str,
     print("\n".join(lines), flush=True)
 
 
-def machine_info(kafka_version: str | None) -> dict[str, Any]:
-    from importlib import metadata
-
-    def version(pkg: str) -> str | None:
-        try:
-            return metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            return None
-
-    cpu_model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_total = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_total = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    git = None
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
-                                    text=True).stdout.strip())
-        git = {"commit": head or None, "dirty": dirty}
-    except OSError:
-        pass
-    return {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_bytes": mem_total,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("faust-streaming", "mode-streaming", "aiokafka", "orjson",
-                                               "fastjsonschema", "datasketches", "prometheus-client",
-                                               "stream-guard")},
-        "kafka": kafka_version,
-        "git": git,
-    }
-
-
 # --------------------------------------------------------------------------- memory
 
 
@@ -876,21 +670,20 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="stream-guard-bench-"))
     tag = uuid.uuid4().hex[:6]
     prefix = f"bench-{tag}"
-    kafka_local = None
+    kl = None
     broker_dir = work / "kafka"
     bootstrap = args.bootstrap
-    broker_pid = None
+    kafka_pid = None
     out_path = Path(args.out)
     log(f"work dir {work}")
     try:
-        kafka_local = load_kafka_local()
-        kafka_version = getattr(kafka_local, "KAFKA_VERSION", None)
+        kl = kafka_local()
+        kafka_version = getattr(kl, "KAFKA_VERSION", None)
         if bootstrap is None:
             log("starting a Kafka broker ...")
-            bootstrap = kafka_local.start(broker_dir, timeout=180)
-            pid_text = (broker_dir / "kafka.pid").read_text().strip()
-            broker_pid = int(pid_text) if pid_text else None
-            log(f"broker at {bootstrap} (pid {broker_pid})")
+            bootstrap = kl.start(broker_dir, timeout=180, die_with_parent=True)
+            kafka_pid = broker_pid(broker_dir)
+            log(f"broker at {bootstrap} (pid {kafka_pid})")
         else:
             kafka_version = None
         info = machine_info(kafka_version)
@@ -901,8 +694,7 @@ def main(argv: list[str] | None = None) -> int:
             archive = subprocess.run(["git", "archive", "HEAD"], cwd=REPO, capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", str(code_dir)], input=archive, check=True)
             log(f"running stream-guard from a snapshot of HEAD ({(info.get('git') or {}).get('commit')}) in {code_dir}")
-        child_env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            [str(code_dir)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+        child_env = clean_env(code_dir=code_dir)
         info["code"] = {"source": args.code, "path": str(code_dir)}
 
         log(f"generating {max(events, one_events):,} events for {args.accounts:,} accounts ...")
@@ -913,8 +705,11 @@ def main(argv: list[str] | None = None) -> int:
             f"mean event {data.mean_event_bytes:.0f} B, {len(data.one):,} one-event messages, "
             f"{len(data.batched):,} batched messages")
         topics = {"one": f"{prefix}.one", "batched": f"{prefix}.batched"}
-        asyncio.run(_create_and_produce(bootstrap, args.partitions,
-                                        {topics["one"]: data.one, topics["batched"]: data.batched}))
+        create_topics(bootstrap, list(topics.values()), args.partitions)
+        for name, messages in ((topics["one"], data.one), (topics["batched"], data.batched)):
+            t_produce = time.monotonic()
+            produce_located(bootstrap, name, messages, max_request_size=8 << 20, timeout=1800)
+            log(f"produced {len(messages):,} messages to {name} in {time.monotonic() - t_produce:.1f}s")
         dataset_info = {
             "events_generated": data.events, "accounts_active": data.accounts, "accounts": args.accounts,
             "mean_event_bytes": round(data.mean_event_bytes, 1), "event_time_span_s": data.span_s,
@@ -927,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
 
         ctx = Ctx(bootstrap=bootstrap, work=work, prefix=prefix, topics=topics,
                   totals={"one": one_events, "batched": events}, partitions=args.partitions,
-                  poll_s=args.poll, broker_pid=broker_pid, quick=q, child_env=child_env,
+                  poll_s=args.poll, broker_pid=kafka_pid, quick=q, code_dir=code_dir,
                   ceiling_events=args.ceiling_events or (400_000 if q else 2_000_000))
         rounds: list[dict[str, dict[str, Any]]] = []
         raw_runs: list[dict[str, Any]] = []
@@ -942,7 +737,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_dir.mkdir(parents=True)
                 log(f"run {rnd + 1}/{runs}: {case.name} ({ctx.totals[case.topic]:,} events) ...")
                 allowed = min(quiet_wait, quiet_budget - waited_total)
-                quiet = wait_quiet(allowed, args.quiet_threshold, broker_pid) if allowed > 0 else {}
+                quiet = wait_quiet(allowed, args.quiet_threshold, kafka_pid) if allowed > 0 else {}
                 waited_total += quiet.get("waited_s", 0.0)
                 t_case = time.monotonic()
                 try:
@@ -999,23 +794,20 @@ def main(argv: list[str] | None = None) -> int:
             "throughput": {"summary": summ, "runs": raw_runs},
             **sections,
         }
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        tmp.rename(out_path)
+        write_json(out_path, doc)
         log(f"wrote {out_path}")
         return 0
     finally:
         terminate_all()
         if args.bootstrap:
             try:
-                n = asyncio.run(asyncio.wait_for(_delete_topics(args.bootstrap, prefix), 60))
+                n = delete_topics(args.bootstrap, prefix)
                 log(f"deleted {n} benchmark topics")
             except Exception as exc:  # noqa: BLE001 - best effort
                 log(f"could not delete the benchmark topics: {exc!r}")
-        elif kafka_local is not None and broker_dir.exists():
+        elif kl is not None and broker_dir.exists():
             try:
-                kafka_local.stop(broker_dir)
+                kl.stop(broker_dir)
                 log("broker stopped")
             except Exception as exc:  # noqa: BLE001 - best effort
                 log(f"could not stop the broker: {exc!r}")

@@ -14,8 +14,8 @@ pyproject.toml), so ``pytest -m "not integration"`` skips these tests.
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,17 +23,13 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 INTEGRATION = HERE / "integration"
-_KAFKA_LOCAL_PATH = HERE.parent / "scripts" / "kafka_local.py"
+# The bench toolkit (bench/harness_common.py: broker, worker processes, metrics) serves the
+# integration tests too; appended, so that no bench script shadows an installed module.
+sys.path.append(str(HERE.parent / "bench"))
 
+import harness_common  # noqa: E402
 
-def _load_kafka_local():
-    spec = importlib.util.spec_from_file_location("kafka_local", _KAFKA_LOCAL_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-KAFKA_LOCAL = _load_kafka_local()
+KAFKA_LOCAL = harness_common.kafka_local()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import scenario
-from worker_harness import (
+
+from harness_common import (
     WorkerProcess,
     consume_all,
     create_topics,

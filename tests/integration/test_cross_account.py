@@ -11,7 +11,8 @@ import orjson
 import pytest
 from stream_guard.contracts import validate_alert
 from traffic import START, hydra_events, nat_events, to_messages
-from worker_harness import WorkerProcess, consume_all, create_topics, metric, produce, unique_names, wait_for
+
+from harness_common import WorkerProcess, consume_all, create_topics, metric, produce, unique_names, wait_for
 
 PARTITIONS = 4
 HYDRA = 30

@@ -32,7 +32,10 @@ from typing import Any
 import orjson
 import pytest
 from stream_guard.contracts import DeadLetterReason, decode_message
-from worker_harness import (
+
+import fuzz_corpus
+from fuzz_corpus import MAX_MESSAGE_BYTES, PRODUCER_LIMIT, SEED, Case, describe, short
+from harness_common import (
     WorkerProcess,
     consume_all,
     create_topics,
@@ -41,9 +44,6 @@ from worker_harness import (
     samples_of,
     unique_names,
 )
-
-import fuzz_corpus
-from fuzz_corpus import MAX_MESSAGE_BYTES, PRODUCER_LIMIT, SEED, Case, describe, short
 
 pytestmark = pytest.mark.timeout(900)
 

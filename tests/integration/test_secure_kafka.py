@@ -43,7 +43,8 @@ from stream_guard.stream.topics import (
     verdicts_topic,
 )
 from traffic import EXTRACTOR, extractor_events, hydra_events, to_messages
-from worker_harness import WorkerProcess, consume_all, metric, unique_names, wait_for
+
+from harness_common import WorkerProcess, consume_all, metric, unique_names, wait_for
 
 PARTITIONS = 4
 HYDRA = 30

@@ -12,7 +12,8 @@ import orjson
 import pytest
 from stream_guard.contracts import validate_alert
 from traffic import EXTRACTOR, START, benign_events, extractor_events, to_messages
-from worker_harness import (
+
+from harness_common import (
     WorkerProcess,
     consume_all,
     create_topics,

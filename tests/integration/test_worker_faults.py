@@ -11,7 +11,8 @@ import orjson
 from stream_guard.settings import Settings
 from stream_guard.stream.probe import BrokerProbe, LagTracker, PartitionLag
 from traffic import START, benign_events, to_messages
-from worker_harness import WorkerProcess, create_topics, metric, produce, unique_names, wait_for
+
+from harness_common import WorkerProcess, create_topics, metric, produce, unique_names, wait_for
 
 
 def _recent(events: list[dict], now: float) -> list[dict]:
