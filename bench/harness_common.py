@@ -49,11 +49,12 @@ KAFKA_LOCAL = REPO / "scripts" / "kafka_local.py"
 PY = sys.executable
 
 _T0 = time.monotonic()
+_SCRIPT = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c") else "bench"
 
 
 def log(msg: str) -> None:
-    """Progress on stderr (stdout is for tables)."""
-    print(f"[{time.monotonic() - _T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+    """Progress on stderr (stdout is for tables), with the script's name and its seconds since start."""
+    print(f"[{_SCRIPT} {time.monotonic() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
 def clean_env(extra: dict[str, str] | None = None, code_dir: Path = REPO) -> dict[str, str]:
@@ -83,18 +84,20 @@ def _address_space_limit(limit: int) -> Callable[[], None]:
 
 
 def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-          memory_limit_bytes: int | None = None) -> subprocess.Popen[bytes]:
+          memory_limit_bytes: int | None = None, pass_stderr: bool = False) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own process group, output appended to ``log_path``; tracked.
 
     ``cwd`` defaults to the repo (``python -m stream_guard`` imports the package from the
     current directory first: pass the code dir to run another checkout). ``memory_limit_bytes``:
     an address-space limit (RLIMIT_AS), so that a runaway allocation fails inside the child
-    instead of exhausting the shared machine.
+    instead of exhausting the shared machine. ``pass_stderr``: the child's stderr (its
+    progress) goes to ours, only its stdout to the log.
     """
     with log_path.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(cmd, stdout=out, stderr=None if pass_stderr else subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL,
                                 env=env if env is not None else clean_env(), start_new_session=True,
                                 cwd=cwd or REPO,
                                 preexec_fn=_address_space_limit(memory_limit_bytes) if memory_limit_bytes else None)
@@ -126,6 +129,23 @@ def terminate_all(timeout: float = 15.0) -> None:
             terminate(proc, timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - best effort in cleanup
             log(f"could not stop pid {proc.pid}: {exc!r}")
+
+
+def _exit_on_signal(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # runs the finally blocks: children and broker stopped
+
+
+def main_entry(main: Callable[[], int]) -> None:
+    """Run a benchmark's ``main()`` as a script: SIGTERM and Ctrl-C run its ``finally`` blocks,
+    every tracked child is stopped, and the exit status is ``main``'s (130 after Ctrl-C)."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        terminate_all()
+    raise SystemExit(code)
 
 
 def run(cmd: list[str], log_path: Path, timeout: float, env: dict[str, str] | None = None) -> float:

@@ -81,6 +81,16 @@ def measure(path: Path, extra: list[str]) -> dict[str, Any]:
     }
 
 
+def table(runs: list[dict[str, Any]]) -> str:
+    """The result table (also printed by ``suite.py``)."""
+    lines = [f"{'events':>10}  {'file MB':>8}  {'peak RSS MB':>11}  {'events/s':>9}  {'wall s':>7}  late"]
+    for r in runs:
+        lines.append(f"{r['events'] or r['size']:>10,}  {r['file_bytes'] / 1e6:>8.0f}  "
+                     f"{r['peak_rss_bytes'] / 1e6:>11.0f}  {r['events_per_s'] or 0:>9,}  {r['wall_s']:>7.0f}  "
+                     f"{r['late']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="200000,2000000", help="events per file, comma-separated")
@@ -112,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{'events':>10}  {'file MB':>8}  {'peak RSS MB':>11}  {'events/s':>9}  {'wall s':>7}  late")
-    for r in runs:
-        print(f"{r['events'] or r['size']:>10,}  {r['file_bytes'] / 1e6:>8.0f}  {r['peak_rss_bytes'] / 1e6:>11.0f}  "
-              f"{r['events_per_s'] or 0:>9,}  {r['wall_s']:>7.0f}  {r['late']}")
+    print(table(runs))
     log(f"wrote {args.out}")
     return 0
 

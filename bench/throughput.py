@@ -49,7 +49,6 @@ import argparse
 import json
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -79,6 +78,7 @@ from harness_common import (
     log,
     machine_busy_s,
     machine_info,
+    main_entry,
     produce_located,
     spawn,
     tail,
@@ -510,17 +510,23 @@ def print_table(all_cases: list[Case], summ: dict[str, Any], mem: list[dict[str,
     share = f"{(o['measured'] or 0):.1%}"
     lines.append(f"  worker one-event >= {o['target']:.0%} of bare Faust: {verdict(o, share)}")
     if mem:
-        lines += ["", "memory per tracked account (detection core, in-process)", ""]
-        lines.append(f"{'accounts':>10} {'mode':<26} {'events/acct':>11} {'B/account':>10} "
-                     f"{'excl. dedup':>11} {'checkpoint B':>12}")
-        for m in mem:
-            if "error" in m:
-                lines.append(f"{m.get('accounts', '?'):>10} {m.get('mode', '?'):<26} error: {m['error'][:60]}")
-                continue
-            lines.append(f"{m['accounts']:>10,} {m['mode']:<26} {m['events_per_account']:>11} "
-                         f"{m['bytes_per_account']:>10,.0f} {m['bytes_per_account_excl_dedup']:>11,.0f} "
-                         f"{m['checkpoint_json_bytes_per_account']:>12,.0f}")
+        lines += memory_table(mem)
     print("\n".join(lines), flush=True)
+
+
+def memory_table(mem: list[dict[str, Any]]) -> list[str]:
+    """Lines of the memory-per-account table (also printed by ``suite.py``)."""
+    lines = ["", "memory per tracked account (detection core, in-process)", ""]
+    lines.append(f"{'accounts':>10} {'mode':<26} {'events/acct':>11} {'B/account':>10} "
+                 f"{'excl. dedup':>11} {'checkpoint B':>12}")
+    for m in mem:
+        if "error" in m:
+            lines.append(f"{m.get('accounts', '?'):>10} {m.get('mode', '?'):<26} error: {m['error'][:60]}")
+            continue
+        lines.append(f"{m['accounts']:>10,} {m['mode']:<26} {m['events_per_account']:>11} "
+                     f"{m['bytes_per_account']:>10,.0f} {m['bytes_per_account_excl_dedup']:>11,.0f} "
+                     f"{m['checkpoint_json_bytes_per_account']:>12,.0f}")
+    return lines
 
 
 # --------------------------------------------------------------------------- memory
@@ -620,12 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-memory", action="store_true", help="skip the memory-per-account section")
     p.add_argument("--skip-handle", action="store_true",
                    help="skip the in-process WorkerRuntime.handle() reference (bench/handle.py)")
-    p.add_argument("--memory-sizes", default=None,
-                   help="accounts for the RSS measurement (default 100000,1000000; --quick: 100000)")
-    p.add_argument("--tracemalloc-sizes", default=None,
-                   help="accounts for the (slow) tracemalloc measurement (default 100000; --quick: none)")
-    p.add_argument("--memory-events-per-account", type=int, default=3,
-                   help="events fed per account in the memory section (default 3)")
+    add_memory_options(p)
     p.add_argument("--code", choices=("worktree", "head"), default="worktree",
                    help="which stream-guard to run: the repo's working tree as it is (default), or a "
                         "snapshot of the committed HEAD (git archive into the work dir; use it while "
@@ -642,23 +643,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def add_memory_options(p: argparse.ArgumentParser) -> None:
+    """The memory section's options (also ``suite.py``'s); read with :func:`memory_plan`."""
+    p.add_argument("--memory-sizes", default=None,
+                   help="accounts for the RSS measurement (default 100000,1000000; --quick: 100000)")
+    p.add_argument("--tracemalloc-sizes", default=None,
+                   help="accounts for the (slow) tracemalloc measurement (default 100000; --quick: none)")
+    p.add_argument("--memory-events-per-account", type=int, default=3,
+                   help="events fed per account in the memory section (default 3)")
+
+
+def memory_plan(args: argparse.Namespace) -> tuple[list[int], list[int]]:
+    """(RSS sizes, tracemalloc sizes) of the memory section, defaults by ``--quick``."""
+    q = args.quick
+    mem_sizes = _ints(args.memory_sizes if args.memory_sizes is not None else ("100000" if q else "100000,1000000"))
+    tm_sizes = _ints(args.tracemalloc_sizes if args.tracemalloc_sizes is not None else ("" if q else "100000"))
+    return mem_sizes, tm_sizes
+
+
 def _ints(text: str | None) -> list[int]:
     return [int(x) for x in (text or "").replace("_", "").split(",") if x.strip()]
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # runs the finally blocks: children and broker stopped
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _on_sigterm)
     q = args.quick
     runs = args.runs if args.runs is not None else (1 if q else 3)
     events = args.events if args.events is not None else (200_000 if q else 1_000_000)
     one_events = args.one_event_events if args.one_event_events is not None else (30_000 if q else 200_000)
-    mem_sizes = _ints(args.memory_sizes if args.memory_sizes is not None else ("100000" if q else "100000,1000000"))
-    tm_sizes = _ints(args.tracemalloc_sizes if args.tracemalloc_sizes is not None else ("" if q else "100000"))
+    mem_sizes, tm_sizes = memory_plan(args)
     all_cases = cases()
     if args.cases:
         wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
@@ -818,8 +831,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except KeyboardInterrupt:
-        terminate_all()
-        raise SystemExit(130) from None
+    main_entry(main)
