@@ -84,19 +84,19 @@ def _address_space_limit(limit: int) -> Callable[[], None]:
 
 
 def spawn(cmd: list[str], log_path: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-          memory_limit_bytes: int | None = None, pass_stderr: bool = False) -> subprocess.Popen[bytes]:
+          memory_limit_bytes: int | None = None, stderr_pipe: bool = False) -> subprocess.Popen[bytes]:
     """Start ``cmd`` in its own process group, output appended to ``log_path``; tracked.
 
     ``cwd`` defaults to the repo (``python -m stream_guard`` imports the package from the
     current directory first: pass the code dir to run another checkout). ``memory_limit_bytes``:
     an address-space limit (RLIMIT_AS), so that a runaway allocation fails inside the child
-    instead of exhausting the shared machine. ``pass_stderr``: the child's stderr (its
-    progress) goes to ours, only its stdout to the log.
+    instead of exhausting the shared machine. ``stderr_pipe``: the child's stderr is a pipe
+    (``proc.stderr``) for the caller to read; only its stdout goes to the log.
     """
     with log_path.open("ab") as out:
         out.write(f"$ {' '.join(cmd)}\n".encode())
         out.flush()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=None if pass_stderr else subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE if stderr_pipe else subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL,
                                 env=env if env is not None else clean_env(), start_new_session=True,
                                 cwd=cwd or REPO,

@@ -33,6 +33,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import shlex
 import shutil
@@ -40,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -76,12 +78,24 @@ TARGET_BYTES_PER_ACCOUNT = 2048.0
 
 # --------------------------------------------------------------------------- steps
 
+def _relay(stream: Any, last: collections.deque[str]) -> None:
+    """Copy a child's stderr (its progress) to ours, keeping its last lines for the error report."""
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        last.append(line.rstrip("\n"))
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
 def run_child(name: str, cmd: list[str], work: Path, timeout: float) -> dict[str, Any]:
-    """Run one benchmark script (stderr passed through, stdout to ``work/NAME.stdout.txt``)."""
+    """Run one benchmark script: its stderr relayed to ours, its stdout to ``work/NAME.stdout.txt``."""
     out_log = work / f"{name}.stdout.txt"
     log(f"{name}: {' '.join(cmd[1:])}")
     t0 = time.monotonic()
-    proc = spawn(cmd, out_log, env=clean_env(), pass_stderr=True)
+    proc = spawn(cmd, out_log, env=clean_env(), stderr_pipe=True)
+    last: collections.deque[str] = collections.deque(maxlen=20)
+    relay = threading.Thread(target=_relay, args=(proc.stderr, last), daemon=True)
+    relay.start()
     step: dict[str, Any] = {"command": " ".join(["python", *(_shown(c) for c in cmd[1:])])}
     try:
         rc = proc.wait(timeout)
@@ -89,12 +103,15 @@ def run_child(name: str, cmd: list[str], work: Path, timeout: float) -> dict[str
         rc = None
     finally:  # also on Ctrl-C / SIGTERM: the child stops its own children and broker
         code = terminate(proc, timeout=90.0)
+        relay.join(10)
     step["seconds"] = round(time.monotonic() - t0, 1)
     step["ok"] = rc == 0
     if rc is None:
-        step["error"] = f"timed out after {timeout:.0f} s (exit {code})\n{tail(out_log)}"
+        step["error"] = f"timed out after {timeout:.0f} s (exit {code})"
     elif rc != 0:
-        step["error"] = f"exit {rc}\n{tail(out_log)}"
+        step["error"] = f"exit {rc}"
+    if rc != 0:
+        step["error"] += "\n--- stderr (tail) ---\n" + "\n".join(last) + f"\n--- stdout (tail) ---\n{tail(out_log)}"
     return step
 
 
@@ -102,6 +119,13 @@ def _shown(arg: str) -> str:
     """A path inside the repo as a relative one (for the recorded command line)."""
     path = Path(arg)
     return str(path.relative_to(REPO)) if path.is_absolute() and path.is_relative_to(REPO) else arg
+
+
+def _first_lines(error: str) -> str:
+    """The exit line and the child's last stderr line of a step error (for the table)."""
+    head, _, rest = error.partition("\n--- stderr (tail) ---\n")
+    stderr_tail = [ln for ln in rest.split("\n--- stdout (tail) ---\n")[0].splitlines() if ln.strip()]
+    return (head + (f": {stderr_tail[-1]}" if stderr_tail else ""))[:300]
 
 
 def load_json(path: Path) -> Any:
@@ -254,7 +278,7 @@ def table(doc: dict[str, Any]) -> str:
         for name, s in (doc.get("steps") or {}).items())]
     for name, s in (doc.get("steps") or {}).items():
         if s.get("error"):
-            lines.append(f"  {name}: {s['error'].splitlines()[0][:200]}")
+            lines.append(f"  {name}: {_first_lines(s['error'])}")
     return "\n".join(lines)
 
 
@@ -409,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
                 doc["steps"][name], doc["memory"] = step_memory(args)
             s = doc["steps"][name]
             log(f"step {name}: {'ok' if s['ok'] else 'FAILED'} in {s['seconds']:.0f} s"
-                + (f": {s['error'].splitlines()[0][:200]}" if s.get("error") else ""))
+                + (f": {_first_lines(s['error'])}" if s.get("error") else ""))
     finally:
         terminate_all()
         doc["wall_s"] = round(time.monotonic() - t0, 1)
