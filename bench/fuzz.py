@@ -52,6 +52,7 @@ from harness_common import (  # noqa: E402
     md_table,
     metric,
     produce_located,
+    rss_bytes,
     samples_of,
     unique_names,
     write_json,
@@ -84,16 +85,6 @@ async def _count_reasons(bootstrap: str, topic: str, target: int, idle_s: float,
     finally:
         await consumer.stop()
     return reasons
-
-
-def _rss_peak(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def _accounted(worker: WorkerProcess) -> tuple[float, float]:
@@ -149,7 +140,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path) -> dict[str, Any]:
         done = time.monotonic()
         time.sleep(3)  # the counters are flushed once per tick
         samples = worker.metrics() if worker.alive() else {}
-        rss = _rss_peak(worker.proc.pid) if worker.proc else None
+        rss = rss_bytes(worker.proc.pid, peak=True) if worker.proc else None
         cpu = cpu_seconds(worker.proc.pid) if worker.proc else None
         counted = {dict(lb)["reason"]: int(v)
                    for lb, v in samples_of(samples, "stream_guard_dead_letters_total").items() if v}

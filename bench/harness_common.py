@@ -205,12 +205,13 @@ def cpu_seconds(pid: int | None) -> float | None:
         return None
 
 
-def rss_bytes(pid: int) -> int | None:
-    """Resident set size of a process (VmRSS in /proc/PID/status)."""
+def rss_bytes(pid: int, peak: bool = False) -> int | None:
+    """Resident set size of a process (VmRSS in /proc/PID/status; ``peak``: its high-water mark VmHWM)."""
+    field = "VmHWM:" if peak else "VmRSS:"
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         return None
