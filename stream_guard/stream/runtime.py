@@ -117,6 +117,10 @@ class WorkerRuntime:
         if restored.resume_at is not None:
             self.last_offset[partition] = restored.resume_at - 1
             self.resume_at[partition] = restored.resume_at
+        # active from its restore on: until it has been silent for IDLE_PARTITION_S, its
+        # restored clock holds the watermark (an idle stamp would let the other partitions
+        # finalise boundaries whose events this one still has to deliver)
+        self.last_message_wall[partition] = time.time()
         n = len(det.accounts)
         log.info("partition %d: restored %d account states (%s)", partition, n,
                  "no checkpoint" if restored.resume_at is None else f"to re-read from offset {restored.resume_at}")
@@ -151,6 +155,9 @@ class WorkerRuntime:
         rebalance) is skipped: it has its outcome.
         """
         if offset <= self.last_offset.get(partition, -1):
+            # re-delivered (after a rebalance Faust may start below the checkpoint's offset):
+            # the partition is busy, not idle; its clock must keep holding the watermark back
+            self.last_message_wall[partition] = time.time()
             return HandleResult()
         started = time.perf_counter()
         det = self.detector(partition)
