@@ -735,6 +735,8 @@ async def scenario_overload(bootstrap: str, work: Path, args: argparse.Namespace
     await asyncio.to_thread(create_topics, bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
     cap = {"STREAM_GUARD_MAX_ACCOUNTS": str(args.overload_max_accounts)} if args.overload_max_accounts else None
     wk = WorkerProcess(bootstrap, worker_env(names, cap), work / f"{tag}-data", work / f"{tag}.log")
+    # its settings, for bench/drain_rest.py (finishing a drain that outlasts --drain-timeout)
+    (work / f"{tag}.env").write_text("".join(f"{k}={v}\n" for k, v in worker_env(names, cap).items()))
     load = Load(bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], args.probe_rate, pool, batched_share=1.0,
                 batch=args.overload_batch, events_path=Path(os.devnull), tag=tag, max_queue=3000)
     t0 = time.time()
