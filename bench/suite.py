@@ -24,8 +24,8 @@ a step could not run (its error is in the JSON and the table).
 
 Examples::
 
-    python bench/suite.py --quick            # smoke run, ~5 minutes
-    python bench/suite.py                    # full run, ~25 minutes
+    python bench/suite.py --quick            # smoke run, ~3 minutes
+    python bench/suite.py                    # full run, ~25-30 minutes (estimated)
     python bench/suite.py --steps throughput --throughput-args "--runs 5"
     python bench/suite.py --replot bench/results/suite.json   # table and PNG from a stored run
 """
@@ -234,6 +234,13 @@ def _median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def others_cores(doc: dict[str, Any]) -> float | None:
+    """The most cores other processes used meanwhile, over the throughput cases (medians)."""
+    summary = ((doc.get("throughput") or {}).get("throughput") or {}).get("summary") or {}
+    values = [s["median"] for s in (summary.get("other_load_cores") or {}).values() if s.get("median") is not None]
+    return max(values) if values else None
+
+
 def table(doc: dict[str, Any]) -> str:
     git = (doc.get("machine") or {}).get("git") or {}
     lines = [f"stream-guard bench suite{' (QUICK smoke run)' if doc.get('quick') else ''}: commit "
@@ -250,6 +257,9 @@ def table(doc: dict[str, Any]) -> str:
         lines += ["", f"{'ratio (same round)':<48}" + "".join(f"{h:>10}" for h in rounds)]
         for label, values in pr["ratios"].items():
             lines.append(f"{label:<48}" + "".join(_ratio(v) for v in [*values, _median(values)]))
+        others = others_cores(doc)
+        if others is not None:
+            lines.append(f"other processes on the machine used up to {others:.2f} cores during the cases")
         handle = ((doc.get("throughput") or {}).get("handle_in_process") or {}).get("results") or {}
         if "handle_batched" in handle:
             lines.append(f"(ref) handle() in-process: one-event {handle['handle_one']['events_per_s']:,.0f}, "
@@ -350,7 +360,9 @@ def plot(doc: dict[str, Any], png: Path) -> bool:
                  f"batched topic {dataset.get('batched_events', 0):,} events in arrays of "
                  f"{dataset.get('batch_size', '?')}, one-event topic {dataset.get('one_event_messages', 0):,} "
                  f"messages, {dataset.get('partitions', '?')} partitions, "
-                 f"{(doc.get('machine') or {}).get('cpu_count')} cores", fontsize=10)
+                 f"{(doc.get('machine') or {}).get('cpu_count')} cores"
+                 + (f", other processes used up to {others:.2f} of them" if (others := others_cores(doc)) is not None
+                    else ""), fontsize=10)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
@@ -364,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/suite.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (~5 minutes): throughput.py --quick (1 round, 200k batched events, 30k "
+                   help="smoke run (~3 minutes): throughput.py --quick (1 round, 200k batched events, 30k "
                         "one-event messages), replay of 20k and 100k events, memory at 100k accounts; writes "
                         "suite-quick.json and throughput-quick.png unless --out/--png are given")
     p.add_argument("--steps", default=",".join(STEPS),
