@@ -56,15 +56,16 @@ def read_env(path: Path) -> dict[str, str]:
 
 async def drain(bootstrap: str, args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     lag = BrokerLag(bootstrap, env["STREAM_GUARD_INPUT_TOPIC"], env["STREAM_GUARD_APP_ID"])
-    first = await lag.read()
-    if first is None:
-        raise SystemExit("drain_rest: the broker does not answer")
-    log(f"[drain] backlog at start: {first['lag']:,} messages (end offsets {first['end']:,})")
     wk = WorkerProcess(bootstrap, env, args.workdir / "overload-data", args.workdir / "drain-rest.log")
     t0 = time.time()
     await asyncio.to_thread(wk.start, 300.0)
     ready_s = time.time() - t0
-    log(f"[drain] worker ready after {ready_s:.1f}s")
+    # read once the worker is ready: just after a broker restart the group's committed
+    # offsets may not be served yet, and the lag would read as the whole topic
+    first = await lag.read()
+    if first is None:
+        raise SystemExit("drain_rest: the broker does not answer")
+    log(f"[drain] worker ready after {ready_s:.1f}s; backlog {first['lag']:,} messages (end offsets {first['end']:,})")
     samples: list[dict[str, Any]] = []
     drained_at = None
     try:

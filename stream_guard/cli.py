@@ -12,10 +12,13 @@ import difflib
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stream_guard import __version__
 from stream_guard.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # the CLI imports the core lazily, per command
+    from stream_guard.core.alerts import Alert
 
 __all__ = ["build_parser", "main"]
 
@@ -71,7 +74,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             dead = stack.enter_context(_open_output(args.dead_letters, "--dead-letters")) if args.dead_letters else None
             shown = [0]
 
-            def on_alert(alert: dict[str, Any]) -> None:
+            def on_alert(alert: Alert) -> None:
                 out.write(orjson.dumps(alert) + b"\n")
 
             def on_bad_line(bad: BadLine) -> None:

@@ -49,7 +49,7 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeAlias
@@ -57,6 +57,7 @@ from typing import IO, Any, TypeAlias
 import orjson
 
 from stream_guard.contracts import decode_message
+from stream_guard.core.alerts import Alert
 from stream_guard.core.detector import Detector
 from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.linking import LinkingPipeline
@@ -146,7 +147,7 @@ class ReplayReport:
     duplicates: int = 0
     untracked: int = 0
     late: int = 0  # events that arrived after a later event had left the reorder buffer
-    alerts: list[dict[str, Any]] = field(default_factory=list)  # empty with keep_alerts=False
+    alerts: list[Alert] = field(default_factory=list)  # empty with keep_alerts=False
     alert_count: int = 0
     severities: Counter[str] = field(default_factory=Counter)
     reorder_peak: int = 0  # most events the reorder buffer held at once
@@ -361,7 +362,7 @@ def replay(
     *,
     flush: bool = True,
     partitions: int | None = None,
-    on_alert: Callable[[dict[str, Any]], None] | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
     keep_alerts: bool = True,
     on_bad_line: Callable[[BadLine], None] | None = None,
     progress: Callable[[ReplayReport], None] | None = None,
@@ -395,7 +396,7 @@ def replay(
     buffer = ReorderBuffer(window, reorder_events)
     clock = StreamClock(TimeBounds.of(settings), now=time.time() if now is None else now)
 
-    def emit(alerts: list[dict[str, Any]]) -> None:
+    def emit(alerts: list[Alert]) -> None:
         for alert in alerts:
             report.alert_count += 1
             report.severities[alert["severity"]] += 1
@@ -482,7 +483,7 @@ def replay(
     return report
 
 
-def write_alerts(alerts: list[dict[str, Any]], out: IO[bytes]) -> None:
+def write_alerts(alerts: Iterable[Alert], out: IO[bytes]) -> None:
     """Alerts as JSON Lines."""
     for alert in alerts:
         out.write(orjson.dumps(alert) + b"\n")

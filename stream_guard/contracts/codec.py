@@ -28,6 +28,7 @@ the producer's request limit goes truncated, with its original size:
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -217,6 +218,6 @@ def _accept(item: Any, out: DecodedMessage, raw: bytes, index: int | None) -> No
     out.positions.append(index or 0)
 
 
-def encode_alert(alert: dict[str, Any]) -> bytes:
+def encode_alert(alert: Mapping[str, Any]) -> bytes:
     """An alert as JSON bytes."""
     return orjson.dumps(alert)

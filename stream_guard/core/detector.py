@@ -37,7 +37,7 @@ import heapq
 import math
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 import xxhash
 
@@ -126,11 +126,8 @@ class Detector:
         self.dirty.add(account)
 
     # --- the per-interval path --------------------------------------------------------------
-    def advance(self, watermark: float) -> list[dict[str, Any]]:
-        """Stage quiet accounts and finalise every boundary at or before ``watermark`` - grace.
-
-        The alerts are :class:`~stream_guard.core.alerts.Alert` records; the return type stays
-        ``dict[str, Any]`` while its callers (``stream/runtime.py``, ``replay.py``) take that."""
+    def advance(self, watermark: float) -> list[Alert]:
+        """Stage quiet accounts and finalise every boundary at or before ``watermark`` - grace."""
         alerts: list[Alert] = []
         limit = watermark - self.s.idle_grace_s
         while self._heap and self._heap[0] <= limit:
@@ -152,9 +149,9 @@ class Detector:
             self._next_sweep = watermark + self.s.eval_interval_s
         if math.isfinite(watermark) and watermark > self.advanced_to:
             self.advanced_to = watermark
-        return cast("list[dict[str, Any]]", alerts)  # the same dicts (see the docstring)
+        return alerts
 
-    def flush(self) -> list[dict[str, Any]]:
+    def flush(self) -> list[Alert]:
         """Evaluate and finalise everything pending (end of a replay)."""
         return self.advance(math.inf)
 

@@ -24,6 +24,7 @@ from faust.types import TP
 from prometheus_client import Histogram
 
 from stream_guard.contracts import DeadLetter, dead_letter_record, encode_alert
+from stream_guard.core.alerts import Alert
 from stream_guard.core.checkpoint import by_partition
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
@@ -113,7 +114,7 @@ def build_app(
     cluster_table = app.Table(CLUSTER_TABLE, default=None, partitions=1, key_type=bytes, value_type=bytes)
     last_checkpoint = [time.monotonic()]
 
-    async def send_alerts(alerts: list[dict[str, Any]]) -> None:
+    async def send_alerts(alerts: list[Alert]) -> None:
         for alert in alerts:
             fut = await alerts_topic.send(key=alert["subject"].encode(), value=encode_alert(alert))
             fut.add_done_callback(delivered("alert"))  # type: ignore[attr-defined]  # an asyncio.Future

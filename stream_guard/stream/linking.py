@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from stream_guard.core.alerts import Alert
 from stream_guard.core.checkpoint import BlobCheckpoints, RestoredBlob, restore_blob
 from stream_guard.core.linking import (
     AccountProfile,
@@ -268,12 +269,12 @@ class ClusterStage:
         for kind in self.s.link_weights:
             self.m.linked_values.labels(kind).set(0)
 
-    def tick(self, now: float) -> list[dict[str, Any]]:
+    def tick(self, now: float) -> list[Alert]:
         """Judge every boundary every active source has completed (in order, each once)."""
         target = self.frontier.value(now=now)
         if target is None or self.resume_at:  # (restored, still re-reading)
             return []
-        alerts: list[dict[str, Any]] = []
+        alerts: list[Alert] = []
         last = None
         for b in boundaries(self.evaluated, target, self.s.link_interval_s, self.book.next_pending, self.book.holding):
             started = time.perf_counter()

@@ -27,12 +27,12 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 import xxhash
 
 from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
+from stream_guard.core.alerts import Alert
 from stream_guard.core.checkpoint import (
     PartitionCheckpoints,
     RestoredPartition,
@@ -243,7 +243,7 @@ class WorkerRuntime:
             return newest + self.s.eval_interval_s + self.s.idle_grace_s
         return min(active)
 
-    def tick(self, now: float) -> list[dict[str, Any]]:
+    def tick(self, now: float) -> list[Alert]:
         """Evaluate quiet accounts up to the watermark; returns the alerts raised."""
         self.flush_counts()
         if self.resume_at:
@@ -252,7 +252,7 @@ class WorkerRuntime:
             self._update_gauges()
             return []
         wm = self.last_watermark = self.watermark(now)
-        alerts: list[dict[str, Any]] = []
+        alerts: list[Alert] = []
         if wm is not None:
             self.m.watermark.set(wm)
             self.m.event_lag.set(max(0.0, now - wm))

@@ -39,7 +39,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import xxhash
 
@@ -212,13 +212,9 @@ class ClusterBook:
         return alerts
 
     # --- evaluation ----------------------------------------------------------------------
-    def evaluate(self, at: float) -> list[dict[str, Any]]:
+    def evaluate(self, at: float) -> list[Alert]:
         """Apply the verdicts up to ``at``, rebuild clusters from the links active at ``at``
-        and raise their alerts (``model_pivot`` alerts of extraction-like movers first).
-
-        The alerts are :class:`~stream_guard.core.alerts.Alert` records; the return type stays
-        ``dict[str, Any]`` while its callers (``stream/linking.py``, ``core/linking/pipeline.py``)
-        take that (a ``TypedDict`` is not a ``dict[str, Any]`` to mypy)."""
+        and raise their alerts (``model_pivot`` alerts of extraction-like movers first)."""
         pivot_alerts = self._apply(at)
         horizon = at - self.s.link_ttl_s
         for key in [k for k, v in self.links.items() if v.at < horizon]:
@@ -261,7 +257,7 @@ class ClusterBook:
         for account in [a for a, gates in self.member_gate.items()
                         if a not in self.account_cluster and all(g.until <= at for g in gates.values())]:
             del self.member_gate[account]
-        return cast("list[dict[str, Any]]", pivot_alerts + alerts)  # the same dicts (see the docstring)
+        return pivot_alerts + alerts
 
     def _stable_id(self, members: list[str], links: list[LinkVerdict], taken: set[str]) -> str:
         votes: dict[str, int] = {}

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
+from stream_guard.core.alerts import Alert
 from stream_guard.core.linking.clusters import ClusterBook
 from stream_guard.core.linking.index import AttributeIndex
 from stream_guard.core.linking.profile import AccountProfile
@@ -82,10 +82,10 @@ class LinkingPipeline:
         for p in profiles:
             self.index.observe(p)
 
-    def advance(self, boundary: float) -> list[dict[str, Any]]:
+    def advance(self, boundary: float) -> list[Alert]:
         """Judge the values and clusters at every link boundary up to ``boundary`` not judged
         yet (each boundary once, in order)."""
-        alerts: list[dict[str, Any]] = []
+        alerts: list[Alert] = []
         todo = boundaries(self.evaluated, boundary, self.s.link_interval_s, self._next_pending, self._holding)
         for b in todo:
             links, pivots = self.index.evaluate(b)
