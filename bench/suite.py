@@ -221,10 +221,6 @@ def targets(doc: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- table and plot
 
-def _rate(v: float | None) -> str:
-    return f"{v:>10,.0f}" if v else f"{'-':>10}"
-
-
 def _ratio(v: float | None) -> str:
     return f"{v:>10.3f}" if v else f"{'-':>10}"
 
@@ -252,7 +248,7 @@ def table(doc: dict[str, Any]) -> str:
         rounds = [f"round {i + 1}" for i in range(n)] + ["median"]
         lines.append(f"{'events/s':<48}" + "".join(f"{h:>10}" for h in rounds))
         for name, values in pr["events_per_s"].items():
-            cells = "".join(_rate(v) for v in [*values, _median(values)])
+            cells = "".join(throughput.fmt_rate(v) for v in [*values, _median(values)])
             lines.append(f"{pr['labels'].get(name, name):<48}{cells}")
         lines += ["", f"{'ratio (same round)':<48}" + "".join(f"{h:>10}" for h in rounds)]
         for label, values in pr["ratios"].items():
