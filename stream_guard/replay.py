@@ -58,10 +58,9 @@ import orjson
 
 from stream_guard.contracts import decode_message
 from stream_guard.core.alerts import Alert
-from stream_guard.core.detector import Detector
 from stream_guard.core.eventtime import TimeBounds
+from stream_guard.core.flow import Flow, InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
-from stream_guard.core.linking.pipeline import linked_boundary
 from stream_guard.core.partitioning import partition_for
 from stream_guard.settings import Settings
 
@@ -383,12 +382,11 @@ def replay(
     started = time.perf_counter()
     report = ReplayReport()
     n = partitions or settings.topic_partitions
-    detectors = [Detector(settings) for _ in range(n)]
-    owner: dict[str, Detector] = {}
+    linking = InProcessLinking(settings) if settings.cross_account else None
+    flow = Flow(settings, linking, partitions=n)
+    partition_of: dict[str, int] = {}
     step = settings.eval_interval_s
     next_advance = 0.0
-    linking = LinkingPipeline(settings) if settings.cross_account else None
-    latest_profile = -math.inf
     window = settings.max_event_behind_s if reorder_window_s is None else reorder_window_s
     if window < 0 or reorder_events < 1:
         raise ReplayError(f"need a reorder window >= 0 s (got {window:g}) and >= 1 reorder events "
@@ -406,17 +404,8 @@ def replay(
                 on_alert(alert)
 
     def advance(watermark: float) -> None:
-        nonlocal latest_profile
-        for det in detectors:
-            emit(det.advance(watermark))
-            det.scores.clear()  # the worker turns these into a histogram; replay does not
-            if linking is not None:
-                profiles = det.take_profiles()
-                if profiles:
-                    latest_profile = max(latest_profile, profiles[-1].at)
-                linking.feed(profiles)
-        if linking is not None:
-            emit(linking.advance(linked_boundary(settings, watermark, latest_profile)))
+        emit(flow.advance(watermark))
+        flow.scores.clear()  # the worker turns these into a histogram; replay does not
 
     def process(ts: float, payload: Payload) -> None:
         nonlocal next_advance
@@ -425,10 +414,10 @@ def replay(
             advance(ts)
             next_advance = (ts // step + 1) * step
         account = event["account_id"]
-        det = owner.get(account)
-        if det is None:
-            det = owner[account] = detectors[partition_for(account, n)]
-        det.process(event, ts)
+        partition = partition_of.get(account)
+        if partition is None:
+            partition = partition_of[account] = partition_for(account, n)
+        flow.process(partition, event, ts)
         report.events += 1
 
     def bad(b: BadLine) -> None:
@@ -472,13 +461,13 @@ def replay(
     settle(clock.finish())
     for ts, payload in buffer.drain():
         process(ts, payload)
-    advance(max((d.max_ts for d in detectors), default=0.0))
+    advance(flow.max_ts)
     if flush:
         advance(math.inf)
-    report.linking = linking
+    report.linking = linking.pipeline if linking is not None else None
     report.reorder_peak = buffer.peak
-    report.duplicates = sum(d.duplicates for d in detectors)
-    report.untracked = sum(d.rejected for d in detectors)
+    report.duplicates = sum(d.duplicates for d in flow)
+    report.untracked = sum(d.rejected for d in flow)
     report.seconds = time.perf_counter() - started
     return report
 

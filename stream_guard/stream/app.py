@@ -32,7 +32,7 @@ from stream_guard.stream.catchup import InputRecord, read_range
 from stream_guard.stream.commits import CommitAdvancer
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
-from stream_guard.stream.linking import AttributeStage, ClusterStage
+from stream_guard.stream.linking import AttributeStage, ClusterStage, ProfileOutbox
 from stream_guard.stream.probe import BrokerProbe
 from stream_guard.stream.runtime import IDLE_PARTITION_S, WorkerRuntime
 from stream_guard.stream.topics import (
@@ -99,11 +99,12 @@ def build_app(
         value_serializer="raw",
         **faust_security(settings),
     )
-    runtime = WorkerRuntime(settings, metrics)
+    source = f"{socket.gethostname()}-{os.getpid()}"
+    outbox = ProfileOutbox(metrics, source, partitions)
+    runtime = WorkerRuntime(settings, metrics, outbox)
     input_topic = app.topic(settings.input_topic, **RAW)
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
-    source = f"{socket.gethostname()}-{os.getpid()}"
     attributes = AttributeStage(settings, metrics, source)
     clusters = [ClusterStage(settings, metrics)]
     link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
@@ -355,7 +356,7 @@ def build_app(
                 clusters[0].handle(event.value, time.time(), msg.offset)
 
     async def cross_account_tick(now: float) -> None:
-        for p, msg in runtime.link_messages(source, partitions):
+        for p, msg in outbox.take():
             await link_profiles.send(value=msg, partition=p)
         for msg in attributes.tick(now):
             await link_verdicts.send(value=msg, partition=0)

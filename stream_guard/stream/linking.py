@@ -3,11 +3,12 @@ the cluster stage.
 
 Three hops, each a Kafka topic (see ``docs/cross-account.md``):
 
-1. the ingest side (:meth:`~stream_guard.stream.runtime.WorkerRuntime.link_messages`)
-   re-keys each closed :class:`~stream_guard.core.linking.AccountProfile` by attribute
-   value: the profile is split by the partition each ``kind/value`` hashes to (Kafka's
-   partitioner) and sent there, batched, on ``<app_id>-link-profiles``. Every tick it also
-   tells every partition how far its profiles are complete (``through``);
+1. the ingest side's :class:`ProfileOutbox` (the flow's profile transport, see
+   :mod:`stream_guard.core.flow`) re-keys each closed
+   :class:`~stream_guard.core.linking.AccountProfile` by attribute value: the profile is
+   split by the partition each ``kind/value`` hashes to and sent there, batched, on
+   ``<app_id>-link-profiles``. Every tick it also tells every partition how far its
+   profiles are complete (``through``);
 2. :class:`AttributeStage` (one :class:`~stream_guard.core.linking.AttributeIndex` per
    partition of that topic) judges its values once every source is complete up to a
    boundary, and sends the verdicts to ``<app_id>-link-verdicts`` (ONE partition);
@@ -23,6 +24,7 @@ Messages are JSON objects ``{"src": ..., "through": ..., "items": [...]}``, at m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -30,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
+import xxhash
 
 from stream_guard.core.alerts import Alert
 from stream_guard.core.checkpoint import BlobCheckpoints, RestoredBlob, restore_blob
@@ -45,8 +48,8 @@ from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 
 __all__ = [
-    "CLUSTER_CHECKPOINT", "MAX_MESSAGE_BYTES", "AttributeStage", "ClusterStage", "attributes_checkpoint", "pack",
-    "unpack",
+    "CLUSTER_CHECKPOINT", "MAX_MESSAGE_BYTES", "AttributeStage", "ClusterStage", "ProfileOutbox",
+    "attributes_checkpoint", "pack", "split_by_value", "unpack", "value_partition",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,6 +101,52 @@ def unpack(raw: bytes) -> tuple[str, float, list[Any]]:
     """(source, through, items) of a packed message."""
     data = orjson.loads(raw)
     return data["src"], float(data["through"]), data["items"]
+
+
+def value_partition(kind: str, value: str, partitions: int) -> int:
+    """Partition of the link-profiles topic that owns attribute value ``kind/value``."""
+    return xxhash.xxh3_64_intdigest(f"{kind}\x1f{value}".encode()) % partitions
+
+
+def split_by_value(profile: AccountProfile, partitions: int) -> dict[int, AccountProfile]:
+    """``profile`` cut into one profile per link-profiles partition, each holding the values
+    that partition owns (:func:`value_partition`).
+
+    >>> p = AccountProfile("a", 900.0, 2, [("ip", "h:1", 2), ("model", "m", 2)], 2.0, 0.5, -1.0, 1)
+    >>> sorted(v for part in split_by_value(p, 4).values() for v in part.values) == p.values
+    True
+    """
+    values: dict[int, list[tuple[str, str, int]]] = {}
+    for kind, value, n in profile.values:
+        values.setdefault(value_partition(kind, value, partitions), []).append((kind, value, n))
+    return {p: dataclasses.replace(profile, values=v) for p, v in values.items()}
+
+
+class ProfileOutbox:
+    """The worker's profile transport: closed profiles re-keyed by attribute value into
+    packed messages for the link-profiles topic (the app sends what :meth:`take` gives)."""
+
+    def __init__(self, metrics: Metrics, source: str, partitions: int) -> None:
+        self.m = metrics
+        self.source = source
+        self.partitions = partitions
+        self._messages: list[tuple[int, bytes]] = []
+
+    def deliver(self, profiles: list[AccountProfile], through: float) -> list[Alert]:
+        """Pack ``profiles`` per partition, with ``through`` (a heartbeat for partitions
+        without any); the cluster stage's alerts come later, from its own agent."""
+        split: list[list[bytes]] = [[] for _ in range(self.partitions)]
+        for profile in profiles:
+            for p, part in split_by_value(profile, self.partitions).items():
+                split[p].append(orjson.dumps(part.to_wire()))
+        self.m.link_profiles.inc(len(profiles))
+        self._messages += [(p, msg) for p in range(self.partitions) for msg in pack(self.source, through, split[p])]
+        return []
+
+    def take(self) -> list[tuple[int, bytes]]:
+        """(partition of the link-profiles topic, message) delivered since the last call."""
+        out, self._messages = self._messages, []
+        return out
 
 
 class AttributeStage:

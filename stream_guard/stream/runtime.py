@@ -22,14 +22,10 @@ changelog-backed table (key ``b"<partition>/<account_id>"``).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-
-import orjson
-import xxhash
 
 from stream_guard.contracts import DeadLetter, DeadLetterReason, decode_message
 from stream_guard.core.alerts import Alert
@@ -40,10 +36,9 @@ from stream_guard.core.checkpoint import (
 )
 from stream_guard.core.detector import Detector
 from stream_guard.core.eventtime import TimeBounds
-from stream_guard.core.linking import linked_boundary
+from stream_guard.core.flow import Flow, ProfileTransport
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
-from stream_guard.stream.linking import pack
 
 __all__ = ["HandleResult", "WorkerRuntime"]
 
@@ -66,10 +61,12 @@ class HandleResult:
 class WorkerRuntime:
     """Detectors of the assigned partitions, and the bookkeeping around them."""
 
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics, links: ProfileTransport | None = None) -> None:
         self.s = settings
         self.m = metrics
-        self.detectors: dict[int, Detector] = {}
+        #: the detection flow; ``links`` takes the closed account profiles (the worker's
+        #: Kafka outbox, :class:`~stream_guard.stream.linking.ProfileOutbox`)
+        self.flow = Flow(settings, links)
         self.checkpoints: dict[int, PartitionCheckpoints] = {}
         #: partitions whose detector came from the state table (or was held across a
         #: rebalance); a detector created by an early message is only provisional
@@ -89,11 +86,16 @@ class WorkerRuntime:
         metrics.max_accounts.set(settings.max_accounts)
 
     # --- partitions -------------------------------------------------------------------------
+    @property
+    def detectors(self) -> dict[int, Detector]:
+        """The flow's detector per assigned partition."""
+        return self.flow.detectors
+
     def detector(self, partition: int) -> Detector:
         """The detector of ``partition``, created empty on first use."""
-        det = self.detectors.get(partition)
+        det = self.flow.detectors.get(partition)
         if det is None:
-            det = self.detectors[partition] = Detector(self.s)
+            det = self.flow.detector(partition)
             self.checkpoints[partition] = PartitionCheckpoints(partition)
             self.m.assigned_partitions.set(len(self.detectors))
             self._update_gauges()
@@ -111,7 +113,7 @@ class WorkerRuntime:
             self.restored.add(partition)
             return restored
         self.drop([partition])
-        det = self.detectors[partition] = restored.detector
+        det = self.flow.adopt(partition, restored.detector)
         self.checkpoints[partition] = restored.checkpoints
         self.restored.add(partition)
         if restored.resume_at is not None:
@@ -133,7 +135,7 @@ class WorkerRuntime:
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions (after their final checkpoint)."""
         for p in partitions:
-            det = self.detectors.pop(p, None)
+            det = self.flow.drop(p)
             if det is not None:
                 self._evaluations_counted -= det.evaluations
             self.checkpoints.pop(p, None)
@@ -256,31 +258,11 @@ class WorkerRuntime:
         if wm is not None:
             self.m.watermark.set(wm)
             self.m.event_lag.set(max(0.0, now - wm))
-            for det in self.detectors.values():
-                alerts += det.advance(wm)
-                for score in det.scores:
-                    self.m.evaluation_score.observe(score)
-                det.scores.clear()
+            alerts = self.flow.advance(wm)
+            for score in self.flow.take_scores():
+                self.m.evaluation_score.observe(score)
         self._update_gauges()
         return alerts
-
-    def link_messages(self, source: str, partitions: int) -> list[tuple[int, bytes]]:
-        """Profiles closed since the last call, re-keyed by attribute value: (partition of the
-        link-profiles topic, packed message); every partition gets at least a heartbeat that
-        carries how far this worker's profiles are complete."""
-        wm = self.last_watermark
-        if not self.s.cross_account or wm is None or self.resume_at:
-            return []
-        split: list[list[bytes]] = [[] for _ in range(partitions)]
-        n = 0
-        for det in self.detectors.values():
-            for profile in det.take_profiles():
-                n += 1
-                for p, values in _by_partition(profile.values, partitions).items():
-                    split[p].append(orjson.dumps(dataclasses.replace(profile, values=values).to_wire()))
-        self.m.link_profiles.inc(n)
-        through = linked_boundary(self.s, wm, wm)
-        return [(p, msg) for p in range(partitions) for msg in pack(source, through, split[p])]
 
     def _selected(self, partitions: set[int] | None) -> list[tuple[int, Detector]]:
         return [(p, d) for p, d in self.detectors.items() if partitions is None or p in partitions]
@@ -316,17 +298,4 @@ class WorkerRuntime:
         if evaluations > self._evaluations_counted:
             m.evaluations.inc(evaluations - self._evaluations_counted)
         self._evaluations_counted = evaluations
-
-
-def value_partition(kind: str, value: str, partitions: int) -> int:
-    """Partition of the link-profiles topic that owns attribute value ``kind/value``."""
-    return xxhash.xxh3_64_intdigest(f"{kind}\x1f{value}".encode()) % partitions
-
-
-def _by_partition(values: list[tuple[str, str, int]], partitions: int) -> dict[int, list[tuple[str, str, int]]]:
-    out: dict[int, list[tuple[str, str, int]]] = {}
-    for kind, value, n in values:
-        out.setdefault(value_partition(kind, value, partitions), []).append((kind, value, n))
-    return out
-
 

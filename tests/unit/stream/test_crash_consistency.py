@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
+from stream_guard.core.alerts import Alert
 from stream_guard.core.checkpoint import by_partition
+from stream_guard.core.linking import AccountProfile
 from stream_guard.core.partitioning import partition_for
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import scenario
@@ -49,15 +51,18 @@ class Run:
     """A runtime driven over the log: alerts by id, profiles, the changelog it wrote."""
 
     def __init__(self, settings: Settings) -> None:
-        self.rt = WorkerRuntime(settings, Metrics())
+        self.rt = WorkerRuntime(settings, Metrics(), self)
         self.alerts: set[str] = set()
         self.profiles: set[tuple[str, float]] = set()
         self.passes: list[list[tuple[bytes, bytes | None]]] = []
 
+    def deliver(self, profiles: list[AccountProfile], through: float) -> list[Alert]:
+        """The runtime's profile transport: remember which profiles were closed."""
+        self.profiles |= {(p.account, p.at) for p in profiles}
+        return []
+
     def tick(self) -> None:
         self.alerts |= {a["alert_id"] for a in self.rt.tick(time.time())}
-        for det in self.rt.detectors.values():
-            self.profiles |= {(p.account, p.at) for p in det.take_profiles()}
 
     def checkpoint(self) -> None:
         self.passes.append([(k, v) for _, k, v in self.rt.checkpoint()])
@@ -74,8 +79,6 @@ class Run:
     def finish(self) -> None:
         for _ in range(3):  # every partition idle: the watermark moves past the newest event
             self.alerts |= {a["alert_id"] for a in self.rt.tick(time.time() + 3600)}
-        for det in self.rt.detectors.values():
-            self.profiles |= {(p.account, p.at) for p in det.take_profiles()}
 
 
 def changelog(passes: list[list[tuple[bytes, bytes | None]]]) -> dict[bytes, bytes]:

@@ -14,10 +14,13 @@ from stream_guard.stream.linking import (
     MAX_MESSAGE_BYTES,
     AttributeStage,
     ClusterStage,
+    ProfileOutbox,
     pack,
+    split_by_value,
     unpack,
+    value_partition,
 )
-from stream_guard.stream.runtime import WorkerRuntime, value_partition
+from stream_guard.stream.runtime import WorkerRuntime
 
 S = Settings(idle_grace_s=0.0)
 T = 20513 * 86400.0  # a multiple of the link interval
@@ -46,18 +49,11 @@ def test_value_partition_is_stable_and_spread() -> None:
 def test_stages_chained_by_hand_alert_the_cluster() -> None:
     m = Metrics()
     attributes, clusters = AttributeStage(S, m, "w"), ClusterStage(S, m)
-    # what link_messages does for one worker: split each profile by value partition
-    by_part: dict[int, list[bytes]] = {p: [] for p in range(4)}
-    for prof in hydra_profiles(T + 900):
-        for p in range(4):
-            values = [v for v in prof.values if value_partition(v[0], v[1], 4) == p]
-            if values:
-                part = AccountProfile(prof.account, prof.at, prof.requests, values, prof.day_requests,
-                                      prof.likeness, prof.age_days, prof.hours)
-                by_part[p].append(orjson.dumps(part.to_wire()))
-    for p, items in by_part.items():
-        for msg in pack("w", T + 900, items):
-            attributes.handle(p, msg, now=0.0)
+    # what one worker's outbox sends: each profile split by value partition
+    outbox = ProfileOutbox(m, "w", 4)
+    outbox.deliver(hydra_profiles(T + 900), T + 900)
+    for p, msg in outbox.take():
+        attributes.handle(p, msg, now=0.0)
     verdict_messages = attributes.tick(now=0.0)
     assert verdict_messages  # every partition evaluated boundary T + 900
     for msg in verdict_messages:
@@ -90,33 +86,44 @@ def test_bad_internal_messages_are_skipped() -> None:
     assert attributes.tick(now=0.0) == [] and clusters.tick(now=0.0) == []
 
 
-def test_runtime_link_messages_carry_profiles_and_heartbeats() -> None:
-    rt = WorkerRuntime(S, Metrics())
+def test_split_by_value_keeps_every_value_once() -> None:
+    prof = hydra_profiles(T + 900, 1)[0]
+    parts = split_by_value(prof, 4)
+    assert sorted(v for part in parts.values() for v in part.values) == sorted(prof.values)
+    assert all(value_partition(k, v, 4) == p for p, part in parts.items() for k, v, _ in part.values)
+    assert all(replace(part, values=[]) == replace(prof, values=[]) for part in parts.values())
+
+
+def test_runtime_outbox_carries_profiles_and_heartbeats() -> None:
+    m = Metrics()
+    outbox = ProfileOutbox(m, "w", 4)
+    rt = WorkerRuntime(S, m, outbox)
     for i in range(3):
         ev = {"event_id": f"e{i}", "ts": T + 10 + i, "account_id": "a", "model": "m", "input_tokens": 1,
               "output_tokens": 2, "ip": "10.0.0.1", "payment_fingerprint": "pm_1"}
         rt.handle(0, i, orjson.dumps(ev))
-    assert rt.link_messages("w", 4) == []  # no tick yet: no watermark
+    assert outbox.take() == []  # no tick yet: no watermark
     later = {"event_id": "later", "ts": T + 1000, "account_id": "b", "model": "m", "input_tokens": 1,
              "output_tokens": 2}
     rt.handle(1, 0, orjson.dumps(later))  # event time moves past the end of a's interval
     rt.tick(now=1e12)  # all partitions idle: the watermark passes the newest event
-    messages = rt.link_messages("w", 4)
+    messages = outbox.take()
     assert sorted(p for p, _ in messages) == [0, 1, 2, 3]  # a message (or heartbeat) per partition
     values = [tuple(v[:2]) for _, msg in messages for item in unpack(msg)[2] for v in item[3]]
     assert sorted(values) == [("ip", opaque("10.0.0.1")), ("ip_prefix", opaque("10.0.0.0/24")), ("model", "m"),
                               ("payment", "pm_1")]
 
 
-def test_runtime_link_messages_use_the_configured_hash_key() -> None:
+def test_runtime_outbox_uses_the_configured_hash_key() -> None:
     def profile_values(settings: Settings) -> list[tuple[str, str]]:
-        rt = WorkerRuntime(settings, Metrics())
+        outbox = ProfileOutbox(Metrics(), "w", 4)
+        rt = WorkerRuntime(settings, Metrics(), outbox)
         ev = {"event_id": "e", "ts": T + 10, "account_id": "a", "model": "m", "input_tokens": 1,
               "output_tokens": 2, "ip": "10.0.0.1", "user_agent": "sdk/1"}
         rt.handle(0, 0, orjson.dumps(ev))
         rt.handle(1, 0, orjson.dumps({**ev, "event_id": "l", "ts": T + 1000, "account_id": "b"}))
         rt.tick(now=1e12)
-        return sorted(tuple(v[:2]) for _, msg in rt.link_messages("w", 4) for item in unpack(msg)[2]
+        return sorted(tuple(v[:2]) for _, msg in outbox.take() for item in unpack(msg)[2]
                       for v in item[3])
 
     keyed = profile_values(replace(S, link_hash_key="k"))
@@ -138,15 +145,10 @@ class _Topics:
         self.verdicts_read = 0
 
     def interval(self, at: float, accounts: int) -> list[dict[str, object]]:
-        for p in range(len(self.profiles)):
-            items = []
-            for prof in hydra_profiles(at, accounts):
-                values = [v for v in prof.values if value_partition(v[0], v[1], len(self.profiles)) == p]
-                if values:
-                    items.append(orjson.dumps(AccountProfile(prof.account, prof.at, prof.requests, values,
-                                                             prof.day_requests, prof.likeness, prof.age_days,
-                                                             prof.hours).to_wire()))
-            self.profiles[p] += pack("w", at, items)
+        outbox = ProfileOutbox(self.m, "w", len(self.profiles))
+        outbox.deliver(hydra_profiles(at, accounts), at)
+        for p, msg in outbox.take():
+            self.profiles[p].append(msg)
         return self.consume()
 
     def consume(self) -> list[dict[str, object]]:
