@@ -20,13 +20,17 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-__all__ = ["ENV_PREFIX", "Settings", "SettingsError"]
+__all__ = ["DEFAULTS", "ENV_PREFIX", "EVIDENCE_TERMS", "Settings", "SettingsError"]
 
 ENV_PREFIX = "STREAM_GUARD_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: The member-evidence terms a weight vector (``link_evidence_weights``,
+#: ``cluster_evidence_weights``) weighs, in the order they are summed.
+EVIDENCE_TERMS = ("likeness", "young_share", "evenness", "synchrony")
 #: ``STREAM_GUARD_*`` variables that are not settings of the package (test and bench knobs).
 NOT_SETTINGS = frozenset({"STREAM_GUARD_TEST_BOOTSTRAP", "STREAM_GUARD_KAFKA_CACHE", "STREAM_GUARD_KAFKA_VERSION"})
 
@@ -228,6 +232,11 @@ class Settings:
     rule_out_in_ratio: float = _knob(
         3.0, "Output/input token ratio that counts as output-heavy (hash-only traffic in volume_rule)."
     )
+    rule_overshoot_factor: float = _knob(
+        2.0,
+        "volume_rule's severity rises one step when a volume count reaches this many times its "
+        "threshold (lower: more high/critical volume alerts).",
+    )
     # --- thresholds of the pattern rule (slow extractors) ---------------------------------
     pattern_min_requests: float = _knob(
         15.0, "pattern_rule needs at least this many requests (with prompt text) in the day window."
@@ -239,7 +248,14 @@ class Settings:
         3.0, "Capability categories in a day that count as covering a capability space."
     )
     pattern_min_active_hours: float = _knob(
-        14.0, "Active hours out of the last 24 (after a day of observation) that count as around-the-clock activity."
+        14.0,
+        "Active hours out of the last 24 that count as around-the-clock activity (once the account "
+        "has been observed for pattern_min_observed_hours).",
+    )
+    pattern_min_observed_hours: float = _knob(
+        20.0,
+        "Hours since an account was first seen before its active hours can count as around the "
+        "clock (lower: judged sooner, on less of a day).",
     )
     pattern_template_share: float = _knob(
         0.5, "Share of new prompts reusing a recent template that counts as templated."
@@ -247,11 +263,42 @@ class Settings:
     pattern_max_iat_cv: float = _knob(
         0.5, "Coefficient of variation of inter-arrival gaps at or below which timing is machine-regular."
     )
+    pattern_min_gaps: float = _knob(
+        10.0,
+        "Inter-arrival gaps in the day window pattern_rule needs before it judges timing regularity "
+        "(higher: fewer chance-regular light accounts).",
+    )
     pattern_max_tokens_share: float = _knob(
         0.3, "Share of responses cut at max_tokens that counts as outputs pushed to the cap."
     )
     pattern_min_score: float = _knob(
         0.7, "pattern_rule fires at or above this evidence score (0.1 + the weights of its evidence)."
+    )
+    pattern_medium_score: float = _knob(
+        0.75, "pattern_rule's severity is `medium` from this score (`low` below it)."
+    )
+    pattern_high_score: float = _knob(
+        0.9,
+        "pattern_rule's severity is `high` from this score, when the traffic is both templated and "
+        "around the clock (else `medium`).",
+    )
+    # --- near-duplicate prompts (docs/detection.md, section 3) -------------------------------
+    near_dup_sketch_all_below: int = _knob(
+        64,
+        "Every new text prompt is sketched (near-duplicate signature) while the account has fewer "
+        "than this many text requests in its current and previous day generations; beyond it, a "
+        "sample (higher: more exact near_dup_share_day on heavy accounts, more CPU).",
+    )
+    near_dup_sketch_every: int = _knob(
+        4,
+        "Beyond near_dup_sketch_all_below, every this many-th new text prompt of an account is "
+        "sketched (1: all; higher: less CPU, a coarser share; at most 256: a checkpoint keeps the "
+        "account's turn in one byte).",
+    )
+    near_dup_min_basis: float = _knob(
+        10.0,
+        "Sketched prompts in the day window below which near_dup_share_day stays 0 (neutral); "
+        "higher: fewer chance near-duplicate shares on light accounts.",
     )
     # --- population models -------------------------------------------------------------------
     new_account_age_s: float = _knob(
@@ -356,6 +403,114 @@ class Settings:
     pivot_min_requests: float = _knob(
         20.0, "Model-release pivot: requests on the new model before an account is judged."
     )
+    # --- cross-account tuning (docs/cross-account.md) ----------------------------------------
+    link_evidence_weights: str = _knob(
+        "likeness=0.35,young_share=0.25,evenness=0.2,synchrony=0.2",
+        "Weights of the member evidence in a shared value's suspicion (before its kind weight): "
+        "members' extraction-likeness, share of young accounts, evenness of their volumes, "
+        "synchrony of their hours; all four, each in [0, 1], summing to at most 1.",
+    )
+    link_likeness_gate: float = _knob(
+        0.4,
+        "Group likeness below which suspicion (and a cluster's score) is scaled down in proportion: "
+        "young, even, synchronized accounts that do not look like extraction do not link on "
+        "structure alone (higher: stricter).",
+    )
+    link_likeness_prior: float = _knob(
+        0.25,
+        "Extraction-likeness assumed before any evidence: a group's and a member's likeness is shrunk "
+        "toward it (a few requests show little).",
+    )
+    link_prior_requests: float = _knob(
+        10.0,
+        "Weight of link_likeness_prior in requests (a member's own likeness: a third of it); higher: "
+        "more requests needed before likeness counts.",
+    )
+    link_evenness_basis_requests: float = _knob(
+        10.0,
+        "Mean day requests per member at which evenness counts fully (scaled down below it: with one "
+        "request each, every group is even).",
+    )
+    link_synchrony_basis_hours: float = _knob(
+        6.0,
+        "Mean active hours per member at which synchrony counts fully (scaled down below it: with one "
+        "active hour each, every group is synchronized).",
+    )
+    link_member_min_likeness: float = _knob(
+        0.35,
+        "A member of a linked value is linked only when its own likeness (shrunk toward the prior) "
+        "reaches this (higher: fewer benign bystanders linked).",
+    )
+    link_member_min_likeness_wide: float = _knob(
+        0.5,
+        "link_member_min_likeness for values shared by more than link_specific_value_accounts "
+        "accounts (sharing a popular value says little about one account).",
+    )
+    link_specific_value_accounts: int = _knob(
+        50,
+        "Accounts up to which a shared value counts as specific (link_member_min_likeness); wider "
+        "values need link_member_min_likeness_wide.",
+    )
+    link_member_min_fit: float = _knob(
+        0.5,
+        "A member of a linked value is linked only when its fit to the group (mean of its likeness, "
+        "youth, volume term and hours like the majority) reaches this (higher: stricter).",
+    )
+    link_member_max_volume_ratio: float = _knob(
+        2.0,
+        "A member of a linked value is linked only when its day volume is at most about this many "
+        "times the group's median (load-balanced peers carry the same volume); at least 1, at most 4.",
+    )
+    link_stats_sample: int = _knob(
+        512,
+        "Member rows over which a value's statistics are computed (a deterministic stride sample; "
+        "higher: more exact on big values, slower).",
+    )
+    link_big_value_members: int = _knob(
+        64,
+        "Values holding more members than this are re-judged at most every link_big_value_every_s "
+        "(their statistics move slowly); smaller values are judged at every boundary.",
+    )
+    link_big_value_every_s: float = _knob(
+        3600.0,
+        "Event-time seconds between judgements of a big value (lower: faster reaction, more CPU).",
+    )
+    cluster_evidence_weights: str = _knob(
+        "likeness=0.4,young_share=0.25,evenness=0.2,synchrony=0.15",
+        "Weights of the members' evidence in a cluster's score (like link_evidence_weights, over all "
+        "members of the cluster).",
+    )
+    cluster_link_weight: float = _knob(
+        0.4,
+        "Weight of a cluster's strongest link in its score; the members' evidence weighs 1 minus it.",
+    )
+    cluster_medium_score: float = _knob(0.65, "A cluster alert is `medium` from this score (`low` below).")
+    cluster_high_score: float = _knob(0.75, "A cluster alert is `high` from this score.")
+    cluster_critical_score: float = _knob(0.85, "A cluster alert is `critical` from this score.")
+    cluster_member_min_likeness: float = _knob(
+        0.3,
+        "A member of an alerted cluster whose own likeness is below this is alerted one severity "
+        "lower than its cluster (it may be a benign account caught in a link).",
+    )
+    pivot_new_model_after_s: float = _knob(
+        3600.0,
+        "A model first seen this long after the attribute index saw its first profile counts as a "
+        "new release (models present from the start are not).",
+    )
+    pivot_min_likeness: float = _knob(
+        0.5,
+        "Model-release pivot: movers whose extraction-likeness is below this are kept as evidence "
+        "only (no model_pivot alert).",
+    )
+    pivot_high_likeness: float = _knob(
+        0.7, "Model-release pivot: a mover is `high` (else `medium`) from this likeness..."
+    )
+    pivot_high_speedup: float = _knob(
+        2.0, "...when its day requests also grew at least this many times since its first use of the model."
+    )
+    mixture_high_score: float = _knob(
+        0.8, "Mixture (reseller): an alert is `high` from this score (`medium` below)."
+    )
     # --- metrics and logging ------------------------------------------------------------
     metrics_host: str = _knob("0.0.0.0", "Address the /metrics HTTP server binds to.")
     metrics_port: int = _knob(9108, "Port of the /metrics, /healthz and /readyz endpoints.")
@@ -369,12 +524,17 @@ class Settings:
     @property
     def link_weights(self) -> dict[str, float]:
         """``link_kind_weights`` parsed: attribute kind -> weight in [0, 1]."""
-        out: dict[str, float] = {}
-        for part in self.link_kind_weights.split(","):
-            if part.strip():
-                kind, _, weight = part.partition("=")
-                out[kind.strip()] = float(weight)
-        return out
+        return _weight_map(self.link_kind_weights)
+
+    @cached_property
+    def link_evidence(self) -> tuple[float, float, float, float]:
+        """``link_evidence_weights`` parsed, in :data:`EVIDENCE_TERMS` order (parsed once)."""
+        return _evidence_vector("link_evidence_weights", self.link_evidence_weights)
+
+    @cached_property
+    def cluster_evidence(self) -> tuple[float, float, float, float]:
+        """``cluster_evidence_weights`` parsed, in :data:`EVIDENCE_TERMS` order (parsed once)."""
+        return _evidence_vector("cluster_evidence_weights", self.cluster_evidence_weights)
 
     @property
     def broker_url(self) -> str:
@@ -453,6 +613,44 @@ class Settings:
         if self.producer_max_request_bytes < 4096:
             raise SettingsError("producer_max_request_bytes must be >= 4096")
         self.topic_config_map  # noqa: B018 - parses, raising SettingsError when malformed
+        self._check_tuning()
+
+    def _check_tuning(self) -> None:
+        """The detection tuning knobs: shares in [0, 1], counts >= 1, divisors > 0, ordered bands."""
+        shares = (
+            "link_likeness_gate", "link_likeness_prior", "link_member_min_likeness", "link_member_min_likeness_wide",
+            "link_member_min_fit", "cluster_link_weight", "cluster_medium_score", "cluster_high_score",
+            "cluster_critical_score", "cluster_member_min_likeness", "pivot_min_likeness", "pivot_high_likeness",
+            "pattern_medium_score", "pattern_high_score", "mixture_high_score",
+        )
+        for name in shares:
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise SettingsError(f"{name} must be in [0, 1]")
+        counts = ("link_specific_value_accounts", "link_stats_sample", "link_big_value_members",
+                  "near_dup_sketch_every")
+        for name in counts:
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be >= 1")
+        positive = ("link_likeness_gate", "link_prior_requests", "link_evenness_basis_requests",
+                    "link_synchrony_basis_hours", "rule_overshoot_factor")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be > 0")
+        nonnegative = ("link_big_value_every_s", "pivot_new_model_after_s", "near_dup_sketch_all_below",
+                       "near_dup_min_basis", "pattern_min_gaps", "pattern_min_observed_hours", "pivot_high_speedup")
+        for name in nonnegative:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name} must be >= 0")
+        if self.near_dup_sketch_every > 256:
+            raise SettingsError("near_dup_sketch_every must be <= 256 (checkpoints keep the turn in one byte)")
+        if not 1.0 <= self.link_member_max_volume_ratio <= 4.0:
+            raise SettingsError("link_member_max_volume_ratio must be in [1, 4]")
+        if not self.cluster_medium_score <= self.cluster_high_score <= self.cluster_critical_score:
+            raise SettingsError("need cluster_medium_score <= cluster_high_score <= cluster_critical_score")
+        if self.pattern_medium_score > self.pattern_high_score:
+            raise SettingsError("need pattern_medium_score <= pattern_high_score")
+        self.link_evidence  # noqa: B018 - parses, raising SettingsError when malformed
+        self.cluster_evidence  # noqa: B018 - likewise
 
     @classmethod
     def unknown_variables(cls, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -474,6 +672,38 @@ class Settings:
         ]
 
 
+def _weight_map(text: str) -> dict[str, float]:
+    """``name=weight,...`` parsed (a ``ValueError`` for a weight that is no number)."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        if part.strip():
+            name, _, weight = part.partition("=")
+            out[name.strip()] = float(weight)
+    return out
+
+
+def _evidence_vector(setting: str, text: str) -> tuple[float, float, float, float]:
+    """A member-evidence weight vector in :data:`EVIDENCE_TERMS` order, checked.
+
+    >>> _evidence_vector("w", "synchrony=0.1,likeness=0.5,evenness=0.2,young_share=0.2")
+    (0.5, 0.2, 0.2, 0.1)
+    >>> _evidence_vector("w", "likeness=0.9,young_share=0.5")
+    Traceback (most recent call last):
+    ...
+    stream_guard.settings.SettingsError: w: expected term=weight,... over likeness, young_share, evenness, synchrony
+    """
+    try:
+        weights = _weight_map(text)
+    except ValueError as exc:
+        raise SettingsError(f"{setting}: expected term=weight,... ({exc})") from exc
+    if sorted(weights) != sorted(EVIDENCE_TERMS):
+        raise SettingsError(f"{setting}: expected term=weight,... over {', '.join(EVIDENCE_TERMS)}")
+    if any(not 0.0 <= w <= 1.0 for w in weights.values()) or sum(weights.values()) > 1.0 + 1e-9:
+        raise SettingsError(f"{setting}: weights must be in [0, 1] and sum to at most 1")
+    likeness, young, even, sync = (weights[term] for term in EVIDENCE_TERMS)
+    return likeness, young, even, sync
+
+
 def _parse(name: str, raw: str, kind: type) -> Any:
     try:
         if kind is bool:
@@ -485,3 +715,7 @@ def _parse(name: str, raw: str, kind: type) -> Any:
         return kind(raw)
     except ValueError:
         raise SettingsError(f"{name}: expected {kind.__name__}, got {raw!r}") from None
+
+
+#: The settings with every default (for helpers whose callers may not pass settings).
+DEFAULTS = Settings()

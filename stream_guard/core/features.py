@@ -25,11 +25,12 @@ from array import array
 from typing import TYPE_CHECKING
 
 from stream_guard.core.window import COUNTERS, HORIZONS
+from stream_guard.settings import DEFAULTS, Settings
 
 if TYPE_CHECKING:  # state.py imports this module (staged features are packed)
     from stream_guard.core.state import AccountState
 
-__all__ = ["FEATURES", "MODEL_FEATURES", "NEAR_DUP_MIN_BASIS", "extract", "pack", "scaled", "unpack"]
+__all__ = ["FEATURES", "MODEL_FEATURES", "extract", "pack", "scaled", "unpack"]
 
 
 def _share(num: float, den: float) -> float:
@@ -66,12 +67,11 @@ SKETCHED, NEAR = _counter("sketched_requests"), _counter("near_dup_requests")
 _C = len(COUNTERS)
 # where each horizon's block starts in Windows.view
 _SHORT, _LONG, _DAY = (HORIZONS.index(h) * _C for h in ("short", "long", "day"))
-#: sketched prompts today below which ``near_dup_share_day`` stays neutral (0)
-NEAR_DUP_MIN_BASIS = 10.0
 
 
-def extract(st: AccountState, at: float) -> dict[str, float]:
-    """All features of ``st`` as of event time ``at`` (its events before ``at``)."""
+def extract(st: AccountState, at: float, s: Settings = DEFAULTS) -> dict[str, float]:
+    """All features of ``st`` as of event time ``at`` (its events before ``at``), under the
+    tuning of ``s`` (``near_dup_min_basis``)."""
     v, distinct, cats = st.windows.view(at)
     L, D = _LONG, _DAY
     long_req, day_req = v[L + REQ], v[D + REQ]
@@ -113,7 +113,7 @@ def extract(st: AccountState, at: float) -> dict[str, float]:
         "tool_share_day": _share(v[D + TOOLS], day_req),
         "repeat_share_day": _share(v[D + PREP], with_prompt),
         "template_repeat_share_day": _share(v[D + TREP], day_text - v[D + PREP]),
-        "near_dup_share_day": _share(v[D + NEAR], sketched) if sketched >= NEAR_DUP_MIN_BASIS else 0.0,
+        "near_dup_share_day": _share(v[D + NEAR], sketched) if sketched >= s.near_dup_min_basis else 0.0,
         "near_dup_basis_day": sketched,
         "distinct_prompts_day": distinct,
         "distinct_ratio_day": _share(distinct, with_prompt),

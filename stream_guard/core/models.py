@@ -36,6 +36,7 @@ from river import anomaly, stats
 
 from stream_guard.core.features import MODEL_FEATURES
 from stream_guard.core.rules import Verdict, reason
+from stream_guard.core.vocabulary import POPULATION_MODEL
 from stream_guard.settings import Settings
 
 __all__ = ["BASELINE_FEATURES", "POPULATIONS", "PopulationModel", "PopulationModels"]
@@ -92,7 +93,7 @@ class PopulationModel:
 class PopulationModels:
     """The models of every population, with warm-up and learning protection."""
 
-    name = "population_model"
+    name = POPULATION_MODEL
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings

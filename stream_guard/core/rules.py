@@ -131,7 +131,7 @@ class VolumeRule:
                                   "distinct prompts / requests today: a sweep over many different tasks"))
         overshoot = max(r["value"] / r["threshold"] for r in volume[:-1])
         score = min(1.0, 0.4 + 0.1 * (len(content) - 1) + 0.05 * (len(volume) - 1) + 0.1 * math.log2(overshoot))
-        severity = SEVERITIES[min(3, len(content) - 2 + (overshoot >= 2) + (len(volume) >= 3))]
+        severity = SEVERITIES[min(3, len(content) - 2 + (overshoot >= s.rule_overshoot_factor) + (len(volume) >= 3))]
         return Verdict(self.name, round(score, 4), severity, volume + content)
 
 
@@ -172,7 +172,8 @@ class PatternRule:
                                      "share of requests that open a conversation: no multi-turn use")))
         evidence.append((0.1, reason("distinct_ratio_day", f["distinct_ratio_day"], s.rule_distinct_ratio,
                                      "distinct prompts / requests today")))
-        around_the_clock = f["observed_hours"] >= 20 and f["active_hours"] >= s.pattern_min_active_hours
+        around_the_clock = (f["observed_hours"] >= s.pattern_min_observed_hours
+                            and f["active_hours"] >= s.pattern_min_active_hours)
         # templating: filled templates, or paraphrases/small edits of recent prompts
         # (near duplicates); the reason names the larger share (template repeats on a tie)
         template_share, near_dup_share = f["template_repeat_share_day"], f["near_dup_share_day"]
@@ -189,7 +190,7 @@ class PatternRule:
         elif templated:
             evidence.append((0.15, reason("template_repeat_share_day", template_share,
                                           s.pattern_template_share, "new prompts filling a template already used")))
-        if f["gap_basis_day"] >= 10 and f["iat_cv_day"] <= s.pattern_max_iat_cv:
+        if f["gap_basis_day"] >= s.pattern_min_gaps and f["iat_cv_day"] <= s.pattern_max_iat_cv:
             evidence.append((0.1, reason("iat_cv_day", f["iat_cv_day"], s.pattern_max_iat_cv,
                                          "coefficient of variation of inter-arrival gaps: machine-regular timing")))
         if f["max_tokens_share_day"] >= s.pattern_max_tokens_share:
@@ -198,7 +199,7 @@ class PatternRule:
         score = round(min(1.0, 0.1 + sum(w for w, _ in evidence)), 4)
         if score < s.pattern_min_score:
             return None
-        severity = "low" if score < 0.75 else "medium" if score < 0.9 else "high"
+        severity = "low" if score < s.pattern_medium_score else "medium" if score < s.pattern_high_score else "high"
         if severity == "high" and not (templated and around_the_clock):
             severity = "medium"  # one of the two alone leaves room for a benign explanation
         return Verdict(self.name, score, severity, [r for _, r in evidence])

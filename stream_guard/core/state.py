@@ -11,8 +11,8 @@ counter increments and, when the prompt text is present, the text signals of
   fingerprints (spread), and the last 8 near-duplicate signatures;
 - near-duplicate sampling: the signature (:mod:`~stream_guard.core.neardup`, a few µs)
   is computed for every new text prompt (not an exact repeat) while the account has
-  fewer than ``SKETCH_ALL_BELOW`` text requests in its current and previous day
-  generations, then for every ``SKETCH_EVERY``-th one only, counted per account: the
+  fewer than ``near_dup_sketch_all_below`` text requests in its current and previous day
+  generations, then for every ``near_dup_sketch_every``-th one only, counted per account: the
   live worker and ``replay`` see an account's events in the same order, so they sketch
   the same ones;
 - timing: inter-arrival gap moments in the windows (count, sum, sum of squares: the
@@ -50,12 +50,11 @@ from stream_guard.core.features import pack, unpack
 from stream_guard.core.recent import Recent
 from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
 from stream_guard.core.window import COUNTERS, Windows
+from stream_guard.settings import DEFAULTS, Settings
 
-__all__ = ["HOUR_MASK", "SKETCH_ALL_BELOW", "SKETCH_EVERY", "AccountState"]
+__all__ = ["HOUR_MASK", "AccountState"]
 
 HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest event
-SKETCH_ALL_BELOW = 64  #: day text requests below which every new prompt is sketched
-SKETCH_EVERY = 4  #: beyond, every this many-th new prompt is
 _TEXT = COUNTERS.index("text_requests")
 #: The counters :meth:`AccountState.add` counts, in the order it builds its per-event tuple
 #: (positional: no names on the per-event path). Checked against window.COUNTERS at import,
@@ -108,13 +107,14 @@ class AccountState:
         self.staged: list[tuple[float, array[float] | None]] | None = None
         # the alert gate: detector -> (severity rank, active until (event time))
         self.active_alerts: dict[str, Cooldown] | None = None
-        self.sketch_seq = 0  # new text prompts seen, modulo SKETCH_EVERY (the sampling turn)
+        self.sketch_seq = 0  # new text prompts seen, modulo near_dup_sketch_every (the sampling turn)
         # input offset the last checkpoint of this state covers (events of this account at
         # lower offsets are already in it when a partition is re-read after a crash); -1: none
         self.upto = -1
 
-    def add(self, event: dict[str, Any], ts: float) -> PromptSignals | None:
-        """Count one request event at event time ``ts``; returns its text signals (if any)."""
+    def add(self, event: dict[str, Any], ts: float, s: Settings = DEFAULTS) -> PromptSignals | None:
+        """Count one request event at event time ``ts`` under the tuning of ``s`` (which new
+        prompts are sketched); returns its text signals (if any)."""
         if self.first_seen is None:
             self.first_seen = ts
             created = event.get("account_created_at")
@@ -137,8 +137,9 @@ class AccountState:
             sketch = False
             if not prompt_repeat:  # an exact repeat is no news (and trivially near)
                 turn = self.sketch_seq
-                self.sketch_seq = (turn + 1) % SKETCH_EVERY
-                sketch = turn == 0 or self.windows.bound(len(self.windows.lengths) - 1, _TEXT) < SKETCH_ALL_BELOW
+                self.sketch_seq = (turn + 1) % s.near_dup_sketch_every
+                sketch = (turn == 0
+                          or self.windows.bound(len(self.windows.lengths) - 1, _TEXT) < s.near_dup_sketch_all_below)
             sig = analyze_prompt(prompt, sketch=sketch)
             cot, bench, categories = int(sig.cot), int(sig.benchmark), sig.categories
             template_repeat = recent.push("template", sig.template) and not prompt_repeat

@@ -37,3 +37,31 @@ def test_a_bad_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, capsys:
     monkeypatch.setenv("STREAM_GUARD_METRICS_PORT", "many")
     assert main(["settings"]) == 2
     assert "STREAM_GUARD_METRICS_PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env", [
+    {"STREAM_GUARD_LINK_STATS_SAMPLE": "0"},
+    {"STREAM_GUARD_NEAR_DUP_SKETCH_EVERY": "0"},
+    {"STREAM_GUARD_NEAR_DUP_SKETCH_EVERY": "257"},  # the checkpoint keeps the turn in one byte
+    {"STREAM_GUARD_LINK_SPECIFIC_VALUE_ACCOUNTS": "0"},
+    {"STREAM_GUARD_CLUSTER_CRITICAL_SCORE": "1.5"},
+    {"STREAM_GUARD_CLUSTER_MEDIUM_SCORE": "0.8"},  # above cluster_high_score
+    {"STREAM_GUARD_PATTERN_MEDIUM_SCORE": "0.95"},  # above pattern_high_score
+    {"STREAM_GUARD_LINK_LIKENESS_GATE": "0"},
+    {"STREAM_GUARD_LINK_PRIOR_REQUESTS": "0"},
+    {"STREAM_GUARD_LINK_MEMBER_MAX_VOLUME_RATIO": "0.5"},
+    {"STREAM_GUARD_PIVOT_NEW_MODEL_AFTER_S": "-1"},
+    {"STREAM_GUARD_LINK_EVIDENCE_WEIGHTS": "likeness=0.9,young_share=0.5,evenness=0,synchrony=0"},  # sum > 1
+    {"STREAM_GUARD_CLUSTER_EVIDENCE_WEIGHTS": "likeness=1"},  # a term missing
+    {"STREAM_GUARD_LINK_EVIDENCE_WEIGHTS": "likeness=x,young_share=0,evenness=0,synchrony=0"},
+])
+def test_unusable_detection_tuning_is_refused(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
+
+
+def test_evidence_weights_are_read_in_term_order() -> None:
+    weights = "synchrony=0.1,evenness=0.2,young_share=0.3,likeness=0.4"
+    s = Settings.from_env({"STREAM_GUARD_CLUSTER_EVIDENCE_WEIGHTS": weights})
+    assert s.cluster_evidence == (0.4, 0.3, 0.2, 0.1)
+    assert Settings().link_evidence == (0.35, 0.25, 0.2, 0.2)

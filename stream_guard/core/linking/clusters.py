@@ -10,17 +10,22 @@ one derived from its earliest link), and scores it:
 ``score = 0.4 * strongest link + 0.6 * (0.4 likeness + 0.25 youth + 0.2 evenness + 0.15 synchrony)``
 
 over all members (their mean extraction-likeness, share of young accounts, evenness of
-their day volumes and synchrony of their active hours). A cluster with at least
+their day volumes and synchrony of their active hours; the weights are
+``cluster_link_weight`` and ``cluster_evidence_weights``), damped below a likeness of
+``link_likeness_gate``. Severity bands: ``cluster_medium_score``, ``cluster_high_score``,
+``cluster_critical_score``. A cluster with at least
 ``cluster_min_accounts`` members and a score of at least ``cluster_min_score`` raises a
 ``kind: cluster`` alert naming the shared values and the aggregate evidence; it is not
 repeated during ``cooldown_s`` unless its severity rises or it grows by
 ``cluster_growth_factor`` (a hydra replacing banned accounts). Every member of an alerted
 cluster is also reported on its own (detector ``cluster_member``) at the cluster's
-severity, one step lower for members that do not look like extraction themselves.
+severity, one step lower for members that do not look like extraction themselves
+(likeness below ``cluster_member_min_likeness``).
 
 Pivot verdicts (accounts moving fast to a newly released model) are kept as evidence:
 they add a reason to clusters whose members pivoted, and an extraction-like account that
-pivoted gets a ``model_pivot`` alert.
+pivoted (likeness at least ``pivot_min_likeness``) gets a ``model_pivot`` alert, ``high`` from
+``pivot_high_likeness`` with a ``pivot_high_speedup``, else ``medium``.
 
 >>> from stream_guard.settings import Settings
 >>> from stream_guard.core.linking.index import LinkVerdict, MemberRow
@@ -45,11 +50,11 @@ import xxhash
 
 from stream_guard.core.alerts import Alert, Cooldown, admit, build_alert
 from stream_guard.core.linking.index import (
-    LIKENESS_GATE,
     LinkVerdict,
     MemberRow,
     PivotVerdict,
     group_evidence,
+    likeness_gate,
     verdict_from_wire,
 )
 from stream_guard.core.rules import Verdict, reason, severity_rank
@@ -123,12 +128,12 @@ def _order(v: LinkVerdict | PivotVerdict) -> tuple[float, str, str]:
     return (v.at, v.kind, v.value)
 
 
-def _severity(score: float) -> Severity:
-    if score >= 0.85:
+def _severity(score: float, s: Settings) -> Severity:
+    if score >= s.cluster_critical_score:
         return "critical"
-    if score >= 0.75:
+    if score >= s.cluster_high_score:
         return "high"
-    if score >= 0.65:
+    if score >= s.cluster_medium_score:
         return "medium"
     return "low"
 
@@ -281,12 +286,16 @@ class ClusterBook:
         self, members: list[str], links: list[LinkVerdict], info: dict[str, MemberRow]
     ) -> tuple[float, dict[str, float]]:
         rows = [info[a] for a in members]
-        ev = group_evidence(rows, self.s.young_account_days)
+        s = self.s
+        ev = group_evidence(rows, s)
         strength = max((v.score for v in links), default=0.0)
         pivoted = sum(1 for a in members if a in self.pivoted) / len(rows)
-        aggregate = 0.4 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.15 * ev["synchrony"]
-        gate = min(ev["likeness"] / LIKENESS_GATE, 1.0)  # structure alone does not make a campaign
-        score = round(min(0.4 * strength + 0.6 * aggregate, 1.0) * gate, 4)
+        w_likeness, w_young, w_even, w_sync = s.cluster_evidence
+        aggregate = (w_likeness * ev["likeness"] + w_young * ev["young_share"] + w_even * ev["evenness"]
+                     + w_sync * ev["synchrony"])
+        gate = likeness_gate(ev["likeness"], s)  # structure alone does not make a campaign
+        w_link = s.cluster_link_weight
+        score = round(min(w_link * strength + (1.0 - w_link) * aggregate, 1.0) * gate, 4)
         stats = {
             "accounts": float(len(rows)), "links": float(len(links)), "strongest_link": round(strength, 4),
             "likeness_mean": ev["likeness"], "young_share": ev["young_share"], "evenness": ev["evenness"],
@@ -297,7 +306,7 @@ class ClusterBook:
     # --- alerts --------------------------------------------------------------------------
     def _alert(self, c: Cluster, at: float, info: dict[str, MemberRow]) -> list[Alert]:
         s = self.s
-        severity = _severity(c.score)
+        severity = _severity(c.score, s)
         rank = severity_rank(severity)
         n = len(c.members)
         gate = self.cluster_gate.get(c.cluster_id)
@@ -355,7 +364,7 @@ class ClusterBook:
     def _member_alert(self, account: str, c: Cluster, severity: str, at: float, row: MemberRow) -> list[Alert]:
         s = self.s
         likeness = row.likeness
-        if likeness < 0.3 and severity != "low":
+        if likeness < s.cluster_member_min_likeness and severity != "low":
             severity = SEVERITIES[severity_rank(severity) - 1]
         gate = self.member_gate.setdefault(account, {})
         if not admit(gate, CLUSTER_MEMBER, severity, at=at, cooldown_s=s.cooldown_s):
@@ -379,9 +388,9 @@ class ClusterBook:
         s = self.s
         for account, share, delay, requests, likeness, speedup in v.movers:
             self.pivoted[account] = Pivoted(v.model, share, delay, requests, likeness, speedup, v.at)
-            if likeness < 0.5:
+            if likeness < s.pivot_min_likeness:
                 continue  # a fast benign adopter: evidence only
-            severity = "high" if likeness >= 0.7 and speedup >= 2.0 else "medium"
+            severity = "high" if likeness >= s.pivot_high_likeness and speedup >= s.pivot_high_speedup else "medium"
             gate = self.member_gate.setdefault(account, {})
             if not admit(gate, MODEL_PIVOT, severity, at=v.at, cooldown_s=s.cooldown_s):
                 continue
@@ -393,7 +402,7 @@ class ClusterBook:
                 reason("pivot_delay_s", delay, s.pivot_window_s,
                        "seconds from the model's first appearance to its first use"),
                 reason("pivot_speedup", speedup, "-", "day requests now / day requests at its first use"),
-                reason("likeness", likeness, 0.5, "this account's own extraction-likeness (0..1)"),
+                reason("likeness", likeness, s.pivot_min_likeness, "this account's own extraction-likeness (0..1)"),
             ]
             alerts.append(build_alert(
                 kind="account", subject=account, account_ids=[account],

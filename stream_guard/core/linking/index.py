@@ -15,7 +15,8 @@ measures:
 - **synchrony**: mean Jaccard similarity of each member's 24-hour activity mask with the
   majority mask (accounts driven by one scheduler are active in the same hours).
 
-``suspicion = kind weight x (0.35 likeness + 0.25 youth + 0.2 evenness + 0.2 synchrony)``;
+``suspicion = kind weight x (0.35 likeness + 0.25 youth + 0.2 evenness + 0.2 synchrony)``
+(``link_evidence_weights``, damped below a likeness of ``link_likeness_gate``);
 a value shared by at least ``link_min_accounts`` accounts with suspicion at or above
 ``link_min_score`` *links* its members (a :class:`LinkVerdict`). Kind weights encode how
 rare and hard to share a kind is: a payment instrument or a custom client fingerprint
@@ -24,8 +25,9 @@ linking on their own whatever their members look like. A corporate NAT (one IP, 
 proxy fingerprint for many old, uneven, ordinary accounts) scores low on every member term.
 
 Values of kind ``model`` never link; they track model releases instead: a model first seen
-well after the stream started is *new*, and accounts that move most of their volume to it
-within ``pivot_window_s`` are reported as :class:`PivotVerdict` movers.
+``pivot_new_model_after_s`` (an hour) after the stream started is *new*, and accounts that
+move most of their volume to it within ``pivot_window_s`` are reported as
+:class:`PivotVerdict` movers.
 
 >>> from stream_guard.settings import Settings
 >>> from stream_guard.core.linking.profile import AccountProfile, is_young
@@ -49,11 +51,8 @@ from stream_guard.settings import Settings
 
 __all__ = [
     "AttributeIndex", "LinkVerdict", "MemberRow", "Mover", "PivotVerdict", "fits", "group_evidence",
-    "majority_mask", "suspicion", "synchrony",
+    "likeness_gate", "majority_mask", "suspicion", "synchrony",
 ]
-
-#: A model seen for the first time this long after the index's first profile is "new".
-NEW_MODEL_AFTER_S = 3600.0
 
 
 @dataclass(slots=True)
@@ -207,101 +206,108 @@ def evenness(volumes: list[float]) -> float:
     return min(max(1.0 - math.sqrt(var) / mean, 0.0), 1.0)
 
 
-#: Values with more members than this are re-judged at most every BIG_VALUE_EVERY_S of event
-#: time (their statistics move slowly; small values are judged at every boundary).
-BIG_VALUE, BIG_VALUE_EVERY_S = 64, 3600.0
-#: Rows over which a group's statistics are computed (a deterministic stride sample).
-STATS_SAMPLE = 512
-#: Likeness assumed before any evidence, and its weight in requests (a few requests per
-#: account cannot show much: the group's likeness is shrunk toward the prior).
-LIKENESS_PRIOR, PRIOR_REQUESTS = 0.25, 10.0
-#: Day requests per member and active hours per member at which evenness and synchrony
-#: count fully (with one request each, every group is "even" and "synchronized").
-EVEN_BASIS, SYNC_BASIS = 10.0, 6.0
-
-
-def group_evidence(rows: list[MemberRow], young_days: float, major: int | None = None) -> dict[str, float]:
+def group_evidence(rows: list[MemberRow], s: Settings, major: int | None = None) -> dict[str, float]:
     """Evidence of a group of accounts from their member rows.
 
-    ``likeness`` is the request-weighted mean shrunk toward :data:`LIKENESS_PRIOR`;
-    ``evenness`` and ``synchrony`` are scaled by how much volume and how many active hours
-    the members have (:data:`EVEN_BASIS`, :data:`SYNC_BASIS`).
+    ``likeness`` is the request-weighted mean shrunk toward ``s.link_likeness_prior``
+    (weighing ``s.link_prior_requests``); ``young_share`` counts members younger than
+    ``s.young_account_days``; ``evenness`` and ``synchrony`` are scaled by how much volume
+    and how many active hours the members have (``s.link_evenness_basis_requests``,
+    ``s.link_synchrony_basis_hours``).
 
-    >>> ev = group_evidence([MemberRow("a", 26.0, 0.9, 1.0, 0xFFFFFF), MemberRow("b", 26.0, 0.9, 2.0, 0xFFFFFF)], 14.0)
+    >>> from stream_guard.settings import DEFAULTS
+    >>> ev = group_evidence([MemberRow("a", 26.0, 0.9, 1.0, 0xFFFFFF), MemberRow("b", 26.0, 0.9, 2.0, 0xFFFFFF)],
+    ...                     DEFAULTS)
     >>> ev["likeness"], ev["young_share"], ev["evenness"], ev["synchrony"]
     (0.7952, 1.0, 1.0, 1.0)
-    >>> group_evidence([MemberRow("a", 1.0, 0.9, 1.0, 1), MemberRow("b", 1.0, 0.9, 1.0, 1)], 14.0)["evenness"]
+    >>> group_evidence([MemberRow("a", 1.0, 0.9, 1.0, 1), MemberRow("b", 1.0, 0.9, 1.0, 1)], DEFAULTS)["evenness"]
     0.1
     """
     n = len(rows)
     volume = sum(r.day_requests for r in rows)
-    likeness = ((sum(r.day_requests * r.likeness for r in rows) + LIKENESS_PRIOR * PRIOR_REQUESTS)
-                / (volume + PRIOR_REQUESTS))
+    prior = s.link_prior_requests
+    likeness = ((sum(r.day_requests * r.likeness for r in rows) + s.link_likeness_prior * prior)
+                / (volume + prior))
+    young_days = s.young_account_days
     young = sum(1 for r in rows if is_young(r.age_days, young_days)) / n
-    step = max(1, n // STATS_SAMPLE)  # synchrony is a mean: a sample of the masks will do
+    step = max(1, n // s.link_stats_sample)  # synchrony is a mean: a sample of the masks will do
     masks = [r.hours for r in rows[::step]]
-    even = evenness([r.day_requests for r in rows]) * min(volume / n / EVEN_BASIS, 1.0)
-    sync = synchrony(masks, major) * min(sum(m.bit_count() for m in masks) / max(len(masks), 1) / SYNC_BASIS, 1.0)
+    even = evenness([r.day_requests for r in rows]) * min(volume / n / s.link_evenness_basis_requests, 1.0)
+    hours = sum(m.bit_count() for m in masks) / max(len(masks), 1)
+    sync = synchrony(masks, major) * min(hours / s.link_synchrony_basis_hours, 1.0)
     return {"likeness": round(likeness, 4), "young_share": round(young, 4), "evenness": round(even, 4),
             "synchrony": round(sync, 4), "day_requests": round(volume, 1)}
 
 
-#: Group likeness from which a group's suspicion is not damped (below it, suspicion is
-#: scaled down in proportion: young, even, synchronized accounts that do not look like
-#: extraction, such as a new team on one company card, do not link on structure alone).
-LIKENESS_GATE = 0.4
-#: A member's own likeness (shrunk toward the prior by its own requests) below which it is
-#: never linked, however well it fits otherwise; for values shared by more than
-#: SPECIFIC_VALUE accounts (a popular SDK's fingerprint: sharing it says little about one
-#: account) the member's own evidence must reach MEMBER_MIN_LIKENESS_WIDE.
-MEMBER_MIN_LIKENESS, MEMBER_MIN_LIKENESS_WIDE, SPECIFIC_VALUE = 0.35, 0.5, 50
+def suspicion(ev: dict[str, float], s: Settings) -> float:
+    """Member evidence of a group in [0, 1] (before the attribute kind's weight): the
+    evidence weighted by ``s.link_evidence_weights``, scaled down in proportion below a
+    likeness of ``s.link_likeness_gate`` (young, even, synchronized accounts that do not look
+    like extraction, such as a new team on one company card, do not link on structure alone).
 
-
-def suspicion(ev: dict[str, float]) -> float:
-    """Member evidence of a group in [0, 1] (before the attribute kind's weight).
-
-    >>> suspicion({"likeness": 0.8, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0})
+    >>> from stream_guard.settings import DEFAULTS
+    >>> suspicion({"likeness": 0.8, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0}, DEFAULTS)
     0.93
-    >>> suspicion({"likeness": 0.1, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0})  # damped
+    >>> suspicion({"likeness": 0.1, "young_share": 1.0, "evenness": 1.0, "synchrony": 1.0}, DEFAULTS)  # damped
     0.1713
     """
-    raw = 0.35 * ev["likeness"] + 0.25 * ev["young_share"] + 0.2 * ev["evenness"] + 0.2 * ev["synchrony"]
-    return round(raw * min(ev["likeness"] / LIKENESS_GATE, 1.0), 4)
+    w_likeness, w_young, w_even, w_sync = s.link_evidence
+    raw = (w_likeness * ev["likeness"] + w_young * ev["young_share"] + w_even * ev["evenness"]
+           + w_sync * ev["synchrony"])
+    return round(raw * likeness_gate(ev["likeness"], s), 4)
 
 
-def shrunk_likeness(day_requests: float, likeness: float) -> float:
-    """An account's likeness shrunk toward :data:`LIKENESS_PRIOR` (a few requests show little).
+def likeness_gate(likeness: float, s: Settings) -> float:
+    """The damping of a group's score by its likeness: 1 from ``s.link_likeness_gate`` up,
+    falling in proportion below it.
 
-    >>> shrunk_likeness(1.0, 0.9), shrunk_likeness(100.0, 0.9)
+    >>> from stream_guard.settings import DEFAULTS
+    >>> likeness_gate(0.8, DEFAULTS), likeness_gate(0.1, DEFAULTS)
+    (1.0, 0.25)
+    """
+    return min(likeness / s.link_likeness_gate, 1.0)
+
+
+def shrunk_likeness(day_requests: float, likeness: float, s: Settings) -> float:
+    """An account's likeness shrunk toward ``s.link_likeness_prior`` with a third of
+    ``s.link_prior_requests`` as its weight (a few requests show little).
+
+    >>> from stream_guard.settings import DEFAULTS
+    >>> shrunk_likeness(1.0, 0.9, DEFAULTS), shrunk_likeness(100.0, 0.9, DEFAULTS)
     (0.4, 0.879)
     """
-    k = PRIOR_REQUESTS / 3.0
-    return round((day_requests * likeness + LIKENESS_PRIOR * k) / (day_requests + k), 4)
+    k = s.link_prior_requests / 3.0
+    return round((day_requests * likeness + s.link_likeness_prior * k) / (day_requests + k), 4)
 
 
-def fits(row: MemberRow, median_requests: float, major: int, young_days: float) -> bool:
+def fits(row: MemberRow, median_requests: float, major: int, s: Settings) -> bool:
     """Whether a member of a linked value is linked (see :func:`fitting_members`)."""
-    return bool(fitting_members([row], median_requests, major, young_days))
+    return bool(fitting_members([row], median_requests, major, s))
 
 
 def fitting_members(
-    rows: list[MemberRow], median_requests: float, major: int, young_days: float,
-    min_likeness: float = MEMBER_MIN_LIKENESS,
+    rows: list[MemberRow], median_requests: float, major: int, s: Settings, min_likeness: float | None = None,
 ) -> list[MemberRow]:
     """The members of a linked value that are linked: own (shrunk) likeness at least
-    ``min_likeness``, volume at most twice the group's median (:func:`volume_term` >= 0.5)
-    and :func:`member_fit` at least 0.5.
+    ``min_likeness`` (default ``s.link_member_min_likeness``), volume at most about
+    ``s.link_member_max_volume_ratio`` times the group's median (:func:`volume_term`) and
+    :func:`member_fit` at least ``s.link_member_min_fit``.
 
+    >>> from stream_guard.settings import DEFAULTS
     >>> rows = [MemberRow("a", 26.0, 0.9, 2.0, 0xFFFFFF), MemberRow("e", 400.0, 0.7, 300.0, 0b111),
     ...         MemberRow("c", 1.0, 0.58, 6.0, 1)]
-    >>> [r.account for r in fitting_members(rows, 26.0, 0xFFFFFF, 14.0)]
+    >>> [r.account for r in fitting_members(rows, 26.0, 0xFFFFFF, DEFAULTS)]
     ['a']
     """
+    floor = s.link_member_min_likeness if min_likeness is None else min_likeness
+    # volume_term(r, m) >= t  <=>  (r + 1) / (m + 1) <= ratio (up to volume_term's rounding)
+    min_volume_term = 1.0 - math.log(s.link_member_max_volume_ratio) / math.log(4.0)
+    young_days, min_fit = s.young_account_days, s.link_member_min_fit
     return [
         row for row in rows
-        if shrunk_likeness(row.day_requests, row.likeness) >= min_likeness
-        and volume_term(row.day_requests, median_requests) >= 0.5
-        and member_fit(row, median_requests, major, young_days) >= 0.5
+        if shrunk_likeness(row.day_requests, row.likeness, s) >= floor
+        and volume_term(row.day_requests, median_requests) >= min_volume_term
+        and member_fit(row, median_requests, major, young_days) >= min_fit
     ]
 
 
@@ -318,8 +324,8 @@ def volume_term(requests: float, median_requests: float) -> float:
 def member_fit(row: MemberRow, median_requests: float, major: int, young_days: float) -> float:
     """How well one member fits its group's suspicious picture, in [0, 1]: the mean of its own
     likeness, youth, :func:`volume_term` and active hours like the group's majority. Members
-    below 0.5 are not linked (a benign account that happens to share an address or a popular
-    CoT phrase with a campaign).
+    below ``link_member_min_fit`` (0.5) are not linked (a benign account that happens to share
+    an address or a popular CoT phrase with a campaign).
 
     >>> member_fit(MemberRow("a", 26.0, 0.9, 2.0, 0xFFFFFF), 26.0, 0xFFFFFF, 14.0)
     0.975
@@ -468,8 +474,9 @@ class AttributeIndex:
             vs = self.values.get(key)
             if vs is None:
                 continue
-            if len(vs.members) > BIG_VALUE and at - vs.judged_at < BIG_VALUE_EVERY_S and key[0] != "model":
-                self.dirty.add(key)  # a big value changes slowly: judged at most hourly
+            if (len(vs.members) > self.s.link_big_value_members and at - vs.judged_at < self.s.link_big_value_every_s
+                    and key[0] != "model"):
+                self.dirty.add(key)  # a big value changes slowly: judged at most every link_big_value_every_s
                 continue
             vs.judged_at = at
             stale = [a for a, m in vs.members.items() if m.last_at < horizon]
@@ -508,10 +515,10 @@ class AttributeIndex:
             return None
         row = MemberRow._make  # tuple.__new__: no per-row keyword handling
         rows = [row((a, m.day_requests, m.likeness, m.age_days, m.hours)) for a, m in sorted(members.items())]
-        sample = rows[:: max(1, len(rows) // STATS_SAMPLE)]
+        sample = rows[:: max(1, len(rows) // s.link_stats_sample)]
         major = majority_mask([r.hours for r in sample if r.hours])
-        ev = group_evidence(sample, s.young_account_days, major)
-        score = round(self.weights.get(kind, 0.0) * suspicion(ev), 4)
+        ev = group_evidence(sample, s, major)
+        score = round(self.weights.get(kind, 0.0) * suspicion(ev, s), 4)
         linked = score >= s.link_min_score
         if not linked and not vs.linked:
             return None
@@ -522,13 +529,14 @@ class AttributeIndex:
         if linked:
             volumes = sorted(r.day_requests for r in sample)
             median = volumes[len(volumes) // 2]
-            floor = MEMBER_MIN_LIKENESS if accounts <= SPECIFIC_VALUE else MEMBER_MIN_LIKENESS_WIDE
-            fitting = fitting_members(rows, median, major, s.young_account_days, floor)
+            wide = accounts > s.link_specific_value_accounts  # sharing it says little about one account
+            floor = s.link_member_min_likeness_wide if wide else s.link_member_min_likeness
+            fitting = fitting_members(rows, median, major, s, floor)
             ev["unfit_members"] = float(len(rows) - len(fitting))
         return LinkVerdict(kind, value, at, accounts, score, linked, ev, fitting)
 
     def _pivot(self, model: str, vs: _Value, at: float) -> PivotVerdict | None:
-        if self.started_at is None or vs.first_seen - self.started_at < NEW_MODEL_AFTER_S:
+        if self.started_at is None or vs.first_seen - self.started_at < self.s.pivot_new_model_after_s:
             return None  # present from the start: not a release we saw happen
         if at - vs.first_seen > self.s.pivot_window_s + self.s.link_ttl_s:
             return None

@@ -25,8 +25,8 @@ A sub-stream fires when, over the day horizon (``day_window_s``):
   least ``mixture_min_requests`` text requests, a CoT share below ``rule_cot_share`` and a
   benchmark share below ``rule_benchmark_share``.
 
-Severity is ``high`` from a score of 0.8, else ``medium``. When several sub-streams fire
-the highest score is reported. Reasons name the sub-stream by its key in hex only.
+Severity is ``high`` from a score of 0.8 (``mixture_high_score``), else ``medium``. When
+several sub-streams fire the highest score is reported. Reasons name the sub-stream by its key in hex only.
 
 Memory: an account with one stream key keeps a tiny record (key, last event time, day
 request counts). From the second key on it keeps counters for at most 8 sub-streams
@@ -73,6 +73,7 @@ from typing import Any
 
 from stream_guard.core.rules import Verdict, reason
 from stream_guard.core.signals import PromptSignals
+from stream_guard.core.vocabulary import MIXTURE_RULE
 from stream_guard.settings import Settings
 
 __all__ = ["MAX_STREAMS", "TEMPLATE_RING", "MixtureDetector"]
@@ -157,7 +158,7 @@ def _count(c: list[float], off: int, sig: PromptSignals | None, first_turn: bool
 class MixtureDetector:
     """Per-account sub-streams, judged as minorities against the rest (see the module docstring)."""
 
-    name = "mixture_rule"
+    name = MIXTURE_RULE
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -357,7 +358,7 @@ class MixtureDetector:
         if best is None:
             return None
         score, key, v, rest = best
-        return Verdict(self.name, round(score, 4), "high" if score >= 0.8 else "medium",
+        return Verdict(self.name, round(score, 4), "high" if score >= s.mixture_high_score else "medium",
                        _reasons(s, key, v, rest, total[_REQ]))
 
     # --- housekeeping ------------------------------------------------------------------------

@@ -238,6 +238,31 @@ def test_cluster_severity_bands(link_score: float, severity: str) -> None:
     assert weak["severity"] == {"low": "low", "medium": "low", "high": "medium", "critical": "high"}[severity]
 
 
+def test_cluster_severity_bands_and_member_step_follow_the_settings() -> None:
+    members = rows("a", 5) + [row("weak", likeness=0.2)]
+    shifted = Settings(cooldown_s=3600.0, cluster_critical_score=0.95, cluster_high_score=0.9,
+                       cluster_medium_score=0.85, cluster_member_min_likeness=0.1)
+    b = book(shifted)
+    b.update([link("payment", "pm_a", T, members, score=0.9)])  # score 0.9003: critical by default
+    alerts = valid(b.evaluate(T))
+    assert alerts[0]["score"] == 0.9003 and alerts[0]["severity"] == "high"
+    assert next(a for a in alerts if a["subject"] == "weak")["severity"] == "high"  # 0.2 >= 0.1: no step down
+
+
+def test_cluster_score_weights_follow_the_settings() -> None:
+    s = Settings(cooldown_s=3600.0, cluster_link_weight=1.0, link_likeness_gate=0.1,
+                 cluster_evidence_weights="likeness=1,young_share=0,evenness=0,synchrony=0")
+    b = book(s)
+    b.update([link("payment", "pm_a", T, rows("a", 6), score=0.5)])
+    b.evaluate(T)
+    assert b.clusters[0].score == 0.5  # the strongest link alone
+    b = book(Settings(cooldown_s=3600.0, cluster_link_weight=0.0,
+                      cluster_evidence_weights="likeness=0,young_share=1,evenness=0,synchrony=0"))
+    b.update([link("payment", "pm_a", T, rows("a", 6), score=0.5)])
+    b.evaluate(T)
+    assert b.clusters[0].score == 1.0  # every member young
+
+
 def test_account_ids_capped_but_account_count_exact() -> None:
     b = book(Settings(cluster_alert_max_ids=3))
     b.update([link("payment", "pm_a", T, rows("a", 7))])
@@ -337,6 +362,17 @@ def test_model_pivot_alerts_only_for_extraction_like_movers() -> None:
     # the same pivot again, within the cooldown: nothing new
     b.update([PivotVerdict("m-new", 4500.0, 6300.0, pivot.movers)])
     assert b.evaluate(6300.0) == []
+
+
+def test_model_pivot_cut_offs_follow_the_settings() -> None:
+    b = book(Settings(cooldown_s=3600.0, pivot_min_likeness=0.3, pivot_high_likeness=0.6, pivot_high_speedup=1.0))
+    b.update([PivotVerdict("m-new", 4500.0, 5400.0, [
+        Mover("p2", 0.9, 600.0, 30.0, 0.4, 3.0),   # alerted now: likeness 0.4 >= 0.3
+        Mover("p3", 1.0, 0.0, 25.0, 0.6, 1.0),     # high now: 0.6 and a speedup of 1
+    ])])
+    alerts = valid(b.evaluate(5400.0))
+    assert [(a["subject"], a["severity"]) for a in alerts] == [("p2", "medium"), ("p3", "high")]
+    assert [r["threshold"] for r in alerts[0]["reasons"] if r["signal"] == "likeness"] == [0.3]
 
 
 def test_pivoted_members_add_pivot_share_to_their_cluster() -> None:

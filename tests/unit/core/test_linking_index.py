@@ -15,16 +15,17 @@ import json
 import pytest
 import xxhash
 from stream_guard.core.linking.index import (
-    NEW_MODEL_AFTER_S,
     AttributeIndex,
     LinkVerdict,
     MemberRow,
     Mover,
     PivotVerdict,
     evenness,
+    fitting_members,
     group_evidence,
     majority_mask,
     member_fit,
+    suspicion,
     synchrony,
     verdict_from_wire,
 )
@@ -66,18 +67,40 @@ def test_evenness_synchrony_majority_by_hand() -> None:
 
 def test_group_evidence_by_hand() -> None:
     rows = [MemberRow("a", 26.0, 0.9, 2.0, ALL_DAY), MemberRow("b", 26.0, 0.9, 20.0, ALL_DAY)]
-    ev = group_evidence(rows, 14.0)
+    ev = group_evidence(rows, Settings())
     # likeness: (52 * 0.9 + 0.25 * 10) / (52 + 10)
     assert ev == {"likeness": round(49.3 / 62, 4), "young_share": 0.5, "evenness": 1.0, "synchrony": 1.0,
                   "day_requests": 52.0}
-    light = group_evidence([MemberRow("a", 2.0, 0.9, 1.0, 0b1), MemberRow("b", 2.0, 0.9, 1.0, 0b1)], 14.0)
-    assert light["evenness"] == 0.2  # 1.0 scaled by 2 / EVEN_BASIS
-    assert light["synchrony"] == round(1 / 6, 4)  # 1.0 scaled by 1 hour / SYNC_BASIS
+    light = group_evidence([MemberRow("a", 2.0, 0.9, 1.0, 0b1), MemberRow("b", 2.0, 0.9, 1.0, 0b1)], Settings())
+    assert light["evenness"] == 0.2  # 1.0 scaled by 2 / link_evenness_basis_requests
+    assert light["synchrony"] == round(1 / 6, 4)  # 1.0 scaled by 1 hour / link_synchrony_basis_hours
+
+
+def test_group_evidence_and_suspicion_follow_the_settings() -> None:
+    light = [MemberRow("a", 2.0, 0.9, 1.0, 0b1), MemberRow("b", 2.0, 0.9, 1.0, 0b1)]
+    s = Settings(link_evenness_basis_requests=2.0, link_synchrony_basis_hours=1.0, link_likeness_prior=0.9)
+    ev = group_evidence(light, s)
+    assert (ev["likeness"], ev["evenness"], ev["synchrony"]) == (0.9, 1.0, 1.0)  # shrunk toward 0.9: stays
+    ev = {"likeness": 0.8, "young_share": 1.0, "evenness": 0.0, "synchrony": 0.0}
+    assert suspicion(ev, Settings()) == round(0.35 * 0.8 + 0.25, 4)
+    only_likeness = Settings(link_evidence_weights="likeness=1,young_share=0,evenness=0,synchrony=0")
+    assert suspicion(ev, only_likeness) == 0.8
+    assert suspicion(dict(ev, likeness=0.2), only_likeness) == 0.1  # damped by 0.2 / link_likeness_gate
+    assert suspicion(dict(ev, likeness=0.2), Settings(link_evidence_weights=only_likeness.link_evidence_weights,
+                                                       link_likeness_gate=0.2)) == 0.2
+
+
+def test_member_floors_follow_the_settings() -> None:
+    a, heavy = MemberRow("a", 26.0, 0.9, 2.0, ALL_DAY), MemberRow("x", 60.0, 0.9, 2.0, ALL_DAY)
+    assert fitting_members([a, heavy], 26.0, ALL_DAY, Settings()) == [a]  # 60 > twice the median
+    assert fitting_members([a, heavy], 26.0, ALL_DAY, Settings(link_member_max_volume_ratio=3.0)) == [a, heavy]
+    assert fitting_members([a], 26.0, ALL_DAY, Settings(link_member_min_likeness=0.9)) == []
+    assert fitting_members([a], 26.0, ALL_DAY, Settings(link_member_min_fit=0.98)) == []  # its fit: 0.975
 
 
 def test_unknown_age_counts_as_not_young() -> None:
     rows = [MemberRow("a", 26.0, 0.9, UNKNOWN_AGE, ALL_DAY), MemberRow("b", 26.0, 0.9, 2.0, ALL_DAY)]
-    assert group_evidence(rows, 14.0)["young_share"] == 0.5
+    assert group_evidence(rows, Settings())["young_share"] == 0.5
     assert member_fit(rows[0], 26.0, ALL_DAY, 14.0) == round((0.9 + 0 + 1 + 1) / 4, 4)
 
 
@@ -269,7 +292,7 @@ def _started(idx: AttributeIndex) -> None:
 def test_pivot_movers_of_a_model_released_an_hour_after_start() -> None:
     idx = AttributeIndex(PIVOT)
     _started(idx)
-    release = T + NEW_MODEL_AFTER_S
+    release = T + PIVOT.pivot_new_model_after_s
     idx.observe(prof("m1", release, [("model", "m-new", 10)], requests=10, likeness=0.8))  # all on it
     idx.observe(prof("m2", release, [("model", "m-new", 5), ("model", "m-old", 15)], requests=20))  # 25 %
     idx.observe(prof("m3", release, [("model", "m-new", 3)], requests=3))  # too few requests
@@ -290,12 +313,21 @@ def test_pivot_movers_of_a_model_released_an_hour_after_start() -> None:
 def test_model_first_seen_within_the_first_hour_is_no_release() -> None:
     idx = AttributeIndex(PIVOT)
     _started(idx)
-    early = T + NEW_MODEL_AFTER_S - 900
+    early = T + PIVOT.pivot_new_model_after_s - 900
     idx.observe(prof("m1", early, [("model", "m-early", 10)], requests=10))
     assert idx.evaluate(early) == ([], [])
     # and the old model stays no release, whoever moves to it later
-    idx.observe(prof("m9", T + 3 * NEW_MODEL_AFTER_S, [("model", "m-old", 10)], requests=10))
-    assert idx.evaluate(T + 3 * NEW_MODEL_AFTER_S) == ([], [])
+    idx.observe(prof("m9", T + 3 * PIVOT.pivot_new_model_after_s, [("model", "m-old", 10)], requests=10))
+    assert idx.evaluate(T + 3 * PIVOT.pivot_new_model_after_s) == ([], [])
+
+
+def test_the_release_delay_follows_the_settings() -> None:
+    soon = Settings(pivot_window_s=7200.0, pivot_min_requests=5.0, pivot_min_share=0.5, pivot_new_model_after_s=900.0)
+    idx = AttributeIndex(soon)
+    _started(idx)
+    idx.observe(prof("m1", T + 900.0, [("model", "m-new", 10)], requests=10))
+    _, (p,) = idx.evaluate(T + 900.0)  # an hour by default: no release yet
+    assert p.model == "m-new" and [m.account for m in p.movers] == ["m1"]
 
 
 def test_hydra_of_unknown_age_on_payment_links_on_the_other_terms() -> None:

@@ -19,17 +19,20 @@ from typing import Any
 
 import pytest
 import xxhash
-from stream_guard.core.features import NEAR_DUP_MIN_BASIS, extract, pack, unpack
+from stream_guard.core.features import extract, pack, unpack
 from stream_guard.core.neardup import MIN_WORDS, NEAR, STOP_WORDS, K, near_any, signature, similarity, sketch
 from stream_guard.core.recent import RINGS, SKETCHES, Recent
 from stream_guard.core.rules import PatternRule
 from stream_guard.core.signals import analyze_prompt
-from stream_guard.core.state import SKETCH_ALL_BELOW, SKETCH_EVERY, AccountState
+from stream_guard.core.state import AccountState
 from stream_guard.core.window import COUNTERS, Windows
 from stream_guard.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 S = Settings()
+# the near-duplicate sampling knobs' defaults
+SKETCH_ALL_BELOW, SKETCH_EVERY = S.near_dup_sketch_all_below, S.near_dup_sketch_every
+NEAR_DUP_MIN_BASIS = S.near_dup_min_basis
 T0 = 20513 * 86400.0  # 2026-03-01T00:00:00Z
 HOUR = 3600.0
 
@@ -273,6 +276,18 @@ def test_every_new_prompt_is_sketched_below_the_day_threshold_then_every_fourth(
     assert f["near_dup_basis_day"] == sum(flags) == SKETCH_ALL_BELOW + (len(prompts) - SKETCH_ALL_BELOW) // SKETCH_EVERY
 
 
+def test_the_sample_follows_the_settings() -> None:
+    prompts = [ev(f"{p} Variant wording {chr(97 + i % 26)}.") for i, p in enumerate(UNRELATED * 3)]  # 36
+    every_third = Settings(near_dup_sketch_all_below=10, near_dup_sketch_every=3)
+    st = AccountState("acct", S.horizons)
+    flags = []
+    for i, event in enumerate(prompts):
+        sig_ = st.add(event, T0 + HOUR + i * 10.0, every_third)
+        flags.append(sig_ is not None and sig_.sketch is not None)
+    assert all(flags[:10]) and flags[10:] == [(10 + i) % 3 == 0 for i in range(len(prompts) - 10)]
+    assert extract(st, T0 + 2 * HOUR)["near_dup_basis_day"] == sum(flags)
+
+
 def test_exact_repeats_and_short_prompts_are_not_sketched_nor_take_a_turn() -> None:
     st = AccountState("acct", S.horizons)
     events = [ev(BASE), ev(BASE), ev("hi there"), ev(), ev(prompt_hash="abc"), ev(UNRELATED[1])]
@@ -324,6 +339,7 @@ def test_near_dup_share_is_neutral_below_its_basis() -> None:
         st.add(ev(p), T0 + HOUR + 60 * i)
     f = extract(st, T0 + 2 * HOUR)
     assert f["near_dup_basis_day"] == n and f["near_dup_share_day"] == 0.0
+    assert extract(st, T0 + 2 * HOUR, Settings(near_dup_min_basis=n))["near_dup_share_day"] > 0.5  # the knob
     st.add(ev(paraphrases(n + 1)[-1]), T0 + HOUR + 60 * n)
     assert extract(st, T0 + 2 * HOUR)["near_dup_share_day"] > 0.5
 

@@ -201,9 +201,12 @@ def test_volume_severity_grows_with_content_overshoot_and_volume_signals() -> No
     assert VolumeRule(S).evaluate(minimal).severity == "low"
     assert rank(more_content) == rank(minimal) + 1
     assert rank(all_content) == rank(minimal) + 2
-    # twice the volume threshold: one step up
+    # twice the volume threshold (rule_overshoot_factor): one step up
     assert rank(blunt(long_requests=2 * S.rule_long_requests)) == rank(minimal) + 1
     assert rank(blunt(long_requests=2 * S.rule_long_requests - 0.01)) == rank(minimal)
+    sooner = Settings(rule_overshoot_factor=1.5)
+    v = VolumeRule(sooner).evaluate(blunt(long_requests=1.5 * S.rule_long_requests))
+    assert v is not None and severity_rank(v.severity) == rank(minimal) + 1
     # a second volume signal: one step up
     assert rank(blunt(short_requests=S.rule_short_requests)) == rank(minimal) + 1
     everything = blunt(distinct_ratio_day=1.0, benchmark_share_long=1.0, short_requests=5 * S.rule_short_requests,
@@ -311,9 +314,9 @@ def must_haves(s: Settings = S, **over: float) -> dict[str, float]:
 OPTIONAL = {
     "benchmark_share_day": {"benchmark_share_day": S.rule_benchmark_share},
     "categories_day": {"categories_day": S.pattern_min_categories},
-    "active_hours": {"active_hours": S.pattern_min_active_hours, "observed_hours": 20.0},
+    "active_hours": {"active_hours": S.pattern_min_active_hours, "observed_hours": S.pattern_min_observed_hours},
     "template_repeat_share_day": {"template_repeat_share_day": S.pattern_template_share},
-    "iat_cv_day": {"iat_cv_day": S.pattern_max_iat_cv, "gap_basis_day": 10.0},
+    "iat_cv_day": {"iat_cv_day": S.pattern_max_iat_cv, "gap_basis_day": S.pattern_min_gaps},
     "max_tokens_share_day": {"max_tokens_share_day": S.pattern_max_tokens_share},
 }
 
@@ -383,16 +386,21 @@ def test_pattern_min_score_is_the_gate() -> None:
 
 
 def test_around_the_clock_needs_a_day_of_observation() -> None:
-    f = slow(observed_hours=below(20.0))
+    assert S.pattern_min_observed_hours == 20.0
+    f = slow(observed_hours=below(S.pattern_min_observed_hours))
     v = PatternRule(S).evaluate(f)
     assert v is not None and "active_hours" not in signals(v)
     assert v.severity != "high"
+    sooner = PatternRule(Settings(pattern_min_observed_hours=below(S.pattern_min_observed_hours))).evaluate(f)
+    assert sooner is not None and "active_hours" in signals(sooner)
 
 
 def test_regular_timing_needs_ten_gaps() -> None:
+    assert S.pattern_min_gaps == 10.0
     assert "iat_cv_day" in signals(PatternRule(S).evaluate(slow(gap_basis_day=10.0)))
     assert "iat_cv_day" not in signals(PatternRule(S).evaluate(slow(gap_basis_day=9.0)))
     assert "iat_cv_day" not in signals(PatternRule(S).evaluate(slow(iat_cv_day=above(S.pattern_max_iat_cv))))
+    assert "iat_cv_day" in signals(PatternRule(Settings(pattern_min_gaps=9.0)).evaluate(slow(gap_basis_day=9.0)))
 
 
 @pytest.mark.parametrize("combo", [c for n in range(len(OPTIONAL) + 1) for c in itertools.combinations(OPTIONAL, n)])
@@ -410,7 +418,7 @@ def test_pattern_evidence_combinations(combo: tuple[str, ...]) -> None:
     # severity bands; "high" only for a templated sweep around the clock (the band is taken
     # from the reported, rounded score or a hair below it: see the xfail test below)
     def band(score: float) -> str:
-        expected = "low" if score < 0.75 else "medium" if score < 0.9 else "high"
+        expected = "low" if score < S.pattern_medium_score else "medium" if score < S.pattern_high_score else "high"
         if expected == "high" and not {"active_hours", "template_repeat_share_day"} <= set(combo):
             expected = "medium"
         return expected
@@ -424,8 +432,18 @@ def test_pattern_evidence_combinations(combo: tuple[str, ...]) -> None:
 
 def test_pattern_severity_agrees_with_the_reported_score() -> None:
     v = PatternRule(S).evaluate(must_haves(**OPTIONAL["iat_cv_day"]))
-    assert v is not None and v.score == 0.75
+    assert v is not None and v.score == 0.75 == S.pattern_medium_score
     assert v.severity == "medium"
+
+
+def test_pattern_severity_bands_follow_the_settings() -> None:
+    f = slow()
+    v = PatternRule(S).evaluate(f)
+    assert v is not None and v.severity == "high"
+    lower = PatternRule(Settings(pattern_high_score=above(v.score))).evaluate(f)
+    assert lower is not None and lower.severity == "medium"
+    lowest = PatternRule(Settings(pattern_medium_score=above(v.score), pattern_high_score=1.0)).evaluate(f)
+    assert lowest is not None and lowest.severity == "low"
 
 
 TEMPLATING = {"template_repeat_share_day", "near_dup_share_day"}
