@@ -7,6 +7,15 @@ duplicates, update the account's windows, rings and timing, and, when the event 
 the account's next evaluation boundary ``B``, *stage* the account's features as of ``B``.
 Quiet accounts are staged when the watermark passes their boundary plus a grace.
 
+**One scheduler per account.** Every per-account task that runs at an event-time boundary
+sits in one heap of boundaries: staging an account's evaluation (every
+``eval_interval_s``), finalising a boundary, and closing the account's cross-account profile
+(every ``link_interval_s``, :class:`~stream_guard.core.linking.profile.ProfileBuilder` holds
+the open intervals, not their schedule). A task runs when the watermark passes its boundary
+plus the grace, or, for the account's own tasks, at its first event past the boundary
+(before that event is counted). A profile that closes at a boundary where the account's
+features were already staged reuses them.
+
 Staging first screens the account cheaply: an account with too little traffic in the
 long and day windows for any rule is not featurised (unless it is its turn to feed the
 models). Once the watermark passes ``B`` plus the grace, boundary ``B`` is *finalised*: its
@@ -65,7 +74,8 @@ class Detector:
         self.expired: set[str] = set()  # dropped since the last take_dirty (for tombstones)
         self._due: dict[float, list[str]] = {}  # boundary -> accounts with events before it
         self._staged: dict[float, list[str]] = {}  # boundary -> accounts with features staged
-        self._heap: list[float] = []  # boundaries present in _due or _staged
+        self._link_due: dict[float, list[str]] = {}  # boundary -> accounts whose link interval ends there
+        self._heap: list[float] = []  # boundaries present in _due, _staged or _link_due
         self._ids_cur: set[int] = set()  # recent event ids, two generations
         self._ids_prev: set[int] = set()
         self.ids_generation = 0  # how many times the id generations turned over
@@ -118,9 +128,14 @@ class Detector:
             st.next_eval = self._boundary_after(ts)
         if not st.pending:
             self._push(self._due, st.next_eval, account)
-        if self.links is not None:
-            self.links.before_add(st, ts)
-            self.links.observe(st, event, ts, st.add(event, ts))
+        links = self.links
+        if links is not None:
+            end = links.open_end(account)
+            if end is not None and ts >= end:  # past its link interval: the profile first
+                links.close_at(st, end, self._staged_features(st, end))
+            opened = links.observe(st, event, ts, st.add(event, ts))
+            if opened is not None:
+                self._push(self._link_due, opened, account)
         else:
             st.add(event, ts)
         self.dirty.add(account)
@@ -130,6 +145,7 @@ class Detector:
         """Stage quiet accounts and finalise every boundary at or before ``watermark`` - grace."""
         alerts: list[Alert] = []
         limit = watermark - self.s.idle_grace_s
+        links = self.links
         while self._heap and self._heap[0] <= limit:
             boundary = heapq.heappop(self._heap)
             for account in self._due.pop(boundary, ()):
@@ -138,9 +154,13 @@ class Detector:
                     self._stage(st, boundary)
                     # a late event (before this boundary) now belongs to the next interval
                     st.next_eval = boundary + self.s.eval_interval_s
+            if links is not None:
+                for account in sorted(self._link_due.pop(boundary, ())):
+                    st = self.accounts.get(account)
+                    links.close_at(st, boundary, self._staged_features(st, boundary))
             alerts += self._finalise(boundary)
-        if self.links is not None:
-            profiles, mixture_alerts = self.links.flush(watermark, self.accounts)
+        if links is not None:
+            profiles, mixture_alerts = links.take(watermark)
             self.profiles += profiles
             alerts += mixture_alerts
             self.dirty.update(p.account for p in profiles if p.account in self.accounts)
@@ -212,7 +232,9 @@ class Detector:
             st, link = decode_state(value)
             self.accounts[st.account_id] = st
             if self.links is not None:
-                self.links.load(st.account_id, link)
+                end = self.links.load(st.account_id, link)
+                if end is not None:
+                    self._push(self._link_due, end, st.account_id)
             self.max_ts = max(self.max_ts, st.last_ts)
             for boundary, _ in st.staged or ():
                 self._push(self._staged, boundary, st.account_id)
@@ -259,6 +281,14 @@ class Detector:
         st.staged.append((boundary, pack(extract(st, boundary)) if needed else None))
         self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
+
+    @staticmethod
+    def _staged_features(st: AccountState | None, boundary: float) -> dict[str, float] | None:
+        """The features staged for ``boundary``, if any (a profile closing there shares them)."""
+        for at, packed in (st.staged or ()) if st is not None else ():
+            if at == boundary and packed is not None:
+                return unpack(packed)
+        return None
 
     def _finalise(self, boundary: float) -> list[Alert]:
         alerts = []

@@ -9,18 +9,23 @@ extraction-likeness, age, 24-hour activity mask). Profiles are what gets re-keye
 attribute value (Kafka internal topic in the worker, a plain call in ``replay``).
 
 The builder also feeds each event to the account's :class:`MixtureDetector` (reseller
-mixing) and judges the account's sub-streams when its interval closes.
+mixing) and judges the account's sub-streams when its interval closes. When the intervals
+close is decided by the detector's one per-account scheduler
+(:class:`~stream_guard.core.detector.Detector`), which shares the features it extracted at
+the same boundary.
+
+The detector drives it (its scheduler closes intervals); by hand:
 
 >>> from stream_guard.settings import Settings
 >>> from stream_guard.core.state import AccountState
 >>> s = Settings(link_interval_s=900, idle_grace_s=0)
 >>> st = AccountState("a", s.horizons)
 >>> b = ProfileBuilder(s)
->>> for i in range(3):
-...     ev = {"account_id": "a", "model": "m", "input_tokens": 5, "output_tokens": 9, "ip": "10.1.2.3"}
-...     b.before_add(st, 100.0 + i)
-...     b.observe(st, ev, 100.0 + i, st.add(ev, 100.0 + i))
->>> profiles, alerts = b.flush(1000.0, {"a": st})
+>>> ev = {"account_id": "a", "model": "m", "input_tokens": 5, "output_tokens": 9, "ip": "10.1.2.3"}
+>>> [b.observe(st, ev, ts, st.add(ev, ts)) for ts in (100.0, 101.0, 102.0)]   # opens [0, 900)
+[900.0, None, None]
+>>> b.close_at(st, 900.0)
+>>> profiles, alerts = b.take(1000.0)
 >>> p = profiles[0]
 >>> p.account, p.at, p.requests, p.values[:2]   # addresses only as hashes (attributes.opaque)
 ('a', 900.0, 3, [('ip', 'h:efd9cff6cb52d8c6', 3), ('ip_prefix', 'h:9325e694dcc45033', 3)])
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,37 +117,51 @@ def _stream_key(event: dict[str, Any]) -> int:
 
 
 class ProfileBuilder:
-    """Collects linking values per account and interval; one per detector (partition)."""
+    """Collects linking values per account and interval; one per detector (partition).
+
+    It holds the open intervals, not their schedule: the detector's one per-account
+    scheduler closes an interval (:meth:`close_at`) at its end or, before it is counted, at
+    the account's first event past it; :meth:`observe` tells it when a new interval ends.
+    """
 
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self.s = settings
         self.clock = clock
         self.mixture = MixtureDetector(settings)
         self._open: dict[str, _Interval] = {}
-        self._due: dict[float, list[str]] = {}
-        self._profiles: list[AccountProfile] = []  # closed, not yet flushed
+        self._profiles: list[AccountProfile] = []  # closed, not yet taken
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}  # canonical (kind, value) keys
         self._alerts: list[Alert] = []
         self._hash_key = settings.link_hash_key.encode()
 
-    def before_add(self, st: AccountState, ts: float) -> None:
-        """Close the account's interval if an event at ``ts`` is past its end (call before
-        ``st.add``: the profile then holds exactly the account's events before the end)."""
+    def close_at(self, st: AccountState | None, end: float, features: dict[str, float] | None = None) -> None:
+        """Close ``st``'s interval if it ends at ``end`` (the scheduler's call at boundary
+        ``end``; an account whose state is gone gives no profile)."""
+        if st is None:
+            return
         acc = self._open.get(st.account_id)
-        if acc is not None and ts >= acc.end:
+        if acc is not None and acc.end == end:
             del self._open[st.account_id]
-            self._close(st, acc)
+            self._close(st, acc, features)
 
-    def observe(self, st: AccountState, event: dict[str, Any], ts: float, sig: PromptSignals | None) -> None:
-        """Count one event of ``st``'s account (after :meth:`before_add` and ``st.add``)."""
+    def open_end(self, account: str) -> float | None:
+        """The end of the account's open interval (``None``: none open)."""
+        acc = self._open.get(account)
+        return None if acc is None else acc.end
+
+    def observe(self, st: AccountState, event: dict[str, Any], ts: float, sig: PromptSignals | None) -> float | None:
+        """Count one event of ``st``'s account (after ``st.add``; an interval the event is
+        past was closed before it with :meth:`close_at`); returns the end of the interval it
+        opened, if it opened one (to schedule its close)."""
         account = st.account_id
         acc = self._open.get(account)
+        opened = None
         if acc is None or ts >= acc.end:
-            if acc is not None:  # before_add was not called: close it now (as of now)
-                self._close(st, acc)
+            if acc is not None:  # close_at was not called: close it now (as of now)
+                self._close(st, acc, None)
             step = self.s.link_interval_s
             acc = self._open[account] = _Interval((math.floor(ts / step) + 1) * float(step))
-            self._due.setdefault(acc.end, []).append(account)
+            opened = acc.end
         acc.requests += 1
         counts = acc.counts
         get = counts.get
@@ -162,10 +181,11 @@ class ProfileBuilder:
             account, ts, _stream_key(event), sig,
             first_turn=event.get("turn_index", 0) == 0, output_tokens=event["output_tokens"],
         )
+        return opened
 
-    def _close(self, st: AccountState, acc: _Interval) -> None:
+    def _close(self, st: AccountState, acc: _Interval, features: dict[str, float] | None) -> None:
         at = acc.end
-        f = extract(st, at)
+        f = extract(st, at) if features is None else features
         self._profiles.append(AccountProfile(
             st.account_id, at, acc.requests,
             sorted((k, v, n) for (k, v), n in acc.counts.items()),
@@ -177,20 +197,9 @@ class ProfileBuilder:
         if alert is not None:
             self._alerts.append(alert)
 
-    def flush(
-        self, watermark: float, accounts: Mapping[str, AccountState]
-    ) -> tuple[list[AccountProfile], list[Alert]]:
-        """Profiles of intervals that ended before ``watermark`` - grace (or were closed by a
-        later event), sorted by (end, account), and the mixture alerts raised meanwhile."""
-        limit = watermark - self.s.idle_grace_s
-        for end in sorted(e for e in self._due if e <= limit):
-            for account in sorted(self._due.pop(end)):
-                acc = self._open.get(account)
-                st = accounts.get(account)
-                if acc is not None and acc.end == end:
-                    del self._open[account]
-                    if st is not None:
-                        self._close(st, acc)
+    def take(self, watermark: float) -> tuple[list[AccountProfile], list[Alert]]:
+        """The profiles closed since the last call, sorted by (end, account), and the
+        mixture alerts raised meanwhile; sub-streams idle at ``watermark`` are dropped."""
         if len(self._keys) > KEY_CACHE:
             self._keys = {}  # open intervals keep their own references
         profiles, self._profiles = self._profiles, []
@@ -213,22 +222,25 @@ class ProfileBuilder:
             interval = [acc.end, acc.requests, acc.frames, [[k, v, n] for (k, v), n in acc.counts.items()]]
         return {"open": interval, "mix": mix}
 
-    def load(self, account: str, data: dict[str, Any] | None) -> None:
-        """Restore what :meth:`export` gave for ``account`` (a restored account's interval
-        closes as it would have: at its end, or at the account's next later event)."""
+    def load(self, account: str, data: dict[str, Any] | None) -> float | None:
+        """Restore what :meth:`export` gave for ``account``; returns the end of its open
+        interval, if any (the detector schedules its close as it would have been: at its
+        end, or at the account's next later event)."""
         if data is None:
-            return
+            return None
         interval = data.get("open")
+        end = None
         if interval is not None:
             acc = _Interval(float(interval[0]))
             acc.requests, acc.frames = int(interval[1]), int(interval[2])
             acc.counts = {(k, v): int(n) for k, v, n in interval[3]}
             self._open[account] = acc
-            self._due.setdefault(acc.end, []).append(account)
+            end = acc.end
         self.mixture.load(account, data.get("mix"))
+        return end
 
     def expire(self, watermark: float) -> None:
-        """Drop sub-streams idle at ``watermark`` (as :meth:`flush` does)."""
+        """Drop sub-streams idle at ``watermark`` (as :meth:`take` does)."""
         if math.isfinite(watermark):
             self.mixture.expire(watermark)
 

@@ -1,8 +1,7 @@
 """ProfileBuilder / AccountProfile (stream_guard.core.linking.profile) on hand-made event sequences.
 
-Each case feeds a few events of one or two accounts through a real ``AccountState``
-(``builder.before_add(st, ts)``, ``sig = st.add(ev, ts)``, ``builder.observe(st, ev, ts, sig)``,
-as the detector does) and flushes.
+Each case feeds a few events of one or two accounts through a real ``Detector`` (whose
+scheduler closes the profiles) and takes the profiles it closed.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ import json
 import math
 from typing import Any
 
+from stream_guard.core.detector import Detector
 from stream_guard.core.linking.attributes import opaque
 from stream_guard.core.linking.profile import (
     FRAME_SAMPLES,
@@ -34,26 +34,24 @@ def ev(account: str = "a", **fields: Any) -> dict[str, Any]:
 
 
 class Feed:
-    """A builder and the account states it reads, fed event by event."""
+    """A detector (its profile builder and account states), fed event by event."""
 
     def __init__(self, settings: Settings = S) -> None:
         self.s = settings
-        self.builder = ProfileBuilder(settings, clock=lambda: 0.0)
-        self.states: dict[str, AccountState] = {}
+        self.detector = Detector(settings, clock=lambda: 0.0)
+        assert self.detector.links is not None
+        self.builder: ProfileBuilder = self.detector.links
+        self.states: dict[str, AccountState] = self.detector.accounts
+        self.n = 0
 
     def add(self, event: dict[str, Any], ts: float) -> None:
-        account = event["account_id"]
-        st = self.states.get(account)
-        if st is None:
-            st = self.states[account] = AccountState(account, self.s.horizons)
-        self.builder.before_add(st, ts)
-        sig = st.add(event, ts)
-        self.builder.observe(st, event, ts, sig)
+        self.n += 1
+        self.detector.process({"event_id": f"e{self.n}", **event}, ts)
 
     def flush(self, watermark: float) -> list[AccountProfile]:
-        profiles, alerts = self.builder.flush(watermark, self.states)
-        assert alerts == []  # no mixture findings in these small cases
-        return profiles
+        alerts = self.detector.advance(watermark)
+        assert alerts == []  # no findings in these small cases
+        return self.detector.take_profiles()
 
 
 def test_counts_per_value_in_one_interval() -> None:
@@ -155,8 +153,8 @@ def test_unknown_account_state_yields_no_profile() -> None:
     f = Feed()
     f.add(ev("a"), T0 + 10)
     f.add(ev("b"), T0 + 20)
-    profiles, _ = f.builder.flush(math.inf, {"b": f.states["b"]})
-    assert [p.account for p in profiles] == ["b"]
+    del f.states["a"]  # gone (expired) before its interval closes
+    assert [p.account for p in f.flush(math.inf)] == ["b"]
 
 
 def _template_total(p: AccountProfile) -> int:
