@@ -133,11 +133,11 @@ class Detector:
             end = links.open_end(account)
             if end is not None and ts >= end:  # past its link interval: the profile first
                 links.close_at(st, end, self._staged_features(st, end))
-            opened = links.observe(st, event, ts, st.add(event, ts))
+            opened = links.observe(st, event, ts, st.add(event, ts, self.s))
             if opened is not None:
                 self._push(self._link_due, opened, account)
         else:
-            st.add(event, ts)
+            st.add(event, ts, self.s)
         self.dirty.add(account)
 
     # --- the per-interval path --------------------------------------------------------------
@@ -278,7 +278,7 @@ class Detector:
         if st.staged is None:
             st.staged = []
         needed = self._could_fire(st) or self._learn_turn(st.account_id, boundary)
-        st.staged.append((boundary, pack(extract(st, boundary)) if needed else None))
+        st.staged.append((boundary, pack(extract(st, boundary, self.s)) if needed else None))
         self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
 

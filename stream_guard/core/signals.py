@@ -110,6 +110,9 @@ class PromptSignals(NamedTuple):
     categories: int  # bitmask over CATEGORIES
     template: int  # fingerprint of the masked prompt
     sketch: int | None = None  # near-duplicate signature (neardup), when asked for and the prompt is long enough
+    #: the masked prompt (:func:`template_of` of its ends): the cross-account template frames
+    #: come from it without masking the text again; never stored or sent (it is prompt text)
+    masked: str = ""
 
 
 def _ends(text: str) -> str:
@@ -158,8 +161,9 @@ def analyze_prompt(prompt: str, *, sketch: bool = False) -> PromptSignals:
     if word_problem:
         categories |= _BIT["math"]
     cot = not words.isdisjoint(_COT_ANCHORS) and COT_PATTERN.search(lower) is not None
+    masked = template_of(text)
     return PromptSignals(cot, multiple_choice or code_task or word_problem, categories,
-                         xxhash.xxh3_64_intdigest(template_of(text).encode()), _sketch(words) if sketch else None)
+                         xxhash.xxh3_64_intdigest(masked.encode()), _sketch(words) if sketch else None, masked)
 
 
 def prompt_fingerprint(event: dict[str, Any]) -> int | None:

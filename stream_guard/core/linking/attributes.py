@@ -50,7 +50,7 @@ from stream_guard.core.signals import template_of
 
 __all__ = [
     "FRAME_WORDS", "HASHED_KINDS", "KINDS", "VALUES_CACHE", "event_values", "event_values_shared", "ip_prefix",
-    "opaque", "template_frames",
+    "frames_of", "opaque", "template_frames",
 ]
 
 #: Every kind of linking attribute, in the order :func:`event_values` emits them.
@@ -195,7 +195,12 @@ def _compute(event: dict[str, Any], key: bytes) -> tuple[tuple[str, str], ...]:
 
 def template_frames(prompt: str) -> tuple[str, str]:
     """Head and tail signatures of the masked prompt (a short prompt is all head and tail)."""
-    words = template_of(prompt).split()
+    return frames_of(template_of(prompt))
+
+
+def frames_of(masked: str) -> tuple[str, str]:
+    """:func:`template_frames` of an already masked prompt (``PromptSignals.masked``)."""
+    words = masked.split()
     head = " ".join(words[:FRAME_WORDS])
     tail = " ".join(words[-FRAME_WORDS:])
     return (

@@ -45,7 +45,7 @@ import xxhash
 
 from stream_guard.core.alerts import Alert, admit, build_alert
 from stream_guard.core.features import extract
-from stream_guard.core.linking.attributes import event_values_shared, template_frames
+from stream_guard.core.linking.attributes import event_values_shared, frames_of, template_frames
 from stream_guard.core.linking.likeness import extraction_likeness
 from stream_guard.core.linking.mixture import MixtureDetector
 from stream_guard.core.signals import PromptSignals
@@ -173,7 +173,9 @@ class ProfileBuilder:
             if prompt is not None:
                 acc.frames += 1
                 keys = self._keys
-                for frame in template_frames(prompt):
+                # the frames of the text the prompt signals masked already (one masking pass)
+                frames = frames_of(sig.masked) if sig is not None and sig.masked else template_frames(prompt)
+                for frame in frames:
                     key = ("template", frame)
                     key = keys.setdefault(key, key)
                     counts[key] = get(key, 0) + 1
@@ -185,7 +187,7 @@ class ProfileBuilder:
 
     def _close(self, st: AccountState, acc: _Interval, features: dict[str, float] | None) -> None:
         at = acc.end
-        f = extract(st, at) if features is None else features
+        f = extract(st, at, self.s) if features is None else features
         self._profiles.append(AccountProfile(
             st.account_id, at, acc.requests,
             sorted((k, v, n) for (k, v), n in acc.counts.items()),
