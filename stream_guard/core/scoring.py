@@ -8,21 +8,85 @@ corroborates a rule (raising score and severity, adding its reasons); with
 ``model_alone_alerts`` it may raise ``low`` alerts on its own. An evaluation becomes an alert when the score reaches
 ``alert_min_score``. Models learn only from evaluations where nothing fired.
 
+**Evaluators.** What runs on an account at an evaluation boundary is a list of
+:class:`Evaluator` objects, each with ``evaluate(case)`` and ``learn(case)`` over one typed
+:class:`Case` (the features, their scaled form and the population, computed once): the two
+rules and the population models by default, more through ``Scorer(settings, extra)``.
+
 >>> from stream_guard.settings import Settings
 >>> combine([]) , combine([Verdict("a", 0.5, "medium"), Verdict("b", 0.5, "low")])
 ((0.0, None), (0.75, 'high'))
+>>> class Always:   # an extra evaluator: any object with evaluate(case) and learn(case)
+...     def evaluate(self, case): return Verdict("always", 0.9, "high")
+...     def learn(self, case): pass
+>>> from stream_guard.core.features import FEATURES
+>>> f = dict.fromkeys(FEATURES, 0.0)
+>>> Scorer(Settings(), [Always()]).assess(f, may_learn=False).severity
+'high'
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
 
 from stream_guard.core.features import scaled
 from stream_guard.core.models import PopulationModels
 from stream_guard.core.rules import SEVERITIES, PatternRule, Rule, Verdict, VolumeRule, severity_rank
+from stream_guard.core.vocabulary import POPULATION_MODEL
 from stream_guard.settings import Settings
 
-__all__ = ["Assessment", "Scorer", "combine"]
+__all__ = ["Assessment", "Case", "Evaluator", "ModelEvaluator", "RuleEvaluator", "Scorer", "combine"]
+
+
+class Case(NamedTuple):
+    """One account's evaluation at one boundary, as every evaluator sees it."""
+
+    features: dict[str, float]
+    scaled: dict[str, float]  # the model features mapped into [0, 1] (features.scaled)
+    population: str  # the account's peer population (models.PopulationModels.population)
+
+
+class Evaluator(Protocol):
+    """A per-account detector run by the scheduler at each evaluation boundary."""
+
+    def evaluate(self, case: Case) -> Verdict | None:
+        """A verdict on the account, or ``None``."""
+        ...
+
+    def learn(self, case: Case) -> None:
+        """Learn from an evaluation where nothing fired (on the account's learning turn)."""
+        ...
+
+
+class RuleEvaluator:
+    """A :class:`~stream_guard.core.rules.Rule` as an evaluator (rules do not learn)."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+
+    def evaluate(self, case: Case) -> Verdict | None:
+        """The rule's verdict on the case's features."""
+        return self.rule.evaluate(case.features)
+
+    def learn(self, case: Case) -> None:
+        """Nothing to learn."""
+
+
+class ModelEvaluator:
+    """The population models as an evaluator."""
+
+    def __init__(self, models: PopulationModels) -> None:
+        self.models = models
+
+    def evaluate(self, case: Case) -> Verdict | None:
+        """A report when the account is far from its population."""
+        return self.models.evaluate(case.population, case.features, case.scaled)
+
+    def learn(self, case: Case) -> None:
+        """The population's model learns the case."""
+        self.models.learn(case.population, case.features, case.scaled)
 
 
 @dataclass(slots=True)
@@ -49,25 +113,27 @@ def combine(verdicts: list[Verdict]) -> tuple[float, str | None]:
 
 
 class Scorer:
-    """Rules plus population models over feature vectors (one instance per Detector)."""
+    """The evaluators of one Detector over feature vectors: the rules, the population
+    models, then any ``extra`` evaluators, in that order."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, extra: Sequence[Evaluator] = ()) -> None:
         self.s = settings
-        self.rules: list[Rule] = [VolumeRule(settings), PatternRule(settings)]
         self.models = PopulationModels(settings)
+        self.evaluators: list[Evaluator] = [
+            RuleEvaluator(VolumeRule(settings)), RuleEvaluator(PatternRule(settings)), ModelEvaluator(self.models),
+            *extra,
+        ]
 
     def assess(self, features: dict[str, float], *, may_learn: bool) -> Assessment:
-        """Evaluate one account; learn from it when nothing fired and ``may_learn``."""
-        x = scaled(features)
-        population = self.models.population(features)
-        verdicts = [v for rule in self.rules if (v := rule.evaluate(features)) is not None]
-        model_verdict = self.models.evaluate(population, features, x)
-        if model_verdict is not None:
-            verdicts.append(model_verdict)
+        """Evaluate one account; every evaluator learns from it when nothing fired and
+        ``may_learn``."""
+        case = Case(features, scaled(features), self.models.population(features))
+        verdicts = [v for e in self.evaluators if (v := e.evaluate(case)) is not None]
         score, severity = combine(verdicts)
         if not verdicts and may_learn:
-            self.models.learn(population, features, x)
-        model_only = model_verdict is not None and len(verdicts) == 1
+            for e in self.evaluators:
+                e.learn(case)
+        model_only = len(verdicts) == 1 and verdicts[0].detector == POPULATION_MODEL
         if score < self.s.alert_min_score or (model_only and not self.s.model_alone_alerts):
-            return Assessment(score, None, population, verdicts)
-        return Assessment(score, severity, population, verdicts)
+            return Assessment(score, None, case.population, verdicts)
+        return Assessment(score, severity, case.population, verdicts)

@@ -49,8 +49,16 @@ import xxhash
 from stream_guard.core.signals import template_of
 
 __all__ = [
-    "FRAME_WORDS", "HASHED_KINDS", "KINDS", "VALUES_CACHE", "event_values", "event_values_shared", "ip_prefix",
-    "frames_of", "opaque", "template_frames",
+    "FRAME_WORDS",
+    "HASHED_KINDS",
+    "KINDS",
+    "VALUES_CACHE",
+    "event_values",
+    "event_values_shared",
+    "frames_of",
+    "ip_prefix",
+    "opaque",
+    "template_frames",
 ]
 
 #: Every kind of linking attribute, in the order :func:`event_values` emits them.
