@@ -76,6 +76,8 @@ class Detector:
         self._staged: dict[float, list[str]] = {}  # boundary -> accounts with features staged
         self._link_due: dict[float, list[str]] = {}  # boundary -> accounts whose link interval ends there
         self._heap: list[float] = []  # boundaries present in _due, _staged or _link_due
+        # expiry wheel: sweep slot -> accounts that may be stale by then (each account once)
+        self._expiry: dict[int, list[str]] = {}
         self._ids_cur: set[int] = set()  # recent event ids, two generations
         self._ids_prev: set[int] = set()
         self.ids_generation = 0  # how many times the id generations turned over
@@ -118,9 +120,11 @@ class Detector:
         if st is not None and offset < st.upto:
             return
         if st is None or (ts - st.last_ts > self.s.account_ttl_s and not st.staged):
-            if st is None and len(self.accounts) >= self.s.max_accounts:
-                self.rejected += 1
-                return
+            if st is None:
+                if len(self.accounts) >= self.s.max_accounts:
+                    self.rejected += 1
+                    return
+                self._expire_later(account, ts)
             st = self._new_state(account, ts)
         if ts >= st.next_eval:
             if st.pending:
@@ -236,6 +240,7 @@ class Detector:
                 if end is not None:
                     self._push(self._link_due, end, st.account_id)
             self.max_ts = max(self.max_ts, st.last_ts)
+            self._expire_later(st.account_id, st.last_ts)
             for boundary, _ in st.staged or ():
                 self._push(self._staged, boundary, st.account_id)
             if st.pending:
@@ -341,17 +346,36 @@ class Detector:
             emitted_at=self.clock(),
         )
 
-    def _expire(self, watermark: float) -> None:
-        ttl = self.s.account_ttl_s
-        stale = [
-            a for a, st in self.accounts.items()
-            if watermark - st.last_ts > ttl and not st.pending and not st.staged
-        ]
-        for account in stale:
-            del self.accounts[account]
-            self.dirty.discard(account)
-            self.expired.add(account)
+    def _slot(self, t: float) -> int:
+        return math.floor(t / self.s.eval_interval_s)
 
+    def _expire_later(self, account: str, last_ts: float) -> None:
+        """Put ``account`` in the wheel at the sweep that could first find it stale."""
+        slot = self._slot(last_ts + self.s.account_ttl_s)
+        bucket = self._expiry.get(slot)
+        if bucket is None:
+            self._expiry[slot] = [account]
+        else:
+            bucket.append(account)
+
+    def _expire(self, watermark: float) -> None:
+        """Drop the accounts idle for more than the TTL at ``watermark`` (and not waiting for
+        an evaluation). Only the wheel's due slots are visited: an account still active goes
+        back in at the slot its last event gives, so each is looked at about once per TTL."""
+        ttl = self.s.account_ttl_s
+        now = self._slot(watermark)
+        for slot in sorted(k for k in self._expiry if k <= now):
+            for account in self._expiry.pop(slot):
+                st = self.accounts.get(account)
+                if st is None:
+                    continue
+                if watermark - st.last_ts > ttl and not st.pending and not st.staged:
+                    del self.accounts[account]
+                    self.dirty.discard(account)
+                    self.expired.add(account)
+                else:
+                    later = max(self._slot(st.last_ts + ttl), now + 1)
+                    self._expiry.setdefault(later, []).append(account)
 
 _EVIDENCE = (
     "short_requests", "long_requests", "day_requests", "long_input_tokens", "long_output_tokens",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from operator import add
 from typing import Any
 
 import datasketches
@@ -98,6 +97,9 @@ class Windows:
         data = self.data
         late_for_day = False
         last = len(self.lengths) - 1
+        # most counters of one request are 0 (flags): add only the others, element by
+        # element (the same float32 rounding as a whole-slice add, at half its cost)
+        nonzero = [(i, v) for i, v in enumerate(values) if v]
         for h, length in enumerate(self.lengths):
             gen = int(ts // length)
             if gen != self.gens[h]:
@@ -106,7 +108,8 @@ class Windows:
                     continue  # older than this horizon's current generation: too late for it
                 self._roll(h, gen)
             base = 2 * _C * h
-            data[base : base + _C] = array("f", map(add, data[base : base + _C], values))
+            for i, v in nonzero:
+                data[base + i] += v
         if late_for_day:
             return
         if fingerprint is not None:

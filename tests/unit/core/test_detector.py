@@ -132,3 +132,28 @@ def test_restored_state_continues_exactly(cut: int) -> None:
     assert second.restore(states) == 2
     got += feed(second, events[cut:]) + second.flush()
     assert strip(got) == strip(expected) and expected
+
+
+def test_the_expiry_wheel_drops_exactly_what_a_full_scan_would() -> None:
+    """At every sweep, every account idle for more than the TTL (and not waiting for an
+    evaluation) is gone, and every account dropped was such an account."""
+    settings = Settings(account_ttl_s=1800, eval_interval_s=60, idle_grace_s=0)
+    det = Detector(settings, clock=lambda: 0.0)
+    rnd = random.Random(7)
+    ts = 1_000_000.0
+    dropped_total = 0
+    for step in range(3000):
+        ts += rnd.expovariate(1 / 8.0)
+        account = f"a{int(rnd.paretovariate(1.2)) % 200}"
+        det.process({"event_id": f"e{step}", "account_id": account, "model": "m", "input_tokens": 1,
+                     "output_tokens": 1}, ts)
+        before = {a: st.last_ts for a, st in det.accounts.items()}
+        swept = ts >= det._next_sweep
+        det.advance(ts)
+        gone = set(before) - set(det.accounts)
+        assert all(ts - before[a] > settings.account_ttl_s for a in gone)
+        if swept:
+            assert not [a for a, st in det.accounts.items()
+                        if ts - st.last_ts > settings.account_ttl_s and not st.pending and not st.staged]
+        dropped_total += len(gone)
+    assert dropped_total > 20  # the case exercises expiry
