@@ -30,7 +30,7 @@ from stream_guard.settings import DEFAULTS, Settings
 if TYPE_CHECKING:  # state.py imports this module (staged features are packed)
     from stream_guard.core.state import AccountState
 
-__all__ = ["FEATURES", "MODEL_FEATURES", "extract", "pack", "scaled", "unpack"]
+__all__ = ["DAY_SUMMARY", "FEATURES", "MODEL_FEATURES", "day_summary", "extract", "pack", "scaled", "unpack"]
 
 
 def _share(num: float, den: float) -> float:
@@ -129,6 +129,45 @@ def extract(st: AccountState, at: float, s: Settings = DEFAULTS) -> dict[str, fl
         "distinct_ips": float(r.distinct("ip")),
         "distinct_user_agents": float(r.distinct("user_agent")),
         "distinct_clients": float(r.distinct("client")),
+        "account_age_days": max((at - born) / 86400.0, 0.0) if born is not None else 0.0,
+        "age_known": 1.0 if st.created_at is not None else 0.0,
+    }
+
+
+#: The features :func:`day_summary` gives: what an account profile needs (its day volume,
+#: extraction-likeness and age) and a mixture alert's evidence.
+DAY_SUMMARY: tuple[str, ...] = (
+    "day_requests", "mean_output_tokens_day", "cot_share_day", "benchmark_share_day", "text_basis_day",
+    "first_turn_share_day", "max_tokens_share_day", "template_repeat_share_day", "distinct_prompts_day",
+    "account_age_days", "age_known",
+)
+
+
+def day_summary(st: AccountState, at: float) -> dict[str, float]:
+    """The :data:`DAY_SUMMARY` features of ``st`` as of ``at``: the same values as
+    :func:`extract` gives for them, from the day window only (a profile closes for every
+    account with traffic in a link interval; most need nothing more).
+
+    >>> from stream_guard.core.state import AccountState
+    >>> st = AccountState("a", (300.0, 3600.0, 86400.0))
+    >>> _ = st.add({"model": "m", "input_tokens": 5, "output_tokens": 900, "prompt": "Think step by step."}, 10.0)
+    >>> full = extract(st, 900.0)
+    >>> day_summary(st, 900.0) == {k: full[k] for k in DAY_SUMMARY}
+    True
+    """
+    v, distinct, _ = st.windows.day_view(at)
+    day_req, day_text = v[REQ], v[TEXT]
+    born = st.created_at if st.created_at is not None else st.first_seen
+    return {
+        "day_requests": day_req,
+        "mean_output_tokens_day": v[OUT_TOK] / max(day_req, 1.0),
+        "cot_share_day": _share(v[COT], day_text),
+        "benchmark_share_day": _share(v[BENCH], day_text),
+        "text_basis_day": day_text,
+        "first_turn_share_day": _share(v[FIRST], day_req),
+        "max_tokens_share_day": _share(v[MAXTOK], day_req),
+        "template_repeat_share_day": _share(v[TREP], day_text - v[PREP]),
+        "distinct_prompts_day": distinct,
         "account_age_days": max((at - born) / 86400.0, 0.0) if born is not None else 0.0,
         "age_known": 1.0 if st.created_at is not None else 0.0,
     }

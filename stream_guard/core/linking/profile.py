@@ -44,7 +44,7 @@ from typing import Any
 import xxhash
 
 from stream_guard.core.alerts import Alert, admit, build_alert
-from stream_guard.core.features import extract
+from stream_guard.core.features import day_summary
 from stream_guard.core.linking.attributes import event_values_shared, frames_of, template_frames
 from stream_guard.core.linking.likeness import extraction_likeness
 from stream_guard.core.linking.mixture import MixtureDetector
@@ -187,7 +187,7 @@ class ProfileBuilder:
 
     def _close(self, st: AccountState, acc: _Interval, features: dict[str, float] | None) -> None:
         at = acc.end
-        f = extract(st, at, self.s) if features is None else features
+        f = day_summary(st, at) if features is None else features
         self._profiles.append(AccountProfile(
             st.account_id, at, acc.requests,
             sorted((k, v, n) for (k, v), n in acc.counts.items()),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stream_guard.core.features import MODEL_FEATURES, extract, scaled
+from stream_guard.core.features import DAY_SUMMARY, MODEL_FEATURES, day_summary, extract, scaled
 from stream_guard.core.recent import RINGS
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
@@ -399,3 +399,28 @@ def test_counter_indices_are_looked_up_by_name_and_a_missing_one_fails_at_import
             "try:\n    import stream_guard.core.state\nexcept ImportError as e:\n    print('refused:', e)")
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.startswith("refused:")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_day_summary_gives_exactly_what_extract_gives(seed: int) -> None:
+    """The profile's day-window shortcut equals the full extraction on its features, at
+    boundaries inside, at and past the day window's generations."""
+    rnd = random.Random(seed)
+    st = AccountState("a", (300.0, 3600.0, 86400.0))
+    ts = 1_772_000_000.0 + rnd.uniform(0, 86400)
+    created = "2026-02-20T00:00:00Z" if seed % 2 else None
+    for i in range(rnd.randint(1, 400)):
+        ts += rnd.expovariate(1 / rnd.choice([5.0, 60.0, 3600.0]))
+        ev: dict[str, Any] = {"model": "m", "input_tokens": rnd.randint(1, 900), "output_tokens": rnd.randint(1, 4000),
+                              "turn_index": rnd.choice([0, 0, 1]), "stop_reason": rnd.choice(["stop", "max_tokens"])}
+        if created:
+            ev["account_created_at"] = created
+        if rnd.random() < 0.8:
+            ev["prompt"] = rnd.choice(["Think step by step about item {}.", "What is the sum of {} and 4?",
+                                       "Write a poem about {}."]).format(rnd.randint(0, 50))
+        elif rnd.random() < 0.5:
+            ev["prompt_hash"] = f"h{rnd.randint(0, 30)}"
+        st.add(ev, ts)
+        for at in (ts + 1.0, (ts // 900 + 1) * 900, ts + 86400.0 * rnd.random(), ts + 2 * 86400.0):
+            full = extract(st, at)
+            assert day_summary(st, at) == {k: full[k] for k in DAY_SUMMARY}
