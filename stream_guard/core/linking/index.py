@@ -303,12 +303,24 @@ def fitting_members(
     # volume_term(r, m) >= t  <=>  (r + 1) / (m + 1) <= ratio (up to volume_term's rounding)
     min_volume_term = 1.0 - math.log(s.link_member_max_volume_ratio) / math.log(4.0)
     young_days, min_fit = s.young_account_days, s.link_member_min_fit
-    return [
-        row for row in rows
-        if shrunk_likeness(row.day_requests, row.likeness, s) >= floor
-        and volume_term(row.day_requests, median_requests) >= min_volume_term
-        and member_fit(row, median_requests, major, young_days) >= min_fit
-    ]
+    # members of one value share a handful of (requests, likeness) pairs and hour masks: each
+    # pure function runs once per distinct input (the same values as calling it per row)
+    shrunk: dict[tuple[float, float], float] = {}
+    volume: dict[float, float] = {}
+    out = []
+    for row in rows:
+        key = (row.day_requests, row.likeness)
+        own = shrunk.get(key)
+        if own is None:
+            own = shrunk[key] = shrunk_likeness(row.day_requests, row.likeness, s)
+        if own < floor:
+            continue
+        vt = volume.get(row.day_requests)
+        if vt is None:
+            vt = volume[row.day_requests] = volume_term(row.day_requests, median_requests)
+        if vt >= min_volume_term and member_fit(row, median_requests, major, young_days, vt) >= min_fit:
+            out.append(row)
+    return out
 
 
 def volume_term(requests: float, median_requests: float) -> float:
@@ -321,7 +333,9 @@ def volume_term(requests: float, median_requests: float) -> float:
     return round(1.0 - min(max(math.log((requests + 1.0) / (median_requests + 1.0)), 0.0) / math.log(4.0), 1.0), 4)
 
 
-def member_fit(row: MemberRow, median_requests: float, major: int, young_days: float) -> float:
+def member_fit(
+    row: MemberRow, median_requests: float, major: int, young_days: float, volume: float | None = None
+) -> float:
     """How well one member fits its group's suspicious picture, in [0, 1]: the mean of its own
     likeness, youth, :func:`volume_term` and active hours like the group's majority. Members
     below ``link_member_min_fit`` (0.5) are not linked (a benign account that happens to share
@@ -335,7 +349,9 @@ def member_fit(row: MemberRow, median_requests: float, major: int, young_days: f
     0.7354
     """
     young = 1.0 if is_young(row.age_days, young_days) else 0.0
-    fit = (row.likeness + young + volume_term(row.day_requests, median_requests) + _jaccard(row.hours, major)) / 4.0
+    if volume is None:  # (fitting_members passes the volume_term it computed already)
+        volume = volume_term(row.day_requests, median_requests)
+    fit = (row.likeness + young + volume + _jaccard(row.hours, major)) / 4.0
     return round(fit, 4)
 
 
