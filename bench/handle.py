@@ -7,7 +7,10 @@ Faust agent calls per message) and reports events/s and us/event for one-event a
 batched messages, plus the cost of its stages measured alone:
 
 * ``decode``: ``contracts.decode_message`` (orjson + JSON Schema validation + event time);
-* ``detector``: ``Detector.process`` over already decoded events;
+* ``detector``: ``Flow.process`` (the per-event path of ``core/flow.py``, which the worker and
+  replay drive) over already decoded events;
+* ``flush``: ``Flow.flush`` after them: every evaluation, profile and cross-account boundary
+  left (in-process linking, as in replay), per event of the data;
 * ``checkpoint``: ``WorkerRuntime.checkpoint`` (state ``to_dict`` + orjson) per state.
 
 The difference between 1 / (worker rate) and the ``handle`` cost is what Faust,
@@ -38,7 +41,7 @@ def measure(events: int, one_events: int, accounts: int, batch: int, partitions:
             seed: int, top: int) -> dict[str, Any]:
     from aiokafka.partitioner import murmur2
     from stream_guard.contracts import decode_message
-    from stream_guard.core.detector import Detector
+    from stream_guard.core.flow import Flow, InProcessLinking
     from stream_guard.metrics import Metrics
     from stream_guard.settings import Settings
     from stream_guard.stream.runtime import WorkerRuntime
@@ -86,16 +89,21 @@ def measure(events: int, one_events: int, accounts: int, batch: int, partitions:
     decoded = [(p, decode_message(v, max_bytes=settings.max_message_bytes, max_batch=settings.max_batch_events))
                for p, v in batched]
     dec_s = time.perf_counter() - t0
-    dets = {p: Detector(settings) for p in range(partitions)}
+    # the flow the worker and replay drive (cross-account stages in-process, as in replay)
+    flow = Flow(settings, InProcessLinking(settings), partitions=partitions)
     t0 = time.perf_counter()
     for p, msg in decoded:
-        process = dets[p].process
         for ev, ts in msg.events:
-            process(ev, ts)
+            flow.process(p, ev, ts)
     det_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    flow.flush()  # every evaluation, profile and cross-account boundary of the data
+    flush_s = time.perf_counter() - t0
     n = data.batched_events
-    out["stages_batched"] = {"decode_us_per_event": dec_s / n * 1e6, "detector_us_per_event": det_s / n * 1e6}
-    log(f"stages: decode {dec_s / n * 1e6:.2f} us/event, Detector.process {det_s / n * 1e6:.2f} us/event")
+    out["stages_batched"] = {"decode_us_per_event": dec_s / n * 1e6, "detector_us_per_event": det_s / n * 1e6,
+                             "flush_us_per_event": flush_s / n * 1e6}
+    log(f"stages: decode {dec_s / n * 1e6:.2f} us/event, Detector.process {det_s / n * 1e6:.2f} us/event, "
+        f"evaluations + profiles + cross-account at the end {flush_s / n * 1e6:.2f} us/event")
     if top:
         log("cProfile of handle() on batched messages ...")
         prof = run_handle(batched, data.batched_events, profile=True)
