@@ -16,7 +16,8 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import faust
@@ -28,7 +29,7 @@ from stream_guard.core.alerts import Alert
 from stream_guard.core.checkpoint import by_partition
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
-from stream_guard.stream.catchup import InputRecord, read_range
+from stream_guard.stream.catchup import CatchUps, InputRecord
 from stream_guard.stream.commits import CommitAdvancer
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
@@ -60,6 +61,14 @@ class _RawTopicOptions(TypedDict):
 
 #: Every topic carries bytes: the codec (contracts/codec.py) decodes and validates them itself.
 RAW = _RawTopicOptions(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+@dataclass(slots=True)
+class _Replaceable:
+    """What the app's agents and timers replace while it runs."""
+
+    clusters: ClusterStage  # the cluster stage (a new one when its partition is revoked)
+    last_checkpoint: float  # monotonic time of the last checkpoint pass
 
 
 class IngestFailure(RuntimeError):
@@ -106,14 +115,13 @@ def build_app(
     alerts_topic = app.topic(settings.alerts_topic, **RAW)
     dlq_topic = app.topic(settings.dlq_topic, **RAW)
     attributes = AttributeStage(settings, metrics, source)
-    clusters = [ClusterStage(settings, metrics)]
     link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
     link_verdicts = app.topic(verdicts_topic(settings), partitions=1, **RAW)
     table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
     # one partition: Faust assigns it with the one-partition verdicts topic (same partition
     # count, same subscribers), so the cluster stage's owner holds its checkpoint
     cluster_table = app.Table(CLUSTER_TABLE, default=None, partitions=1, key_type=bytes, value_type=bytes)
-    last_checkpoint = [time.monotonic()]
+    current = _Replaceable(ClusterStage(settings, metrics), time.monotonic())
 
     async def send_alerts(alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -169,10 +177,10 @@ def build_app(
             if settings.cross_account:
                 linked = set(attributes.restored) if partitions is None else partitions & attributes.restored
                 await write_all(attributes.checkpoint(linked), metrics.checkpoint_duration, "attribute index")
-                if clusters[0].restored and partitions is None:
-                    await write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
+                if current.clusters.restored and partitions is None:
+                    await write_all(((0, k, v) for k, v in current.clusters.checkpoint()), metrics.checkpoint_duration,
                                     "cluster book", cluster_table)
-            last_checkpoint[0] = time.monotonic()
+            current.last_checkpoint = time.monotonic()
 
     def assigned(topic: str) -> set[int]:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
@@ -191,17 +199,17 @@ def build_app(
         for p in sorted(held - runtime.restored):
             restored = runtime.restore(p, groups.get(p, ()))
             stale += [(p, key, None) for key in restored.stale]
-            restored_at[(INPUT, p)] = time.monotonic()
+            catch_ups.restored(INPUT, p)
         if settings.cross_account:
             linked = assigned(link_profiles.get_topic_name())
             attributes.drop(set(attributes.indexes) - linked)
             for p in sorted(linked - attributes.restored):
                 stale += [(p, key, None) for key in attributes.restore(p, groups.get(p, ()), now).stale]
-                restored_at[(PROFILES, p)] = time.monotonic()
-            if 0 in assigned(link_verdicts.get_topic_name()) and not clusters[0].restored:
+                catch_ups.restored(PROFILES, p)
+            if 0 in assigned(link_verdicts.get_topic_name()) and not current.clusters.restored:
                 items = [(k, v) for k, v in cluster_table.data.items() if v is not None]
-                stale_clusters += [(0, key, None) for key in clusters[0].restore(items, now).stale]
-                restored_at[(VERDICTS, 0)] = time.monotonic()
+                stale_clusters += [(0, key, None) for key in current.clusters.restore(items, now).stale]
+                catch_ups.restored(VERDICTS, 0)
         # what Faust's recovery read is in the detectors and stages now: no second copy
         # (a later recovery fills it again with what it reads then)
         table.data.clear()
@@ -225,52 +233,15 @@ def build_app(
         attributes.handle(p, rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
 
     async def verdicts_message(p: int, rec: InputRecord) -> None:
-        clusters[0].handle(rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
+        current.clusters.handle(rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
 
-    stages: dict[str, tuple[str, Callable[[], dict[int, int]], Callable[[int, InputRecord], Awaitable[None]]]] = {
-        INPUT: (settings.input_topic, lambda: runtime.resume_at, input_message),
-        PROFILES: (link_profiles.get_topic_name(), lambda: attributes.resume_at, profiles_message),
-        VERDICTS: (link_verdicts.get_topic_name(), lambda: clusters[0].resume_at, verdicts_message),
-    }
-    catching_up: dict[tuple[str, int], asyncio.Task[None]] = {}
-    restored_at: dict[tuple[str, int], float] = {}
+    def failed_catch_up(exc: BaseException) -> None:
+        fail(IngestFailure(f"re-reading a restored partition failed: {type(exc).__name__}"))
 
-    async def catch_up(stage: str, partition: int, end: int | None) -> None:
-        """Handle the messages of a restored partition from its checkpoint's offset to ``end``."""
-        topic, resume_at, handle = stages[stage]
-        start = resume_at().get(partition)
-        if start is None:
-            return
-        started, n = time.monotonic(), 0
-        log.info("%s partition %d: re-reading from offset %d to %s", topic, partition, start,
-                 "its end" if end is None else end)
-        async for rec in read_range(settings, topic, partition, start, end):
-            await handle(partition, rec)
-            n += 1
-        resume_at().pop(partition, None)
-        log.info("%s partition %d: re-read %d messages from offset %d in %.1f s", topic, partition, n, start,
-                 time.monotonic() - started)
-
-    def catch_up_done(fut: asyncio.Future[None]) -> None:
-        exc = None if fut.cancelled() else fut.exception()
-        if exc is not None:
-            fail(IngestFailure(f"re-reading a restored partition failed: {type(exc).__name__}"))
-
-    async def caught_up(stage: str, partition: int, end: int | None) -> None:
-        key = (stage, partition)
-        task = catching_up.get(key)
-        if task is None:
-            task = catching_up[key] = asyncio.ensure_future(catch_up(stage, partition, end))
-            task.add_done_callback(lambda _: catching_up.pop(key, None))
-        await task
-
-    def idle_catch_ups() -> None:
-        """Start the re-read of restored partitions that got no message since their restore."""
-        for stage, (_, resume_at, _) in stages.items():
-            for p in list(resume_at()):
-                if ((stage, p) not in catching_up
-                        and time.monotonic() - restored_at.get((stage, p), 0.0) >= IDLE_PARTITION_S):
-                    asyncio.ensure_future(caught_up(stage, p, None)).add_done_callback(catch_up_done)
+    catch_ups = CatchUps(settings, failed_catch_up, IDLE_PARTITION_S)
+    catch_ups.stage(INPUT, settings.input_topic, lambda: runtime.resume_at, input_message)
+    catch_ups.stage(PROFILES, link_profiles.get_topic_name(), lambda: attributes.resume_at, profiles_message)
+    catch_ups.stage(VERDICTS, link_verdicts.get_topic_name(), lambda: current.clusters.resume_at, verdicts_message)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types receivers as (sender, /, *args, signal=, **kw); ours name their args
     async def on_revoked(app: faust.App, revoked: set[TP], **_: Any) -> None:
@@ -281,12 +252,12 @@ def build_app(
             runtime.drop(lost)
             attributes.drop(lost_links)
         if any(tp.topic == link_verdicts.get_topic_name() for tp in revoked):
-            if clusters[0].restored:
+            if current.clusters.restored:
                 async with checkpoint_lock:
-                    await write_all(((0, k, v) for k, v in clusters[0].checkpoint()), metrics.checkpoint_duration,
+                    await write_all(((0, k, v) for k, v in current.clusters.checkpoint()), metrics.checkpoint_duration,
                                     "cluster book", cluster_table)
-            clusters[0].reset_gauges()
-            clusters[0] = ClusterStage(settings, metrics)  # the new owner restores it
+            current.clusters.reset_gauges()
+            current.clusters = ClusterStage(settings, metrics)  # the new owner restores it
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]  # Faust types receivers as (sender, /, *args, signal=, **kw); ours name their args
     async def on_shutdown(app: faust.App, **_: Any) -> None:
@@ -327,7 +298,7 @@ def build_app(
             async for event in stream.events():
                 msg = event.message
                 if msg.partition in runtime.resume_at:
-                    await caught_up(INPUT, msg.partition, msg.offset)
+                    await catch_ups.before_message(INPUT, msg.partition, msg.offset)
                 result = runtime.handle(msg.partition, msg.offset, event.value)
                 for dl in result.dead_letters:
                     await dead_letter(msg.key, dl, msg.partition, msg.offset)
@@ -344,23 +315,23 @@ def build_app(
             async for event in stream.events():
                 msg = event.message
                 if msg.partition in attributes.resume_at:
-                    await caught_up(PROFILES, msg.partition, msg.offset)
+                    await catch_ups.before_message(PROFILES, msg.partition, msg.offset)
                 attributes.handle(msg.partition, event.value, time.time(), msg.offset)
 
         @app.agent(link_verdicts, name="link-clusters")
         async def link_clusters(stream: faust.StreamT[bytes]) -> None:
             async for event in stream.events():
                 msg = event.message
-                if msg.partition in clusters[0].resume_at:
-                    await caught_up(VERDICTS, msg.partition, msg.offset)
-                clusters[0].handle(event.value, time.time(), msg.offset)
+                if msg.partition in current.clusters.resume_at:
+                    await catch_ups.before_message(VERDICTS, msg.partition, msg.offset)
+                current.clusters.handle(event.value, time.time(), msg.offset)
 
     async def cross_account_tick(now: float) -> None:
         for p, msg in outbox.take():
             await link_profiles.send(value=msg, partition=p)
         for msg in attributes.tick(now):
             await link_verdicts.send(value=msg, partition=0)
-        await send_alerts(clusters[0].tick(now))
+        await send_alerts(current.clusters.tick(now))
 
     probe = BrokerProbe(settings)
     commits = CommitAdvancer(settings.input_topic, after_s=settings.commit_stall_repair_s)
@@ -401,7 +372,7 @@ def build_app(
         health.ticked()
         metrics.ready.set(1 if health.not_ready() is None else 0)
         now = time.time()
-        idle_catch_ups()
+        catch_ups.start_idle()
         await send_alerts(runtime.tick(now))
         if settings.cross_account:
             await cross_account_tick(now)
@@ -409,7 +380,8 @@ def build_app(
     @app.timer(interval=1.0)  # type: ignore[untyped-decorator]  # faust's timer() is not annotated
     async def checkpoint_timer() -> None:
         # its own timer: sending a pass may wait on the broker, ticks must not
-        if time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s and not checkpoint_lock.locked():
+        due = time.monotonic() - current.last_checkpoint >= settings.checkpoint_interval_s
+        if due and not checkpoint_lock.locked():
             await checkpoint()
 
     return app, runtime

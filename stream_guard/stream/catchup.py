@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -23,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security
 
-__all__ = ["InputRecord", "read_range"]
+__all__ = ["CatchUps", "InputRecord", "read_range"]
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +79,79 @@ async def read_range(
                 return
     finally:
         await consumer.stop()
+
+
+#: A stage's handler of one re-read message: (partition, record).
+Handler = Callable[[int, InputRecord], Awaitable[None]]
+
+
+class _Stage(NamedTuple):
+    topic: str
+    resume_at: Callable[[], dict[int, int]]  # the stage's partitions still to re-read, from where
+    handle: Handler
+
+
+class CatchUps:
+    """The re-reads of restored partitions, per stage (input, link profiles, link verdicts).
+
+    A stage's partition is re-read once, by the first of: its next message from Faust
+    (:meth:`before_message`, which waits for the re-read), or :meth:`start_idle` once it
+    has been silent for ``idle_s`` since its restore. A failed re-read started by
+    :meth:`start_idle` calls ``fail`` with its exception (one awaited by
+    :meth:`before_message` raises there).
+    """
+
+    def __init__(self, settings: Settings, fail: Callable[[BaseException], None], idle_s: float) -> None:
+        self.s = settings
+        self.fail = fail
+        self.idle_s = idle_s
+        self._stages: dict[str, _Stage] = {}
+        self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._restored_at: dict[tuple[str, int], float] = {}
+
+    def stage(self, name: str, topic: str, resume_at: Callable[[], dict[int, int]], handle: Handler) -> None:
+        """Register a stage: its topic, its partitions to re-read and the handler of a message."""
+        self._stages[name] = _Stage(topic, resume_at, handle)
+
+    def restored(self, name: str, partition: int) -> None:
+        """A stage's partition was just restored (its idle clock starts)."""
+        self._restored_at[(name, partition)] = time.monotonic()
+
+    async def before_message(self, name: str, partition: int, end: int | None) -> None:
+        """Re-read ``partition`` of stage ``name`` up to ``end`` if it is still to be re-read
+        (call before handling the message at offset ``end`` from Faust)."""
+        key = (name, partition)
+        task = self._running.get(key)
+        if task is None:
+            task = self._running[key] = asyncio.ensure_future(self._read(name, partition, end))
+            task.add_done_callback(lambda _: self._running.pop(key, None))
+        await task
+
+    def start_idle(self) -> None:
+        """Start the re-read of restored partitions that got no message since their restore."""
+        for name, stage in self._stages.items():
+            for p in list(stage.resume_at()):
+                if ((name, p) not in self._running
+                        and time.monotonic() - self._restored_at.get((name, p), 0.0) >= self.idle_s):
+                    asyncio.ensure_future(self.before_message(name, p, None)).add_done_callback(self._done)
+
+    def _done(self, fut: asyncio.Future[None]) -> None:
+        exc = None if fut.cancelled() else fut.exception()
+        if exc is not None:
+            self.fail(exc)
+
+    async def _read(self, name: str, partition: int, end: int | None) -> None:
+        """Handle the messages of a restored partition from its checkpoint's offset to ``end``."""
+        topic, resume_at, handle = self._stages[name]
+        start = resume_at().get(partition)
+        if start is None:
+            return
+        started, n = time.monotonic(), 0
+        log.info("%s partition %d: re-reading from offset %d to %s", topic, partition, start,
+                 "its end" if end is None else end)
+        async for rec in read_range(self.s, topic, partition, start, end):
+            await handle(partition, rec)
+            n += 1
+        resume_at().pop(partition, None)
+        log.info("%s partition %d: re-read %d messages from offset %d in %.1f s", topic, partition, n, start,
+                 time.monotonic() - started)
