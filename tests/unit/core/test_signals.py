@@ -349,3 +349,27 @@ def test_long_prompts_differing_only_in_the_middle_share_a_template_not_a_finger
     b = "Summarise: " + filler(3000) + " omega " + filler(3000) + " End."
     assert analyze_prompt(a).template == analyze_prompt(b).template
     assert prompt_fingerprint({"prompt": a}) != prompt_fingerprint({"prompt": b})
+
+
+def test_the_cut_cot_search_gives_the_whole_patterns_answer() -> None:
+    """analyze_prompt runs only the COT_PATTERN alternatives whose words a prompt has; on
+    any text that must agree with the whole pattern (random mixes of its own words)."""
+    import random
+    import re
+
+    from stream_guard.core import signals
+
+    vocab = ("step by step-by-step show all your the full work reasoning explain walk me through lay out "
+             "justify each every thought answer chain of thought chain-of-thought reason through carefully "
+             "it out think aloud out loud before giving answering you answer please grade score rate "
+             "evaluate this the following response using a rubric criteria scale rubrics stepwise").split()
+    rnd = random.Random(11)
+    texts = [" ".join(rnd.choice(vocab) for _ in range(rnd.randint(1, 25))) for _ in range(20_000)]
+    hits = 0
+    for text in texts:
+        lower = text.lower()
+        words = set(re.findall(r"[a-z]+", lower))
+        whole = not words.isdisjoint(signals._COT_ANCHORS) and signals.COT_PATTERN.search(lower) is not None
+        assert signals._asks_reasoning(words, lower) == whole, text
+        hits += whole
+    assert 1_000 < hits < 19_000  # both answers occur often
