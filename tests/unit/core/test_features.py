@@ -409,7 +409,7 @@ def test_day_summary_gives_exactly_what_extract_gives(seed: int) -> None:
     st = AccountState("a", (300.0, 3600.0, 86400.0))
     ts = 1_772_000_000.0 + rnd.uniform(0, 86400)
     created = "2026-02-20T00:00:00Z" if seed % 2 else None
-    for i in range(rnd.randint(1, 400)):
+    for _ in range(rnd.randint(1, 400)):
         ts += rnd.expovariate(1 / rnd.choice([5.0, 60.0, 3600.0]))
         ev: dict[str, Any] = {"model": "m", "input_tokens": rnd.randint(1, 900), "output_tokens": rnd.randint(1, 4000),
                               "turn_index": rnd.choice([0, 0, 1]), "stop_reason": rnd.choice(["stop", "max_tokens"])}
