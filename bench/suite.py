@@ -11,6 +11,9 @@ and the others still run):
   files of growing size (events/s and peak RSS of the replay process).
 * ``memory``: ``bench/memory.py`` in a fresh process per size (as ``throughput.py`` runs
   it): bytes per tracked account of the detection core.
+* ``worker_memory``: ``bench/worker_memory.py``: RSS per tracked account of a real worker
+  process (slope between sizes) and its throughput at each size, with the in-process
+  breakdown of where the memory goes (``--quick``: its worker step only, at 5k and 10k).
 
 Writes every step's JSON, per-round rates and ratios and the issue's targets into
 ``--out`` and plots ``--png``: events/s of each case per round next to the ceiling and
@@ -24,8 +27,8 @@ a step could not run (its error is in the JSON and the table).
 
 Examples::
 
-    python bench/suite.py --quick            # smoke run, ~3 minutes
-    python bench/suite.py                    # full run, ~25-30 minutes (estimated)
+    python bench/suite.py --quick            # smoke run, ~5 minutes
+    python bench/suite.py                    # full run, ~45-50 minutes (estimated)
     python bench/suite.py --steps throughput --throughput-args "--runs 5"
     python bench/suite.py --replot bench/results/suite.json   # table and PNG from a stored run
 """
@@ -50,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import replay_memory
 import throughput
+import worker_memory
 from harness_common import (
     BENCH,
     PY,
@@ -66,7 +70,7 @@ from harness_common import (
     write_json,
 )
 
-STEPS = ("throughput", "replay", "memory")
+STEPS = ("throughput", "replay", "memory", "worker_memory")
 #: Replayed file sizes (events) of a full and of a --quick run.
 REPLAY_SIZES = {"full": "200000,2000000", "quick": "20000,100000"}
 #: The issue's targets that the replay and memory steps measure (reported, never enforced).
@@ -74,6 +78,8 @@ TARGET_REPLAY_EVENTS_PER_S = 40_000.0
 TARGET_REPLAY_PEAK_RSS_BYTES = 1 << 30
 TARGET_REPLAY_RSS_AT_EVENTS = 2_000_000
 TARGET_BYTES_PER_ACCOUNT = 2048.0
+#: bench/worker_memory.py's options of a full and of a --quick run.
+WORKER_MEMORY_ARGS = {"full": [], "quick": ["--quick", "--steps", "worker"]}
 
 
 # --------------------------------------------------------------------------- steps
@@ -158,6 +164,17 @@ def step_replay(args: argparse.Namespace, work: Path, sizes: str) -> tuple[dict[
     return step, result
 
 
+def step_worker_memory(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], Any]:
+    out = work / "worker_memory.json"
+    cmd = [PY, str(BENCH / "worker_memory.py"), "--out", str(out), "--md", "",
+           *WORKER_MEMORY_ARGS["quick" if args.quick else "full"], *shlex.split(args.worker_memory_args)]
+    step = run_child("worker_memory", cmd, work, 1800.0 if args.quick else 3600.0)
+    result = load_json(out)
+    if result is None and step["ok"]:
+        step.update(ok=False, error=f"no result in {out}")
+    return step, result
+
+
 def step_memory(args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
     t0 = time.monotonic()
     sizes, tracemalloc_sizes = throughput.memory_plan(args)
@@ -215,7 +232,21 @@ def targets(doc: dict[str, Any]) -> dict[str, Any]:
     out["bytes_per_tracked_account"] = {
         "target": TARGET_BYTES_PER_ACCOUNT, "measured": {str(m["accounts"]): m["bytes_per_account"] for m in mem},
         "reached": all(m["bytes_per_account"] <= TARGET_BYTES_PER_ACCOUNT for m in mem) if mem else None,
-        "note": "the Detector in-process (bench/memory.py), not yet the worker process"}
+        "note": "the Detector in-process (bench/memory.py)"}
+    wm = ((doc.get("worker_memory") or {}).get("summary") or {})
+    bpa = wm.get("bytes_per_tracked_account") or {}
+    out["bytes_per_tracked_account_worker"] = {
+        "target": TARGET_BYTES_PER_ACCOUNT, "measured": bpa.get("measured_slope_settled"),
+        "reached": bpa.get("reached"),
+        "note": "RSS of a real worker process, slope between the two largest sizes (bench/worker_memory.py)"}
+    flat = wm.get("throughput_flat") or {}
+    rates = {k: v for k, v in (flat.get("measured_events_per_s") or {}).items() if v}
+    spans_1m = bool(rates) and min(map(int, rates)) <= 10_000 and max(map(int, rates)) >= 1_000_000
+    out["worker_throughput_flat_10k_to_1m"] = {
+        "target": 0.9, "measured": flat.get("largest_over_smallest"),
+        "reached": (flat["largest_over_smallest"] >= 0.9) if spans_1m and flat.get("largest_over_smallest") else None,
+        "note": "events/s at the largest size / at the smallest (medians); judged only when 10k and 1M were "
+                f"measured (this run: {', '.join(f'{int(k):,}' for k in rates) or 'none'})"}
     return out
 
 
@@ -266,6 +297,11 @@ def table(doc: dict[str, Any]) -> str:
     mem = (doc.get("memory") or {}).get("results") or []
     if mem:
         lines += throughput.memory_table(mem)
+    wm = doc.get("worker_memory") or {}
+    if (wm.get("worker") or {}).get("runs"):
+        lines += ["", "worker process (bench/worker_memory.py)"]
+        for title, md in worker_memory.tables({"worker": wm["worker"]})[:3]:
+            lines += ["", title, md]
     lines += ["", "targets (reported, not enforced)"]
     for key, t in (doc.get("targets") or {}).items():
         verdict = {True: "reached", False: "NOT reached", None: "not measured"}[t.get("reached")]
@@ -372,8 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bench/suite.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (~3 minutes): throughput.py --quick (1 round, 200k batched events, 30k "
-                        "one-event messages), replay of 20k and 100k events, memory at 100k accounts; writes "
+                   help="smoke run (~5 minutes): throughput.py --quick (1 round, 200k batched events, 30k "
+                        "one-event messages), replay of 20k and 100k events, memory at 100k accounts, the worker "
+                        "memory's worker step at 5k and 10k accounts; writes "
                         "suite-quick.json and throughput-quick.png unless --out/--png are given")
     p.add_argument("--steps", default=",".join(STEPS),
                    help=f"comma-separated subset of {','.join(STEPS)} (default all)")
@@ -393,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay-args", default="",
                    help="extra options for bench/replay_memory.py, one string (e.g. \"-- --reorder-events 50000\")")
     throughput.add_memory_options(p)
+    p.add_argument("--worker-memory-args", default="",
+                   help='extra options for bench/worker_memory.py, one string (e.g. "--sizes 10000,100000,1000000")')
     p.add_argument("--keep", action="store_true", help="keep the work dir (the steps' stdout and JSON)")
     p.add_argument("--replot", type=Path, default=None, metavar="SUITE_JSON",
                    help="run nothing: print the table and draw the PNG of a stored suite result")
@@ -428,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         "throughput": None,
         "replay": None,
         "memory": None,
+        "worker_memory": None,
     }
     log(f"suite ({mode}): steps {', '.join(steps)}; work dir {work}")
     try:
@@ -437,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
                 doc["steps"][name], doc["throughput"] = step_throughput(args, work)
             elif name == "replay":
                 doc["steps"][name], doc["replay"] = step_replay(args, work, args.replay_sizes or REPLAY_SIZES[mode])
+            elif name == "worker_memory":
+                doc["steps"][name], doc["worker_memory"] = step_worker_memory(args, work)
             else:
                 doc["steps"][name], doc["memory"] = step_memory(args)
             s = doc["steps"][name]
