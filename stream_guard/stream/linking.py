@@ -80,20 +80,33 @@ def _boundary(x: float | None) -> float:
     return float("-inf") if x is None else float(x)
 
 
-def pack(source: str, through: float, items: Iterable[bytes]) -> list[bytes]:
+def pack(source: str, through: float, items: Iterable[bytes], earlier: float = 0.0) -> list[bytes]:
     """Serialized items packed into messages of at most :data:`MAX_MESSAGE_BYTES`
-    (always at least one message, so that an empty one still carries ``through``)."""
-    head = b'{"src":' + orjson.dumps(source) + b',"through":' + orjson.dumps(through) + b',"items":['
+    (always at least one message, so that an empty one still carries ``through``).
+
+    Only the last message carries ``through``; the ones before it carry ``earlier`` (what
+    the source said before, or 0): a stage must not judge boundary ``through`` after the
+    first message of a delivery while the rest of its items are still on their way.
+
+    >>> [unpack(m)[1] for m in pack("w", 900.0, [b'"x"'] * 3)]   # one message
+    [900.0]
+    >>> [unpack(m)[1] for m in pack("w", 900.0, [b'"' + b"x" * 1000 + b'"'] * 1000, earlier=0.0)]
+    [0.0, 900.0]
+    """
+    def head(value: float) -> bytes:
+        return b'{"src":' + orjson.dumps(source) + b',"through":' + orjson.dumps(value) + b',"items":['
+
+    early = head(earlier if math.isfinite(earlier) else 0.0)
     out: list[bytes] = []
     chunk: list[bytes] = []
-    size = len(head)
+    size = len(early)
     for item in items:
         if chunk and size + len(item) + 3 > MAX_MESSAGE_BYTES:
-            out.append(head + b",".join(chunk) + b"]}")
-            chunk, size = [], len(head)
+            out.append(early + b",".join(chunk) + b"]}")
+            chunk, size = [], len(early)
         chunk.append(item)
         size += len(item) + 1
-    out.append(head + b",".join(chunk) + b"]}")
+    out.append(head(through) + b",".join(chunk) + b"]}")
     return out
 
 
@@ -130,6 +143,7 @@ class ProfileOutbox:
         self.m = metrics
         self.source = source
         self.partitions = partitions
+        self.through = 0.0  # the last boundary delivered
         self._messages: list[tuple[int, bytes]] = []
 
     def deliver(self, profiles: list[AccountProfile], through: float) -> list[Alert]:
@@ -140,7 +154,9 @@ class ProfileOutbox:
             for p, part in split_by_value(profile, self.partitions).items():
                 split[p].append(orjson.dumps(part.to_wire()))
         self.m.link_profiles.inc(len(profiles))
-        self._messages += [(p, msg) for p in range(self.partitions) for msg in pack(self.source, through, split[p])]
+        earlier, self.through = self.through, max(self.through, through)
+        self._messages += [(p, msg) for p in range(self.partitions)
+                           for msg in pack(self.source, through, split[p], earlier)]
         return []
 
     def take(self) -> list[tuple[int, bytes]]:
@@ -209,7 +225,7 @@ class AttributeStage:
                     self.m.linking_duration.labels("index").observe(time.perf_counter() - started)
                     items = [orjson.dumps(v.to_wire()) for v in links] + [orjson.dumps(v.to_wire()) for v in pivots]
                     if items:
-                        out += pack(src, b, items)
+                        out += pack(src, b, items, done if last is None else last)
                         sent = b
                     last = b
             if last is not None:

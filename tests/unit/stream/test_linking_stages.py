@@ -249,3 +249,28 @@ def test_without_a_checkpoint_the_restore_keeps_what_was_handled() -> None:
     assert restored.resume_at is None and 0 in stage.indexes and stage.last_offset[0] == 5
     stage.handle(0, b"ignored: offset 5 is in already", 0.0, offset=5)
     assert not list(stage.checkpoint([1])) and [k for _, k, _ in stage.checkpoint([0])][-1] == b"0@attributes@marker"
+
+
+def test_a_delivery_cut_into_several_messages_is_judged_only_once_all_arrived() -> None:
+    """Only the last message of a delivery carries its boundary: a tick between the
+    messages must not judge the boundary without the profiles still on their way."""
+    m = Metrics()
+    outbox = ProfileOutbox(m, "w", 1)
+    fat = [AccountProfile(f"h{i}", T + 900, 2, [("payment", "pm_shared", 2), ("client", "fp_tool", 2)]
+                          + [("ip", f"h:{i:04d}{j:060d}", 1) for j in range(12)], 26.0, 0.9, 2.0, 0xFFFFFF)
+           for i in range(800)]
+    outbox.deliver(fat, T + 900)
+    messages = [msg for _, msg in outbox.take()]
+    assert len(messages) >= 2
+    assert [unpack(x)[1] for x in messages] == [0.0] * (len(messages) - 1) + [T + 900]
+    attributes = AttributeStage(S, m, "w")
+    attributes.handle(0, messages[0], now=0.0)
+    early = attributes.tick(now=0.0)  # the frontier is not at T + 900 yet: nothing judged
+    assert [unpack(x)[1] for x in early] == [0.0] and [v for x in early for v in unpack(x)[2]] == []
+    for msg in messages[1:]:
+        attributes.handle(0, msg, now=0.0)
+    verdicts = [v for x in attributes.tick(now=0.0) for v in unpack(x)[2]]
+    linked = {(v["kind"], v["value"]): v["accounts"] for v in verdicts if v.get("kind") == "payment"}
+    assert linked == {("payment", "pm_shared"): 800}  # every profile of the delivery counted
+    outbox.deliver([], T + 1800)  # the next delivery's earlier messages carry T + 900
+    assert unpack(outbox.take()[0][1])[1] == T + 1800
