@@ -190,12 +190,12 @@ class AttributeStage:
             if offset <= self.last_offset.get(partition, -1):
                 return
             self.last_offset[partition] = offset
-        self.changed.add(partition)
         try:
             source, through, items = unpack(raw)
             profiles = [AccountProfile.from_wire(item) for item in items]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.warning("bad link-profiles message on partition %d: %r", partition, exc)
+            self.changed.add(partition)
             return
         index = self.indexes.get(partition)
         if index is None:
@@ -203,7 +203,10 @@ class AttributeStage:
             self.frontiers[partition] = Frontier(SOURCE_IDLE_S)
         for p in profiles:
             index.observe(p)
-        self.frontiers[partition].update(source, through, now=now)
+        # a heartbeat that moves nothing changes nothing worth a checkpoint pass (which
+        # re-serializes the whole index); re-reading it after a crash is harmless
+        if self.frontiers[partition].update(source, through, now=now) or profiles:
+            self.changed.add(partition)
 
     def tick(self, now: float) -> list[bytes]:
         """Judge every boundary the partitions' frontiers passed (in order, each once); verdict
@@ -317,15 +320,16 @@ class ClusterStage:
             if offset <= self.last_offset:
                 return
             self.last_offset = offset
-        self.changed = True
         try:
             source, through, items = unpack(raw)
             verdicts = [verdict_from_wire(item) for item in items]
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             log.warning("bad link-verdicts message: %r", exc)
+            self.changed = True
             return
         self.book.update(verdicts)
-        self.frontier.update(source, through, now=now)
+        if self.frontier.update(source, through, now=now) or verdicts:  # (as AttributeStage.handle)
+            self.changed = True
 
     def reset_gauges(self) -> None:
         """Zero this worker's cluster gauges (it no longer owns the verdicts partition)."""

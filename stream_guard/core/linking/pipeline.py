@@ -9,7 +9,8 @@ its profiles up to ``B``: :class:`Frontier` is the minimum over the sources hear
 recently (a source silent for ``idle_s`` wall seconds no longer holds it back).
 
 >>> f = Frontier(idle_s=10.0)
->>> f.update("w1", 900.0, now=0.0); f.update("w2", 1800.0, now=0.0)
+>>> f.update("w1", 900.0, now=0.0), f.update("w2", 1800.0, now=0.0), f.update("w2", 900.0, now=0.0)
+(True, True, False)
 >>> f.value(now=1.0), f.value(now=20.0)
 (900.0, None)
 """
@@ -49,10 +50,12 @@ class Frontier:
         self.idle_s = idle_s
         self._seen: dict[str, tuple[float, float]] = {}  # source -> (boundary, wall time)
 
-    def update(self, source: str, boundary: float, *, now: float) -> None:
-        """Record that ``source`` has delivered everything up to ``boundary``."""
+    def update(self, source: str, boundary: float, *, now: float) -> bool:
+        """Record that ``source`` has delivered everything up to ``boundary``; whether that
+        moved its boundary (or is its first word)."""
         old = self._seen.get(source)
         self._seen[source] = (max(boundary, old[0]) if old else boundary, now)
+        return old is None or boundary > old[0]
 
     def export(self) -> dict[str, float]:
         """Each source's boundary (the inverse of :meth:`load`)."""

@@ -274,3 +274,21 @@ def test_a_delivery_cut_into_several_messages_is_judged_only_once_all_arrived() 
     assert linked == {("payment", "pm_shared"): 800}  # every profile of the delivery counted
     outbox.deliver([], T + 1800)  # the next delivery's earlier messages carry T + 900
     assert unpack(outbox.take()[0][1])[1] == T + 1800
+
+
+def test_heartbeats_that_move_nothing_leave_the_stages_unchanged() -> None:
+    """A checkpoint pass re-serializes a whole index or cluster book: heartbeats that move
+    no boundary and carry nothing must not cause one (every few seconds per source)."""
+    m = Metrics()
+    attributes, clusters = AttributeStage(S, m, "w"), ClusterStage(S, m)
+    attributes.handle(0, pack("w", T, [])[0], now=0.0, offset=0)
+    clusters.handle(pack("w/0", T, [])[0], now=0.0, offset=0)
+    assert attributes.changed == {0} and clusters.changed  # a new source: its boundary is news
+    attributes.changed.clear()
+    clusters.changed = False
+    attributes.handle(0, pack("w", T, [])[0], now=5.0, offset=1)
+    clusters.handle(pack("w/0", T, [])[0], now=5.0, offset=1)
+    assert attributes.changed == set() and not clusters.changed
+    attributes.handle(0, pack("w", T + 900, [])[0], now=10.0, offset=2)  # the boundary moved
+    clusters.handle(pack("w/0", T + 900, [])[0], now=10.0, offset=2)
+    assert attributes.changed == {0} and clusters.changed
