@@ -34,6 +34,7 @@ from stream_guard.stream.commits import CommitAdvancer
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
 from stream_guard.stream.linking import AttributeStage, ClusterStage, ProfileOutbox
+from stream_guard.stream.memory import release_free_memory
 from stream_guard.stream.probe import BrokerProbe
 from stream_guard.stream.runtime import IDLE_PARTITION_S, WorkerRuntime
 from stream_guard.stream.topics import (
@@ -180,6 +181,12 @@ def build_app(
                 if current.clusters.restored and partitions is None:
                     await write_all(((0, k, v) for k, v in current.clusters.checkpoint()), metrics.checkpoint_duration,
                                     "cluster book", cluster_table)
+            if settings.release_free_memory:
+                started = time.perf_counter()
+                release_free_memory()  # the pass's records are garbage now
+                trimmed = time.perf_counter() - started
+                if trimmed > 0.1:
+                    log.info("returning free memory to the OS took %.2f s", trimmed)
             current.last_checkpoint = time.monotonic()
 
     def assigned(topic: str) -> set[int]:
