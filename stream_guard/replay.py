@@ -405,7 +405,7 @@ def replay(
 
     def advance(watermark: float) -> None:
         emit(flow.advance(watermark))
-        flow.scores.clear()  # the worker turns these into a histogram; replay does not
+        flow.take_scores()  # the worker turns these into a histogram; replay does not
 
     def process(ts: float, payload: Payload) -> None:
         nonlocal next_advance

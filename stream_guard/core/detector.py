@@ -290,7 +290,9 @@ class Detector:
     @staticmethod
     def _staged_features(st: AccountState | None, boundary: float) -> dict[str, float] | None:
         """The features staged for ``boundary``, if any (a profile closing there shares them)."""
-        for at, packed in (st.staged or ()) if st is not None else ():
+        if st is None or not st.staged:
+            return None
+        for at, packed in st.staged:
             if at == boundary and packed is not None:
                 return unpack(packed)
         return None
@@ -349,14 +351,13 @@ class Detector:
     def _slot(self, t: float) -> int:
         return math.floor(t / self.s.eval_interval_s)
 
-    def _expire_later(self, account: str, last_ts: float) -> None:
-        """Put ``account`` in the wheel at the sweep that could first find it stale."""
+    def _expire_later(self, account: str, last_ts: float, not_before: int | None = None) -> None:
+        """Put ``account`` in the wheel at the sweep that could first find it stale (at the
+        earliest at slot ``not_before``)."""
         slot = self._slot(last_ts + self.s.account_ttl_s)
-        bucket = self._expiry.get(slot)
-        if bucket is None:
-            self._expiry[slot] = [account]
-        else:
-            bucket.append(account)
+        if not_before is not None and slot < not_before:
+            slot = not_before
+        self._expiry.setdefault(slot, []).append(account)
 
     def _expire(self, watermark: float) -> None:
         """Drop the accounts idle for more than the TTL at ``watermark`` (and not waiting for
@@ -374,8 +375,7 @@ class Detector:
                     self.dirty.discard(account)
                     self.expired.add(account)
                 else:
-                    later = max(self._slot(st.last_ts + ttl), now + 1)
-                    self._expiry.setdefault(later, []).append(account)
+                    self._expire_later(account, st.last_ts, not_before=now + 1)
 
 _EVIDENCE = (
     "short_requests", "long_requests", "day_requests", "long_input_tokens", "long_output_tokens",

@@ -81,7 +81,6 @@ class Flow:
         self.clock = clock
         self.detectors: dict[int, Detector] = {}
         self.scores: list[float] = []  # scores of finalised evaluations not yet collected
-        self.profiles_delivered = 0
         self._latest_profile = -math.inf
         for p in range(partitions):
             self.detector(p)
@@ -128,7 +127,6 @@ class Flow:
         if self.transport is not None:
             if profiles:
                 self._latest_profile = max(self._latest_profile, max(p.at for p in profiles))
-                self.profiles_delivered += len(profiles)
             alerts += self.transport.deliver(profiles, linked_boundary(self.s, watermark, self._latest_profile))
         return alerts
 
