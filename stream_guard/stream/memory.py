@@ -5,9 +5,6 @@ events) leave glibc's arenas holding freed memory that it does not return on its
 process's RSS stays at the high-water mark of those transients. ``malloc_trim(0)`` returns
 it (``bench/worker_memory.py`` measured 24.5 KB of RSS per tracked account at 100k accounts,
 10.5 KB after a trim). On other C libraries this is a no-op.
-
->>> isinstance(release_free_memory(), bool)
-True
 """
 
 from __future__ import annotations
