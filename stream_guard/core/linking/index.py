@@ -40,8 +40,12 @@ move most of their volume to it within ``pivot_window_s`` are reported as
 
 from __future__ import annotations
 
+import base64
 import math
-from dataclasses import dataclass, field
+import sys
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import xxhash
@@ -55,26 +59,59 @@ __all__ = [
 ]
 
 
-@dataclass(slots=True)
-class _Member:
-    day_requests: float
-    likeness: float
-    age_days: float
-    hours: int
-    last_at: float
-    first_at: float
-    value_requests: float = 0.0  # requests on this value
-    seen_requests: float = 0.0  # the account's requests in the intervals it used this value
-    first_day_requests: float = 0.0
+# A value's members are held in columns: one ``array('d')`` row of _ROW (or, for ``model``
+# values, _PIVOT_ROW) floats per member, in the order they joined, and a dict account -> row.
+# (An object per member with its own float objects cost ~250 B per membership: the index was
+# the largest part of the cross-account state per account.)
+DAY, LIKENESS, AGE, HOURS, LAST_AT, FIRST_AT = range(6)
+#: ``model`` values only (the pivot): requests on the value, the account's requests in the
+#: intervals it used it, its day requests when it first used it
+VALUE_REQUESTS, SEEN_REQUESTS, FIRST_DAY = range(6, 9)
+_ROW, _PIVOT_ROW = 6, 9
 
 
-@dataclass(slots=True)
 class _Value:
-    first_seen: float
-    members: dict[str, _Member] = field(default_factory=dict)
-    level: int = 0  # hash-sampling level once members exceed the cap
-    linked: bool = False
-    judged_at: float = float("-inf")
+    """One attribute value: when it was first seen, its sampling level and judgement, and
+    its members' rows."""
+
+    __slots__ = ("accounts", "cols", "first_seen", "judged_at", "level", "linked", "rows", "stride")
+
+    def __init__(self, first_seen: float, stride: int, level: int = 0, linked: bool = False,
+                 judged_at: float = float("-inf")) -> None:
+        self.first_seen = first_seen
+        self.stride = stride
+        self.level = level  # hash-sampling level once members exceed the cap
+        self.linked = linked
+        self.judged_at = judged_at
+        self.accounts: list[str] = []  # in joining order
+        self.rows: dict[str, int] = {}  # account -> its row in cols
+        self.cols = array("d")
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+    def join(self, account: str, row: Sequence[float]) -> None:
+        self.rows[account] = len(self.accounts)
+        self.accounts.append(account)
+        self.cols.extend(row)
+
+    def column(self, field: int) -> array[float]:
+        return self.cols[field::self.stride]
+
+    def keep(self, kept: list[int]) -> None:
+        """Keep only the members at rows ``kept`` (ascending), in their order."""
+        st, cols, accounts = self.stride, self.cols, self.accounts
+        new = array("d")
+        for i in kept:
+            new.extend(cols[i * st:(i + 1) * st])
+        self.cols = new
+        self.accounts = [accounts[i] for i in kept]
+        self.rows = {a: i for i, a in enumerate(self.accounts)}
+
+    def sorted_rows(self) -> list[tuple[str, int]]:
+        """(account, offset of its row in cols) in account order."""
+        st = self.stride
+        return [(a, i * st) for a, i in sorted(self.rows.items())]
 
 
 class MemberRow(NamedTuple):
@@ -355,6 +392,22 @@ def member_fit(
     return round(fit, 4)
 
 
+def _encode_cols(cols: array[float]) -> str:
+    """A value's member columns for a checkpoint: little-endian doubles in base64 (one string
+    instead of a JSON number per field)."""
+    if sys.byteorder != "little":
+        cols = array("d", cols)
+        cols.byteswap()
+    return base64.b64encode(cols.tobytes()).decode("ascii")
+
+
+def _decode_cols(text: str) -> array[float]:
+    cols = array("d", base64.b64decode(text, validate=True))
+    if sys.byteorder != "little":
+        cols.byteswap()
+    return cols
+
+
 def _finite(x: float) -> float | None:
     """JSON has no infinities: ``None`` stands for "never"."""
     return x if math.isfinite(x) else None
@@ -388,16 +441,15 @@ class AttributeIndex:
 
     def members(self) -> int:
         """Members held over all values (the state size)."""
-        return sum(len(v.members) for v in self.values.values())
+        return sum(len(v) for v in self.values.values())
 
     # --- checkpoints ------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
         """The whole index as JSON-able data (the inverse of :meth:`load`)."""
         return {
             "values": [
-                [kind, value, vs.first_seen, vs.level, vs.linked, _finite(vs.judged_at),
-                 [[a, m.day_requests, m.likeness, m.age_days, m.hours, m.last_at, m.first_at,
-                   m.value_requests, m.seen_requests, m.first_day_requests] for a, m in vs.members.items()]]
+                [kind, value, vs.first_seen, vs.level, vs.linked, _finite(vs.judged_at), vs.accounts,
+                 _encode_cols(vs.cols)]
                 for (kind, value), vs in self.values.items()
             ],
             "dirty": sorted(self.dirty),
@@ -408,13 +460,22 @@ class AttributeIndex:
         }
 
     def load(self, data: dict[str, Any]) -> None:
-        """Replace this index's state by exported data."""
+        """Replace this index's state by exported data (also the format of the version before
+        the columns: one ``[account, 9 fields]`` list per member)."""
         self.values = {}
-        for kind, value, first_seen, level, linked, judged_at, members in data["values"]:
-            vs = self.values[(kind, value)] = _Value(first_seen, level=level, linked=linked,
-                                                     judged_at=_infinite(judged_at))
-            for a, *fields in members:
-                vs.members[a] = _Member(*fields)
+        for kind, value, first_seen, level, linked, judged_at, *members in data["values"]:
+            stride = _PIVOT_ROW if kind == "model" else _ROW
+            vs = self.values[(kind, value)] = _Value(first_seen, stride, level, linked, _infinite(judged_at))
+            if len(members) == 2:
+                for a in members[0]:
+                    vs.join(sys.intern(a), ())
+                vs.cols = _decode_cols(members[1])
+                if len(vs.cols) != stride * len(vs.accounts):
+                    raise ValueError(f"index checkpoint: {kind} value has {len(vs.accounts)} members "
+                                     f"but {len(vs.cols)} fields")
+            else:
+                for a, *fields in members[0]:
+                    vs.join(sys.intern(a), [float(f) for f in fields[:stride]])
         self.dirty = {(k, v) for k, v in data["dirty"]}
         self.started_at = data["started_at"]
         self._pending = [AccountProfile.from_wire(p) for p in data["pending"]]
@@ -439,37 +500,47 @@ class AttributeIndex:
             if kind not in self.indexed:
                 continue
             key = (kind, value)
+            pivot = kind == "model"
             vs = self.values.get(key)
             if vs is None:
                 first = profile.at
-                if kind == "model":
+                if pivot:
                     first = self.model_first_seen.setdefault(value, profile.at)
-                vs = self.values[key] = _Value(first)
+                vs = self.values[key] = _Value(first, _PIVOT_ROW if pivot else _ROW)
             self.dirty.add(key)
             if vs.level and h & ((1 << vs.level) - 1):
                 continue
-            m = vs.members.get(account)
-            if m is None:
-                m = vs.members[account] = _Member(
-                    profile.day_requests, profile.likeness, profile.age_days, profile.hours, profile.at,
-                    profile.at, first_day_requests=profile.day_requests,
-                )
-                if len(vs.members) > self.s.link_member_cap:
+            row = vs.rows.get(account)
+            if row is None:
+                vs.join(account, (profile.day_requests, profile.likeness, profile.age_days, profile.hours,
+                                  profile.at, profile.at) + ((0.0, 0.0, profile.day_requests) if pivot else ()))
+                if len(vs) > self.s.link_member_cap:
                     self._thin(vs)
-            elif profile.at <= m.last_at:
-                continue  # this interval of the account is in already: a profile sent again
+                    if account not in vs.rows:
+                        continue
+                if not pivot:
+                    continue
+                row = vs.rows[account]
             else:
-                m.day_requests, m.likeness, m.age_days = profile.day_requests, profile.likeness, profile.age_days
-                m.hours, m.last_at = profile.hours, max(m.last_at, profile.at)
-            m.value_requests += n
-            m.seen_requests += profile.requests
+                cols = vs.cols
+                i = row * vs.stride
+                if profile.at <= cols[i + LAST_AT]:
+                    continue  # this interval of the account is in already: a profile sent again
+                cols[i + DAY], cols[i + LIKENESS], cols[i + AGE] = (profile.day_requests, profile.likeness,
+                                                                    profile.age_days)
+                cols[i + HOURS], cols[i + LAST_AT] = profile.hours, profile.at
+                if not pivot:
+                    continue
+            i = row * vs.stride
+            vs.cols[i + VALUE_REQUESTS] += n
+            vs.cols[i + SEEN_REQUESTS] += profile.requests
 
     def _thin(self, vs: _Value) -> None:
         vs.level += 1
         mask = (1 << vs.level) - 1
-        keep = {a: m for a, m in vs.members.items() if not xxhash.xxh3_64_intdigest(a.encode()) & mask}
-        self.dropped += len(vs.members) - len(keep)
-        vs.members = keep
+        kept = [i for i, a in enumerate(vs.accounts) if not xxhash.xxh3_64_intdigest(a.encode()) & mask]
+        self.dropped += len(vs) - len(kept)
+        vs.keep(kept)
 
     def evaluate(self, at: float) -> tuple[list[LinkVerdict], list[PivotVerdict]]:
         """Judge every value touched since the last call, as of event time ``at``.
@@ -490,15 +561,15 @@ class AttributeIndex:
             vs = self.values.get(key)
             if vs is None:
                 continue
-            if (len(vs.members) > self.s.link_big_value_members and at - vs.judged_at < self.s.link_big_value_every_s
+            if (len(vs) > self.s.link_big_value_members and at - vs.judged_at < self.s.link_big_value_every_s
                     and key[0] != "model"):
                 self.dirty.add(key)  # a big value changes slowly: judged at most every link_big_value_every_s
                 continue
             vs.judged_at = at
-            stale = [a for a, m in vs.members.items() if m.last_at < horizon]
-            for a in stale:
-                del vs.members[a]
-            if not vs.members:
+            last = vs.column(LAST_AT)
+            if last and min(last) < horizon:
+                vs.keep([i for i, t in enumerate(last) if t >= horizon])
+            if not vs:
                 del self.values[key]
                 continue
             kind, value = key
@@ -515,22 +586,22 @@ class AttributeIndex:
     def expire(self, at: float) -> int:
         """Drop values with no member active within ``link_ttl_s`` of ``at``; returns how many."""
         horizon = at - self.s.link_ttl_s
-        stale = [k for k, vs in self.values.items() if all(m.last_at < horizon for m in vs.members.values())]
+        stale = [k for k, vs in self.values.items() if not vs or max(vs.column(LAST_AT)) < horizon]
         for k in stale:
             del self.values[k]
         return len(stale)
 
     def _judge(self, kind: str, value: str, vs: _Value, at: float) -> LinkVerdict | None:
         s = self.s
-        members = vs.members
-        accounts = len(members) << vs.level
+        accounts = len(vs) << vs.level
         if accounts < s.link_min_accounts:
             if vs.linked:
                 vs.linked = False
                 return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
             return None
         row = MemberRow._make  # tuple.__new__: no per-row keyword handling
-        rows = [row((a, m.day_requests, m.likeness, m.age_days, m.hours)) for a, m in sorted(members.items())]
+        c = vs.cols
+        rows = [row((a, c[i], c[i + 1], c[i + 2], int(c[i + 3]))) for a, i in vs.sorted_rows()]  # DAY..HOURS
         sample = rows[:: max(1, len(rows) // s.link_stats_sample)]
         major = majority_mask([r.hours for r in sample if r.hours])
         ev = group_evidence(sample, s, major)
@@ -557,15 +628,17 @@ class AttributeIndex:
         if at - vs.first_seen > self.s.pivot_window_s + self.s.link_ttl_s:
             return None
         movers: list[Mover] = []
-        for account, m in sorted(vs.members.items()):
-            delay = m.first_at - vs.first_seen
-            share = m.value_requests / m.seen_requests if m.seen_requests else 0.0
-            if delay > self.s.pivot_window_s or m.value_requests < self.s.pivot_min_requests:
+        c = vs.cols
+        for account, i in vs.sorted_rows():
+            delay = c[i + FIRST_AT] - vs.first_seen
+            value_requests, seen_requests, first_day = c[i + VALUE_REQUESTS], c[i + SEEN_REQUESTS], c[i + FIRST_DAY]
+            share = value_requests / seen_requests if seen_requests else 0.0
+            if delay > self.s.pivot_window_s or value_requests < self.s.pivot_min_requests:
                 continue
             if share < self.s.pivot_min_share:
                 continue
-            speedup = m.day_requests / m.first_day_requests if m.first_day_requests > 0 else 1.0
-            movers.append(Mover(account, round(share, 4), delay, m.value_requests, m.likeness, round(speedup, 3)))
+            speedup = c[i + DAY] / first_day if first_day > 0 else 1.0
+            movers.append(Mover(account, round(share, 4), delay, value_requests, c[i + LIKENESS], round(speedup, 3)))
         if not movers:
             return None
         return PivotVerdict(model, vs.first_seen, at, movers)
