@@ -89,6 +89,29 @@ def test_duplicates_are_dropped() -> None:
     assert det.accounts["x"].windows.snapshot(60.0)["short_requests"] == 1.0
 
 
+def test_duplicate_ids_are_remembered_for_two_generations_and_restored() -> None:
+    settings = Settings(eval_interval_s=60, dedup_window=10)  # a generation turns every 5 ids
+    events = extractor("x", 0, 12)
+    det = Detector(settings)
+    for ev, ts in events[:7]:  # ids 0-4 fill a generation (now the previous one), 5-6 the current
+        det.process(ev, ts)
+    for ev, ts in (events[0], events[4], events[6]):  # in the previous generation, and in the current one
+        det.process(ev, ts)
+    assert det.duplicates == 3 and det.ids_generation == 1
+    again = Detector(settings)
+    turned = det.take_new_ids()
+    current = [i for g, ids in turned if g == det.ids_generation for i in ids]
+    previous = [i for g, ids in turned if g == det.ids_generation - 1 for i in ids]
+    again.load_ids(det.ids_generation, current, previous)
+    for ev, ts in (events[0], events[4], events[6]):
+        again.process(ev, ts)
+    assert again.duplicates == 3
+    for ev, ts in events[7:]:  # ids 7-9 turn the generation twice over: 0-4 are forgotten
+        det.process(ev, ts)
+    det.process(*events[1])
+    assert det.duplicates == 3 and det.ids_generation == 2
+
+
 def test_idle_accounts_expire_and_restart_fresh() -> None:
     settings = Settings(account_ttl_s=3600, eval_interval_s=60)
     det = Detector(settings)
