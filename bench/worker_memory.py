@@ -766,7 +766,7 @@ def census() -> dict[str, Any]:
         "cluster_links": sum(len(b.links) for b in books),
         "cluster_link_member_rows": sum(len(v.members) for b in books for v in b.links.values()),
         "account_cluster": sum(len(b.account_cluster) for b in books),
-        "member_gates": sum(len(b.member_gate) for b in books),
+        "member_gates": sum(len({a for g in b.member_gates.values() for a in g}) for b in books),
         "book_pending": sum(len(b._pending) for b in books),
     }
 

@@ -149,7 +149,9 @@ class ClusterBook:
         self.pivoted: dict[str, Pivoted] = {}
         self.account_cluster: dict[str, str] = {}
         self.cluster_gate: dict[str, ClusterCooldown] = {}
-        self.member_gate: dict[str, dict[str, Cooldown]] = {}  # account -> detector -> cooldown
+        # detector -> account -> cooldown (not account -> detector: a dict per gated account
+        # cost ~230 B, and a hydra gates every member)
+        self.member_gates: dict[str, dict[str, Cooldown]] = {}
         self.clusters: list[Cluster] = []
         self._pending: list[LinkVerdict | PivotVerdict] = []
 
@@ -165,7 +167,7 @@ class ClusterBook:
             "pivoted": {a: list(p) for a, p in self.pivoted.items()},
             "account_cluster": self.account_cluster,
             "cluster_gate": {c: list(g) for c, g in self.cluster_gate.items()},
-            "member_gate": {a: {d: list(g) for d, g in gates.items()} for a, gates in self.member_gate.items()},
+            "member_gate": self._gates_by_account(),
             "pending": [v.to_wire() for v in self._pending],
         }
 
@@ -177,8 +179,10 @@ class ClusterBook:
         self.pivoted = {a: Pivoted._make(p) for a, p in data["pivoted"].items()}
         self.account_cluster = dict(data["account_cluster"])
         self.cluster_gate = {c: ClusterCooldown._make(g) for c, g in data["cluster_gate"].items()}
-        self.member_gate = {a: {d: Cooldown._make(g) for d, g in gates.items()}
-                            for a, gates in data["member_gate"].items()}
+        self.member_gates = {}
+        for a, gates in data["member_gate"].items():
+            for d, g in gates.items():
+                self.member_gates.setdefault(d, {})[a] = Cooldown._make(g)
         self._pending = [verdict_from_wire(v) for v in data["pending"]]
         self.clusters = []
 
@@ -195,7 +199,7 @@ class ClusterBook:
     def holding(self) -> bool:
         """Whether judging a boundary could still change anything without new verdicts
         (links, pivots or alert gates held; see :func:`~stream_guard.core.linking.pipeline.boundaries`)."""
-        return bool(self.links or self.pivoted or self.cluster_gate or self.member_gate)
+        return bool(self.links or self.pivoted or self.cluster_gate or any(self.member_gates.values()))
 
     def _apply(self, at: float) -> list[Alert]:
         ready = [v for v in self._pending if v.at <= at]
@@ -259,10 +263,27 @@ class ClusterBook:
         live = {c.cluster_id for c in clusters}
         for cid in [c for c, g in self.cluster_gate.items() if c not in live and g.until <= at]:
             del self.cluster_gate[cid]
-        for account in [a for a, gates in self.member_gate.items()
-                        if a not in self.account_cluster and all(g.until <= at for g in gates.values())]:
-            del self.member_gate[account]
+        self._drop_member_gates(at)
         return pivot_alerts + alerts
+
+    def _gates_by_account(self) -> dict[str, dict[str, list[float]]]:
+        """The member gates as checkpoints hold them: account -> detector -> [rank, until]."""
+        out: dict[str, dict[str, list[float]]] = {}
+        for d, gates in self.member_gates.items():
+            for a, g in gates.items():
+                out.setdefault(a, {})[d] = list(g)
+        return out
+
+    def _drop_member_gates(self, at: float) -> None:
+        """Forget the gates of accounts outside every cluster whose gates have all ended."""
+        ended: dict[str, bool] = {}  # account -> all its gates ended (and it is in no cluster)
+        for gates in self.member_gates.values():
+            for a, g in gates.items():
+                if ended.get(a, True):
+                    ended[a] = g.until <= at and a not in self.account_cluster
+        for gates in self.member_gates.values():
+            for a in [a for a in gates if ended[a]]:
+                del gates[a]
 
     def _stable_id(self, members: list[str], links: list[LinkVerdict], taken: set[str]) -> str:
         votes: dict[str, int] = {}
@@ -366,8 +387,9 @@ class ClusterBook:
         likeness = row.likeness
         if likeness < s.cluster_member_min_likeness and severity != "low":
             severity = SEVERITIES[severity_rank(severity) - 1]
-        gate = self.member_gate.setdefault(account, {})
-        if not admit(gate, CLUSTER_MEMBER, severity, at=at, cooldown_s=s.cooldown_s):
+        # (admit keys its gate dict by whatever it is given: here the account)
+        if not admit(self.member_gates.setdefault(CLUSTER_MEMBER, {}), account, severity, at=at,
+                     cooldown_s=s.cooldown_s):
             return []
         reasons = [
             reason("cluster", len(c.members), s.cluster_min_accounts,
@@ -391,8 +413,8 @@ class ClusterBook:
             if likeness < s.pivot_min_likeness:
                 continue  # a fast benign adopter: evidence only
             severity = "high" if likeness >= s.pivot_high_likeness and speedup >= s.pivot_high_speedup else "medium"
-            gate = self.member_gate.setdefault(account, {})
-            if not admit(gate, MODEL_PIVOT, severity, at=v.at, cooldown_s=s.cooldown_s):
+            if not admit(self.member_gates.setdefault(MODEL_PIVOT, {}), account, severity, at=v.at,
+                         cooldown_s=s.cooldown_s):
                 continue
             score = round(min(0.5 + 0.5 * likeness * share, 1.0), 4)
             reasons = [

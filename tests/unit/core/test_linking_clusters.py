@@ -486,7 +486,7 @@ def test_export_keeps_gates_and_pivots_as_json_arrays_and_load_gives_the_records
     (cluster,) = cluster_alerts(alerts)
     cid, rank = cluster["subject"], ["low", "medium", "high", "critical"].index(cluster["severity"])
     assert b.cluster_gate == {cid: ClusterCooldown(float(rank), T + S.cooldown_s, 5.0)}
-    assert b.member_gate["a0"]["model_pivot"] == Cooldown(1.0, T + S.cooldown_s)  # medium
+    assert b.member_gates["model_pivot"]["a0"] == Cooldown(1.0, T + S.cooldown_s)  # medium
     assert b.pivoted["a0"] == Pivoted("m-new", 0.9, 0.0, 30.0, 0.9, 1.0, T)
     data = orjson.loads(orjson.dumps(b.export()))  # what a checkpoint holds
     assert data["cluster_gate"] == {cid: [float(rank), T + S.cooldown_s, 5.0]}
@@ -497,9 +497,9 @@ def test_export_keeps_gates_and_pivots_as_json_arrays_and_load_gives_the_records
     again = book()
     again.load(data)
     assert again.export() == b.export()
-    assert (again.cluster_gate, again.member_gate, again.pivoted) == (b.cluster_gate, b.member_gate, b.pivoted)
+    assert (again.cluster_gate, again.member_gates, again.pivoted) == (b.cluster_gate, b.member_gates, b.pivoted)
     assert type(again.cluster_gate[cid]) is ClusterCooldown and type(again.pivoted["a0"]) is Pivoted
-    assert type(again.member_gate["a0"]["model_pivot"]) is Cooldown
+    assert type(again.member_gates["model_pivot"]["a0"]) is Cooldown
     assert type(again.links[("payment", "pm_a")].members[0]) is MemberRow
     b.update([link("payment", "pm_a", 2 * T, rows("a", 5))])
     again.update([link("payment", "pm_a", 2 * T, rows("a", 5))])

@@ -18,6 +18,7 @@ from stream_guard.core.linking.index import (
     AttributeIndex,
     LinkVerdict,
     MemberRow,
+    MemberTable,
     Mover,
     PivotVerdict,
     evenness,
@@ -406,3 +407,17 @@ def test_load_refuses_columns_that_do_not_fit_the_members() -> None:
     data["values"][0] = [kind, value, first_seen, level, linked, judged_at, accounts + ["extra"], cols]
     with pytest.raises(ValueError, match="fields"):
         AttributeIndex(Settings()).load(data)
+
+
+def test_member_table_reads_like_the_list_of_rows_it_holds() -> None:
+    rows = [MemberRow(f"a{i}", 26.0 + i, 0.9, 2.0, ALL_DAY >> i) for i in range(5)]
+    t = MemberTable(rows)
+    assert list(t) == rows and t == rows and t == tuple(rows) and t == MemberTable(rows)
+    assert t[-1] == rows[-1] and t[1:4] == rows[1:4] and t[::-2] == rows[::-2]
+    assert type(t[0].hours) is int and t != rows[:4] and t != MemberTable(rows[:4])
+    with pytest.raises(IndexError):
+        t[5]
+    with pytest.raises(TypeError):
+        hash(t)
+    v = LinkVerdict("payment", "pm_x", T, 5, 0.9, True, {}, rows)  # a list is stored as a table
+    assert isinstance(v.members, MemberTable) and v.members == rows
