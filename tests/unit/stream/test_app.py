@@ -1,0 +1,33 @@
+"""stream_guard.stream.app: what build_app hands to Faust (no broker: an App connects only
+when started; the agents' and timers' behaviour is tested against a real broker in
+tests/integration/)."""
+
+from __future__ import annotations
+
+import inspect
+
+from stream_guard.metrics import Metrics
+from stream_guard.settings import Settings
+from stream_guard.stream.app import WorkerApp, build_app
+from stream_guard.stream.health import WorkerHealth
+from stream_guard.stream.topics import CLUSTER_TABLE, STATE_TABLE
+
+
+def _timer_targets(worker: WorkerApp) -> list[str]:
+    """The WorkerApp methods behind the app's timers (Faust wraps each twice)."""
+    return sorted(inspect.unwrap(task).__name__ for task in worker.app._app_tasks)
+
+
+def test_build_app_registers_the_agents_timers_and_tables_of_the_worker() -> None:
+    app, runtime = build_app(Settings(), Metrics(), 4)
+    assert sorted(app.agents) == ["ingest", "link-attributes", "link-clusters"]
+    assert sorted(app.tables) == sorted([STATE_TABLE, CLUSTER_TABLE])
+    assert runtime.flow.transport is not None  # profiles leave through the outbox
+
+
+def test_without_cross_account_only_the_ingest_agent_runs() -> None:
+    s = Settings(cross_account=False)
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    assert list(worker.app.agents) == ["ingest"]
+    assert _timer_targets(worker) == ["checkpoint_timer", "probe_broker", "tick"]
+    assert worker.runtime.flow.transport is None
