@@ -191,6 +191,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.5
         time.sleep(interval)
 
 
+def wait_steady(read: Callable[[], Any], steady_s: float, timeout: float, interval: float = 1.0,
+                what: str = "a steady value") -> Any:
+    """Poll ``read`` until its value has not changed for ``steady_s``; returns that value.
+    TimeoutError when it still changes after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    since = time.monotonic()
+    while time.monotonic() - since < steady_s:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+        now_value = read()
+        if now_value != value:
+            value, since = now_value, time.monotonic()
+    return value
+
+
 # --------------------------------------------------------------------------- machine
 
 def cpu_seconds(pid: int | None) -> float | None:

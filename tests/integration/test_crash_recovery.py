@@ -27,10 +27,12 @@ from harness_common import (
     consume_all,
     create_topics,
     metric,
+    metric_sum,
     produce,
     samples_of,
     unique_names,
     wait_for,
+    wait_steady,
 )
 
 PARTITIONS = 4
@@ -40,6 +42,11 @@ CHECKPOINT_S = 30.0
 def processed(worker: WorkerProcess) -> float:
     m = worker.metrics()
     return sum(metric(m, "stream_guard_events_total", outcome=o) for o in ("processed", "duplicate", "untracked"))
+
+
+def _judged_and_alerted(worker: WorkerProcess) -> tuple[float, float]:
+    m = worker.metrics()
+    return metric_sum(m, "stream_guard_linking_duration_seconds_count"), metric_sum(m, "stream_guard_alerts_total")
 
 
 def passes(worker: WorkerProcess) -> float:
@@ -85,7 +92,11 @@ def test_kill_9_then_restart_gives_the_alerts_of_an_uninterrupted_run(kafka_boot
         wait_for(lambda: sum(samples_of(second.metrics(),
                                         "stream_guard_consumer_committed_lag_messages").values()) == 0,
                  timeout=60, what="everything committed")
-        time.sleep(12)  # idle: the watermark passes the newest event, everything is finalised
+        # idle: the watermark passes the newest event and everything is finalised, down the
+        # cross-account chain (profiles -> attribute index -> verdicts -> cluster book, a
+        # tick per hop): wait until no stage judges anything new and no alert is added
+        time.sleep(12)
+        wait_steady(lambda: _judged_and_alerted(second), steady_s=10, timeout=120, what="the stages to settle")
         log = second.log_path.read_text(errors="replace")
     finally:
         assert second.stop() == 0, second.log_tail()
