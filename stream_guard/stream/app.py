@@ -145,15 +145,15 @@ class WorkerApp:
     def _register(self) -> None:
         app, s = self.app, self.s
         self.table.on_recover(self.restore_state)
-        # (Faust types signal receivers as (sender, /, *args, signal=, **kw); ours name their args)
-        app.on_partitions_revoked.connect(self.on_revoked)  # type: ignore[arg-type]
-        app.on_before_shutdown.connect(self.on_shutdown)  # type: ignore[arg-type]
+        # Faust types signal receivers as (sender, /, *args, signal=, **kw); ours name their args
+        app.on_partitions_revoked.connect(self.on_revoked)  # type: ignore[arg-type]  # (see above)
+        app.on_before_shutdown.connect(self.on_shutdown)  # type: ignore[arg-type]  # (see above)
         app.agent(self.input_topic, name="ingest")(self.ingest)
         if s.cross_account:
             app.agent(self.link_profiles, name="link-attributes")(self.link_attributes)
             app.agent(self.link_verdicts, name="link-clusters")(self.link_clusters)
         app.timer(interval=s.broker_probe_interval_s)(self.probe_broker)
-        app.on_before_shutdown.connect(self.close_probe)  # type: ignore[arg-type]  # (as above)
+        app.on_before_shutdown.connect(self.close_probe)  # type: ignore[arg-type]  # (see above)
         app.timer(interval=1.0)(self.tick)
         app.timer(interval=1.0)(self.checkpoint_timer)
 
