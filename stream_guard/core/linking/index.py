@@ -136,6 +136,12 @@ class Mover(NamedTuple):
     speedup: float  # day requests now / day requests at its first use
 
 
+def _row_at(account: str, cols: array[float], i: int) -> MemberRow:
+    """The member row whose (day requests, likeness, age, hours) start at ``cols[i]`` (the
+    layout of both a :class:`MemberTable` row and the front of an index member's row)."""
+    return MemberRow._make((account, cols[i], cols[i + 1], cols[i + 2], int(cols[i + 3])))
+
+
 class MemberTable(Sequence[MemberRow]):
     """Member rows held in columns: the accounts, and one ``array('d')`` of (day requests,
     likeness, age, hours) per row; reading a row gives a :class:`MemberRow`. (A verdict of a
@@ -167,14 +173,12 @@ class MemberTable(Sequence[MemberRow]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         account = self.accounts[i]  # (raises IndexError past the end)
-        c, j = self.cols, 4 * (i % len(self.accounts))
-        return MemberRow(account, c[j], c[j + 1], c[j + 2], int(c[j + 3]))
+        return _row_at(account, self.cols, 4 * (i % len(self.accounts)))
 
     def __iter__(self) -> Iterator[MemberRow]:
-        c, row = self.cols, MemberRow._make
+        cols = self.cols
         for i, account in enumerate(self.accounts):
-            j = 4 * i
-            yield row((account, c[j], c[j + 1], c[j + 2], int(c[j + 3])))
+            yield _row_at(account, cols, 4 * i)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MemberTable):
@@ -656,9 +660,8 @@ class AttributeIndex:
                 vs.linked = False
                 return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
             return None
-        row = MemberRow._make  # tuple.__new__: no per-row keyword handling
         c = vs.cols
-        rows = [row((a, c[i], c[i + 1], c[i + 2], int(c[i + 3]))) for a, i in vs.sorted_rows()]  # DAY..HOURS
+        rows = [_row_at(a, c, i) for a, i in vs.sorted_rows()]  # (DAY..HOURS lead each row)
         sample = rows[:: max(1, len(rows) // s.link_stats_sample)]
         major = majority_mask([r.hours for r in sample if r.hours])
         ev = group_evidence(sample, s, major)
