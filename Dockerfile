@@ -4,6 +4,10 @@
 # Used by docker-compose.yml; deploy/k8s/ runs the same image.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# the Rust toolchain that builds the compiled text kernel (native/), build stage only
+ARG RUST_IMAGE=rust:1.95-slim-bookworm
+
+FROM ${RUST_IMAGE} AS rust
 
 FROM ${PYTHON_IMAGE} AS build
 # a compiler only for dependencies without a wheel on the target platform (e.g. arm64);
@@ -12,16 +16,22 @@ FROM ${PYTHON_IMAGE} AS build
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY --from=rust /usr/local/cargo /usr/local/cargo
+COPY --from=rust /usr/local/rustup /usr/local/rustup
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup
 RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+ENV PATH=/opt/venv/bin:/usr/local/cargo/bin:$PATH
 WORKDIR /src
 # dependencies first, so that a code change does not reinstall them
 COPY pyproject.toml README.md ./
+COPY native ./native
 COPY stream_guard ./stream_guard
-# the project itself: its dependencies are pinned to ranges in pyproject.toml
+# the project itself (its dependencies are pinned to ranges in pyproject.toml) with the
+# compiled kernel; the runtime stage gets the venv only, no toolchain
 # hadolint ignore=DL3013
-RUN pip install ".[loadgen]"
+RUN pip install ".[loadgen]" \
+    && python -c "import stream_guard._native"
 
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/stream-guard --create-home stream-guard

@@ -35,15 +35,19 @@ True
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import xxhash
 
+from stream_guard.core.neardup import MIN_WORDS, STOP_WORDS
 from stream_guard.core.neardup import sketch as _sketch
 
+if TYPE_CHECKING:
+    from stream_guard._native import TextKernel
+
 __all__ = [
-    "CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "elicits_reasoning", "prompt_fingerprint",
-    "template_of",
+    "CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "analyze_prompt_python", "elicits_reasoning",
+    "native", "prompt_fingerprint", "template_of",
 ]
 
 #: Capability categories, in bit order of :attr:`PromptSignals.categories`.
@@ -167,8 +171,19 @@ def template_of(prompt: str) -> str:
 
 
 def analyze_prompt(prompt: str, *, sketch: bool = False) -> PromptSignals:
-    """All text signals of one prompt (a few C-level regex passes over at most 4 kB); with
-    ``sketch``, also its near-duplicate signature from the same word set."""
+    """All text signals of one prompt; with ``sketch``, also its near-duplicate signature
+    from the same word set. The compiled kernel reads it when it can (see :func:`native`),
+    otherwise :func:`analyze_prompt_python` does: the same signals either way."""
+    if _kernel is not None:
+        fields = _kernel.analyze(prompt, sketch)
+        if fields is not None:
+            return PromptSignals._make(fields)
+    return analyze_prompt_python(prompt, sketch=sketch)
+
+
+def analyze_prompt_python(prompt: str, *, sketch: bool = False) -> PromptSignals:
+    """The pure-Python reference of :func:`analyze_prompt` (a few C-level regex passes over
+    at most 4 kB)."""
     text = _ends(prompt)
     lower = text.lower()
     categories = 0
@@ -203,8 +218,58 @@ def prompt_fingerprint(event: dict[str, Any]) -> int | None:
     """
     prompt = event.get("prompt")
     if prompt is not None:
+        if _kernel is not None:
+            fingerprint = _kernel.fingerprint(prompt)
+            if fingerprint is not None:
+                return fingerprint
         return xxhash.xxh3_64_intdigest(" ".join(prompt.lower().split()).encode())
     prompt_hash = event.get("prompt_hash")
     if prompt_hash is not None:
         return xxhash.xxh3_64_intdigest(prompt_hash.encode())
     return None
+
+
+# --- the compiled kernel --------------------------------------------------------------------
+def _build_kernel() -> TextKernel | None:
+    """The compiled text kernel (``stream_guard._native``, built from ``native/`` by ``pip
+    install`` when cargo is there), given this module's vocabulary and patterns; ``None``
+    when it was not built."""
+    try:
+        from stream_guard._native import TextKernel
+    except ImportError:  # the optional extension was not built (no Rust toolchain at install)
+        return None
+    return TextKernel(
+        keywords={word: _BIT[category] for word, category in _KEYWORDS.items()},
+        stop_words=set(STOP_WORDS),
+        cot_anchors=set(_COT_ANCHORS),
+        cot_parts=[(sorted(need), part.pattern) for need, part in _COT_PARTS],
+        code_anchors=set(_CODE_ANCHORS),
+        code_task=_CODE_TASK.pattern,
+        how_much=_HOW_MUCH.pattern,
+        what_is=_WHAT_IS.pattern,
+        mc_option=_MC_OPTION.pattern,
+        number=_NUMBER.pattern,
+        quoted=_QUOTED.pattern,
+        scan=_SCAN,
+        min_words=MIN_WORDS,
+        reasoning_bit=_BIT["reasoning"],
+        code_bit=_BIT["code"],
+        math_bit=_BIT["math"],
+    )
+
+
+_built = _build_kernel()
+_kernel = _built
+
+
+def native(enabled: bool | None = None) -> bool:
+    """Whether the compiled kernel reads prompts (when it was built); ``enabled=False``
+    switches to the pure-Python reference (benchmarks compare the two), ``True`` back.
+
+    >>> native() in (True, False)
+    True
+    """
+    global _kernel
+    if enabled is not None:
+        _kernel = _built if enabled else None
+    return _kernel is not None
