@@ -14,6 +14,9 @@ and the others still run):
 * ``worker_memory``: ``bench/worker_memory.py``: RSS per tracked account of a real worker
   process (slope between sizes) and its throughput at each size, with the in-process
   breakdown of where the memory goes (``--quick``: its worker step only, at 5k and 10k).
+* ``text_kernel``: ``bench/text_kernel.py``: the compiled text kernel against the
+  pure-Python reference on the load generator's prompts (us per prompt, ratio, and the
+  prompts on which they disagree, which must be none).
 
 Writes every step's JSON, per-round rates and ratios and the issue's targets into
 ``--out`` and plots ``--png``: events/s of each case per round next to the ceiling and
@@ -70,7 +73,7 @@ from harness_common import (
     write_json,
 )
 
-STEPS = ("throughput", "replay", "memory", "worker_memory")
+STEPS = ("throughput", "replay", "memory", "worker_memory", "text_kernel")
 #: Replayed file sizes (events) of a full and of a --quick run.
 REPLAY_SIZES = {"full": "200000,2000000", "quick": "20000,100000"}
 #: The issue's targets that the replay and memory steps measure (reported, never enforced).
@@ -169,6 +172,17 @@ def step_worker_memory(args: argparse.Namespace, work: Path) -> tuple[dict[str, 
     cmd = [PY, str(BENCH / "worker_memory.py"), "--out", str(out), "--md", "",
            *WORKER_MEMORY_ARGS["quick" if args.quick else "full"], *shlex.split(args.worker_memory_args)]
     step = run_child("worker_memory", cmd, work, 1800.0 if args.quick else 3600.0)
+    result = load_json(out)
+    if result is None and step["ok"]:
+        step.update(ok=False, error=f"no result in {out}")
+    return step, result
+
+
+def step_text_kernel(args: argparse.Namespace, work: Path) -> tuple[dict[str, Any], Any]:
+    out = work / "text_kernel.json"
+    cmd = [PY, str(BENCH / "text_kernel.py"), "--out", str(out)]
+    cmd += ["--prompts-n", "5000", "--rounds", "1"] if args.quick else []
+    step = run_child("text_kernel", cmd, work, 600.0 if args.quick else 1800.0)
     result = load_json(out)
     if result is None and step["ok"]:
         step.update(ok=False, error=f"no result in {out}")
@@ -302,6 +316,14 @@ def table(doc: dict[str, Any]) -> str:
         lines += ["", "worker process (bench/worker_memory.py)"]
         for title, md in worker_memory.tables({"worker": wm["worker"]})[:3]:
             lines += ["", title, md]
+    text = (doc.get("text_kernel") or {}).get("results") or {}
+    if text:
+        lines += ["", "text signals, us per prompt: Python reference / compiled kernel (bench/text_kernel.py)"]
+        for name, r in text.items():
+            a, k = r["analyze"], r["analyze+sketch"]
+            lines.append(f"  {name}: analyze {a['python_us']:.1f} / {a['kernel_us']:.1f} ({a['ratio']:.1f}x), "
+                         f"with sketch {k['python_us']:.1f} / {k['kernel_us']:.1f} ({k['ratio']:.1f}x), "
+                         f"kernel reads {r['read_by_kernel']:.1%}, disagreements {r['disagreements']}")
     lines += ["", "targets (reported, not enforced)"]
     for key, t in (doc.get("targets") or {}).items():
         verdict = {True: "reached", False: "NOT reached", None: "not measured"}[t.get("reached")]
@@ -468,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         "replay": None,
         "memory": None,
         "worker_memory": None,
+        "text_kernel": None,
     }
     log(f"suite ({mode}): steps {', '.join(steps)}; work dir {work}")
     try:
@@ -479,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
                 doc["steps"][name], doc["replay"] = step_replay(args, work, args.replay_sizes or REPLAY_SIZES[mode])
             elif name == "worker_memory":
                 doc["steps"][name], doc["worker_memory"] = step_worker_memory(args, work)
+            elif name == "text_kernel":
+                doc["steps"][name], doc["text_kernel"] = step_text_kernel(args, work)
             else:
                 doc["steps"][name], doc["memory"] = step_memory(args)
             s = doc["steps"][name]
