@@ -6,9 +6,18 @@
 //! objects per word). It takes every word list and pattern from the Python module that
 //! builds it (`signals._native_kernel`), so the vocabulary has one source.
 //!
-//! It only reads text it reads exactly as Python does: ASCII without the information
-//! separators `\x1c`-`\x1f` (whitespace to Python's `str.split` and `re`'s `\s`, not to
-//! ASCII regexes). Other text gets `None`, and the caller runs the Python reference.
+//! It only reads text it reads exactly as Python does, in one of two readings:
+//!
+//! - **ASCII** without the information separators `\x1c`-`\x1f` (whitespace to Python's
+//!   `str.split` and `re`'s `\s`, not to ASCII regexes): byte-level, the fast path;
+//! - **Unicode** when every other character is in [`READABLE`]: ranges (typographic
+//!   punctuation, symbols, Latin-1 and Cyrillic letters, CJK, Hangul, fullwidth forms, emoji)
+//!   whose case mapping and `\s` / `\w` / `\d` classes Rust's `regex` and `char` share
+//!   with Python's `str` and `re`, minus the characters where they differ ([`UNREADABLE`]).
+//!   `tests/unit/core/test_signals_native.py` checks every one of them against the
+//!   Python reference.
+//!
+//! Other text gets `None`, and the caller runs the Python reference.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -17,6 +26,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use regex::bytes::{NoExpand, Regex, RegexBuilder};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -27,9 +37,71 @@ const BUCKET_SHIFT: u32 = 61;
 /// Densification offset per bucket of distance (`neardup._ROTATE`).
 const ROTATE: u64 = 0x9D;
 
-/// Whether the kernel reads `text` exactly as the Python reference does.
-fn eligible(text: &[u8]) -> bool {
-    text.iter().all(|&b| b < 0x80 && !(0x1c..=0x1f).contains(&b))
+/// Non-ASCII code points the kernel reads (inclusive ranges, ascending), less [`UNREADABLE`].
+const READABLE: &[(u32, u32)] = &[
+    (0x00A0, 0x024F),   // Latin-1 and Latin Extended-A and -B: no-break space, symbols, letters
+    (0x0370, 0x03FF),   // Greek
+    (0x0400, 0x04FF),   // Cyrillic
+    (0x200B, 0x200B),   // zero-width space
+    (0x2010, 0x2027),   // dashes, quotes, bullets, ellipsis
+    (0x2030, 0x205E),   // per mille, primes, more punctuation
+    (0x20A0, 0x20C0),   // currency signs
+    (0x2190, 0x23FF),   // arrows, mathematical operators, technical symbols
+    (0x2500, 0x27BF),   // box drawing, shapes, symbols, dingbats
+    (0x3000, 0x30FF),   // CJK punctuation, kana
+    (0x4E00, 0x9FFF),   // CJK ideographs
+    (0xAC00, 0xD7A3),   // Hangul syllables
+    (0xE000, 0xF8FF),   // private use (symbol fonts' bullets)
+    (0xFF01, 0xFF5E),   // fullwidth ASCII
+    (0xFFFD, 0xFFFD),   // replacement character
+    (0x1D400, 0x1D7FF), // mathematical letters and digits
+    (0x1F300, 0x1FAFF), // emoji and pictographs
+];
+
+/// Code points inside [`READABLE`] that Python and Rust classify differently (inclusive
+/// ranges), found by the exhaustive test: numbers other than decimal digits (superscripts,
+/// fractions, circled digits: `\w` to Python's `re`, which takes `str.isalnum`, not to Rust's
+/// `regex`), combining marks (`\w` to Rust, not to Python) and connector punctuation other
+/// than `_` (`\w` to Rust only). Python 3.11's Unicode is 14.0 and Rust's is newer; no
+/// difference between them showed in these ranges.
+const UNREADABLE: &[(u32, u32)] = &[
+    (0x00B2, 0x00B3),
+    (0x0130, 0x0130), // İ: lower-cases to i and a combining dot (a mark, see above)
+    (0x00B9, 0x00B9),
+    (0x00BC, 0x00BE),
+    (0x0483, 0x0489),
+    (0x203F, 0x2040),
+    (0x2054, 0x2054),
+    (0x2776, 0x2793),
+    (0x302A, 0x302F),
+    (0x3099, 0x309A),
+    (0xFF3F, 0xFF3F),
+];
+
+fn readable(c: char) -> bool {
+    let within = |ranges: &[(u32, u32)]| ranges.iter().any(|&(lo, hi)| lo <= c as u32 && c as u32 <= hi);
+    within(READABLE) && !within(UNREADABLE)
+}
+
+/// How the kernel reads a text (if it does).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Ascii,
+    Unicode,
+}
+
+/// How the kernel reads `text` exactly as the Python reference does (`None`: it does not).
+fn reading(text: &str) -> Option<Reading> {
+    let raw = text.as_bytes();
+    let first_wide = raw.iter().position(|&b| b >= 0x80);
+    if raw[..first_wide.unwrap_or(raw.len())].iter().any(|b| (0x1c..=0x1f).contains(b)) {
+        return None;
+    }
+    let Some(start) = first_wide else {
+        return Some(Reading::Ascii);
+    };
+    let ok = text[start..].chars().all(|c| if c.is_ascii() { !('\x1c'..='\x1f').contains(&c) } else { readable(c) });
+    ok.then_some(Reading::Unicode)
 }
 
 /// Python's `str.isspace` on an eligible (ASCII, no `\x1c`-`\x1f`) byte.
@@ -49,16 +121,56 @@ fn fold_spaces(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// `signals._ends`: the first and last `scan` characters of a long prompt, joined by a newline.
-fn ends(text: &[u8], scan: usize) -> Cow<'_, [u8]> {
-    if text.len() <= 2 * scan {
-        return Cow::Borrowed(text);
+/// `" ".join(text.split())` of readable Unicode text (`char::is_whitespace` is Python's
+/// `str.isspace` on it).
+fn fold_spaces_unicode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for word in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(word.as_bytes());
     }
-    let mut out = Vec::with_capacity(2 * scan + 1);
-    out.extend_from_slice(&text[..scan]);
+    out
+}
+
+/// `signals._ends`: the first and last `scan` characters of a long prompt, joined by a newline.
+fn ends(text: &str, scan: usize, how: Reading) -> Cow<'_, [u8]> {
+    let raw = text.as_bytes();
+    let (head, tail) = match how {
+        Reading::Ascii if raw.len() <= 2 * scan => return Cow::Borrowed(raw),
+        Reading::Ascii => (scan, raw.len() - scan),
+        Reading::Unicode => {
+            let chars = text.chars().count();
+            if chars <= 2 * scan {
+                return Cow::Borrowed(raw);
+            }
+            let at = |n: usize| text.char_indices().nth(n).map_or(raw.len(), |(i, _)| i);
+            (at(scan), at(chars - scan))
+        }
+    };
+    let mut out = Vec::with_capacity(head + 1 + raw.len() - tail);
+    out.extend_from_slice(&raw[..head]);
     out.push(b'\n');
-    out.extend_from_slice(&text[text.len() - scan..]);
+    out.extend_from_slice(&raw[tail..]);
     Cow::Owned(out)
+}
+
+/// `text.lower()` of readable text.
+fn lowercase(text: &[u8], how: Reading) -> Vec<u8> {
+    match how {
+        Reading::Ascii => text.to_ascii_lowercase(),
+        // readable text is valid UTF-8 (a str, or parts of one cut at char boundaries)
+        Reading::Unicode => String::from_utf8_lossy(text).to_lowercase().into_bytes(),
+    }
+}
+
+/// `" ".join(text.split())` of readable text.
+fn fold(text: &[u8], how: Reading) -> Vec<u8> {
+    match how {
+        Reading::Ascii => fold_spaces(text),
+        Reading::Unicode => fold_spaces_unicode(&String::from_utf8_lossy(text)),
+    }
 }
 
 /// `signals._NAME.sub("#", text)`: a capitalised word after `[a-z,;]` and a space is masked
@@ -137,11 +249,54 @@ fn signature<'a>(words: impl Iterator<Item = &'a [u8]>) -> u64 {
     out
 }
 
-fn ascii_regex(pattern: &str) -> PyResult<Regex> {
+fn regex(pattern: &str, how: Reading) -> PyResult<Regex> {
     RegexBuilder::new(pattern)
-        .unicode(false)
+        .unicode(how == Reading::Unicode)
+        .size_limit(64 << 20) // `[^"\n]{1,200}` over Unicode classes is a large automaton
         .build()
         .map_err(|e| PyValueError::new_err(format!("pattern {pattern:?}: {e}")))
+}
+
+/// The signals' regexes, compiled for one reading (ASCII classes, or Unicode ones as
+/// Python's `re` has them on `str`).
+struct Patterns {
+    cot_parts: Vec<(Vec<Vec<u8>>, Regex)>,
+    code_task: Regex,
+    how_much: Regex,
+    what_is: Regex,
+    mc_option: Regex,
+    number: Regex,
+    quoted: Regex,
+}
+
+impl Patterns {
+    fn new(sources: &PatternSources, how: Reading) -> PyResult<Self> {
+        let cot_parts = sources
+            .cot_parts
+            .iter()
+            .map(|(need, pattern)| Ok((need.iter().map(|w| w.as_bytes().to_vec()).collect(), regex(pattern, how)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Self {
+            cot_parts,
+            code_task: regex(&sources.code_task, how)?,
+            how_much: regex(&sources.how_much, how)?,
+            what_is: regex(&sources.what_is, how)?,
+            mc_option: regex(&sources.mc_option, how)?,
+            number: regex(&sources.number, how)?,
+            quoted: regex(&sources.quoted, how)?,
+        })
+    }
+}
+
+/// The regex sources the Python module gives.
+struct PatternSources {
+    cot_parts: Vec<(Vec<String>, String)>,
+    code_task: String,
+    how_much: String,
+    what_is: String,
+    mc_option: String,
+    number: String,
+    quoted: String,
 }
 
 /// Flags of a vocabulary word, above its capability-category bits (the low 8).
@@ -180,13 +335,8 @@ type Signals = (bool, bool, u32, u64, Option<u64>, String);
 #[pyclass(frozen, module = "stream_guard._native")]
 struct TextKernel {
     vocab: FxHashMap<Vec<u8>, u32>,
-    cot_parts: Vec<(Vec<Vec<u8>>, Regex)>,
-    code_task: Regex,
-    how_much: Regex,
-    what_is: Regex,
-    mc_option: Regex,
-    number: Regex,
-    quoted: Regex,
+    ascii: Patterns,
+    unicode: Patterns,
     scan: usize,
     min_words: usize,
     reasoning_bit: u32,
@@ -195,17 +345,23 @@ struct TextKernel {
 }
 
 impl TextKernel {
-    /// `signals.template_of` of eligible text.
-    fn template_of(&self, text: &[u8]) -> Vec<u8> {
+    fn patterns(&self, how: Reading) -> &Patterns {
+        match how {
+            Reading::Ascii => &self.ascii,
+            Reading::Unicode => &self.unicode,
+        }
+    }
+
+    /// `signals.template_of` of readable text.
+    fn template_of(&self, text: &[u8], how: Reading) -> Vec<u8> {
+        let re = self.patterns(how);
         let unquoted: Cow<'_, [u8]> = if text.iter().any(|&b| b == b'"' || b == b'\'' || b == b'`') {
-            self.quoted.replace_all(text, NoExpand(b"#"))
+            re.quoted.replace_all(text, NoExpand(b"#"))
         } else {
             Cow::Borrowed(text)
         };
-        let numbered = self.number.replace_all(&unquoted, NoExpand(b"#"));
-        let mut masked = mask_names(&numbered);
-        masked.make_ascii_lowercase();
-        fold_spaces(&masked)
+        let numbered = re.number.replace_all(&unquoted, NoExpand(b"#"));
+        fold(&lowercase(&mask_names(&numbered), how), how)
     }
 }
 
@@ -233,19 +389,19 @@ impl TextKernel {
         code_bit: u32,
         math_bit: u32,
     ) -> PyResult<Self> {
-        let cot_parts = cot_parts
-            .into_iter()
-            .map(|(need, pattern)| Ok((need.into_iter().map(String::into_bytes).collect(), ascii_regex(&pattern)?)))
-            .collect::<PyResult<Vec<_>>>()?;
+        let sources = PatternSources {
+            cot_parts,
+            code_task: code_task.to_owned(),
+            how_much: how_much.to_owned(),
+            what_is: what_is.to_owned(),
+            mc_option: mc_option.to_owned(),
+            number: number.to_owned(),
+            quoted: quoted.to_owned(),
+        };
         Ok(Self {
             vocab: vocabulary(keywords, stop_words, cot_anchors, code_anchors)?,
-            cot_parts,
-            code_task: ascii_regex(code_task)?,
-            how_much: ascii_regex(how_much)?,
-            what_is: ascii_regex(what_is)?,
-            mc_option: ascii_regex(mc_option)?,
-            number: ascii_regex(number)?,
-            quoted: ascii_regex(quoted)?,
+            ascii: Patterns::new(&sources, Reading::Ascii)?,
+            unicode: Patterns::new(&sources, Reading::Unicode)?,
             scan,
             min_words,
             reasoning_bit,
@@ -257,13 +413,12 @@ impl TextKernel {
     /// `analyze_prompt(prompt, sketch=sketch)` as a tuple of `PromptSignals`' fields, or
     /// `None` for text the kernel does not read (the caller runs the Python reference).
     #[pyo3(signature = (prompt, sketch = false))]
-    fn analyze(&self, prompt: &str, sketch: bool) -> Option<Signals> {
-        let raw = prompt.as_bytes();
-        if !eligible(raw) {
-            return None;
-        }
-        let text = ends(raw, self.scan);
-        let lower = text.to_ascii_lowercase();
+    fn analyze(&self, prompt: &Bound<'_, PyString>, sketch: bool) -> Option<Signals> {
+        let prompt = prompt.to_str().ok()?; // (not UTF-8: a lone surrogate)
+        let how = reading(prompt)?;
+        let re = self.patterns(how);
+        let text = ends(prompt, self.scan, how);
+        let lower = lowercase(&text, how);
         let words = words_of(&lower);
         let mut flags = 0u32; // the categories and anchors of all words
         let mut content = Vec::with_capacity(if sketch { words.len() } else { 0 });
@@ -278,16 +433,16 @@ impl TextKernel {
         let has = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
         let multiple_choice = text.contains(&b'B') && text.contains(&b'C') && {
             let mut letters = 0u8;
-            for caps in self.mc_option.captures_iter(&text) {
+            for caps in re.mc_option.captures_iter(&text) {
                 if let Some(m) = caps.get(1) {
                     letters |= 1 << (m.as_bytes()[0] - b'A');
                 }
             }
             letters.count_ones() >= 3
         };
-        let code_task = (flags & CODE_ANCHOR != 0 || has(b">>>")) && self.code_task.is_match(&lower);
-        let word_problem = self.what_is.is_match(&lower)
-            || (self.how_much.is_match(&lower) && self.number.find_iter(&text).nth(1).is_some());
+        let code_task = (flags & CODE_ANCHOR != 0 || has(b">>>")) && re.code_task.is_match(&lower);
+        let word_problem = re.what_is.is_match(&lower)
+            || (re.how_much.is_match(&lower) && re.number.find_iter(&text).nth(1).is_some());
         if multiple_choice {
             categories |= self.reasoning_bit;
         }
@@ -298,25 +453,28 @@ impl TextKernel {
             categories |= self.math_bit;
         }
         let cot = flags & COT_ANCHOR != 0
-            && self.cot_parts.iter().any(|(need, part)| {
+            && re.cot_parts.iter().any(|(need, part)| {
                 need.iter().any(|n| words.contains(n.as_slice())) && part.is_match(&lower)
             });
-        let masked = self.template_of(&text);
+        let masked = self.template_of(&text, how);
         let template = xxh3_64(&masked);
         let signature = (sketch && content.len() >= self.min_words).then(|| signature(content.into_iter()));
-        // ASCII in, ASCII out: the masked text is valid UTF-8
+        // masks replace whole matches of UTF-8 text: the masked text is valid UTF-8
         let masked = String::from_utf8(masked).unwrap_or_default();
         Some((cot, multiple_choice || code_task || word_problem, categories, template, signature, masked))
     }
 
     /// `prompt_fingerprint({"prompt": prompt})` (case and whitespace folded, xxh3), or `None`
     /// for text the kernel does not read.
-    fn fingerprint(&self, prompt: &str) -> Option<u64> {
-        let raw = prompt.as_bytes();
-        if !eligible(raw) {
-            return None;
-        }
-        Some(xxh3_64(&fold_spaces(&raw.to_ascii_lowercase())))
+    fn fingerprint(&self, prompt: &Bound<'_, PyString>) -> Option<u64> {
+        let prompt = prompt.to_str().ok()?;
+        let how = reading(prompt)?;
+        Some(xxh3_64(&fold(&lowercase(prompt.as_bytes(), how), how)))
+    }
+
+    /// Whether the kernel reads this text (``None`` from :meth:`analyze` otherwise).
+    fn reads(&self, text: &Bound<'_, PyString>) -> bool {
+        text.to_str().ok().and_then(reading).is_some()
     }
 }
 

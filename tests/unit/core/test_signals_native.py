@@ -2,9 +2,11 @@
 pure-Python reference of ``stream_guard.core.signals``: the same signals for every prompt.
 
 ``analyze_prompt`` and ``prompt_fingerprint`` go through the kernel when it reads a prompt
-(ASCII without ``\\x1c``-``\\x1f``) and through ``analyze_prompt_python`` otherwise; these
-tests compare both paths on generated prompts (hypothesis, biased toward every marker the
-signals look for), on the load generator's prompts and on prompts past the 4 kB scan.
+(ASCII without ``\\x1c``-``\\x1f``, or Unicode text whose other characters are all in the
+kernel's readable set) and through ``analyze_prompt_python`` otherwise; these tests compare
+both paths on generated prompts (hypothesis, biased toward every marker the signals look
+for), on every non-ASCII character the kernel reads, on the load generator's prompts and on
+prompts past the 4 kB scan.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from stream_guard.core import signals
-from stream_guard.core.signals import analyze_prompt, analyze_prompt_python, native, prompt_fingerprint
+from stream_guard.core.signals import PromptSignals, analyze_prompt, analyze_prompt_python, native, prompt_fingerprint
 from stream_guard.loadgen.generator import Generator
 from stream_guard.loadgen.scenarios import scenario
 
@@ -33,6 +35,8 @@ PIECES = [
     '"quoted span"', "'single'", "`code span`", '"', "'", "`", "\n", "\t", "\x0b", "\x0c", "\r", "  ",
     "prime", "integral", "python", "sql", "physics", "poem", "translate", "csv", "history", "logic", "the", "of",
     "please", "don't", "é", "Ünïcode", "\u00a0", "\x1c", "\x1f", "\x85", "ſtep by ſtep", "İ", "K",
+    "\u2019", "\u201cq\u201d", "\u2014", "\u2026", "\u00bd", "\u0436\u0416", "\u03a3\u03c3", "\u4e00\u6b65",
+    "\uff11\uff12", "\U0001f600", "\u3000", "\u2212", "\u0301", "\u00c9TAPE",
 ]
 WORD = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
 PROMPTS = st.lists(st.one_of(st.sampled_from(PIECES), WORD), max_size=40).map(" ".join) | st.lists(
@@ -96,11 +100,74 @@ def test_kernel_matches_python_on_load_generator_prompts() -> None:
     assert read > 0.9 * len(prompts)  # the kernel, not the fallback, read these
 
 
+def probes(c: str) -> list[str]:
+    """Prompts around one character that show how it is read: alone and between words
+    (lower-casing, whitespace, words), next to `\\w`-sensitive markers, digits and options,
+    next to names and quotes, and in a prompt past the 4 kB scan (where the ends are cut)."""
+    return [
+        c, f"a{c}b",
+        f"Assert f{c}(x) and write a{c}python function; rubric{c} {c}rubric {c}",
+        f"How many {c} apples, {c}{c}1 and 2{c}3? A){c}x B){c}y C){c}z",
+        f"hello {c}Anna,{c} Bob;{c}Carl x{c}Dora \"q{c}\" '{c}' `{c}` think{c}aloud step{c}by step",
+    ]
+
+
 @needs_kernel
-@pytest.mark.parametrize("prompt", ["héllo step by step", "a\x1cb step by step", "naïve: show your work"])
+def test_kernel_matches_python_on_every_character_it_reads() -> None:
+    # every non-ASCII code point the kernel reads (~44k), each in every probe: the kernel's
+    # readable set is exactly where Rust's and Python's Unicode tables agree for the signals
+    kernel = signals._kernel
+    assert kernel is not None
+    readable = [chr(cp) for cp in range(0x80, 0x30000) if not 0xD800 <= cp <= 0xDFFF and kernel.reads(chr(cp))]
+    assert len(readable) > 40000
+    differ = []
+    for i, c in enumerate(readable):
+        cases = probes(c) + ([("word" + c + " ") * 900] if i % 64 == 0 else [])
+        for prompt in cases:
+            got = kernel.analyze(prompt, True)
+            assert got is not None
+            if PromptSignals._make(got) != analyze_prompt_python(prompt, sketch=True) or (
+                    kernel.fingerprint(prompt) != python_fingerprint(prompt)):
+                differ.append(hex(ord(c)))
+                break
+    assert differ == []
+
+
+@needs_kernel
+@pytest.mark.parametrize("prompt", [
+    "a\x1cb step by step", "x\x1f", "\u0130stanbul: show your work", "\u00bd cup", "caf\u0065\u0301",
+    "\u05e9\u05dc\u05d5\u05dd", "\u0928\u092e\u0938\u094d\u0924\u0947", "\U000e0041",
+])
 def test_text_the_kernel_does_not_read_goes_to_python(prompt: str) -> None:
+    # separators, İ, a fraction, a combining accent, Hebrew, Devanagari, a tag character
     assert signals._kernel is not None and signals._kernel.analyze(prompt) is None
+    assert not signals._kernel.reads(prompt)
     assert analyze_prompt(prompt) == analyze_prompt_python(prompt)
+    assert prompt_fingerprint({"prompt": prompt}) == python_fingerprint(prompt)
+
+
+@needs_kernel
+def test_kernel_declines_a_lone_surrogate() -> None:
+    # not UTF-8: the kernel says so instead of raising (events never carry one: orjson
+    # rejects them while decoding, and the Python path would fail to hash one)
+    assert signals._kernel is not None
+    assert signals._kernel.analyze("a\ud800b", True) is None
+    assert signals._kernel.fingerprint("\udfff") is None
+    assert not signals._kernel.reads("\ud800")
+
+
+@needs_kernel
+@pytest.mark.parametrize("prompt", [
+    "Caf\u00e9 \u201cquoted\u201d \u2014 step by step\u2026", "\u041f\u0440\u0438\u0432\u0435\u0442, show your work",
+    "\u03a3\u039f\u03a6\u0399\u0391\u03a3 think carefully",
+    "\u4f60\u597d\uff0c\u8bf7\u4e00\u6b65\u4e00\u6b65\u601d\u8003",
+    "\U0001f680 launch \u2192 A)\u00a0x B)\u00a0y C)\u00a0z", "\uff28\uff45\uff4c\uff4c\uff4f \uff11\uff12\uff13",
+])
+def test_kernel_reads_common_non_ascii_text(prompt: str) -> None:
+    assert signals._kernel is not None and signals._kernel.reads(prompt)
+    for sketch in (False, True):
+        got, want = both(prompt, sketch=sketch)
+        assert got == want
 
 
 def test_switching_the_kernel_off_gives_the_same_signals() -> None:
