@@ -251,6 +251,8 @@ def cases() -> list[Case]:
         Case("worker_batched", "worker", "batched", "(c) stream-guard worker, batched messages"),
         Case("worker_batched_per_account", "worker", "batched",
              "(d) worker, batched, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
+        Case("worker_one_per_account", "worker", "one",
+             "(d) worker, one event, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
     ]
 
 
@@ -424,6 +426,7 @@ RATIOS = (
     ("worker_batched/bare_faust", "worker_batched", "bare_faust"),
     ("bare_faust/ceiling_one", "bare_faust", "ceiling_one"),
     ("worker_batched/worker_batched_per_account", "worker_batched", "worker_batched_per_account"),
+    ("worker_one_per_account/bare_faust", "worker_one_per_account", "bare_faust"),
 )
 
 

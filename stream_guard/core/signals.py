@@ -266,8 +266,9 @@ def native(enabled: bool | None = None) -> bool:
     """Whether the compiled kernel reads prompts (when it was built); ``enabled=False``
     switches to the pure-Python reference (benchmarks compare the two), ``True`` back.
 
-    >>> native() in (True, False)
-    True
+    >>> was = native()
+    >>> native(False), native(was) == was
+    (False, True)
     """
     global _kernel
     if enabled is not None:

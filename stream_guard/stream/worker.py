@@ -8,6 +8,7 @@ import logging
 import faust
 
 from stream_guard import __version__
+from stream_guard.core.signals import native
 from stream_guard.metrics import Metrics, serve_http
 from stream_guard.settings import Settings
 from stream_guard.stream.app import build_app
@@ -29,7 +30,8 @@ def run_worker(settings: Settings) -> int:
     log.setLevel(settings.log_level.upper())
     partitions = loop.run_until_complete(ensure_topics(settings))
     metrics = Metrics()
-    metrics.build_info.info({"version": __version__})
+    kernel = "compiled" if native() else "python"
+    metrics.build_info.info({"version": __version__, "text_kernel": kernel})
     health = WorkerHealth.of(settings)
     app, _runtime = build_app(settings, metrics, partitions, health)
     server = serve_http(metrics, settings.metrics_host, settings.metrics_port, health.not_ready, health.not_alive)
@@ -38,6 +40,9 @@ def run_worker(settings: Settings) -> int:
         settings.app_id, settings.bootstrap_servers, settings.input_topic, partitions,
         settings.alerts_topic, settings.dlq_topic, server.server_address[1],
     )
+    if kernel == "python":
+        log.warning("the compiled text kernel is not built: text signals run in pure Python (the same signals, "
+                    "several times slower); install Rust's cargo and reinstall stream-guard to build it")
     # keep our logging set-up: mode would otherwise reconfigure it and silence stream_guard loggers
     worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False,
                           override_logging=False)

@@ -140,6 +140,9 @@ def test_metrics_account_for_every_event(scenario: dict[str, Any]) -> None:
     assert metric(m, "stream_guard_processing_latency_seconds_count") == len(scenario["messages"])
     assert metric(m, "stream_guard_checkpoint_duration_seconds_count") >= 1
     assert metric(m, "stream_guard_evaluations_total") > 0
+    # the worker runs the compiled text kernel that the install built (tests/unit/core/test_signals_native.py)
+    kernels = {labels for (name, labels) in m if name == "stream_guard_build_info"}
+    assert any(("text_kernel", "compiled") in labels for labels in kernels), kernels
 
 
 def test_replay_gives_the_same_alerts_as_the_worker(scenario: dict[str, Any]) -> None:
