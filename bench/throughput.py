@@ -228,6 +228,8 @@ class Ctx:
     quick: bool
     ceiling_events: int  # the ceiling re-reads a topic until it has decoded at least this many
     code_dir: Path  # the checkout whose stream_guard the worker and memory processes run (--code)
+    # longest sleep between samples once the worker is processing (see next_poll_s)
+    poll_max_s: float = 2.0
 
 
 @dataclass
@@ -254,6 +256,31 @@ def cases() -> list[Case]:
         Case("worker_one_per_account", "worker", "one",
              "(d) worker, one event, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
     ]
+
+
+def next_poll_s(poll_s: float, poll_max_s: float, first: dict[str, float] | None, last: dict[str, float],
+                total: float) -> float:
+    """Seconds until the next /metrics sample: ``poll_s`` until the worker has processed its
+    first event and when the end is near, at most ``poll_max_s`` in between.
+
+    A scrape is not free for the worker: it measured ~25% fewer one-event messages per
+    second when sampled every 0.2 s than every 1 s (the exposition runs beside the event
+    loop and contends for the GIL; Prometheus scrapes every 15-30 s). Only the first and the
+    last sample set the rate, so the samples in between can be sparse; the next one comes at
+    about 80% of the time the observed rate leaves to the end.
+
+    >>> next_poll_s(0.2, 2.0, None, {"t": 1.0, "events": 0.0}, 100.0)
+    0.2
+    >>> next_poll_s(0.2, 2.0, {"t": 0.0, "events": 1.0}, {"t": 1.0, "events": 11.0}, 100.0)   # 9 s left
+    2.0
+    >>> next_poll_s(0.2, 2.0, {"t": 0.0, "events": 1.0}, {"t": 9.0, "events": 91.0}, 100.0)   # 0.9 s left
+    0.72
+    """
+    if first is None or last["t"] <= first["t"] or last["events"] <= first["events"]:
+        return poll_s
+    rate = (last["events"] - first["events"]) / (last["t"] - first["t"])
+    left_s = (total - last["events"]) / rate
+    return round(min(max(0.8 * left_s, poll_s), poll_max_s), 3)
 
 
 def case_timeout(ctx: Ctx, case: Case) -> float:
@@ -367,7 +394,8 @@ def run_worker(ctx: Ctx, case: Case, run_dir: Path) -> dict[str, Any]:
                 if m["events"] >= total:
                     last = m
                     break
-            time.sleep(max(0.0, ctx.poll_s - (time.monotonic() - t_req)))
+            wait = next_poll_s(ctx.poll_s, ctx.poll_max_s, first, m, total)
+            time.sleep(max(0.0, wait - (time.monotonic() - t_req)))
         broker1 = cpu_seconds(ctx.broker_pid) if ctx.broker_pid else None
         machine1 = machine_busy_s()
     finally:
@@ -620,7 +648,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", default=None,
                    help="comma-separated subset of cases to run (default all: "
                         + ",".join(c.name for c in cases()) + ")")
-    p.add_argument("--poll", type=float, default=0.2, help="seconds between /metrics samples (default 0.2)")
+    p.add_argument("--poll", type=float, default=0.2,
+                   help="seconds between /metrics samples at the start and near the end of a run (default 0.2)")
+    p.add_argument("--poll-max", type=float, default=2.0,
+                   help="longest sleep between /metrics samples while the worker processes (default 2.0; a scrape "
+                        "costs the worker time: --poll-max 0.2 samples every 0.2 s throughout, as before)")
     p.add_argument("--bootstrap", default=None,
                    help="use this Kafka (host:port) instead of starting one; the benchmark's topics "
                         "(prefix bench-<tag>) are deleted at the end")
@@ -738,7 +770,8 @@ def main(argv: list[str] | None = None) -> int:
 
         ctx = Ctx(bootstrap=bootstrap, work=work, prefix=prefix, topics=topics,
                   totals={"one": one_events, "batched": events}, partitions=args.partitions,
-                  poll_s=args.poll, broker_pid=kafka_pid, quick=q, code_dir=code_dir,
+                  poll_s=args.poll, poll_max_s=max(args.poll_max, args.poll), broker_pid=kafka_pid, quick=q,
+                  code_dir=code_dir,
                   ceiling_events=args.ceiling_events or (400_000 if q else 2_000_000))
         rounds: list[dict[str, dict[str, Any]]] = []
         raw_runs: list[dict[str, Any]] = []
@@ -804,7 +837,8 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "benchmark": "stream-guard throughput",
             "machine": info,
-            "settings": {"runs": runs, "quick": q, "poll_s": args.poll, "bootstrap_given": args.bootstrap is not None,
+            "settings": {"runs": runs, "quick": q, "poll_s": args.poll, "poll_max_s": args.poll_max,
+                         "bootstrap_given": args.bootstrap is not None,
                          "cases": [c.__dict__ for c in all_cases]},
             "dataset": dataset_info,
             "throughput": {"summary": summ, "runs": raw_runs},
