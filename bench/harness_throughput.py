@@ -17,7 +17,8 @@ worker``), ONE worker at a time:
    (the sender's rate: events / wall time of the process; loadgen's own figure, which
    leaves out its start-up, is reported too).
 2. **Drain (maximum rate).** A fresh worker (new app id, new data dir) drains each
-   pre-filled topic; events/s from its ``/metrics`` (polled every 0.2 s; the worker
+   pre-filled topic; events/s from its ``/metrics`` (polled every 0.2 s at the start and
+   near the end, at most every 2 s while it drains: a scrape costs the worker time; the worker
    refreshes its counters once per 1-s tick) over the wall time from the first sample with
    events to the first sample with the final ``stream_guard_evaluations_total`` and
    ``stream_guard_alerts_total`` (every evaluation done, every alert out), minus the 5 s
@@ -114,6 +115,7 @@ from harness_common import (
     machine_info,
     metric,
     metric_sum,
+    next_poll_s,
     run,
     sg,
     spawn,
@@ -284,7 +286,12 @@ def drain(bootstrap: str, work: Path, topic: str, n_events: int, end_ts: float, 
             # done: every event consumed, the final flush happened, and no evaluation for 3 s
             if consumed is not None and flushed and now - last_change[0] >= 3.0:
                 break
-            time.sleep(0.2)
+            # sparse while it drains (a scrape costs the worker time), every 0.2 s near the end
+            # and after: the end conditions need a fine clock
+            wait = 0.2 if consumed is not None else next_poll_s(
+                0.2, 2.0, None if first is None else {"t": first[0], "events": first[1]}, {"t": now, "events": n},
+                n_events)
+            time.sleep(max(0.0, wait - (time.monotonic() - now)))
         if consumed is None or first is None or last_change is None:
             raise TimeoutError(f"drain {run_no}: {n:,.0f}/{n_events:,} events in {timeout:.0f}s")
         if not flushed:

@@ -79,6 +79,7 @@ from harness_common import (
     machine_busy_s,
     machine_info,
     main_entry,
+    next_poll_s,
     produce_located,
     spawn,
     tail,
@@ -256,31 +257,6 @@ def cases() -> list[Case]:
         Case("worker_one_per_account", "worker", "one",
              "(d) worker, one event, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
     ]
-
-
-def next_poll_s(poll_s: float, poll_max_s: float, first: dict[str, float] | None, last: dict[str, float],
-                total: float) -> float:
-    """Seconds until the next /metrics sample: ``poll_s`` until the worker has processed its
-    first event and when the end is near, at most ``poll_max_s`` in between.
-
-    A scrape is not free for the worker: it measured ~25% fewer one-event messages per
-    second when sampled every 0.2 s than every 1 s (the exposition runs beside the event
-    loop and contends for the GIL; Prometheus scrapes every 15-30 s). Only the first and the
-    last sample set the rate, so the samples in between can be sparse; the next one comes at
-    about 80% of the time the observed rate leaves to the end.
-
-    >>> next_poll_s(0.2, 2.0, None, {"t": 1.0, "events": 0.0}, 100.0)
-    0.2
-    >>> next_poll_s(0.2, 2.0, {"t": 0.0, "events": 1.0}, {"t": 1.0, "events": 11.0}, 100.0)   # 9 s left
-    2.0
-    >>> next_poll_s(0.2, 2.0, {"t": 0.0, "events": 1.0}, {"t": 9.0, "events": 91.0}, 100.0)   # 0.9 s left
-    0.72
-    """
-    if first is None or last["t"] <= first["t"] or last["events"] <= first["events"]:
-        return poll_s
-    rate = (last["events"] - first["events"]) / (last["t"] - first["t"])
-    left_s = (total - last["events"]) / rate
-    return round(min(max(0.8 * left_s, poll_s), poll_max_s), 3)
 
 
 def case_timeout(ctx: Ctx, case: Case) -> float:

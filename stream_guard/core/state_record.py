@@ -6,9 +6,9 @@ JSON picture of a state is ~1.3 KB and costs ~50 µs with its ~150 Python object
 float counters alone); this record is ~0.9 KB, built from the state's arrays as they are
 (``array.tobytes``), with no per-counter objects.
 
-Layout (little-endian, version 1)::
+Layout (little-endian, version 2)::
 
-    b"\\x01"                       version
+    b"\\x02"                       version
     <IqddddBBq                     hour_mask, last_hour, first_seen, last_ts, created_at,
                                    next_eval, pending, sketch_seq, upto (NaN: None)
     <H account_id (UTF-8)
@@ -16,12 +16,16 @@ Layout (little-endian, version 1)::
          2*H*C float32 (the counters); <dQQ prev_distinct, cats, prev_cats;
          <I + HLL sketch bytes (0: no sketch)
     <HB  ring slots S, positions P; S uint32; P bytes
-    <B   staged evaluations; each <dH boundary, feature count F (0xFFFF: screened out,
+    <I   staged evaluations; each <dH boundary, feature count F (0xFFFF: screened out,
          no features) + F doubles in :data:`~stream_guard.core.features.FEATURES` order
-    <B   active alerts; each <H name (UTF-8) + <dd severity rank, active until
+    <H   active alerts; each <H name (UTF-8) + <dd severity rank, active until
     <I + orjson of the extra data (the linking stage's open interval; 0: none)
 
-:func:`decode_state` also reads the JSON records of earlier versions (they start with ``{``).
+:func:`decode_state` also reads version 1, which counted the staged evaluations and the
+active alerts in one byte each (an account with more than 255 staged evaluations, boundaries
+waiting for a watermark held back by a lagging partition while a backlog drains, failed its
+checkpoint and stopped the worker), and the JSON records of earlier versions (they start
+with ``{``).
 
 >>> from stream_guard.core.state import AccountState
 >>> st = AccountState("acct-1", (300.0, 3600.0, 86400.0))
@@ -29,7 +33,7 @@ Layout (little-endian, version 1)::
 >>> value = encode_state(st, {"open": None, "mix": None})
 >>> again, extra = decode_state(value)
 >>> again.windows.snapshot(120.0) == st.windows.snapshot(120.0), extra, len(value)
-(True, {'open': None, 'mix': None}, 934)
+(True, {'open': None, 'mix': None}, 938)
 >>> decode_state(orjson.dumps(st.to_dict()))[0].windows.snapshot(120.0) == st.windows.snapshot(120.0)
 True
 """
@@ -52,7 +56,7 @@ from stream_guard.core.window import Windows
 
 __all__ = ["StateRecordError", "decode_state", "encode_state"]
 
-VERSION = 1
+VERSION = 2
 _HEAD = struct.Struct("<IqddddBBq")
 _SCREENED = 0xFFFF  # feature count of a staged evaluation screened out (no features)
 _NAN = math.nan
@@ -81,7 +85,7 @@ def encode_state(st: AccountState, extra: Any = None) -> bytes:
     w, r = st.windows, st.recent
     n = len(w.lengths)
     parts = [
-        b"\x01",
+        b"\x02",
         _HEAD.pack(st.hour_mask, st.last_hour, _opt(st.first_seen), st.last_ts, _opt(st.created_at),
                    st.next_eval, st.pending, st.sketch_seq, st.upto),
         _text(st.account_id),
@@ -94,14 +98,14 @@ def encode_state(st: AccountState, extra: Any = None) -> bytes:
     parts += [struct.pack("<I", len(hll)), hll, struct.pack("<HB", len(r.slots), len(r.pos)), r.slots.tobytes(),
               bytes(r.pos)]
     staged = st.staged or ()
-    parts.append(struct.pack("<B", len(staged)))
+    parts.append(struct.pack("<I", len(staged)))
     for boundary, features in staged:
         if features is None:
             parts.append(struct.pack("<dH", boundary, _SCREENED))
         else:
             parts += [struct.pack("<dH", boundary, len(features)), features.tobytes()]
     alerts = st.active_alerts or {}
-    parts.append(struct.pack("<B", len(alerts)))
+    parts.append(struct.pack("<H", len(alerts)))
     for detector, (rank, until) in alerts.items():
         parts += [_text(detector), struct.pack("<dd", rank, until)]
     tail = orjson.dumps(extra) if extra is not None else b""
@@ -143,10 +147,10 @@ def decode_state(value: bytes) -> tuple[AccountState, Any]:
     if value[:1] == b"{":
         data = orjson.loads(value)
         return AccountState.from_dict(data), data.get("link")
-    if value[:1] != b"\x01":
+    if value[:1] not in (b"\x01", b"\x02"):
         raise StateRecordError(f"unknown account state record version {value[:1]!r}")
     rd = _Reader(value)
-    rd.take(1)
+    count_staged, count_alerts = ("<B", "<B") if rd.take(1)[0] == 1 else ("<I", "<H")
     hour_mask, last_hour, first_seen, last_ts, created_at, next_eval, pending, sketch_seq, upto = rd.unpack(_HEAD)
     account = rd.text()
     n, per = rd.unpack("<BB")
@@ -173,7 +177,7 @@ def decode_state(value: bytes) -> tuple[AccountState, Any]:
     st.hour_mask, st.last_hour, st.first_seen, st.last_ts = hour_mask, last_hour, _unopt(first_seen), last_ts
     st.created_at, st.next_eval, st.pending, st.sketch_seq, st.upto = (
         _unopt(created_at), next_eval, bool(pending), sketch_seq, upto)
-    (staged,) = rd.unpack("<B")
+    (staged,) = rd.unpack(count_staged)
     if staged:
         st.staged = []
         for _ in range(staged):
@@ -184,7 +188,7 @@ def decode_state(value: bytes) -> tuple[AccountState, Any]:
             if count != len(FEATURES):
                 raise StateRecordError(f"staged evaluation with {count} features, this version has {len(FEATURES)}")
             st.staged.append((boundary, _array("d", rd.take(8 * count))))
-    (alerts,) = rd.unpack("<B")
+    (alerts,) = rd.unpack(count_alerts)
     if alerts:
         st.active_alerts = {}
         for _ in range(alerts):

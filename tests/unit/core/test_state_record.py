@@ -49,7 +49,7 @@ def test_the_alert_gate_keeps_its_layout_in_both_formats() -> None:
     value = encode_state(st)
     gate = b"".join(struct.pack("<H", len(name)) + name.encode() + struct.pack("<dd", rank, until)
                     for name, rank, until in (("volume_rule", 2.0, T0 + 9000.0), ("pattern_rule", 1.0, T0 + 100.0)))
-    assert value.endswith(b"\x02" + gate + struct.pack("<I", 0))  # two alerts, then no extra data
+    assert value.endswith(struct.pack("<H", 2) + gate + struct.pack("<I", 0))  # two alerts, then no extra data
     again, _ = decode_state(value)
     assert again.active_alerts == {"volume_rule": Cooldown(2.0, T0 + 9000.0), "pattern_rule": Cooldown(1.0, T0 + 100.0)}
     assert all(type(c) is Cooldown for c in again.active_alerts.values())
@@ -105,3 +105,29 @@ def test_a_detector_restores_from_its_own_records_and_evaluates_the_same() -> No
     assert second.restore(records) == 4
     alerts = [a["alert_id"] for a in first.flush()]
     assert alerts and alerts == [a["alert_id"] for a in second.flush()]
+
+
+def test_more_than_255_staged_evaluations_round_trip() -> None:
+    """Version 1 counted staged evaluations in one byte: an account with 256 of them (a
+    watermark held back by a lagging partition while a backlog drains) failed its checkpoint
+    and stopped the worker. Version 2 counts them in four bytes."""
+    st = busy_state("a")
+    st.staged = [(T0 + 60.0 * i, None) for i in range(300)]
+    again, _ = decode_state(encode_state(st))
+    assert again.staged == st.staged
+
+
+def test_a_version_1_record_still_reads() -> None:
+    """A checkpoint written before version 2 (one-byte counts) restores the same state."""
+    st = busy_state("a")
+    value = encode_state(st)
+    n_staged = len(st.staged or ())
+    gate = b"".join(struct.pack("<H", len(name)) + name.encode() + struct.pack("<dd", rank, until)
+                    for name, (rank, until) in (st.active_alerts or {}).items())
+    tail = value[len(value) - len(gate) - 2 - 4:]  # <H alert count + gate + <I no extra data
+    staged_at = value.rindex(struct.pack("<I", n_staged) + struct.pack("<d", (st.staged or [(0.0, None)])[0][0]))
+    v1 = (b"\x01" + value[1:staged_at] + struct.pack("<B", n_staged) + value[staged_at + 4:len(value) - len(tail)]
+          + struct.pack("<B", len(st.active_alerts or {})) + tail[2:])
+    again, extra = decode_state(v1)
+    assert extra is None
+    assert again.to_dict() == st.to_dict()
