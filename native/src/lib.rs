@@ -2,22 +2,18 @@
 //!
 //! The pure-Python reference is `stream_guard.core.signals` (`analyze_prompt`,
 //! `prompt_fingerprint`) with `stream_guard.core.neardup.sketch`; this kernel gives the same
-//! answers at a fraction of the cost (one pass for the words, ASCII regexes, no Python
-//! objects per word). It takes every word list and pattern from the Python module that
-//! builds it (`signals._native_kernel`), so the vocabulary has one source.
+//! answers at a fraction of the cost (one pass for the words, no Python objects per word).
+//! It takes every word list and pattern from the Python module that builds it
+//! (`signals._build_kernel`), so the vocabulary has one source.
 //!
-//! It only reads text it reads exactly as Python does, in one of two readings:
-//!
-//! - **ASCII** without the information separators `\x1c`-`\x1f` (whitespace to Python's
-//!   `str.split` and `re`'s `\s`, not to ASCII regexes): byte-level, the fast path;
-//! - **Unicode** when every other character is in [`READABLE`]: ranges (typographic
-//!   punctuation, symbols, Latin-1 and Cyrillic letters, CJK, Hangul, fullwidth forms, emoji)
-//!   whose case mapping and `\s` / `\w` / `\d` classes Rust's `regex` and `char` share
-//!   with Python's `str` and `re`, minus the characters where they differ ([`UNREADABLE`]).
-//!   `tests/unit/core/test_signals_native.py` checks every one of them against the
-//!   Python reference.
-//!
-//! Other text gets `None`, and the caller runs the Python reference.
+//! It only reads text it reads exactly as Python does: ASCII without the information
+//! separators `\x1c`-`\x1f` (whitespace to Python's `str.split` and `re`'s `\s`, not to
+//! Rust's), and characters in [`READABLE`]: ranges (typographic punctuation, symbols, Latin,
+//! Greek, Cyrillic, CJK, Hangul, fullwidth forms, emoji) whose case mapping and `\s` / `\w` /
+//! `\d` classes Rust's `regex` and `char` share with Python's `str` and `re`, minus the
+//! characters where they differ ([`UNREADABLE`]). `tests/unit/core/test_signals_native.py`
+//! checks every one of them against the Python reference. Other text gets `None`, and the
+//! caller runs the Python reference.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -66,9 +62,9 @@ const READABLE: &[(u32, u32)] = &[
 /// difference between them showed in these ranges.
 const UNREADABLE: &[(u32, u32)] = &[
     (0x00B2, 0x00B3),
-    (0x0130, 0x0130), // İ: lower-cases to i and a combining dot (a mark, see above)
     (0x00B9, 0x00B9),
     (0x00BC, 0x00BE),
+    (0x0130, 0x0130), // İ: lower-cases to i and a combining dot (a mark, see above)
     (0x0483, 0x0489),
     (0x203F, 0x2040),
     (0x2054, 0x2054),
@@ -83,49 +79,16 @@ fn readable(c: char) -> bool {
     within(READABLE) && !within(UNREADABLE)
 }
 
-/// How the kernel reads a text (if it does).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reading {
-    Ascii,
-    Unicode,
+/// Whether the kernel reads `text` exactly as the Python reference does.
+fn reads(text: &str) -> bool {
+    text.chars().all(|c| if c.is_ascii() { !('\x1c'..='\x1f').contains(&c) } else { readable(c) })
 }
 
-/// How the kernel reads `text` exactly as the Python reference does (`None`: it does not).
-fn reading(text: &str) -> Option<Reading> {
-    let raw = text.as_bytes();
-    let first_wide = raw.iter().position(|&b| b >= 0x80);
-    if raw[..first_wide.unwrap_or(raw.len())].iter().any(|b| (0x1c..=0x1f).contains(b)) {
-        return None;
-    }
-    let Some(start) = first_wide else {
-        return Some(Reading::Ascii);
-    };
-    let ok = text[start..].chars().all(|c| if c.is_ascii() { !('\x1c'..='\x1f').contains(&c) } else { readable(c) });
-    ok.then_some(Reading::Unicode)
-}
-
-/// Python's `str.isspace` on an eligible (ASCII, no `\x1c`-`\x1f`) byte.
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-/// `" ".join(text.split())` of eligible text.
+/// `" ".join(text.split())` of readable text (`char::is_whitespace` is Python's
+/// `str.isspace` on it); `text` is UTF-8 (a str, or parts of one cut at char boundaries).
 fn fold_spaces(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
-    for word in text.split(|&b| is_space(b)).filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
-            out.push(b' ');
-        }
-        out.extend_from_slice(word);
-    }
-    out
-}
-
-/// `" ".join(text.split())` of readable Unicode text (`char::is_whitespace` is Python's
-/// `str.isspace` on it).
-fn fold_spaces_unicode(text: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    for word in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+    for word in String::from_utf8_lossy(text).split(char::is_whitespace).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(b' ');
         }
@@ -134,43 +97,25 @@ fn fold_spaces_unicode(text: &str) -> Vec<u8> {
     out
 }
 
+/// `text.lower()` of readable text (UTF-8, as above).
+fn lowercase(text: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(text).to_lowercase().into_bytes()
+}
+
 /// `signals._ends`: the first and last `scan` characters of a long prompt, joined by a newline.
-fn ends(text: &str, scan: usize, how: Reading) -> Cow<'_, [u8]> {
+fn ends(text: &str, scan: usize) -> Cow<'_, [u8]> {
     let raw = text.as_bytes();
-    let (head, tail) = match how {
-        Reading::Ascii if raw.len() <= 2 * scan => return Cow::Borrowed(raw),
-        Reading::Ascii => (scan, raw.len() - scan),
-        Reading::Unicode => {
-            let chars = text.chars().count();
-            if chars <= 2 * scan {
-                return Cow::Borrowed(raw);
-            }
-            let at = |n: usize| text.char_indices().nth(n).map_or(raw.len(), |(i, _)| i);
-            (at(scan), at(chars - scan))
-        }
-    };
+    let chars = if text.is_ascii() { raw.len() } else { text.chars().count() };
+    if chars <= 2 * scan {
+        return Cow::Borrowed(raw);
+    }
+    let at = |n: usize| text.char_indices().nth(n).map_or(raw.len(), |(i, _)| i);
+    let (head, tail) = (at(scan), at(chars - scan));
     let mut out = Vec::with_capacity(head + 1 + raw.len() - tail);
     out.extend_from_slice(&raw[..head]);
     out.push(b'\n');
     out.extend_from_slice(&raw[tail..]);
     Cow::Owned(out)
-}
-
-/// `text.lower()` of readable text.
-fn lowercase(text: &[u8], how: Reading) -> Vec<u8> {
-    match how {
-        Reading::Ascii => text.to_ascii_lowercase(),
-        // readable text is valid UTF-8 (a str, or parts of one cut at char boundaries)
-        Reading::Unicode => String::from_utf8_lossy(text).to_lowercase().into_bytes(),
-    }
-}
-
-/// `" ".join(text.split())` of readable text.
-fn fold(text: &[u8], how: Reading) -> Vec<u8> {
-    match how {
-        Reading::Ascii => fold_spaces(text),
-        Reading::Unicode => fold_spaces_unicode(&String::from_utf8_lossy(text)),
-    }
 }
 
 /// `signals._NAME.sub("#", text)`: a capitalised word after `[a-z,;]` and a space is masked
@@ -249,16 +194,14 @@ fn signature<'a>(words: impl Iterator<Item = &'a [u8]>) -> u64 {
     out
 }
 
-fn regex(pattern: &str, how: Reading) -> PyResult<Regex> {
+fn regex(pattern: &str) -> PyResult<Regex> {
     RegexBuilder::new(pattern)
-        .unicode(how == Reading::Unicode)
         .size_limit(64 << 20) // `[^"\n]{1,200}` over Unicode classes is a large automaton
         .build()
         .map_err(|e| PyValueError::new_err(format!("pattern {pattern:?}: {e}")))
 }
 
-/// The signals' regexes, compiled for one reading (ASCII classes, or Unicode ones as
-/// Python's `re` has them on `str`).
+/// The signals' regexes, with Unicode classes as Python's `re` has them on `str`.
 struct Patterns {
     cot_parts: Vec<(Vec<Vec<u8>>, Regex)>,
     code_task: Regex,
@@ -270,33 +213,24 @@ struct Patterns {
 }
 
 impl Patterns {
-    fn new(sources: &PatternSources, how: Reading) -> PyResult<Self> {
-        let cot_parts = sources
-            .cot_parts
-            .iter()
-            .map(|(need, pattern)| Ok((need.iter().map(|w| w.as_bytes().to_vec()).collect(), regex(pattern, how)?)))
+    fn new(
+        cot_parts: Vec<(Vec<String>, String)>,
+        [code_task, how_much, what_is, mc_option, number, quoted]: [&str; 6],
+    ) -> PyResult<Self> {
+        let cot_parts = cot_parts
+            .into_iter()
+            .map(|(need, pattern)| Ok((need.into_iter().map(String::into_bytes).collect(), regex(&pattern)?)))
             .collect::<PyResult<Vec<_>>>()?;
         Ok(Self {
             cot_parts,
-            code_task: regex(&sources.code_task, how)?,
-            how_much: regex(&sources.how_much, how)?,
-            what_is: regex(&sources.what_is, how)?,
-            mc_option: regex(&sources.mc_option, how)?,
-            number: regex(&sources.number, how)?,
-            quoted: regex(&sources.quoted, how)?,
+            code_task: regex(code_task)?,
+            how_much: regex(how_much)?,
+            what_is: regex(what_is)?,
+            mc_option: regex(mc_option)?,
+            number: regex(number)?,
+            quoted: regex(quoted)?,
         })
     }
-}
-
-/// The regex sources the Python module gives.
-struct PatternSources {
-    cot_parts: Vec<(Vec<String>, String)>,
-    code_task: String,
-    how_much: String,
-    what_is: String,
-    mc_option: String,
-    number: String,
-    quoted: String,
 }
 
 /// Flags of a vocabulary word, above its capability-category bits (the low 8).
@@ -335,8 +269,7 @@ type Signals = (bool, bool, u32, u64, Option<u64>, String);
 #[pyclass(frozen, module = "stream_guard._native")]
 struct TextKernel {
     vocab: FxHashMap<Vec<u8>, u32>,
-    ascii: Patterns,
-    unicode: Patterns,
+    re: Patterns,
     scan: usize,
     min_words: usize,
     reasoning_bit: u32,
@@ -345,23 +278,16 @@ struct TextKernel {
 }
 
 impl TextKernel {
-    fn patterns(&self, how: Reading) -> &Patterns {
-        match how {
-            Reading::Ascii => &self.ascii,
-            Reading::Unicode => &self.unicode,
-        }
-    }
-
     /// `signals.template_of` of readable text.
-    fn template_of(&self, text: &[u8], how: Reading) -> Vec<u8> {
-        let re = self.patterns(how);
+    fn template_of(&self, text: &[u8]) -> Vec<u8> {
+        let re = &self.re;
         let unquoted: Cow<'_, [u8]> = if text.iter().any(|&b| b == b'"' || b == b'\'' || b == b'`') {
             re.quoted.replace_all(text, NoExpand(b"#"))
         } else {
             Cow::Borrowed(text)
         };
         let numbered = re.number.replace_all(&unquoted, NoExpand(b"#"));
-        fold(&lowercase(&mask_names(&numbered), how), how)
+        fold_spaces(&lowercase(&mask_names(&numbered)))
     }
 }
 
@@ -389,19 +315,9 @@ impl TextKernel {
         code_bit: u32,
         math_bit: u32,
     ) -> PyResult<Self> {
-        let sources = PatternSources {
-            cot_parts,
-            code_task: code_task.to_owned(),
-            how_much: how_much.to_owned(),
-            what_is: what_is.to_owned(),
-            mc_option: mc_option.to_owned(),
-            number: number.to_owned(),
-            quoted: quoted.to_owned(),
-        };
         Ok(Self {
             vocab: vocabulary(keywords, stop_words, cot_anchors, code_anchors)?,
-            ascii: Patterns::new(&sources, Reading::Ascii)?,
-            unicode: Patterns::new(&sources, Reading::Unicode)?,
+            re: Patterns::new(cot_parts, [code_task, how_much, what_is, mc_option, number, quoted])?,
             scan,
             min_words,
             reasoning_bit,
@@ -415,10 +331,12 @@ impl TextKernel {
     #[pyo3(signature = (prompt, sketch = false))]
     fn analyze(&self, prompt: &Bound<'_, PyString>, sketch: bool) -> Option<Signals> {
         let prompt = prompt.to_str().ok()?; // (not UTF-8: a lone surrogate)
-        let how = reading(prompt)?;
-        let re = self.patterns(how);
-        let text = ends(prompt, self.scan, how);
-        let lower = lowercase(&text, how);
+        if !reads(prompt) {
+            return None;
+        }
+        let re = &self.re;
+        let text = ends(prompt, self.scan);
+        let lower = lowercase(&text);
         let words = words_of(&lower);
         let mut flags = 0u32; // the categories and anchors of all words
         let mut content = Vec::with_capacity(if sketch { words.len() } else { 0 });
@@ -456,7 +374,7 @@ impl TextKernel {
             && re.cot_parts.iter().any(|(need, part)| {
                 need.iter().any(|n| words.contains(n.as_slice())) && part.is_match(&lower)
             });
-        let masked = self.template_of(&text, how);
+        let masked = self.template_of(&text);
         let template = xxh3_64(&masked);
         let signature = (sketch && content.len() >= self.min_words).then(|| signature(content.into_iter()));
         // masks replace whole matches of UTF-8 text: the masked text is valid UTF-8
@@ -467,14 +385,13 @@ impl TextKernel {
     /// `prompt_fingerprint({"prompt": prompt})` (case and whitespace folded, xxh3), or `None`
     /// for text the kernel does not read.
     fn fingerprint(&self, prompt: &Bound<'_, PyString>) -> Option<u64> {
-        let prompt = prompt.to_str().ok()?;
-        let how = reading(prompt)?;
-        Some(xxh3_64(&fold(&lowercase(prompt.as_bytes(), how), how)))
+        let prompt = prompt.to_str().ok().filter(|p| reads(p))?;
+        Some(xxh3_64(&fold_spaces(&lowercase(prompt.as_bytes()))))
     }
 
     /// Whether the kernel reads this text (``None`` from :meth:`analyze` otherwise).
     fn reads(&self, text: &Bound<'_, PyString>) -> bool {
-        text.to_str().ok().and_then(reading).is_some()
+        text.to_str().is_ok_and(reads)
     }
 }
 

@@ -85,7 +85,7 @@ def encode_state(st: AccountState, extra: Any = None) -> bytes:
     w, r = st.windows, st.recent
     n = len(w.lengths)
     parts = [
-        b"\x02",
+        bytes([VERSION]),
         _HEAD.pack(st.hour_mask, st.last_hour, _opt(st.first_seen), st.last_ts, _opt(st.created_at),
                    st.next_eval, st.pending, st.sketch_seq, st.upto),
         _text(st.account_id),
@@ -147,9 +147,10 @@ def decode_state(value: bytes) -> tuple[AccountState, Any]:
     if value[:1] == b"{":
         data = orjson.loads(value)
         return AccountState.from_dict(data), data.get("link")
-    if value[:1] not in (b"\x01", b"\x02"):
+    if value[:1] not in (b"\x01", bytes([VERSION])):
         raise StateRecordError(f"unknown account state record version {value[:1]!r}")
     rd = _Reader(value)
+    # version 1 counted staged evaluations and active alerts in one byte each
     count_staged, count_alerts = ("<B", "<B") if rd.take(1)[0] == 1 else ("<I", "<H")
     hour_mask, last_hour, first_seen, last_ts, created_at, next_eval, pending, sketch_seq, upto = rd.unpack(_HEAD)
     account = rd.text()
