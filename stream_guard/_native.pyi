@@ -1,4 +1,10 @@
 # Types of the compiled kernel (native/src/lib.rs, built by `pip install` when cargo is there).
+from collections.abc import Callable
+from typing import Any
+
+from stream_guard.core.signals import PromptSignals
+from stream_guard.core.state import AccountState
+
 class TextKernel:
     def __init__(
         self,
@@ -23,3 +29,23 @@ class TextKernel:
     def analyze(self, prompt: str, sketch: bool = False) -> tuple[bool, bool, int, int, int | None, str] | None: ...
     def fingerprint(self, prompt: str) -> int | None: ...
     def reads(self, text: str) -> bool: ...
+
+class EventCounter:
+    def __init__(
+        self,
+        *,
+        kernel: TextKernel,
+        fingerprint_fallback: Callable[[dict[str, Any]], int | None],
+        analyze_fallback: Callable[..., Any],
+        signals_type: Callable[..., Any],
+        new_sketch: Callable[[], Any],
+        counters: list[str],
+        rings: list[tuple[str, int, int]],
+        sketch_offset: int,
+        sketches: int,
+        near: int,
+        hour_bits: int,
+    ) -> None: ...
+    def add(
+        self, st: AccountState, event: dict[str, Any], ts: float, sketch_every: int, sketch_all_below: float
+    ) -> PromptSignals | None: ...

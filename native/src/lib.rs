@@ -15,6 +15,8 @@
 //! checks every one of them against the Python reference. Other text gets `None`, and the
 //! caller runs the Python reference.
 
+mod account;
+
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -263,11 +265,11 @@ fn vocabulary(
 
 /// One prompt's signals: `(cot, benchmark, categories, template, sketch, masked)`, the fields
 /// of `signals.PromptSignals` in order.
-type Signals = (bool, bool, u32, u64, Option<u64>, String);
+pub(crate) type Signals = (bool, bool, u32, u64, Option<u64>, String);
 
 /// The text-signal kernel, built once from the Python module's vocabulary and patterns.
 #[pyclass(frozen, module = "stream_guard._native")]
-struct TextKernel {
+pub(crate) struct TextKernel {
     vocab: FxHashMap<Vec<u8>, u32>,
     re: Patterns,
     scan: usize,
@@ -330,7 +332,24 @@ impl TextKernel {
     /// `None` for text the kernel does not read (the caller runs the Python reference).
     #[pyo3(signature = (prompt, sketch = false))]
     fn analyze(&self, prompt: &Bound<'_, PyString>, sketch: bool) -> Option<Signals> {
-        let prompt = prompt.to_str().ok()?; // (not UTF-8: a lone surrogate)
+        self.analyze_str(prompt.to_str().ok()?, sketch) // (not UTF-8: a lone surrogate)
+    }
+
+    /// `prompt_fingerprint({"prompt": prompt})` (case and whitespace folded, xxh3), or `None`
+    /// for text the kernel does not read.
+    fn fingerprint(&self, prompt: &Bound<'_, PyString>) -> Option<u64> {
+        self.fingerprint_str(prompt.to_str().ok()?)
+    }
+
+    /// Whether the kernel reads this text (``None`` from :meth:`analyze` otherwise).
+    fn reads(&self, text: &Bound<'_, PyString>) -> bool {
+        text.to_str().is_ok_and(reads)
+    }
+}
+
+impl TextKernel {
+    /// [`TextKernel::analyze`] of UTF-8 text.
+    fn analyze_str(&self, prompt: &str, sketch: bool) -> Option<Signals> {
         if !reads(prompt) {
             return None;
         }
@@ -382,21 +401,15 @@ impl TextKernel {
         Some((cot, multiple_choice || code_task || word_problem, categories, template, signature, masked))
     }
 
-    /// `prompt_fingerprint({"prompt": prompt})` (case and whitespace folded, xxh3), or `None`
-    /// for text the kernel does not read.
-    fn fingerprint(&self, prompt: &Bound<'_, PyString>) -> Option<u64> {
-        let prompt = prompt.to_str().ok().filter(|p| reads(p))?;
-        Some(xxh3_64(&fold_spaces(&lowercase(prompt.as_bytes()))))
-    }
-
-    /// Whether the kernel reads this text (``None`` from :meth:`analyze` otherwise).
-    fn reads(&self, text: &Bound<'_, PyString>) -> bool {
-        text.to_str().is_ok_and(reads)
+    /// [`TextKernel::fingerprint`] of UTF-8 text.
+    fn fingerprint_str(&self, prompt: &str) -> Option<u64> {
+        reads(prompt).then(|| xxh3_64(&fold_spaces(&lowercase(prompt.as_bytes()))))
     }
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
+    m.add_class::<account::EventCounter>()?;
     Ok(())
 }

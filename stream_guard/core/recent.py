@@ -26,7 +26,7 @@ from typing import Any
 
 from stream_guard.core.neardup import near_any
 
-__all__ = ["RINGS", "SKETCHES", "Recent"]
+__all__ = ["RINGS", "RING_OFFSETS", "SKETCHES", "SKETCH_OFFSET", "Recent"]
 
 #: ring name -> capacity
 RINGS: dict[str, int] = {
@@ -47,6 +47,11 @@ for _name, _k in RINGS.items():
 SKETCHES = 8
 _SKETCH = _total  # offset of the signatures in ``slots``
 _SIZE = _total + 2 * SKETCHES
+#: ring name -> offset of its first slot in ``Recent.slots`` (its [next write position, fill]
+#: are bytes 2 i and 2 i + 1 of ``Recent.pos``, i its place in :data:`RINGS`)
+RING_OFFSETS: dict[str, int] = dict(_OFFSET)
+#: offset of the near-duplicate signatures in ``Recent.slots`` (their positions follow the rings')
+SKETCH_OFFSET = _SKETCH
 _INDEX = {name: i for i, name in enumerate(RINGS)}
 _SKETCH_POS = 2 * len(RINGS)  # [next write position, fill] of the signatures in ``pos``
 _POS = _SKETCH_POS + 2

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "analyze_prompt_python", "elicits_reasoning",
-    "native", "prompt_fingerprint", "template_of",
+    "native", "prompt_fingerprint", "template_of", "text_kernel",
 ]
 
 #: Capability categories, in bit order of :attr:`PromptSignals.categories`.
@@ -260,6 +260,12 @@ def _build_kernel() -> TextKernel | None:
 
 _built = _build_kernel()
 _kernel = _built
+
+
+def text_kernel() -> TextKernel | None:
+    """The compiled text kernel as built (whatever :func:`native` says), ``None`` when the
+    extension was not built."""
+    return _built
 
 
 def native(enabled: bool | None = None) -> bool:

@@ -22,6 +22,11 @@ counter increments and, when the prompt text is present, the text signals of
 - bookkeeping: first/last event time, account creation time, next evaluation boundary,
   staged evaluations awaiting their boundary's finalisation, and the alert gate's memory.
 
+The update runs compiled (``EventCounter`` of ``stream_guard._native``, native/src/account.rs)
+when the extension was built: the same work on the same objects, so the state above has one
+layout whichever path counted it; :meth:`AccountState.add_python` is the reference it is
+tested against (``tests/unit/core/test_state_native.py``).
+
 It never holds raw prompt text. Checkpoints store it as a compact binary record
 (:mod:`~stream_guard.core.state_record`); :meth:`AccountState.to_dict` is a JSON-able
 picture (tests, and the records of earlier versions).
@@ -40,21 +45,33 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 
 from stream_guard.contracts import parse_ts
 from stream_guard.core.alerts import Cooldown
 from stream_guard.core.features import pack, unpack
-from stream_guard.core.recent import Recent
-from stream_guard.core.signals import PromptSignals, analyze_prompt, prompt_fingerprint
-from stream_guard.core.window import COUNTERS, Windows
+from stream_guard.core.neardup import NEAR
+from stream_guard.core.recent import RING_OFFSETS, RINGS, SKETCH_OFFSET, SKETCHES, Recent
+from stream_guard.core.signals import (
+    PromptSignals,
+    analyze_prompt,
+    analyze_prompt_python,
+    native,
+    prompt_fingerprint,
+    text_kernel,
+)
+from stream_guard.core.window import COUNTERS, Windows, new_distinct_sketch
 from stream_guard.settings import DEFAULTS, Settings
+
+if TYPE_CHECKING:
+    from stream_guard._native import EventCounter
 
 __all__ = ["HOUR_MASK", "AccountState"]
 
-HOUR_MASK = (1 << 24) - 1  # the last 24 hours, bit 0 = the hour of the latest event
+HOUR_BITS = 24
+HOUR_MASK = (1 << HOUR_BITS) - 1  # the last 24 hours, bit 0 = the hour of the latest event
 _TEXT = COUNTERS.index("text_requests")
 #: The counters :meth:`AccountState.add` counts, in the order it builds its per-event tuple
 #: (positional: no names on the per-event path). Checked against window.COUNTERS at import,
@@ -69,6 +86,30 @@ if _ADD_ORDER != COUNTERS:
 
 def _h(value: Any) -> int:
     return xxhash.xxh3_64_intdigest(str(value).encode())
+
+
+def _build_counter() -> EventCounter | None:
+    """The compiled per-event update (``stream_guard._native``, built from ``native/``), given
+    the layouts of the modules that own the state and the text kernel; ``None`` when either
+    was not built."""
+    kernel = text_kernel()
+    if kernel is None:
+        return None
+    from stream_guard._native import EventCounter  # built with the text kernel
+
+    return EventCounter(
+        kernel=kernel,
+        fingerprint_fallback=prompt_fingerprint,
+        analyze_fallback=analyze_prompt_python,
+        signals_type=PromptSignals,
+        new_sketch=new_distinct_sketch,
+        counters=list(COUNTERS),
+        rings=[(name, offset, RINGS[name]) for name, offset in RING_OFFSETS.items()],
+        sketch_offset=SKETCH_OFFSET,
+        sketches=SKETCHES,
+        near=NEAR,
+        hour_bits=HOUR_BITS,
+    )
 
 
 class AccountState:
@@ -114,12 +155,27 @@ class AccountState:
 
     def add(self, event: dict[str, Any], ts: float, s: Settings = DEFAULTS) -> PromptSignals | None:
         """Count one request event at event time ``ts`` under the tuning of ``s`` (which new
-        prompts are sketched); returns its text signals (if any)."""
+        prompts are sketched); returns its text signals (if any).
+
+        The compiled counter (``stream_guard._native.EventCounter``) does it when it was built
+        and the compiled text kernel is on (:func:`~stream_guard.core.signals.native`),
+        otherwise :meth:`add_python` does: the same state and signals either way."""
+        if _counter is None or not native():
+            return self.add_python(event, ts, s)
         if self.first_seen is None:
-            self.first_seen = ts
-            created = event.get("account_created_at")
-            if created is not None:
-                self.created_at = parse_ts(created)
+            self._first(event, ts)
+        return _counter.add(self, event, ts, s.near_dup_sketch_every, s.near_dup_sketch_all_below)
+
+    def _first(self, event: dict[str, Any], ts: float) -> None:
+        self.first_seen = ts
+        created = event.get("account_created_at")
+        if created is not None:
+            self.created_at = parse_ts(created)
+
+    def add_python(self, event: dict[str, Any], ts: float, s: Settings = DEFAULTS) -> PromptSignals | None:
+        """The pure-Python reference of :meth:`add`."""
+        if self.first_seen is None:
+            self._first(event, ts)
         gap = 0.0
         if ts > self.last_ts:
             if self.last_ts > 0:
@@ -237,3 +293,6 @@ class AccountState:
         st.sketch_seq = data.get("sketch_seq", 0)
         st.upto = data.get("upto", -1)
         return st
+
+
+_counter = _build_counter()

@@ -27,7 +27,7 @@ from typing import Any
 
 import datasketches
 
-__all__ = ["COUNTERS", "HORIZONS", "Windows"]
+__all__ = ["COUNTERS", "HORIZONS", "Windows", "new_distinct_sketch"]
 
 #: The counters kept per horizon and generation, in this order (see ``AccountState.add``).
 COUNTERS: tuple[str, ...] = (
@@ -54,6 +54,11 @@ COUNTERS: tuple[str, ...] = (
 HORIZONS: tuple[str, ...] = ("short", "long", "day")
 _C = len(COUNTERS)
 _HLL_LG_K = 6  # 64 registers: ~13% relative error at large counts, exact-ish when small
+
+
+def new_distinct_sketch() -> Any:
+    """An empty sketch of distinct prompt fingerprints (a day generation's)."""
+    return datasketches.hll_sketch(_HLL_LG_K, datasketches.tgt_hll_type.HLL_8)
 
 
 def _popcount(x: int) -> int:
@@ -114,7 +119,7 @@ class Windows:
             return
         if fingerprint is not None:
             if self.hll is None:
-                self.hll = datasketches.hll_sketch(_HLL_LG_K, datasketches.tgt_hll_type.HLL_8)
+                self.hll = new_distinct_sketch()
             self.hll.update(fingerprint)
         self.cats |= categories
 

@@ -1,0 +1,492 @@
+//! One request event counted into one account's state, compiled.
+//!
+//! The pure-Python reference is `stream_guard.core.state.AccountState.add_python` (with
+//! `window.Windows.add`, `recent.Recent.push` / `near` and `signals.prompt_fingerprint` /
+//! `analyze_prompt`). [`EventCounter::add`] does the same work on the same Python objects
+//! (the account's `array` buffers and slots, the datasketches HLL), so checkpoints, features
+//! and tests see one state layout; it only leaves the interpreter for the arithmetic. It
+//! takes the counter order and the ring layout from the Python modules that own them
+//! (`state._build_counter`), and it asks the Python reference for the text the compiled
+//! text kernel does not read. `tests/unit/core/test_state_native.py` compares both paths.
+
+use std::cell::Cell;
+
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyKeyError, PyOverflowError, PyValueError};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::TextKernel;
+
+/// Python's `float.__floordiv__` (CPython's `float_floor_div`): `a // b` for finite floats,
+/// then `int()` of it.
+fn floor_div(a: f64, b: f64) -> PyResult<i64> {
+    let rem = a % b; // C fmod: the sign of the dividend
+    let mut div = (a - rem) / b;
+    if rem != 0.0 && ((b < 0.0) != (rem < 0.0)) {
+        div -= 1.0;
+    }
+    let q = if div != 0.0 {
+        let mut q = div.floor();
+        if div - q > 0.5 {
+            q += 1.0;
+        }
+        q
+    } else {
+        0.0_f64.copysign(a / b)
+    };
+    if !q.is_finite() || q.abs() >= 9.2e18 {
+        return Err(PyOverflowError::new_err("cannot convert float infinity to integer"));
+    }
+    Ok(q as i64)
+}
+
+/// `state._h`: xxh3 of `str(value)` in UTF-8.
+fn value_hash(value: &Bound<'_, PyAny>) -> PyResult<u64> {
+    if let Ok(text) = value.downcast::<PyString>() {
+        return Ok(xxh3_64(text.to_str()?.as_bytes()));
+    }
+    Ok(xxh3_64(value.str()?.to_str()?.as_bytes()))
+}
+
+/// A ring of `recent.Recent`: its slots and its [next write position, fill] in `pos`.
+#[derive(Clone, Copy)]
+struct Ring {
+    offset: usize,
+    capacity: usize,
+    pos: usize,
+}
+
+impl Ring {
+    /// `Recent.push`: whether `fingerprint` was among the ring's recent ones; stores it if not.
+    fn push(self, slots: &[Cell<u32>], pos: &[Cell<u8>], fingerprint: u64) -> bool {
+        let folded = (fingerprint & 0xFFFF_FFFF) as u32;
+        let fp = if folded == 0 { 1 } else { folded };
+        let window = &slots[self.offset..self.offset + self.capacity];
+        if window.iter().any(|s| s.get() == fp) {
+            return true;
+        }
+        let p = pos[self.pos].get() as usize;
+        window[p].set(fp);
+        pos[self.pos].set(((p + 1) % self.capacity) as u8);
+        let fill = &pos[self.pos + 1];
+        if (fill.get() as usize) < self.capacity {
+            fill.set(fill.get() + 1);
+        }
+        false
+    }
+}
+
+/// Where each counter of `window.COUNTERS` sits in a horizon's block.
+struct Counters {
+    count: usize,
+    requests: usize,
+    input_tokens: usize,
+    output_tokens: usize,
+    cot: usize,
+    benchmark: usize,
+    max_tokens: usize,
+    rate_limited: usize,
+    first_turn: usize,
+    tools: usize,
+    prompt_repeats: usize,
+    template_repeats: usize,
+    text: usize,
+    hashed: usize,
+    gaps: usize,
+    gap_sum: usize,
+    gap_sq_sum: usize,
+    sketched: usize,
+    near_dup: usize,
+}
+
+impl Counters {
+    fn new(names: &[String]) -> PyResult<Self> {
+        let at = |name: &str| {
+            names.iter().position(|n| n == name).ok_or_else(|| {
+                PyValueError::new_err(format!("EventCounter counts {name:?}, which window.COUNTERS does not have"))
+            })
+        };
+        let known = [
+            "requests", "input_tokens", "output_tokens", "cot_requests", "benchmark_requests", "max_tokens_hits",
+            "rate_limited", "first_turn_requests", "tool_requests", "prompt_repeats", "template_repeats",
+            "text_requests", "hashed_requests", "gaps", "gap_sum", "gap_sq_sum", "sketched_requests",
+            "near_dup_requests",
+        ];
+        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(PyValueError::new_err(format!("window.COUNTERS has {unknown:?}, which EventCounter does not count")));
+        }
+        Ok(Self {
+            count: names.len(),
+            requests: at("requests")?,
+            input_tokens: at("input_tokens")?,
+            output_tokens: at("output_tokens")?,
+            cot: at("cot_requests")?,
+            benchmark: at("benchmark_requests")?,
+            max_tokens: at("max_tokens_hits")?,
+            rate_limited: at("rate_limited")?,
+            first_turn: at("first_turn_requests")?,
+            tools: at("tool_requests")?,
+            prompt_repeats: at("prompt_repeats")?,
+            template_repeats: at("template_repeats")?,
+            text: at("text_requests")?,
+            hashed: at("hashed_requests")?,
+            gaps: at("gaps")?,
+            gap_sum: at("gap_sum")?,
+            gap_sq_sum: at("gap_sq_sum")?,
+            sketched: at("sketched_requests")?,
+            near_dup: at("near_dup_requests")?,
+        })
+    }
+}
+
+/// The text signals of one prompt, from the compiled kernel or the Python reference.
+struct Text {
+    cot: bool,
+    benchmark: bool,
+    categories: u64,
+    template: u64,
+    sketch: Option<u64>,
+}
+
+/// The per-event update of `AccountState.add`, built once from the layout of the Python
+/// modules that own it.
+#[pyclass(frozen, module = "stream_guard._native")]
+pub(crate) struct EventCounter {
+    kernel: Py<TextKernel>,
+    fingerprint_fallback: PyObject,
+    analyze_fallback: PyObject,
+    signals_type: PyObject,
+    new_sketch: PyObject,
+    counters: Counters,
+    prompt: Ring,
+    template: Ring,
+    model: Ring,
+    params: Ring,
+    ip: Ring,
+    user_agent: Ring,
+    client: Ring,
+    sketch_offset: usize,
+    sketches: usize,
+    sketch_pos: usize,
+    near: u32,
+    hour_bits: u32,
+}
+
+#[pymethods]
+impl EventCounter {
+    #[new]
+    #[pyo3(signature = (*, kernel, fingerprint_fallback, analyze_fallback, signals_type, new_sketch, counters,
+                        rings, sketch_offset, sketches, near, hour_bits))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        kernel: Py<TextKernel>,
+        fingerprint_fallback: PyObject,
+        analyze_fallback: PyObject,
+        signals_type: PyObject,
+        new_sketch: PyObject,
+        counters: Vec<String>,
+        rings: Vec<(String, usize, usize)>,
+        sketch_offset: usize,
+        sketches: usize,
+        near: u32,
+        hour_bits: u32,
+    ) -> PyResult<Self> {
+        let ring = |name: &str| {
+            rings
+                .iter()
+                .position(|(n, _, _)| n == name)
+                .map(|i| Ring { offset: rings[i].1, capacity: rings[i].2, pos: 2 * i })
+                .ok_or_else(|| PyValueError::new_err(format!("recent.RINGS has no ring {name:?}")))
+        };
+        if hour_bits > 32 || sketches == 0 || rings.iter().any(|r| r.2 == 0 || r.2 > 255) {
+            return Err(PyValueError::new_err("EventCounter: unusable ring or mask layout"));
+        }
+        Ok(Self {
+            kernel,
+            fingerprint_fallback,
+            analyze_fallback,
+            signals_type,
+            new_sketch,
+            counters: Counters::new(&counters)?,
+            prompt: ring("prompt")?,
+            template: ring("template")?,
+            model: ring("model")?,
+            params: ring("params")?,
+            ip: ring("ip")?,
+            user_agent: ring("user_agent")?,
+            client: ring("client")?,
+            sketch_offset,
+            sketches,
+            sketch_pos: 2 * rings.len(),
+            near,
+            hour_bits,
+        })
+    }
+
+    /// `AccountState.add_python(event, ts, s)` for an account seen before (``first_seen``
+    /// set by the caller) with ``s``'s sketch sampling: counts the event into ``st`` and
+    /// returns its `PromptSignals` (``None`` without prompt text).
+    fn add(
+        &self,
+        py: Python<'_>,
+        st: &Bound<'_, PyAny>,
+        event: &Bound<'_, PyDict>,
+        ts: f64,
+        sketch_every: i64,
+        sketch_all_below: f64,
+    ) -> PyResult<PyObject> {
+        // timing: the gap to the latest event, the hours with activity
+        if sketch_every <= 0 {
+            return Err(PyValueError::new_err("near_dup_sketch_every must be positive"));
+        }
+        let last_ts: f64 = st.getattr(intern!(py, "last_ts"))?.extract()?;
+        let mut gap = 0.0;
+        if ts > last_ts {
+            if last_ts > 0.0 {
+                gap = ts - last_ts;
+            }
+            st.setattr(intern!(py, "last_ts"), ts)?;
+        }
+        self.mark_hour(py, st, ts)?;
+
+        let windows = st.getattr(intern!(py, "windows"))?;
+        let recent = st.getattr(intern!(py, "recent"))?;
+        let slots_buf = PyBuffer::<u32>::get(&recent.getattr(intern!(py, "slots"))?)?;
+        let pos_buf = PyBuffer::<u8>::get(&recent.getattr(intern!(py, "pos"))?)?;
+        let data_buf = PyBuffer::<f32>::get(&windows.getattr(intern!(py, "data"))?)?;
+        let gens_buf = PyBuffer::<i64>::get(&windows.getattr(intern!(py, "gens"))?)?;
+        let writable = || PyValueError::new_err("EventCounter: account buffers must be writable and contiguous");
+        let slots = slots_buf.as_mut_slice(py).ok_or_else(writable)?;
+        let pos = pos_buf.as_mut_slice(py).ok_or_else(writable)?;
+        let data = data_buf.as_mut_slice(py).ok_or_else(writable)?;
+        let gens = gens_buf.as_mut_slice(py).ok_or_else(writable)?;
+        let lengths: Vec<f64> = windows.getattr(intern!(py, "lengths"))?.extract()?;
+        let c = &self.counters;
+        if lengths.is_empty() || data.len() < 2 * c.count * lengths.len() || gens.len() < lengths.len()
+            || slots.len() < self.sketch_offset + 2 * self.sketches || pos.len() < self.sketch_pos + 2
+        {
+            return Err(PyValueError::new_err("EventCounter: account buffers smaller than their layout"));
+        }
+        let day = lengths.len() - 1;
+
+        // the prompt: fingerprint, repeats, text signals, near duplicates
+        let prompt = event.get_item(intern!(py, "prompt"))?.filter(|p| !p.is_none());
+        let prompt_text = prompt.as_ref().and_then(|p| p.downcast::<PyString>().ok()).and_then(|p| p.to_str().ok());
+        let kernel = self.kernel.get();
+        let fingerprint = match prompt_text.and_then(|t| kernel.fingerprint_str(t)) {
+            Some(fp) => Some(fp),
+            None => self.fingerprint_fallback.call1(py, (event,))?.extract::<Option<u64>>(py)?,
+        };
+        let prompt_repeat = fingerprint.is_some_and(|fp| self.prompt.push(slots, pos, fp));
+        let mut values = vec![0.0f64; c.count];
+        let mut categories = 0u64;
+        let mut signals: PyObject = py.None();
+        if let Some(prompt) = &prompt {
+            let mut sketch = false;
+            if !prompt_repeat {
+                let turn: i64 = st.getattr(intern!(py, "sketch_seq"))?.extract()?;
+                st.setattr(intern!(py, "sketch_seq"), (turn + 1).rem_euclid(sketch_every))?;
+                let base = 2 * c.count * day + c.text;
+                sketch = turn == 0 || (data[base].get() as f64 + data[base + c.count].get() as f64) < sketch_all_below;
+            }
+            let text = match prompt_text.and_then(|t| kernel.analyze_str(t, sketch)) {
+                Some(fields) => {
+                    let text = Text { cot: fields.0, benchmark: fields.1, categories: fields.2 as u64,
+                                      template: fields.3, sketch: fields.4 };
+                    signals = self.signals_type.call1(py, fields)?;
+                    text
+                }
+                None => {
+                    let kwargs = PyDict::new(py);
+                    kwargs.set_item(intern!(py, "sketch"), sketch)?;
+                    let sig = self.analyze_fallback.bind(py).call((prompt,), Some(&kwargs))?;
+                    let text = Text {
+                        cot: sig.getattr(intern!(py, "cot"))?.is_truthy()?,
+                        benchmark: sig.getattr(intern!(py, "benchmark"))?.is_truthy()?,
+                        categories: sig.getattr(intern!(py, "categories"))?.extract()?,
+                        template: sig.getattr(intern!(py, "template"))?.extract()?,
+                        sketch: sig.getattr(intern!(py, "sketch"))?.extract()?,
+                    };
+                    signals = sig.unbind();
+                    text
+                }
+            };
+            values[c.cot] = f64::from(u8::from(text.cot));
+            values[c.benchmark] = f64::from(u8::from(text.benchmark));
+            categories = text.categories;
+            if self.template.push(slots, pos, text.template) && !prompt_repeat {
+                values[c.template_repeats] = 1.0;
+            }
+            if let Some(signature) = text.sketch {
+                values[c.sketched] = 1.0;
+                values[c.near_dup] = f64::from(u8::from(self.near(slots, pos, signature)));
+            }
+        }
+
+        // spread: models, sampling parameters, addresses, clients
+        let model = event.get_item(intern!(py, "model"))?.ok_or_else(|| PyKeyError::new_err("model"))?;
+        self.model.push(slots, pos, value_hash(&model)?);
+        let temperature = event.get_item(intern!(py, "temperature"))?;
+        let top_p = event.get_item(intern!(py, "top_p"))?;
+        if temperature.is_some() || top_p.is_some() {
+            let none = || py.None().into_bound(py);
+            let params = PyTuple::new(py, [temperature.unwrap_or_else(none), top_p.unwrap_or_else(none)])?;
+            self.params.push(slots, pos, value_hash(params.as_any())?);
+        }
+        for (ring, field) in [(self.ip, intern!(py, "ip")), (self.user_agent, intern!(py, "user_agent")),
+                              (self.client, intern!(py, "client_fingerprint"))] {
+            if let Some(value) = event.get_item(field)?.filter(|v| !v.is_none()) {
+                ring.push(slots, pos, value_hash(&value)?);
+            }
+        }
+
+        // the counters of this request
+        let required = |field: &Bound<'_, PyString>| -> PyResult<f64> {
+            event.get_item(field)?.ok_or_else(|| PyKeyError::new_err(field.to_string()))?.extract()
+        };
+        values[c.requests] = 1.0;
+        values[c.input_tokens] = required(intern!(py, "input_tokens"))?;
+        values[c.output_tokens] = required(intern!(py, "output_tokens"))?;
+        let flag = |v: bool| if v { 1.0 } else { 0.0 };
+        values[c.max_tokens] = match event.get_item(intern!(py, "stop_reason"))? {
+            Some(v) => flag(v.eq(intern!(py, "max_tokens"))?),
+            None => 0.0,
+        };
+        values[c.rate_limited] = match event.get_item(intern!(py, "status"))? {
+            Some(v) => flag(v.eq(429)?),
+            None => 0.0,
+        };
+        values[c.first_turn] = match event.get_item(intern!(py, "turn_index"))? {
+            Some(v) => flag(v.eq(0)?),
+            None => 1.0,
+        };
+        values[c.tools] = match event.get_item(intern!(py, "tools"))? {
+            Some(v) => flag(v.gt(0)?),
+            None => 0.0,
+        };
+        values[c.prompt_repeats] = flag(prompt_repeat);
+        values[c.text] = flag(prompt.is_some());
+        values[c.hashed] = flag(prompt.is_none() && fingerprint.is_some());
+        values[c.gaps] = flag(gap > 0.0);
+        values[c.gap_sum] = gap;
+        values[c.gap_sq_sum] = gap * gap;
+
+        // the windows: roll each horizon to this event's generation, then add
+        let mut late_for_day = false;
+        for (h, &length) in lengths.iter().enumerate() {
+            let generation = floor_div(ts, length)?;
+            let current = gens[h].get();
+            if generation != current {
+                if generation < current {
+                    late_for_day = h == day;
+                    continue; // older than this horizon's current generation: too late for it
+                }
+                self.roll(py, &windows, data, h, generation, current, h == day)?;
+                gens[h].set(generation);
+            }
+            let block = &data[2 * c.count * h..2 * c.count * h + c.count];
+            for (cell, &v) in block.iter().zip(&values) {
+                if v != 0.0 {
+                    cell.set((cell.get() as f64 + v) as f32);
+                }
+            }
+        }
+        if !late_for_day {
+            if let Some(fp) = fingerprint {
+                let mut hll = windows.getattr(intern!(py, "hll"))?;
+                if hll.is_none() {
+                    hll = self.new_sketch.call0(py)?.into_bound(py);
+                    windows.setattr(intern!(py, "hll"), &hll)?;
+                }
+                hll.call_method1(intern!(py, "update"), (fp,))?;
+            }
+            if categories != 0 {
+                let cats: u64 = windows.getattr(intern!(py, "cats"))?.extract()?;
+                windows.setattr(intern!(py, "cats"), cats | categories)?;
+            }
+        }
+        st.setattr(intern!(py, "pending"), true)?;
+        Ok(signals)
+    }
+}
+
+impl EventCounter {
+    /// `AccountState._mark_hour`.
+    fn mark_hour(&self, py: Python<'_>, st: &Bound<'_, PyAny>, ts: f64) -> PyResult<()> {
+        let hour = floor_div(ts, 3600.0)?;
+        let last_hour: i64 = st.getattr(intern!(py, "last_hour"))?.extract()?;
+        let mask: u64 = st.getattr(intern!(py, "hour_mask"))?.extract()?;
+        let all = (1u64 << self.hour_bits) - 1;
+        if hour > last_hour {
+            let shift = hour - last_hour;
+            let moved = if shift < i64::from(self.hour_bits) { (mask << shift) & all } else { 0 };
+            st.setattr(intern!(py, "hour_mask"), moved | 1)?;
+            st.setattr(intern!(py, "last_hour"), hour)?;
+        } else if last_hour - hour < i64::from(self.hour_bits) {
+            let bit = 1u64 << (last_hour - hour);
+            if mask & bit == 0 {
+                st.setattr(intern!(py, "hour_mask"), mask | bit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `Windows._roll`: horizon `h` moves from generation `current` to `generation`.
+    #[allow(clippy::too_many_arguments)]
+    fn roll(
+        &self,
+        py: Python<'_>,
+        windows: &Bound<'_, PyAny>,
+        data: &[Cell<f32>],
+        h: usize,
+        generation: i64,
+        current: i64,
+        is_day: bool,
+    ) -> PyResult<()> {
+        let n = self.counters.count;
+        let base = 2 * n * h;
+        let step = current.checked_add(1) == Some(generation);
+        for i in 0..n {
+            data[base + n + i].set(if step { data[base + i].get() } else { 0.0 });
+            data[base + i].set(0.0);
+        }
+        if is_day {
+            let hll = windows.getattr(intern!(py, "hll"))?;
+            let previous: f64 = if !step || hll.is_none() {
+                0.0
+            } else {
+                hll.call_method0(intern!(py, "get_estimate"))?.extract()?
+            };
+            windows.setattr(intern!(py, "prev_distinct"), previous)?;
+            let cats = if step { windows.getattr(intern!(py, "cats"))? } else { 0u64.into_pyobject(py)?.into_any() };
+            windows.setattr(intern!(py, "prev_cats"), cats)?;
+            windows.setattr(intern!(py, "hll"), py.None())?;
+            windows.setattr(intern!(py, "cats"), 0)?;
+        }
+        Ok(())
+    }
+
+    /// `Recent.near`: whether `signature` has at least `near` equal bytes with one of the
+    /// stored signatures; then stores it (oldest out first).
+    fn near(&self, slots: &[Cell<u32>], pos: &[Cell<u8>], signature: u64) -> bool {
+        let ring = &slots[self.sketch_offset..self.sketch_offset + 2 * self.sketches];
+        let fill = (pos[self.sketch_pos + 1].get() as usize).min(self.sketches);
+        let found = (0..fill).any(|lane| {
+            let stored = u64::from(ring[2 * lane].get()) | (u64::from(ring[2 * lane + 1].get()) << 32);
+            let same = (0..8).filter(|b| (stored >> (8 * b)) as u8 == (signature >> (8 * b)) as u8).count();
+            same as u32 >= self.near
+        });
+        let p = pos[self.sketch_pos].get() as usize;
+        ring[2 * p].set((signature & 0xFFFF_FFFF) as u32);
+        ring[2 * p + 1].set((signature >> 32) as u32);
+        pos[self.sketch_pos].set(((p + 1) % self.sketches) as u8);
+        let fill_cell = &pos[self.sketch_pos + 1];
+        if (fill_cell.get() as usize) < self.sketches {
+            fill_cell.set(fill_cell.get() + 1);
+        }
+        found
+    }
+}
