@@ -1,4 +1,5 @@
 # Types of the compiled kernel (native/src/lib.rs, built by `pip install` when cargo is there).
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ class TextKernel:
     def fingerprint(self, prompt: str) -> int | None: ...
     def reads(self, text: str) -> bool: ...
 
-class EventCounter:
+class AccountKernel:
     def __init__(
         self,
         *,
@@ -49,3 +50,6 @@ class EventCounter:
     def add(
         self, st: AccountState, event: dict[str, Any], ts: float, sketch_every: int, sketch_all_below: float
     ) -> PromptSignals | None: ...
+    @staticmethod
+    def feature_order_is(names: list[str]) -> bool: ...
+    def features(self, st: AccountState, at: float, near_dup_min_basis: float, out: array[float]) -> None: ...

@@ -1,13 +1,15 @@
-//! One request event counted into one account's state, compiled.
+//! The per-account work of the detection core, compiled: counting one request event into an
+//! account's state, and reading the account's features at an evaluation boundary.
 //!
-//! The pure-Python reference is `stream_guard.core.state.AccountState.add_python` (with
+//! The pure-Python references are `stream_guard.core.state.AccountState.add_python` (with
 //! `window.Windows.add`, `recent.Recent.push` / `near` and `signals.prompt_fingerprint` /
-//! `analyze_prompt`). [`EventCounter::add`] does the same work on the same Python objects
-//! (the account's `array` buffers and slots, the datasketches HLL), so checkpoints, features
-//! and tests see one state layout; it only leaves the interpreter for the arithmetic. It
-//! takes the counter order and the ring layout from the Python modules that own them
-//! (`state._build_counter`), and it asks the Python reference for the text the compiled
-//! text kernel does not read. `tests/unit/core/test_state_native.py` compares both paths.
+//! `analyze_prompt`) and `stream_guard.core.features.extract_python` (with `Windows.view`).
+//! [`AccountKernel`] does the same work on the same Python objects (the account's `array`
+//! buffers and slots, the datasketches HLL), so checkpoints, features and tests see one state
+//! layout; it only leaves the interpreter for the arithmetic. It takes the counter order, the
+//! ring layout and the feature order from the Python modules that own them
+//! (`state._build_kernel`), and it asks the Python reference for the text the compiled text
+//! kernel does not read. `tests/unit/core/test_state_native.py` compares both paths.
 
 use std::cell::Cell;
 
@@ -106,7 +108,7 @@ impl Counters {
     fn new(names: &[String]) -> PyResult<Self> {
         let at = |name: &str| {
             names.iter().position(|n| n == name).ok_or_else(|| {
-                PyValueError::new_err(format!("EventCounter counts {name:?}, which window.COUNTERS does not have"))
+                PyValueError::new_err(format!("AccountKernel counts {name:?}, which window.COUNTERS does not have"))
             })
         };
         let known = [
@@ -116,7 +118,7 @@ impl Counters {
             "near_dup_requests",
         ];
         if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-            return Err(PyValueError::new_err(format!("window.COUNTERS has {unknown:?}, which EventCounter does not count")));
+            return Err(PyValueError::new_err(format!("window.COUNTERS has {unknown:?}, which AccountKernel does not count")));
         }
         Ok(Self {
             count: names.len(),
@@ -154,7 +156,7 @@ struct Text {
 /// The per-event update of `AccountState.add`, built once from the layout of the Python
 /// modules that own it.
 #[pyclass(frozen, module = "stream_guard._native")]
-pub(crate) struct EventCounter {
+pub(crate) struct AccountKernel {
     kernel: Py<TextKernel>,
     fingerprint_fallback: PyObject,
     analyze_fallback: PyObject,
@@ -176,7 +178,7 @@ pub(crate) struct EventCounter {
 }
 
 #[pymethods]
-impl EventCounter {
+impl AccountKernel {
     #[new]
     #[pyo3(signature = (*, kernel, fingerprint_fallback, analyze_fallback, signals_type, new_sketch, counters,
                         rings, sketch_offset, sketches, near, hour_bits))]
@@ -202,7 +204,7 @@ impl EventCounter {
                 .ok_or_else(|| PyValueError::new_err(format!("recent.RINGS has no ring {name:?}")))
         };
         if hour_bits > 32 || sketches == 0 || rings.iter().any(|r| r.2 == 0 || r.2 > 255) {
-            return Err(PyValueError::new_err("EventCounter: unusable ring or mask layout"));
+            return Err(PyValueError::new_err("AccountKernel: unusable ring or mask layout"));
         }
         Ok(Self {
             kernel,
@@ -258,7 +260,7 @@ impl EventCounter {
         let pos_buf = PyBuffer::<u8>::get(&recent.getattr(intern!(py, "pos"))?)?;
         let data_buf = PyBuffer::<f32>::get(&windows.getattr(intern!(py, "data"))?)?;
         let gens_buf = PyBuffer::<i64>::get(&windows.getattr(intern!(py, "gens"))?)?;
-        let writable = || PyValueError::new_err("EventCounter: account buffers must be writable and contiguous");
+        let writable = || PyValueError::new_err("AccountKernel: account buffers must be writable and contiguous");
         let slots = slots_buf.as_mut_slice(py).ok_or_else(writable)?;
         let pos = pos_buf.as_mut_slice(py).ok_or_else(writable)?;
         let data = data_buf.as_mut_slice(py).ok_or_else(writable)?;
@@ -268,7 +270,7 @@ impl EventCounter {
         if lengths.is_empty() || data.len() < 2 * c.count * lengths.len() || gens.len() < lengths.len()
             || slots.len() < self.sketch_offset + 2 * self.sketches || pos.len() < self.sketch_pos + 2
         {
-            return Err(PyValueError::new_err("EventCounter: account buffers smaller than their layout"));
+            return Err(PyValueError::new_err("AccountKernel: account buffers smaller than their layout"));
         }
         let day = lengths.len() - 1;
 
@@ -411,9 +413,143 @@ impl EventCounter {
         st.setattr(intern!(py, "pending"), true)?;
         Ok(signals)
     }
+
+    /// Whether `names` is the order of [`AccountKernel::features`] (`features.FEATURES`).
+    #[staticmethod]
+    fn feature_order_is(names: Vec<String>) -> bool {
+        names.len() == FEATURES.len() && names.iter().zip(FEATURES).all(|(a, b)| a == b)
+    }
+
+    /// `pack(extract_python(st, at, s))` with `s.near_dup_min_basis`: the account's features
+    /// as of event time `at`, written into `out` (an `array('d')` of `features.FEATURES`).
+    fn features(
+        &self,
+        py: Python<'_>,
+        st: &Bound<'_, PyAny>,
+        at: f64,
+        near_dup_min_basis: f64,
+        out: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let windows = st.getattr(intern!(py, "windows"))?;
+        let data_buf = PyBuffer::<f32>::get(&windows.getattr(intern!(py, "data"))?)?;
+        let gens_buf = PyBuffer::<i64>::get(&windows.getattr(intern!(py, "gens"))?)?;
+        let slots_buf = PyBuffer::<u32>::get(&st.getattr(intern!(py, "recent"))?.getattr(intern!(py, "slots"))?)?;
+        let out_buf = PyBuffer::<f64>::get(out)?;
+        let data = data_buf.to_vec(py)?;
+        let gens = gens_buf.to_vec(py)?;
+        let slots = slots_buf.to_vec(py)?;
+        let target = out_buf.as_mut_slice(py).ok_or_else(|| PyValueError::new_err("features: out must be writable"))?;
+        let lengths: Vec<f64> = windows.getattr(intern!(py, "lengths"))?.extract()?;
+        let c = &self.counters;
+        let n = c.count;
+        if lengths.len() != 3 || data.len() < 6 * n || gens.len() < 3 || target.len() != FEATURES.len()
+            || slots.len() < self.sketch_offset
+        {
+            return Err(PyValueError::new_err("features: account buffers do not have the kernel's layout"));
+        }
+        // Windows.view: the short and long horizons, then Windows.day_view
+        let mut v = vec![0.0f64; 3 * n];
+        for h in 0..3 {
+            self.weighted(&data, gens[h], lengths[h], at, h, &mut v[h * n..(h + 1) * n])?;
+        }
+        let hll = windows.getattr(intern!(py, "hll"))?;
+        let mut distinct: f64 =
+            if hll.is_none() { 0.0 } else { hll.call_method0(intern!(py, "get_estimate"))?.extract()? };
+        let mut prev_distinct: f64 = windows.getattr(intern!(py, "prev_distinct"))?.extract()?;
+        let mut cats: u64 = windows.getattr(intern!(py, "cats"))?.extract()?;
+        let mut prev_cats: u64 = windows.getattr(intern!(py, "prev_cats"))?.extract()?;
+        let day_length = lengths[2];
+        let day_generation = floor_div(at, day_length)?;
+        if day_generation > gens[2] {
+            let step = gens[2].checked_add(1) == Some(day_generation);
+            (prev_distinct, prev_cats) = if step { (distinct, cats) } else { (0.0, 0) };
+            (distinct, cats) = (0.0, 0);
+        }
+        let weight = py_min(py_max(1.0 - (at - day_generation as f64 * day_length) / day_length, 0.0), 1.0);
+        let distinct = distinct + weight * prev_distinct;
+        let cats = cats | if weight > 0.0 { prev_cats } else { 0 };
+
+        // AccountState: hours, first seen, creation
+        let hour_mask: u64 = st.getattr(intern!(py, "hour_mask"))?.extract()?;
+        let last_hour: i64 = st.getattr(intern!(py, "last_hour"))?.extract()?;
+        let first_seen: Option<f64> = st.getattr(intern!(py, "first_seen"))?.extract()?;
+        let created_at: Option<f64> = st.getattr(intern!(py, "created_at"))?.extract()?;
+        let shift = floor_div(at, 3600.0)? - 1 - last_hour; // AccountState.hours_as_of
+        let all = (1u64 << self.hour_bits) - 1;
+        let hours = if shift <= 0 {
+            hour_mask
+        } else if shift < i64::from(self.hour_bits) {
+            (hour_mask << shift) & all
+        } else {
+            0
+        };
+
+        let (s, l, d) = (0, n, 2 * n);
+        let (long_req, day_req) = (v[l + c.requests], v[d + c.requests]);
+        let (long_text, day_text) = (v[l + c.text], v[d + c.text]);
+        let with_prompt = day_text + v[d + c.hashed];
+        let sketched = v[d + c.sketched];
+        let gaps = v[d + c.gaps];
+        let cv = if gaps >= 2.0 {
+            let mean = v[d + c.gap_sum] / gaps;
+            let var = py_max(v[d + c.gap_sq_sum] / gaps - mean * mean, 0.0);
+            if mean > 0.0 { var.sqrt() / mean } else { 0.0 }
+        } else {
+            1.0
+        };
+        let observed = first_seen.map_or(0.0, |f| (at - f) / 3600.0);
+        let born = created_at.or(first_seen);
+        let values: [f64; 41] = [
+            v[s + c.requests],
+            long_req,
+            day_req,
+            v[l + c.input_tokens],
+            v[l + c.output_tokens],
+            v[d + c.output_tokens],
+            v[l + c.output_tokens] / py_max(v[l + c.input_tokens], 1.0),
+            v[l + c.output_tokens] / py_max(long_req, 1.0),
+            v[d + c.output_tokens] / py_max(day_req, 1.0),
+            share(v[l + c.cot], long_text),
+            share(v[d + c.cot], day_text),
+            share(v[l + c.benchmark], long_text),
+            share(v[d + c.benchmark], day_text),
+            long_text,
+            day_text,
+            share(v[l + c.first_turn], long_req),
+            share(v[d + c.first_turn], day_req),
+            with_prompt,
+            share(v[d + c.max_tokens], day_req),
+            share(v[d + c.rate_limited], day_req),
+            share(v[d + c.tools], day_req),
+            share(v[d + c.prompt_repeats], with_prompt),
+            share(v[d + c.template_repeats], day_text - v[d + c.prompt_repeats]),
+            if sketched >= near_dup_min_basis { share(v[d + c.near_dup], sketched) } else { 0.0 },
+            sketched,
+            distinct,
+            share(distinct, with_prompt),
+            f64::from(cats.count_ones()),
+            gaps,
+            cv,
+            (cv - 1.0) / (cv + 1.0),
+            f64::from(hours.count_ones()),
+            observed,
+            if observed >= 24.0 { f64::from(longest_zero_run(hours, self.hour_bits)) } else { 24.0 },
+            Self::distinct(self.model, &slots),
+            Self::distinct(self.params, &slots),
+            Self::distinct(self.ip, &slots),
+            Self::distinct(self.user_agent, &slots),
+            Self::distinct(self.client, &slots),
+            born.map_or(0.0, |b| py_max((at - b) / 86400.0, 0.0)),
+            if created_at.is_some() { 1.0 } else { 0.0 },
+        ];
+        for (cell, value) in target.iter().zip(values) {
+            cell.set(value);
+        }
+        Ok(())
+    }
 }
 
-impl EventCounter {
+impl AccountKernel {
     /// `AccountState._mark_hour`.
     fn mark_hour(&self, py: Python<'_>, st: &Bound<'_, PyAny>, ts: f64) -> PyResult<()> {
         let hour = floor_div(ts, 3600.0)?;
@@ -488,5 +624,80 @@ impl EventCounter {
             fill_cell.set(fill_cell.get() + 1);
         }
         found
+    }
+}
+
+/// The features `features.extract_python` gives, in this order (checked against
+/// `features.FEATURES` when the kernel is built).
+const FEATURES: [&str; 41] = [
+    "short_requests", "long_requests", "day_requests", "long_input_tokens", "long_output_tokens",
+    "day_output_tokens", "out_in_ratio_long", "mean_output_tokens_long", "mean_output_tokens_day",
+    "cot_share_long", "cot_share_day", "benchmark_share_long", "benchmark_share_day", "text_basis_long",
+    "text_basis_day", "first_turn_share_long", "first_turn_share_day", "prompt_basis_day",
+    "max_tokens_share_day", "rate_limited_share_day", "tool_share_day", "repeat_share_day",
+    "template_repeat_share_day", "near_dup_share_day", "near_dup_basis_day", "distinct_prompts_day",
+    "distinct_ratio_day", "categories_day", "gap_basis_day", "iat_cv_day", "burstiness_day", "active_hours",
+    "observed_hours", "longest_rest_hours", "distinct_models", "distinct_params", "distinct_ips",
+    "distinct_user_agents", "distinct_clients", "account_age_days", "age_known",
+];
+
+/// Python's `max(x, floor)` and `min(x, cap)` (the first argument wins ties and NaN).
+fn py_max(x: f64, floor: f64) -> f64 {
+    if floor > x { floor } else { x }
+}
+
+fn py_min(x: f64, cap: f64) -> f64 {
+    if cap < x { cap } else { x }
+}
+
+/// `features._share`.
+fn share(num: f64, den: f64) -> f64 {
+    if den > 0.0 { py_min(py_max(num / den, 0.0), 1.0) } else { 0.0 }
+}
+
+/// `features._longest_zero_run`.
+fn longest_zero_run(mask: u64, bits: u32) -> u32 {
+    let (mut longest, mut run) = (0, 0);
+    for i in 0..bits {
+        if mask >> i & 1 == 1 {
+            run = 0;
+        } else {
+            run += 1;
+            longest = longest.max(run);
+        }
+    }
+    longest
+}
+
+impl AccountKernel {
+    /// `Windows._weighted` of horizon `h` as of `at`, added into `out`.
+    fn weighted(&self, data: &[f32], generation_now: i64, length: f64, at: f64, h: usize, out: &mut [f64])
+        -> PyResult<()> {
+        let n = self.counters.count;
+        let base = 2 * n * h;
+        let generation = floor_div(at, length)?;
+        let weight = py_min(py_max(1.0 - (at - generation as f64 * length) / length, 0.0), 1.0);
+        let (cur, prev): (&[f32], &[f32]) = (&data[base..base + n], &data[base + n..base + 2 * n]);
+        for i in 0..n {
+            let (c, p) = if generation > generation_now {
+                (0.0, if generation_now.checked_add(1) == Some(generation) { f64::from(cur[i]) } else { 0.0 })
+            } else {
+                (f64::from(cur[i]), f64::from(prev[i]))
+            };
+            out[i] = c + weight * p;
+        }
+        Ok(())
+    }
+
+    /// Distinct non-empty slots of a ring (`Recent.distinct`).
+    fn distinct(ring: Ring, slots: &[u32]) -> f64 {
+        let window = &slots[ring.offset..ring.offset + ring.capacity];
+        let mut seen = 0usize;
+        for (i, &s) in window.iter().enumerate() {
+            if s != 0 && !window[..i].contains(&s) {
+                seen += 1;
+            }
+        }
+        seen as f64
     }
 }

@@ -410,6 +410,6 @@ impl TextKernel {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
-    m.add_class::<account::EventCounter>()?;
+    m.add_class::<account::AccountKernel>()?;
     Ok(())
 }

@@ -53,7 +53,7 @@ from typing import Any
 import xxhash
 
 from stream_guard.core.alerts import Alert, admit, build_alert
-from stream_guard.core.features import extract, pack, unpack
+from stream_guard.core.features import unpack
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 from stream_guard.core.scoring import Assessment, Scorer
 from stream_guard.core.state import AccountState
@@ -292,7 +292,7 @@ class Detector:
         if st.staged is None:
             st.staged = []
         needed = self._could_fire(st) or self._learn_turn(st.account_id, boundary)
-        st.staged.append((boundary, pack(extract(st, boundary, self.s)) if needed else None))
+        st.staged.append((boundary, st.features(boundary, self.s) if needed else None))
         self._push(self._staged, boundary, st.account_id)
         self.dirty.add(st.account_id)
 

@@ -30,7 +30,9 @@ from stream_guard.settings import DEFAULTS, Settings
 if TYPE_CHECKING:  # state.py imports this module (staged features are packed)
     from stream_guard.core.state import AccountState
 
-__all__ = ["DAY_SUMMARY", "FEATURES", "MODEL_FEATURES", "day_summary", "extract", "pack", "scaled", "unpack"]
+__all__ = [
+    "DAY_SUMMARY", "FEATURES", "MODEL_FEATURES", "day_summary", "extract", "extract_python", "pack", "scaled", "unpack",
+]
 
 
 def _share(num: float, den: float) -> float:
@@ -71,7 +73,14 @@ _SHORT, _LONG, _DAY = (HORIZONS.index(h) * _C for h in ("short", "long", "day"))
 
 def extract(st: AccountState, at: float, s: Settings = DEFAULTS) -> dict[str, float]:
     """All features of ``st`` as of event time ``at`` (its events before ``at``), under the
-    tuning of ``s`` (``near_dup_min_basis``)."""
+    tuning of ``s`` (``near_dup_min_basis``): :meth:`AccountState.features
+    <stream_guard.core.state.AccountState.features>` (compiled when the extension was built)
+    as a dict."""
+    return unpack(st.features(at, s))
+
+
+def extract_python(st: AccountState, at: float, s: Settings = DEFAULTS) -> dict[str, float]:
+    """The pure-Python reference of :func:`extract`."""
     v, distinct, cats = st.windows.view(at)
     L, D = _LONG, _DAY
     long_req, day_req = v[L + REQ], v[D + REQ]
@@ -155,6 +164,9 @@ def day_summary(st: AccountState, at: float) -> dict[str, float]:
     >>> day_summary(st, 900.0) == {k: full[k] for k in DAY_SUMMARY}
     True
     """
+    packed = st.compiled_features(at)  # all of them, compiled: cheaper than these in Python
+    if packed is not None:
+        return {name: packed[i] for name, i in _DAY_SUMMARY_AT}
     v, distinct, _ = st.windows.day_view(at)
     day_req, day_text = v[REQ], v[TEXT]
     born = st.created_at if st.created_at is not None else st.first_seen
@@ -185,6 +197,7 @@ FEATURES: tuple[str, ...] = (
     "observed_hours", "longest_rest_hours", "distinct_models", "distinct_params", "distinct_ips",
     "distinct_user_agents", "distinct_clients", "account_age_days", "age_known",
 )
+_DAY_SUMMARY_AT = tuple((name, FEATURES.index(name)) for name in DAY_SUMMARY)
 #: Neutral values of features that older checkpoints' staged feature dicts lack.
 _NEUTRAL = {"near_dup_share_day": 0.0, "near_dup_basis_day": 0.0}
 

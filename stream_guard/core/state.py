@@ -22,7 +22,7 @@ counter increments and, when the prompt text is present, the text signals of
 - bookkeeping: first/last event time, account creation time, next evaluation boundary,
   staged evaluations awaiting their boundary's finalisation, and the alert gate's memory.
 
-The update runs compiled (``EventCounter`` of ``stream_guard._native``, native/src/account.rs)
+The update runs compiled (``AccountKernel`` of ``stream_guard._native``, native/src/account.rs)
 when the extension was built: the same work on the same objects, so the state above has one
 layout whichever path counted it; :meth:`AccountState.add_python` is the reference it is
 tested against (``tests/unit/core/test_state_native.py``).
@@ -51,7 +51,7 @@ import xxhash
 
 from stream_guard.contracts import parse_ts
 from stream_guard.core.alerts import Cooldown
-from stream_guard.core.features import pack, unpack
+from stream_guard.core.features import FEATURES, extract_python, pack, unpack
 from stream_guard.core.neardup import NEAR
 from stream_guard.core.recent import RING_OFFSETS, RINGS, SKETCH_OFFSET, SKETCHES, Recent
 from stream_guard.core.signals import (
@@ -66,7 +66,7 @@ from stream_guard.core.window import COUNTERS, Windows, new_distinct_sketch
 from stream_guard.settings import DEFAULTS, Settings
 
 if TYPE_CHECKING:
-    from stream_guard._native import EventCounter
+    from stream_guard._native import AccountKernel
 
 __all__ = ["HOUR_MASK", "AccountState"]
 
@@ -84,20 +84,25 @@ _ADD_ORDER = (
 if _ADD_ORDER != COUNTERS:
     raise ImportError("AccountState.add counts its values in _ADD_ORDER, which no longer matches window.COUNTERS")
 
+_NO_FEATURES = array("d", bytes(8 * len(FEATURES)))
+
+
 def _h(value: Any) -> int:
     return xxhash.xxh3_64_intdigest(str(value).encode())
 
 
-def _build_counter() -> EventCounter | None:
+def _build_kernel() -> AccountKernel | None:
     """The compiled per-event update (``stream_guard._native``, built from ``native/``), given
     the layouts of the modules that own the state and the text kernel; ``None`` when either
     was not built."""
     kernel = text_kernel()
     if kernel is None:
         return None
-    from stream_guard._native import EventCounter  # built with the text kernel
+    from stream_guard._native import AccountKernel  # built with the text kernel
 
-    return EventCounter(
+    if not AccountKernel.feature_order_is(list(FEATURES)):
+        raise ImportError("stream_guard._native computes features in another order than features.FEATURES: rebuild it")
+    return AccountKernel(
         kernel=kernel,
         fingerprint_fallback=prompt_fingerprint,
         analyze_fallback=analyze_prompt_python,
@@ -157,14 +162,29 @@ class AccountState:
         """Count one request event at event time ``ts`` under the tuning of ``s`` (which new
         prompts are sketched); returns its text signals (if any).
 
-        The compiled counter (``stream_guard._native.EventCounter``) does it when it was built
+        The compiled counter (``stream_guard._native.AccountKernel``) does it when it was built
         and the compiled text kernel is on (:func:`~stream_guard.core.signals.native`),
         otherwise :meth:`add_python` does: the same state and signals either way."""
-        if _counter is None or not native():
+        if _kernel is None or not native():
             return self.add_python(event, ts, s)
         if self.first_seen is None:
             self._first(event, ts)
-        return _counter.add(self, event, ts, s.near_dup_sketch_every, s.near_dup_sketch_all_below)
+        return _kernel.add(self, event, ts, s.near_dup_sketch_every, s.near_dup_sketch_all_below)
+
+    def features(self, at: float, s: Settings = DEFAULTS) -> array[float]:
+        """The account's features as of event time ``at`` packed in ``features.FEATURES``
+        order (:func:`~stream_guard.core.features.pack`): compiled like :meth:`add`, else
+        ``pack(extract_python(self, at, s))``."""
+        packed = self.compiled_features(at, s)
+        return pack(extract_python(self, at, s)) if packed is None else packed
+
+    def compiled_features(self, at: float, s: Settings = DEFAULTS) -> array[float] | None:
+        """:meth:`features` when the compiled kernel computes them, else ``None``."""
+        if _kernel is None or not native():
+            return None
+        out = array("d", _NO_FEATURES)
+        _kernel.features(self, at, s.near_dup_min_basis, out)
+        return out
 
     def _first(self, event: dict[str, Any], ts: float) -> None:
         self.first_seen = ts
@@ -295,4 +315,4 @@ class AccountState:
         return st
 
 
-_counter = _build_counter()
+_kernel = _build_kernel()
