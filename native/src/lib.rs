@@ -1,4 +1,5 @@
-//! `stream_guard._native`: the text signals of one prompt, compiled.
+//! `stream_guard._native`: the text signals of one prompt, compiled (this file), and the
+//! per-account update and features built on them ([`account`]).
 //!
 //! The pure-Python reference is `stream_guard.core.signals` (`analyze_prompt`,
 //! `prompt_fingerprint`) with `stream_guard.core.neardup.sketch`; this kernel gives the same
