@@ -12,12 +12,14 @@
 //! kernel does not read. `tests/unit/core/test_state_native.py` compares both paths.
 
 use std::cell::Cell;
+use std::sync::Mutex;
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyKeyError, PyOverflowError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyFloat, PyString, PyTuple};
+use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::TextKernel;
@@ -45,6 +47,20 @@ fn floor_div(a: f64, b: f64) -> PyResult<i64> {
     Ok(q as i64)
 }
 
+/// Sampling-parameter pairs whose hash [`AccountKernel`] remembers before it forgets them all.
+const PARAMS_CACHE: usize = 4096;
+
+/// A key that determines `str(value)` of a float or `None` (its type and bits), else `None`.
+fn float_key(value: &Bound<'_, PyAny>) -> Option<u128> {
+    if value.is_none() {
+        return Some(0);
+    }
+    if value.is_exact_instance_of::<PyFloat>() {
+        return value.downcast::<PyFloat>().ok().map(|f| (1u128 << 64) | u128::from(f.value().to_bits()));
+    }
+    None
+}
+
 /// `state._h`: xxh3 of `str(value)` in UTF-8.
 fn value_hash(value: &Bound<'_, PyAny>) -> PyResult<u64> {
     if let Ok(text) = value.downcast::<PyString>() {
@@ -63,21 +79,26 @@ struct Ring {
 
 impl Ring {
     /// `Recent.push`: whether `fingerprint` was among the ring's recent ones; stores it if not.
-    fn push(self, slots: &[Cell<u32>], pos: &[Cell<u8>], fingerprint: u64) -> bool {
+    /// (A write position past the ring, from a damaged record, is an error, never a panic:
+    /// a panic would get past the worker's `except Exception`.)
+    fn push(self, slots: &[Cell<u32>], pos: &[Cell<u8>], fingerprint: u64) -> PyResult<bool> {
         let folded = (fingerprint & 0xFFFF_FFFF) as u32;
         let fp = if folded == 0 { 1 } else { folded };
         let window = &slots[self.offset..self.offset + self.capacity];
         if window.iter().any(|s| s.get() == fp) {
-            return true;
+            return Ok(true);
         }
         let p = pos[self.pos].get() as usize;
+        if p >= self.capacity {
+            return Err(PyValueError::new_err("AccountKernel: a ring's write position lies outside it"));
+        }
         window[p].set(fp);
         pos[self.pos].set(((p + 1) % self.capacity) as u8);
         let fill = &pos[self.pos + 1];
         if (fill.get() as usize) < self.capacity {
             fill.set(fill.get() + 1);
         }
-        false
+        Ok(false)
     }
 }
 
@@ -161,7 +182,9 @@ pub(crate) struct AccountKernel {
     fingerprint_fallback: PyObject,
     analyze_fallback: PyObject,
     signals_type: PyObject,
+    tuple_new: PyObject,
     new_sketch: PyObject,
+    params_hashes: Mutex<FxHashMap<(u128, u128), u64>>,
     counters: Counters,
     prompt: Ring,
     template: Ring,
@@ -184,6 +207,7 @@ impl AccountKernel {
                         rings, sketch_offset, sketches, near, hour_bits))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         kernel: Py<TextKernel>,
         fingerprint_fallback: PyObject,
         analyze_fallback: PyObject,
@@ -203,7 +227,9 @@ impl AccountKernel {
                 .map(|i| Ring { offset: rings[i].1, capacity: rings[i].2, pos: 2 * i })
                 .ok_or_else(|| PyValueError::new_err(format!("recent.RINGS has no ring {name:?}")))
         };
-        if hour_bits > 32 || sketches == 0 || rings.iter().any(|r| r.2 == 0 || r.2 > 255) {
+        if hour_bits > 32 || sketches == 0 || sketches > 255
+            || rings.iter().any(|r| r.2 == 0 || r.2 > 255 || r.1 + r.2 > sketch_offset)
+        {
             return Err(PyValueError::new_err("AccountKernel: unusable ring or mask layout"));
         }
         Ok(Self {
@@ -211,7 +237,9 @@ impl AccountKernel {
             fingerprint_fallback,
             analyze_fallback,
             signals_type,
+            tuple_new: py.get_type::<PyTuple>().getattr(intern!(py, "__new__"))?.unbind(),
             new_sketch,
+            params_hashes: Mutex::new(FxHashMap::default()),
             counters: Counters::new(&counters)?,
             prompt: ring("prompt")?,
             template: ring("template")?,
@@ -240,10 +268,10 @@ impl AccountKernel {
         sketch_every: i64,
         sketch_all_below: f64,
     ) -> PyResult<PyObject> {
-        // timing: the gap to the latest event, the hours with activity
         if sketch_every <= 0 {
             return Err(PyValueError::new_err("near_dup_sketch_every must be positive"));
         }
+        // timing: the gap to the latest event, the hours with activity
         let last_ts: f64 = st.getattr(intern!(py, "last_ts"))?.extract()?;
         let mut gap = 0.0;
         if ts > last_ts {
@@ -282,7 +310,10 @@ impl AccountKernel {
             Some(fp) => Some(fp),
             None => self.fingerprint_fallback.call1(py, (event,))?.extract::<Option<u64>>(py)?,
         };
-        let prompt_repeat = fingerprint.is_some_and(|fp| self.prompt.push(slots, pos, fp));
+        let prompt_repeat = match fingerprint {
+            Some(fp) => self.prompt.push(slots, pos, fp)?,
+            None => false,
+        };
         let mut values = vec![0.0f64; c.count];
         let mut categories = 0u64;
         let mut signals: PyObject = py.None();
@@ -298,7 +329,7 @@ impl AccountKernel {
                 Some(fields) => {
                     let text = Text { cot: fields.0, benchmark: fields.1, categories: fields.2 as u64,
                                       template: fields.3, sketch: fields.4 };
-                    signals = self.signals_type.call1(py, fields)?;
+                    signals = self.tuple_new.call1(py, (&self.signals_type, fields))?; // PromptSignals._make
                     text
                 }
                 None => {
@@ -319,29 +350,47 @@ impl AccountKernel {
             values[c.cot] = f64::from(u8::from(text.cot));
             values[c.benchmark] = f64::from(u8::from(text.benchmark));
             categories = text.categories;
-            if self.template.push(slots, pos, text.template) && !prompt_repeat {
+            if self.template.push(slots, pos, text.template)? && !prompt_repeat {
                 values[c.template_repeats] = 1.0;
             }
             if let Some(signature) = text.sketch {
                 values[c.sketched] = 1.0;
-                values[c.near_dup] = f64::from(u8::from(self.near(slots, pos, signature)));
+                values[c.near_dup] = f64::from(u8::from(self.near(slots, pos, signature)?));
             }
         }
 
         // spread: models, sampling parameters, addresses, clients
         let model = event.get_item(intern!(py, "model"))?.ok_or_else(|| PyKeyError::new_err("model"))?;
-        self.model.push(slots, pos, value_hash(&model)?);
+        self.model.push(slots, pos, value_hash(&model)?)?;
         let temperature = event.get_item(intern!(py, "temperature"))?;
         let top_p = event.get_item(intern!(py, "top_p"))?;
         if temperature.is_some() || top_p.is_some() {
             let none = || py.None().into_bound(py);
-            let params = PyTuple::new(py, [temperature.unwrap_or_else(none), top_p.unwrap_or_else(none)])?;
-            self.params.push(slots, pos, value_hash(params.as_any())?);
+            let (temperature, top_p) = (temperature.unwrap_or_else(none), top_p.unwrap_or_else(none));
+            let hash = match (float_key(&temperature), float_key(&top_p)) {
+                // str((t, p)) of floats and None depends only on their bits: hashed once per pair
+                (Some(t), Some(p)) => {
+                    let mut cache = self.params_hashes.lock().map_err(|_| PyValueError::new_err("params cache"))?;
+                    match cache.get(&(t, p)) {
+                        Some(&hash) => hash,
+                        None => {
+                            let hash = value_hash(PyTuple::new(py, [temperature, top_p])?.as_any())?;
+                            if cache.len() >= PARAMS_CACHE {
+                                cache.clear();
+                            }
+                            cache.insert((t, p), hash);
+                            hash
+                        }
+                    }
+                }
+                _ => value_hash(PyTuple::new(py, [temperature, top_p])?.as_any())?,
+            };
+            self.params.push(slots, pos, hash)?;
         }
         for (ring, field) in [(self.ip, intern!(py, "ip")), (self.user_agent, intern!(py, "user_agent")),
                               (self.client, intern!(py, "client_fingerprint"))] {
             if let Some(value) = event.get_item(field)?.filter(|v| !v.is_none()) {
-                ring.push(slots, pos, value_hash(&value)?);
+                ring.push(slots, pos, value_hash(&value)?)?;
             }
         }
 
@@ -607,7 +656,7 @@ impl AccountKernel {
 
     /// `Recent.near`: whether `signature` has at least `near` equal bytes with one of the
     /// stored signatures; then stores it (oldest out first).
-    fn near(&self, slots: &[Cell<u32>], pos: &[Cell<u8>], signature: u64) -> bool {
+    fn near(&self, slots: &[Cell<u32>], pos: &[Cell<u8>], signature: u64) -> PyResult<bool> {
         let ring = &slots[self.sketch_offset..self.sketch_offset + 2 * self.sketches];
         let fill = (pos[self.sketch_pos + 1].get() as usize).min(self.sketches);
         let found = (0..fill).any(|lane| {
@@ -616,6 +665,9 @@ impl AccountKernel {
             same as u32 >= self.near
         });
         let p = pos[self.sketch_pos].get() as usize;
+        if p >= self.sketches {
+            return Err(PyValueError::new_err("AccountKernel: the signatures' write position lies outside them"));
+        }
         ring[2 * p].set((signature & 0xFFFF_FFFF) as u32);
         ring[2 * p + 1].set((signature >> 32) as u32);
         pos[self.sketch_pos].set(((p + 1) % self.sketches) as u8);
@@ -623,7 +675,7 @@ impl AccountKernel {
         if (fill_cell.get() as usize) < self.sketches {
             fill_cell.set(fill_cell.get() + 1);
         }
-        found
+        Ok(found)
     }
 }
 

@@ -95,7 +95,7 @@ def run_both(stream: list[tuple[float, dict[str, Any]]], s: Settings) -> None:
     for i, (ts, ev) in enumerate(stream):
         got = compiled.add(ev, ts, s)
         want = python.add_python(ev, ts, s)
-        assert got == want, f"signals differ at event {i}"
+        assert got == want and type(got) is type(want), f"signals differ at event {i}"
         assert compiled.to_dict() == python.to_dict(), f"state differs after event {i}"
         for dt in READ_AT:
             assert same_features(compiled, python, ts + dt, s), f"features differ after event {i} at +{dt}"
@@ -158,3 +158,16 @@ def test_kernel_raises_like_python_on_a_missing_field(bad: dict[str, Any]) -> No
         AccountState("a", (60.0, 3600.0, 86400.0)).add_python(dict(bad), 100.0)
     with pytest.raises(KeyError):
         AccountState("a", (60.0, 3600.0, 86400.0)).add(dict(bad), 100.0)
+
+
+@needs_kernel
+@pytest.mark.parametrize("byte", [0, 2 * len(state_module.RINGS)])  # the prompt ring's, the signatures'
+def test_a_damaged_write_position_is_an_error_not_a_panic(byte: int) -> None:
+    # a Rust panic is a BaseException: it would get past the worker's `except Exception`
+    st = AccountState("a", (60.0, 3600.0, 86400.0))
+    st.add({"model": "m", "input_tokens": 1, "output_tokens": 2, "prompt": "first prompt"}, 100.0)
+    st.recent.pos[byte] = 250
+    ev = {"model": "m", "input_tokens": 1, "output_tokens": 2,
+          "prompt": "a second, different and rather longer prompt about quarterly revenue growth in plain words"}
+    with pytest.raises(ValueError, match="write position"):
+        st.add(ev, 101.0, Settings(near_dup_sketch_all_below=100))
