@@ -6,6 +6,8 @@ from typing import Any
 from stream_guard.core.signals import PromptSignals
 from stream_guard.core.state import AccountState
 
+class PanicException(BaseException): ...
+
 class TextKernel:
     def __init__(
         self,

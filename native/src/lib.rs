@@ -412,5 +412,8 @@ impl TextKernel {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
     m.add_class::<account::AccountKernel>()?;
+    // a Rust panic reaches Python as this BaseException: the worker dead-letters the event
+    // like any processing error instead of stopping (stream/runtime.py)
+    m.add("PanicException", m.py().get_type::<pyo3::panic::PanicException>())?;
     Ok(())
 }

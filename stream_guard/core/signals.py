@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATEGORIES", "COT_PATTERN", "PromptSignals", "analyze_prompt", "analyze_prompt_python", "elicits_reasoning",
-    "native", "prompt_fingerprint", "template_of", "text_kernel",
+    "native", "native_panic", "prompt_fingerprint", "template_of", "text_kernel",
 ]
 
 #: Capability categories, in bit order of :attr:`PromptSignals.categories`.
@@ -260,6 +260,21 @@ def _build_kernel() -> TextKernel | None:
 
 _built = _build_kernel()
 _kernel = _built
+
+
+def native_panic() -> type[BaseException]:
+    """The exception a bug (a Rust panic) in the compiled kernels raises: a ``BaseException``,
+    so ``except Exception`` misses it; the worker catches it per event too. Without the
+    kernels, a class nothing raises."""
+    try:
+        from stream_guard._native import PanicException
+    except ImportError:  # the optional extension was not built: nothing can panic
+        return _NeverRaised
+    return PanicException
+
+
+class _NeverRaised(BaseException):
+    """Stands for the kernels' panic when they are not built."""
 
 
 def text_kernel() -> TextKernel | None:

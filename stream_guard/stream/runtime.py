@@ -37,12 +37,15 @@ from stream_guard.core.checkpoint import (
 from stream_guard.core.detector import Detector
 from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.flow import Flow, ProfileTransport
+from stream_guard.core.signals import native_panic
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 
 __all__ = ["HandleResult", "WorkerRuntime"]
 
 log = logging.getLogger(__name__)
+#: a bug in the compiled kernels (a Rust panic, a BaseException): dead-lettered per event like any other
+_PANIC = native_panic()
 
 #: A partition with no message for this many wall-clock seconds no longer holds the
 #: watermark back (otherwise one idle partition would stop all idle-account evaluation).
@@ -179,7 +182,7 @@ class WorkerRuntime:
                 continue
             try:
                 det.process(event, ts, offset)
-            except Exception as exc:  # noqa: BLE001 - a bad event must never stop the worker
+            except (Exception, _PANIC) as exc:  # noqa: BLE001 - a bad event must never stop the worker
                 failed += 1
                 self._log_processing_error(partition, offset, exc)
                 result.dead_letters.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 from stream_guard.core.checkpoint import by_partition
+from stream_guard.core.signals import native_panic
 from stream_guard.core.state_record import decode_state
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
@@ -155,3 +156,21 @@ def test_a_restored_partition_holds_event_time_while_its_handled_messages_come_a
     now = max(again.last_message_wall.values())
     assert again.watermark(now) == 104.0  # partition 0's clock, not partition 1's
     assert again.watermark(now + 60) == 100_000.0 + 60 + 120  # silent for long: idle after all
+
+
+def test_a_panic_in_the_compiled_kernels_is_a_dead_letter_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a Rust panic reaches Python as a BaseException, which `except Exception` would miss
+    panic = native_panic()
+    assert issubclass(panic, BaseException) and not issubclass(panic, Exception)
+    m = Metrics()
+    rt = WorkerRuntime(Settings(), m)
+    det = rt.detector(0)
+
+    def boom(ev: dict[str, object], ts: float, offset: int = -1) -> None:
+        raise panic("index out of bounds")
+
+    monkeypatch.setattr(det, "process", boom)
+    (dead,) = rt.handle(0, 0, orjson.dumps(event(1))).dead_letters
+    assert dead.reason.value == "processing_error" and "index out of bounds" in dead.detail
+    monkeypatch.undo()
+    assert not rt.handle(0, 1, orjson.dumps(event(2))).dead_letters  # and the next event is processed
