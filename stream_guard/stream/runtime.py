@@ -206,7 +206,7 @@ class WorkerRuntime:
         self.m.processing_latency.observe(time.perf_counter() - started)
         return result
 
-    def _log_processing_error(self, partition: int, offset: int, exc: Exception) -> None:
+    def _log_processing_error(self, partition: int, offset: int, exc: BaseException) -> None:
         # the exception type and place only: its text may quote event fields
         now = time.monotonic()
         self._errors_unlogged += 1
