@@ -73,7 +73,7 @@ __all__ = ["HOUR_MASK", "AccountState"]
 HOUR_BITS = 24
 HOUR_MASK = (1 << HOUR_BITS) - 1  # the last 24 hours, bit 0 = the hour of the latest event
 _TEXT = COUNTERS.index("text_requests")
-#: The counters :meth:`AccountState.add` counts, in the order it builds its per-event tuple
+#: The counters :meth:`AccountState.add_python` counts, in the order it builds its per-event tuple
 #: (positional: no names on the per-event path). Checked against window.COUNTERS at import,
 #: also under ``python -O``.
 _ADD_ORDER = (
@@ -92,9 +92,9 @@ def _h(value: Any) -> int:
 
 
 def _build_kernel() -> AccountKernel | None:
-    """The compiled per-event update (``stream_guard._native``, built from ``native/``), given
-    the layouts of the modules that own the state and the text kernel; ``None`` when either
-    was not built."""
+    """The compiled account kernel (``stream_guard._native``, built from ``native/``: the
+    per-event update and the features), given the layouts of the modules that own the state
+    and the text kernel; ``None`` when the extension was not built."""
     kernel = text_kernel()
     if kernel is None:
         return None
@@ -162,7 +162,7 @@ class AccountState:
         """Count one request event at event time ``ts`` under the tuning of ``s`` (which new
         prompts are sketched); returns its text signals (if any).
 
-        The compiled counter (``stream_guard._native.AccountKernel``) does it when it was built
+        The compiled account kernel (``stream_guard._native.AccountKernel``) does it when it was built
         and the compiled text kernel is on (:func:`~stream_guard.core.signals.native`),
         otherwise :meth:`add_python` does: the same state and signals either way."""
         if _kernel is None or not native():
