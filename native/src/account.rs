@@ -22,7 +22,7 @@ use pyo3::types::{PyDict, PyFloat, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::TextKernel;
+use crate::{Readable, TextKernel};
 
 /// Python's `float.__floordiv__` (CPython's `float_floor_div`): `a // b` for finite floats,
 /// then `int()` of it.
@@ -102,6 +102,9 @@ impl Ring {
     }
 }
 
+/// How many counters [`Counters`] places (its fields but `count`).
+const COUNTED: usize = 18;
+
 /// Where each counter of `window.COUNTERS` sits in a horizon's block.
 struct Counters {
     count: usize,
@@ -132,16 +135,7 @@ impl Counters {
                 PyValueError::new_err(format!("AccountKernel counts {name:?}, which window.COUNTERS does not have"))
             })
         };
-        let known = [
-            "requests", "input_tokens", "output_tokens", "cot_requests", "benchmark_requests", "max_tokens_hits",
-            "rate_limited", "first_turn_requests", "tool_requests", "prompt_repeats", "template_repeats",
-            "text_requests", "hashed_requests", "gaps", "gap_sum", "gap_sq_sum", "sketched_requests",
-            "near_dup_requests",
-        ];
-        if let Some(unknown) = names.iter().find(|n| !known.contains(&n.as_str())) {
-            return Err(PyValueError::new_err(format!("window.COUNTERS has {unknown:?}, which AccountKernel does not count")));
-        }
-        Ok(Self {
+        let counters = Self {
             count: names.len(),
             requests: at("requests")?,
             input_tokens: at("input_tokens")?,
@@ -161,7 +155,14 @@ impl Counters {
             gap_sq_sum: at("gap_sq_sum")?,
             sketched: at("sketched_requests")?,
             near_dup: at("near_dup_requests")?,
-        })
+        };
+        // every name found, each once: a counter window.COUNTERS gained would stay at zero here
+        if names.len() != COUNTED {
+            return Err(PyValueError::new_err(format!(
+                "window.COUNTERS has {} counters, AccountKernel counts {COUNTED}", names.len()
+            )));
+        }
+        Ok(counters)
     }
 }
 
@@ -304,9 +305,11 @@ impl AccountKernel {
 
         // the prompt: fingerprint, repeats, text signals, near duplicates
         let prompt = event.get_item(intern!(py, "prompt"))?.filter(|p| !p.is_none());
-        let prompt_text = prompt.as_ref().and_then(|p| p.downcast::<PyString>().ok()).and_then(|p| p.to_str().ok());
+        // the text the compiled text kernel reads (checked once for both of its passes)
+        let readable = prompt.as_ref().and_then(|p| p.downcast::<PyString>().ok()).and_then(|p| p.to_str().ok())
+            .and_then(Readable::of);
         let kernel = self.kernel.get();
-        let fingerprint = match prompt_text.and_then(|t| kernel.fingerprint_str(t)) {
+        let fingerprint = match readable.map(|t| kernel.fingerprint_str(t)) {
             Some(fp) => Some(fp),
             None => self.fingerprint_fallback.call1(py, (event,))?.extract::<Option<u64>>(py)?,
         };
@@ -325,7 +328,7 @@ impl AccountKernel {
                 let base = 2 * c.count * day + c.text;
                 sketch = turn == 0 || (data[base].get() as f64 + data[base + c.count].get() as f64) < sketch_all_below;
             }
-            let text = match prompt_text.and_then(|t| kernel.analyze_str(t, sketch)) {
+            let text = match readable.map(|t| kernel.analyze_str(t, sketch)) {
                 Some(fields) => {
                     let text = Text { cot: fields.0, benchmark: fields.1, categories: fields.2 as u64,
                                       template: fields.3, sketch: fields.4 };

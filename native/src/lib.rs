@@ -87,6 +87,16 @@ fn reads(text: &str) -> bool {
     text.chars().all(|c| if c.is_ascii() { !('\x1c'..='\x1f').contains(&c) } else { readable(c) })
 }
 
+/// Text the kernel reads ([`reads`]), checked once for all its passes.
+#[derive(Clone, Copy)]
+pub(crate) struct Readable<'a>(&'a str);
+
+impl<'a> Readable<'a> {
+    pub(crate) fn of(text: &'a str) -> Option<Self> {
+        reads(text).then_some(Self(text))
+    }
+}
+
 /// `" ".join(text.split())` of readable text (`char::is_whitespace` is Python's
 /// `str.isspace` on it); `text` is UTF-8 (a str, or parts of one cut at char boundaries).
 fn fold_spaces(text: &[u8]) -> Vec<u8> {
@@ -333,13 +343,13 @@ impl TextKernel {
     /// `None` for text the kernel does not read (the caller runs the Python reference).
     #[pyo3(signature = (prompt, sketch = false))]
     fn analyze(&self, prompt: &Bound<'_, PyString>, sketch: bool) -> Option<Signals> {
-        self.analyze_str(prompt.to_str().ok()?, sketch) // (not UTF-8: a lone surrogate)
+        Some(self.analyze_str(Readable::of(prompt.to_str().ok()?)?, sketch)) // (not UTF-8: a lone surrogate)
     }
 
     /// `prompt_fingerprint({"prompt": prompt})` (case and whitespace folded, xxh3), or `None`
     /// for text the kernel does not read.
     fn fingerprint(&self, prompt: &Bound<'_, PyString>) -> Option<u64> {
-        self.fingerprint_str(prompt.to_str().ok()?)
+        Some(self.fingerprint_str(Readable::of(prompt.to_str().ok()?)?))
     }
 
     /// Whether the kernel reads this text (``None`` from :meth:`analyze` otherwise).
@@ -349,11 +359,8 @@ impl TextKernel {
 }
 
 impl TextKernel {
-    /// [`TextKernel::analyze`] of UTF-8 text.
-    fn analyze_str(&self, prompt: &str, sketch: bool) -> Option<Signals> {
-        if !reads(prompt) {
-            return None;
-        }
+    /// [`TextKernel::analyze`] of text it reads.
+    pub(crate) fn analyze_str(&self, Readable(prompt): Readable<'_>, sketch: bool) -> Signals {
         let re = &self.re;
         let text = ends(prompt, self.scan);
         let lower = lowercase(&text);
@@ -399,12 +406,12 @@ impl TextKernel {
         let signature = (sketch && content.len() >= self.min_words).then(|| signature(content.into_iter()));
         // masks replace whole matches of UTF-8 text: the masked text is valid UTF-8
         let masked = String::from_utf8(masked).unwrap_or_default();
-        Some((cot, multiple_choice || code_task || word_problem, categories, template, signature, masked))
+        (cot, multiple_choice || code_task || word_problem, categories, template, signature, masked)
     }
 
-    /// [`TextKernel::fingerprint`] of UTF-8 text.
-    fn fingerprint_str(&self, prompt: &str) -> Option<u64> {
-        reads(prompt).then(|| xxh3_64(&fold_spaces(&lowercase(prompt.as_bytes()))))
+    /// [`TextKernel::fingerprint`] of text it reads.
+    pub(crate) fn fingerprint_str(&self, Readable(prompt): Readable<'_>) -> u64 {
+        xxh3_64(&fold_spaces(&lowercase(prompt.as_bytes())))
     }
 }
 
