@@ -23,6 +23,8 @@ at a different case), each in its own process:
   ``/metrics`` counter deltas: from the first sample in which
   ``stream_guard_events_total`` (all outcomes) is non-zero to the first in which it
   reaches the topic's event count; start-up, group join and state recovery are excluded.
+  The (d) cases run it with cross-account detection off, the (e) cases with Python's
+  default garbage collector (``STREAM_GUARD_GC_THRESHOLD=0``, see ``stream_guard/gc_tuning.py``).
 
 Then (unless ``--skip-memory``) memory per tracked account of the detection core at
 ``--memory-sizes`` accounts, in fresh processes (``bench/memory.py``, no Kafka).
@@ -256,6 +258,10 @@ def cases() -> list[Case]:
              "(d) worker, batched, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
         Case("worker_one_per_account", "worker", "one",
              "(d) worker, one event, cross-account detection off", env={"STREAM_GUARD_CROSS_ACCOUNT": "false"}),
+        Case("worker_batched_gc_default", "worker", "batched",
+             "(e) worker, batched, Python's default garbage collector", env={"STREAM_GUARD_GC_THRESHOLD": "0"}),
+        Case("worker_one_gc_default", "worker", "one",
+             "(e) worker, one event, Python's default garbage collector", env={"STREAM_GUARD_GC_THRESHOLD": "0"}),
     ]
 
 
@@ -431,6 +437,8 @@ RATIOS = (
     ("bare_faust/ceiling_one", "bare_faust", "ceiling_one"),
     ("worker_batched/worker_batched_per_account", "worker_batched", "worker_batched_per_account"),
     ("worker_one_per_account/bare_faust", "worker_one_per_account", "bare_faust"),
+    ("worker_batched/worker_batched_gc_default", "worker_batched", "worker_batched_gc_default"),
+    ("worker_one/worker_one_gc_default", "worker_one", "worker_one_gc_default"),
 )
 
 

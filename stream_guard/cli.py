@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stream_guard import __version__
+from stream_guard.gc_tuning import tune_gc
 from stream_guard.settings import Settings, SettingsError
 
 if TYPE_CHECKING:  # the CLI imports the core lazily, per command
@@ -62,6 +63,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from stream_guard.replay import REORDER_EVENTS, BadLine, ReplayError, ReplayReport, open_events, replay
 
     settings = _settings(args)
+    tune_gc(settings.gc_threshold)  # the libraries are imported: out of the collector's way
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     events = Path(args.events)
     try:

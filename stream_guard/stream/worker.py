@@ -9,6 +9,7 @@ import faust
 
 from stream_guard import __version__
 from stream_guard.core.signals import native
+from stream_guard.gc_tuning import tune_gc
 from stream_guard.metrics import Metrics, serve_http
 from stream_guard.settings import Settings
 from stream_guard.stream.app import build_app
@@ -47,6 +48,7 @@ def run_worker(settings: Settings) -> int:
     worker = faust.Worker(app, loop=loop, loglevel="WARNING", quiet=True, redirect_stdouts=False,
                           override_logging=False)
     worker.spinner = None  # a terminal spinner writes escape codes into log files
+    tune_gc(settings.gc_threshold)  # Faust, River and the app are built: out of the collector's way
     code = 0
     try:
         worker.execute_from_commandline()

@@ -19,6 +19,12 @@ def test_inconsistent_windows_are_refused() -> None:
         Settings.from_env({"STREAM_GUARD_SHORT_WINDOW_S": "10", "STREAM_GUARD_EVAL_INTERVAL_S": "60"})
 
 
+def test_a_negative_gc_threshold_is_refused() -> None:
+    with pytest.raises(SettingsError, match="gc_threshold"):
+        Settings.from_env({"STREAM_GUARD_GC_THRESHOLD": "-1"})
+    assert Settings.from_env({"STREAM_GUARD_GC_THRESHOLD": "0"}).gc_threshold == 0
+
+
 def test_broker_forms() -> None:
     s = Settings(broker="kafka://h1:1,h2:2")
     assert s.broker_url == "kafka://h1:1;h2:2" and s.bootstrap_servers == "h1:1,h2:2"
