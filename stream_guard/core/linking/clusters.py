@@ -42,7 +42,7 @@ pivoted (likeness at least ``pivot_min_likeness``) gets a ``model_pivot`` alert,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -52,6 +52,7 @@ from stream_guard.core.alerts import Alert, Cooldown, admit, build_alert
 from stream_guard.core.linking.index import (
     LinkVerdict,
     MemberRow,
+    MemberTable,
     PivotVerdict,
     group_evidence,
     likeness_gate,
@@ -108,18 +109,41 @@ class _UnionFind:
             parent[x], x = root, parent[x]
         return root
 
-    def union(self, items: Iterable[str]) -> None:
+    def union(self, items: Sequence[str]) -> None:
+        """Join ``items`` into one set. Items seen for the first time join in bulk (a
+        hydra's link lists thousands of them); only the roots of the others are looked up."""
         parent = self.parent
-        first: str | None = None
-        for x in items:
-            if x not in parent:
-                parent[x] = x
-            if first is None:
-                first = self.find(x)
-                continue
-            r = self.find(x)
+        new = [x for x in items if x not in parent]
+        if len(new) == len(items):
+            if new:
+                parent.update(dict.fromkeys(new, new[0]))
+            return
+        find = self.find
+        old = [x for x in items if x in parent] if new else items
+        first = find(old[0])
+        for r in {find(x) for x in old}:
             if r != first:
                 parent[r] = first
+        parent.update(dict.fromkeys(new, first))
+
+
+class _MemberRows:
+    """account -> its member row in the last link (in key order) that lists it; a row is
+    read from its link's table when asked for (not one row object per membership)."""
+
+    __slots__ = ("rows_at", "tables")
+
+    def __init__(self) -> None:
+        self.tables: dict[str, MemberTable] = {}
+        self.rows_at: dict[str, int] = {}
+
+    def add(self, table: MemberTable) -> None:
+        accounts = table.accounts
+        self.tables.update(dict.fromkeys(accounts, table))
+        self.rows_at.update(zip(accounts, range(len(accounts)), strict=True))
+
+    def __getitem__(self, account: str) -> MemberRow:
+        return self.tables[account][self.rows_at[account]]
 
 
 def _order(v: LinkVerdict | PivotVerdict) -> tuple[float, str, str]:
@@ -232,12 +256,11 @@ class ClusterBook:
         for account in [a for a, p in self.pivoted.items() if p.at < horizon]:
             del self.pivoted[account]
         uf = _UnionFind()
-        info: dict[str, MemberRow] = {}
+        info = _MemberRows()
         for key in sorted(self.links):
-            rows = self.links[key].members
-            uf.union(r.account for r in rows)
-            for r in rows:
-                info[r.account] = r
+            table = self.links[key].table
+            uf.union(table.accounts)
+            info.add(table)
         groups: dict[str, list[str]] = {}
         for account in sorted(uf.parent):
             groups.setdefault(uf.find(account), []).append(account)
@@ -245,7 +268,7 @@ class ClusterBook:
         for key in sorted(self.links):
             v = self.links[key]
             if v.members:
-                links_of.setdefault(uf.find(v.members[0].account), []).append(v)
+                links_of.setdefault(uf.find(v.table.accounts[0]), []).append(v)
         clusters: list[Cluster] = []
         taken: set[str] = set()
         for root, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[1][0])):
@@ -304,7 +327,7 @@ class ClusterBook:
         return "cluster-" + xxhash.xxh3_64_hexdigest("\x1f".join(members).encode())
 
     def _score(
-        self, members: list[str], links: list[LinkVerdict], info: dict[str, MemberRow]
+        self, members: list[str], links: list[LinkVerdict], info: _MemberRows
     ) -> tuple[float, dict[str, float]]:
         rows = [info[a] for a in members]
         s = self.s
@@ -325,7 +348,7 @@ class ClusterBook:
         return score, stats
 
     # --- alerts --------------------------------------------------------------------------
-    def _alert(self, c: Cluster, at: float, info: dict[str, MemberRow]) -> list[Alert]:
+    def _alert(self, c: Cluster, at: float, info: _MemberRows) -> list[Alert]:
         s = self.s
         severity = _severity(c.score, s)
         rank = severity_rank(severity)
@@ -335,7 +358,7 @@ class ClusterBook:
                  and n - gate.members >= s.cluster_min_accounts)
         if gate is not None and at < gate.until and rank <= gate.rank and not grown:
             # the cluster alert is cooling down; members that joined since are still reported
-            return [a for account in c.members for a in self._member_alert(account, c, severity, at, info[account])]
+            return self._member_alerts(c, severity, at, info)
         previous = int(gate.members) if gate is not None else 0
         self.cluster_gate[c.cluster_id] = ClusterCooldown(float(rank), at + s.cooldown_s, float(n))
         st = c.stats
@@ -377,8 +400,17 @@ class ClusterBook:
             window_end=at, raised_at=at, evidence=evidence, emitted_at=self.clock(),
         )
         alert["account_count"] = n
-        out = [alert]
+        return [alert, *self._member_alerts(c, severity, at, info)]
+
+    def _member_alerts(self, c: Cluster, severity: Severity, at: float, info: _MemberRows) -> list[Alert]:
+        """The member alerts of cluster ``c`` at ``severity`` (see :meth:`_member_alert`)."""
+        gates = self.member_gates.setdefault(CLUSTER_MEMBER, {})
+        rank = severity_rank(severity)
+        out: list[Alert] = []
         for account in c.members:
+            g = gates.get(account)
+            if g is not None and at < g.until and rank <= g.rank:
+                continue  # cooling down at this severity or above: so at the one its likeness may lower
             out += self._member_alert(account, c, severity, at, info[account])
         return out
 

@@ -210,6 +210,13 @@ class LinkVerdict:
         if not isinstance(self.members, MemberTable):
             self.members = MemberTable(self.members)
 
+    @property
+    def table(self) -> MemberTable:
+        """The members as the :class:`MemberTable` they are held in."""
+        members = self.members
+        assert isinstance(members, MemberTable)  # (made one by __post_init__; narrows the type)
+        return members
+
     def to_wire(self) -> dict[str, Any]:
         """JSON-able form (for the links topic)."""
         return {"t": "link", "kind": self.kind, "value": self.value, "at": self.at, "accounts": self.accounts,

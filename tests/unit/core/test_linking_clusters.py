@@ -11,9 +11,12 @@ from typing import Any
 import orjson
 import pytest
 import xxhash
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from stream_guard.contracts import validate_alert
 from stream_guard.core.alerts import Cooldown, rfc3339
-from stream_guard.core.linking.clusters import ClusterBook, ClusterCooldown, Pivoted
+from stream_guard.core.linking.clusters import ClusterBook, ClusterCooldown, Pivoted, _UnionFind
 from stream_guard.core.linking.index import LinkVerdict, MemberRow, Mover, PivotVerdict
 from stream_guard.core.linking.pipeline import Frontier, LinkingPipeline
 from stream_guard.core.linking.profile import AccountProfile
@@ -504,3 +507,37 @@ def test_export_keeps_gates_and_pivots_as_json_arrays_and_load_gives_the_records
     b.update([link("payment", "pm_a", 2 * T, rows("a", 5))])
     again.update([link("payment", "pm_a", 2 * T, rows("a", 5))])
     assert again.evaluate(2 * T) == b.evaluate(2 * T)
+
+
+_ACCOUNT_LISTS = st.lists(st.lists(st.sampled_from([f"a{i}" for i in range(12)]), max_size=6), max_size=8)
+
+
+@given(_ACCOUNT_LISTS)
+@hyp_settings(max_examples=300, deadline=None)
+def test_union_find_gives_the_connected_components(lists: list[list[str]]) -> None:
+    # _UnionFind.union joins a link's new accounts in bulk: its sets must be the components
+    # of the graph that links every account of a list to the others (reference: a plain search)
+    uf = _UnionFind()
+    for accounts in lists:
+        uf.union(accounts)
+    neighbours: dict[str, set[str]] = {}
+    for accounts in lists:
+        for a in accounts:
+            neighbours.setdefault(a, set()).update(accounts)
+    expected: set[frozenset[str]] = set()
+    seen: set[str] = set()
+    for start in neighbours:
+        if start in seen:
+            continue
+        component, todo = set(), [start]
+        while todo:
+            a = todo.pop()
+            if a not in component:
+                component.add(a)
+                todo += neighbours[a]
+        seen |= component
+        expected.add(frozenset(component))
+    got: dict[str, set[str]] = {}
+    for a in uf.parent:
+        got.setdefault(uf.find(a), set()).add(a)
+    assert {frozenset(c) for c in got.values()} == expected
