@@ -101,6 +101,18 @@ impl<'a> Readable<'a> {
 /// `str.isspace` on it); `text` is UTF-8 (a str, or parts of one cut at char boundaries).
 fn fold_spaces(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
+    if text.is_ascii() {
+        // Python's ASCII whitespace: `u8::is_ascii_whitespace` and \x0b (and \x1c-\x1f, which
+        // readable text does not hold)
+        let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+        for word in text.split(space).filter(|w| !w.is_empty()) {
+            if !out.is_empty() {
+                out.push(b' ');
+            }
+            out.extend_from_slice(word);
+        }
+        return out;
+    }
     for word in String::from_utf8_lossy(text).split(char::is_whitespace).filter(|w| !w.is_empty()) {
         if !out.is_empty() {
             out.push(b' ');
@@ -112,6 +124,9 @@ fn fold_spaces(text: &[u8]) -> Vec<u8> {
 
 /// `text.lower()` of readable text (UTF-8, as above).
 fn lowercase(text: &[u8]) -> Vec<u8> {
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
     String::from_utf8_lossy(text).to_lowercase().into_bytes()
 }
 
@@ -161,7 +176,8 @@ fn mask_names(text: &[u8]) -> Vec<u8> {
 
 /// The `[a-z]+` runs of lower-cased text, each once.
 fn words_of(lower: &[u8]) -> FxHashSet<&[u8]> {
-    let mut words = FxHashSet::default();
+    // sized for a word every ~6 bytes: no rehash while it fills
+    let mut words = FxHashSet::with_capacity_and_hasher(lower.len() / 6 + 4, Default::default());
     let mut start = None;
     for (i, &b) in lower.iter().enumerate() {
         if b.is_ascii_lowercase() {
