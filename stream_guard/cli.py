@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import difflib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ BAD_LINES_SHOWN = 20
 def cmd_replay(args: argparse.Namespace) -> int:
     import orjson
 
+    from stream_guard.linking_process import LinkingProcessError, peak_rss_bytes
     from stream_guard.replay import REORDER_EVENTS, BadLine, ReplayError, ReplayReport, open_events, replay
 
     settings = _settings(args)
@@ -91,15 +93,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 print(f"replay: {r.lines:,} lines read ({rate:,.0f}/s), {r.events:,} events processed, "
                       f"{r.bad_lines:,} bad, {r.alert_count:,} alerts, {r.seconds:.0f} s", file=sys.stderr, flush=True)
 
+            jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
             report = replay(
                 events, settings, flush=not args.no_flush, partitions=args.partitions, on_alert=on_alert,
                 keep_alerts=False, on_bad_line=on_bad_line, progress=progress,
                 progress_every_s=args.progress_every, reorder_window_s=args.reorder_window,
-                reorder_events=args.reorder_events or REORDER_EVENTS,
+                reorder_events=args.reorder_events or REORDER_EVENTS, linking_process=jobs == 2,
             )
     except ReplayError as exc:
         print(f"stream-guard replay: error: {exc}", file=sys.stderr)
         return 2
+    except LinkingProcessError as exc:
+        print(f"stream-guard replay: error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # writing the output failed (disk full, closed pipe, ...)
         print(f"stream-guard replay: error: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -122,16 +128,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
             "and were processed as late events; sort the file by ts for exact results",
             file=sys.stderr,
         )
-    if report.linking is not None:
-        idx, book = report.linking.index, report.linking.book
-        big = [c for c in book.clusters if len(c.members) >= settings.cluster_min_accounts]
+    if report.linking_summary is not None:
+        x = report.linking_summary
         print(
-            f"replay: cross-account state at the end: {len(idx):,} attribute values, {idx.members():,} "
-            f"memberships ({idx.dropped:,} sampled out), {len(book.links):,} linking values, "
-            f"{len(big)} clusters of >= {settings.cluster_min_accounts} accounts "
-            f"({sum(len(c.members) for c in big):,} accounts)",
+            f"replay: cross-account state at the end: {x.values:,} attribute values, {x.memberships:,} "
+            f"memberships ({x.sampled_out:,} sampled out), {x.links:,} linking values, "
+            f"{x.clusters} clusters of >= {settings.cluster_min_accounts} accounts "
+            f"({x.clustered_accounts:,} accounts)",
             file=sys.stderr,
         )
+    own = peak_rss_bytes()
+    if own:
+        child = report.linking_summary.peak_rss_bytes if report.linking_summary is not None else 0
+        also = (f" + {child / 1e6:,.0f} MB the cross-account process = {(own + child) / 1e6:,.0f} MB" if child
+                else "")
+        print(f"replay: peak RSS {own / 1e6:,.0f} MB this process{also}", file=sys.stderr)
     return 0
 
 
@@ -276,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         metavar="SECONDS",
         help="progress line on stderr every this many seconds (default 5)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        choices=(1, 2),
+        help="processes: 2 runs the cross-account stages in a second process, pipelined with the "
+        "per-account detectors (the same alerts in the same order, on two cores); 1 runs everything "
+        "in this process (default 2 on a machine with two or more cores and cross-account detection on)",
     )
     p.set_defaults(func=cmd_replay)
 

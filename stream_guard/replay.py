@@ -48,7 +48,7 @@ import statistics
 import sys
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +62,7 @@ from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.flow import Flow, InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.partitioning import partition_for
+from stream_guard.linking_process import LinkingProcess, LinkingSummary
 from stream_guard.settings import Settings
 
 __all__ = [
@@ -151,7 +152,8 @@ class ReplayReport:
     severities: Counter[str] = field(default_factory=Counter)
     reorder_peak: int = 0  # most events the reorder buffer held at once
     seconds: float = 0.0
-    linking: LinkingPipeline | None = None  # the cross-account stages at the end (for inspection)
+    linking: LinkingPipeline | None = None  # the cross-account stages at the end, when in process (for inspection)
+    linking_summary: LinkingSummary | None = None  # ... summed up (also from a linking process)
 
     @property
     def bad_lines(self) -> int:
@@ -369,6 +371,7 @@ def replay(
     reorder_window_s: float | None = None,
     reorder_events: int = REORDER_EVENTS,
     now: float | None = None,
+    linking_process: bool = False,
 ) -> ReplayReport:
     """Run the detector over ``path`` in event-time order; see the module docstring.
 
@@ -377,20 +380,54 @@ def replay(
     ``keep_alerts=False`` keeps only counts in the report (alerts go to ``on_alert``).
     ``progress`` is called about every ``progress_every_s`` seconds with the report so far.
     ``now`` is the wall clock for the event-time check (default: the time at the start).
-    Raises :class:`ReplayError` when the file cannot be read.
+    ``linking_process`` runs the cross-account stages in a second process, pipelined with the
+    detectors (:mod:`~stream_guard.linking_process`): the same alerts in the same order, on
+    two cores. Raises :class:`ReplayError` when the file cannot be read, and
+    :class:`~stream_guard.linking_process.LinkingProcessError` if that process fails.
     """
     started = time.perf_counter()
     report = ReplayReport()
     n = partitions or settings.topic_partitions
-    linking = InProcessLinking(settings) if settings.cross_account else None
-    flow = Flow(settings, linking, partitions=n)
-    partition_of: dict[str, int] = {}
-    step = settings.eval_interval_s
-    next_advance = 0.0
     window = settings.max_event_behind_s if reorder_window_s is None else reorder_window_s
     if window < 0 or reorder_events < 1:
         raise ReplayError(f"need a reorder window >= 0 s (got {window:g}) and >= 1 reorder events "
                           f"(got {reorder_events})")
+    linking: InProcessLinking | LinkingProcess | None = None
+    if settings.cross_account:
+        linking = LinkingProcess(settings) if linking_process else InProcessLinking(settings)
+    try:
+        return _replay(path, settings, report, Flow(settings, linking, partitions=n), linking, n, flush=flush,
+                       on_alert=on_alert, keep_alerts=keep_alerts, on_bad_line=on_bad_line, progress=progress,
+                       progress_every_s=progress_every_s, reorder_window_s=reorder_window_s,
+                       reorder_events=reorder_events, now=now, started=started)
+    finally:
+        if isinstance(linking, LinkingProcess):
+            linking.terminate()  # (ended already after a complete replay)
+
+
+def _replay(
+    path: Path,
+    settings: Settings,
+    report: ReplayReport,
+    flow: Flow,
+    linking: InProcessLinking | LinkingProcess | None,
+    n: int,
+    *,
+    flush: bool,
+    on_alert: Callable[[Alert], None] | None,
+    keep_alerts: bool,
+    on_bad_line: Callable[[BadLine], None] | None,
+    progress: Callable[[ReplayReport], None] | None,
+    progress_every_s: float,
+    reorder_window_s: float | None,
+    reorder_events: int,
+    now: float | None,
+    started: float,
+) -> ReplayReport:
+    partition_of: dict[str, int] = {}
+    step = settings.eval_interval_s
+    next_advance = 0.0
+    window = settings.max_event_behind_s if reorder_window_s is None else reorder_window_s
     buffer = ReorderBuffer(window, reorder_events)
     clock = StreamClock(TimeBounds.of(settings), now=time.time() if now is None else now)
 
@@ -403,9 +440,18 @@ def replay(
             if on_alert is not None:
                 on_alert(alert)
 
-    def advance(watermark: float) -> None:
-        emit(flow.advance(watermark))
+    held: deque[list[Alert]] = deque()  # per-account alerts of steps whose cross-account part is in flight
+
+    def advance(watermark: float, *, last: bool = False) -> None:
+        alerts = flow.advance(watermark)
         flow.take_scores()  # the worker turns these into a histogram; replay does not
+        if not isinstance(linking, LinkingProcess):
+            emit(alerts)
+            return
+        held.append(alerts)  # each step's alerts, then its cross-account ones: Flow.advance's order
+        for cross in linking.results(wait_all=last):
+            emit(held.popleft())
+            emit(cross)
 
     def process(ts: float, payload: Payload) -> None:
         nonlocal next_advance
@@ -461,10 +507,14 @@ def replay(
     settle(clock.finish())
     for ts, payload in buffer.drain():
         process(ts, payload)
-    advance(flow.max_ts)
+    advance(flow.max_ts, last=not flush)
     if flush:
-        advance(math.inf)
-    report.linking = linking.pipeline if linking is not None else None
+        advance(math.inf, last=True)
+    if isinstance(linking, LinkingProcess):
+        report.linking_summary = linking.close()
+    elif linking is not None:
+        report.linking = linking.pipeline
+        report.linking_summary = LinkingSummary.of(linking.pipeline, settings)
     report.reorder_peak = buffer.peak
     report.duplicates = sum(d.duplicates for d in flow)
     report.untracked = sum(d.rejected for d in flow)

@@ -1,0 +1,196 @@
+"""The cross-account stages in a second process, pipelined with the detectors (``replay``).
+
+``replay`` drives one :class:`~stream_guard.core.flow.Flow`. With :class:`InProcessLinking`
+the attribute index and cluster book run between two steps of the detectors, on the same
+core. :class:`LinkingProcess` is a :class:`~stream_guard.core.flow.ProfileTransport` that
+hands each step's closed profiles to a child process running the same
+:class:`~stream_guard.core.linking.LinkingPipeline`, and returns at once: while the child
+judges step ``k``, the detectors already work on step ``k + 1``, on the machine's second
+core. The child gets the same calls in the same order as the in-process pipeline would, so
+it raises the same cross-account alerts; :meth:`LinkingProcess.results` gives them back step
+by step, in order, and the caller puts each step's per-account alerts before them, as
+:meth:`~stream_guard.core.flow.Flow.advance` does in process. A replay therefore writes the
+same alerts in the same order either way (``tests/unit/test_linking_process.py``).
+
+At most ``max_steps`` steps are in flight: the caller waits for the oldest when the child
+falls behind, so memory stays bounded. A child that fails or dies is reported as a
+:class:`LinkingProcessError` with its reason, never as missing alerts.
+
+>>> from stream_guard.settings import Settings
+>>> from stream_guard.core.linking.profile import AccountProfile
+>>> s = Settings()
+>>> link = LinkingProcess(s)
+>>> profiles = [AccountProfile(f"a{i}", 900.0, 3, [("payment", "pm_x", 3)], 26.0, 0.9, 2.0, 0xFFFFFF)
+...             for i in range(8)]
+>>> link.deliver(profiles, 900.0)   # judged in the child
+[]
+>>> [[(a["kind"], a["account_count"]) for a in alerts][:1] for alerts in link.results(wait_all=True)]
+[[('cluster', 8)]]
+>>> link.close().clusters
+1
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
+import multiprocessing.queues
+import queue
+import sys
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from stream_guard.core.alerts import Alert
+from stream_guard.core.flow import InProcessLinking
+from stream_guard.core.linking import LinkingPipeline
+from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.settings import Settings
+
+__all__ = ["LinkingProcess", "LinkingProcessError", "LinkingSummary", "peak_rss_bytes"]
+
+#: Seconds between checks that the child is still alive while waiting for it.
+_POLL_S = 0.5
+
+
+class LinkingProcessError(RuntimeError):
+    """The child process running the cross-account stages failed or died."""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkingSummary:
+    """The cross-account state at the end of a replay (what ``replay`` reports of it)."""
+
+    values: int  # attribute values held
+    memberships: int
+    sampled_out: int  # members dropped by hash sampling
+    links: int  # values linking their members
+    clusters: int  # clusters of at least cluster_min_accounts accounts
+    clustered_accounts: int  # accounts in them
+    peak_rss_bytes: int = 0  # the linking process's own peak RSS (0: it ran in process)
+
+    @classmethod
+    def of(cls, pipeline: LinkingPipeline, settings: Settings, peak_rss_bytes: int = 0) -> LinkingSummary:
+        """The summary of a pipeline (and the peak RSS of the process it ran in, if its own)."""
+        idx, book = pipeline.index, pipeline.book
+        big = [c for c in book.clusters if len(c.members) >= settings.cluster_min_accounts]
+        return cls(len(idx), idx.members(), idx.dropped, len(book.links), len(big), sum(len(c.members) for c in big),
+                   peak_rss_bytes)
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (0 where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # not Unix
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, kilobytes elsewhere
+
+
+def _serve(settings: Settings, requests: Any, results: Any) -> None:
+    """The child: deliver each request to an in-process pipeline, answer with its alerts."""
+    try:
+        linking = InProcessLinking(settings)
+        while True:
+            request = requests.get()
+            if request is None:
+                results.put(("done", LinkingSummary.of(linking.pipeline, settings, peak_rss_bytes())))
+                return
+            profiles, through = request
+            results.put(("alerts", linking.deliver(profiles, through)))
+    except BaseException as exc:  # reported to the parent, which raises it; and re-raised here
+        results.put(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
+        raise
+
+
+def _context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
+    """``fork`` where there is one (the child starts at once, with every module loaded)."""
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+class LinkingProcess:
+    """The cross-account stages in a child process (see the module docstring)."""
+
+    def __init__(self, settings: Settings, *, max_steps: int = 16) -> None:
+        ctx = _context()
+        self._requests: multiprocessing.queues.Queue[tuple[list[AccountProfile], float] | None] = ctx.Queue()
+        self._results = ctx.Queue()
+        self._proc: multiprocessing.process.BaseProcess = ctx.Process(
+            target=_serve, args=(settings, self._requests, self._results), name="stream-guard-linking", daemon=True)
+        self._proc.start()
+        self.max_steps = max_steps
+        self.in_flight = 0  # steps delivered whose alerts have not been taken yet
+        self.summary: LinkingSummary | None = None
+
+    def deliver(self, profiles: list[AccountProfile], through: float) -> list[Alert]:
+        """Send a step to the child; its alerts come from :meth:`results` ([] now)."""
+        self._requests.put((profiles, through))
+        self.in_flight += 1
+        return []
+
+    def results(self, *, wait_all: bool = False) -> Iterator[list[Alert]]:
+        """The alerts of the steps the child finished, one list per step, oldest first:
+        those ready now, and the oldest ones until at most ``max_steps`` stay in flight
+        (all of them with ``wait_all``)."""
+        while self.in_flight:
+            must_wait = wait_all or self.in_flight > self.max_steps
+            answer = self._get(block=must_wait)
+            if answer is None:
+                return
+            self.in_flight -= 1
+            yield answer
+
+    def close(self) -> LinkingSummary:
+        """Stop the child after the steps in flight (their alerts must have been taken) and
+        return its summary of the cross-account state."""
+        if self.in_flight:
+            raise LinkingProcessError(f"{self.in_flight} steps' alerts were not taken before close")
+        if self.summary is None:
+            self._requests.put(None)
+            message = self._get_message(block=True)
+            if message is None or message[0] != "done":
+                raise LinkingProcessError(f"cross-account process: unexpected answer {message!r:.80} at close")
+            self.summary = message[1]
+            self._proc.join(timeout=30.0)
+        return self.summary
+
+    def terminate(self) -> None:
+        """Stop the child now (after an error elsewhere); its pending work is dropped."""
+        if self._proc.is_alive():
+            self._proc.terminate()
+        self._proc.join(timeout=5.0)
+
+    def _get(self, *, block: bool) -> list[Alert] | None:
+        message = self._get_message(block=block)
+        if message is None:
+            return None
+        kind, value = message
+        if kind != "alerts":
+            raise LinkingProcessError(f"cross-account process: unexpected answer {kind!r}")
+        alerts: list[Alert] = value
+        return alerts
+
+    def _get_message(self, *, block: bool) -> tuple[str, Any] | None:
+        while True:
+            try:
+                kind, value = self._results.get(timeout=_POLL_S) if block else self._results.get_nowait()
+            except queue.Empty:
+                if not self._proc.is_alive():
+                    time.sleep(0.05)  # an error the child put just before it ended may still be in the pipe
+                    if self._results.empty():
+                        raise LinkingProcessError(
+                            f"cross-account process ended unexpectedly (exit code {self._proc.exitcode})") from None
+                    continue
+                if not block:
+                    return None
+                continue
+            if kind == "error":
+                self.terminate()
+                raise LinkingProcessError(f"cross-account process failed: {value}")
+            return kind, value
