@@ -271,9 +271,14 @@ class ClusterBook:
                 links_of.setdefault(uf.find(v.table.accounts[0]), []).append(v)
         clusters: list[Cluster] = []
         taken: set[str] = set()
+        known: set[str] | None = None  # ids in use before this evaluation (built once, if a cluster is new)
         for root, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[1][0])):
             links = links_of.get(root, [])
-            cid = self._stable_id(members, links, taken)
+            cid = self._voted_id(members, taken)
+            if cid is None:
+                if known is None:
+                    known = set(self.account_cluster.values()) | set(self.cluster_gate)
+                cid = self._new_id(members, links, taken, known)
             taken.add(cid)
             score, stats = self._score(members, links, info)
             clusters.append(Cluster(cid, members, links, score, stats))
@@ -308,7 +313,9 @@ class ClusterBook:
             for a in [a for a in gates if ended[a]]:
                 del gates[a]
 
-    def _stable_id(self, members: list[str], links: list[LinkVerdict], taken: set[str]) -> str:
+    def _voted_id(self, members: list[str], taken: set[str]) -> str | None:
+        """The id of the previous cluster holding most of ``members`` (not taken yet this
+        evaluation; ties to the smaller id), or ``None``: a new cluster."""
         votes: dict[str, int] = {}
         for a in members:
             cid = self.account_cluster.get(a)
@@ -316,13 +323,17 @@ class ClusterBook:
                 votes[cid] = votes.get(cid, 0) + 1
         if votes:
             return min(votes, key=lambda c: (-votes[c], c))
-        # a new cluster: named after its earliest link, skipping ids in use (a value that
-        # named a live cluster may later link another group)
-        used = taken | set(self.account_cluster.values()) | set(self.cluster_gate)
+        return None
+
+    def _new_id(self, members: list[str], links: list[LinkVerdict], taken: set[str], known: set[str]) -> str:
+        """A new cluster's id: named after its earliest link, skipping ids in use (``taken``
+        this evaluation, ``known`` before it: a value that named a live cluster may later link
+        another group). (``known`` is not copied per call: with many new clusters at once,
+        a union per call was quadratic in the accounts clustered.)"""
         ordered = sorted(links, key=lambda v: (self.linked_since.get((v.kind, v.value), v.at), v.kind, v.value))
         for seed in [f"{v.kind}\x1f{v.value}" for v in ordered] + members:
             cid = "cluster-" + xxhash.xxh3_64_hexdigest(seed.encode())
-            if cid not in used:
+            if cid not in taken and cid not in known:
                 return cid
         return "cluster-" + xxhash.xxh3_64_hexdigest("\x1f".join(members).encode())
 
