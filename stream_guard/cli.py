@@ -93,12 +93,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 print(f"replay: {r.lines:,} lines read ({rate:,.0f}/s), {r.events:,} events processed, "
                       f"{r.bad_lines:,} bad, {r.alert_count:,} alerts, {r.seconds:.0f} s", file=sys.stderr, flush=True)
 
-            jobs = args.jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
+            jobs = args.jobs or (3 if (os.cpu_count() or 1) >= 2 else 1)
             report = replay(
                 events, settings, flush=not args.no_flush, partitions=args.partitions, on_alert=on_alert,
                 keep_alerts=False, on_bad_line=on_bad_line, progress=progress,
                 progress_every_s=args.progress_every, reorder_window_s=args.reorder_window,
-                reorder_events=args.reorder_events or REORDER_EVENTS, linking_process=jobs == 2,
+                reorder_events=args.reorder_events or REORDER_EVENTS, linking_process=jobs >= 2,
+                input_process=jobs >= 3,
             )
     except ReplayError as exc:
         print(f"stream-guard replay: error: {exc}", file=sys.stderr)
@@ -291,10 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--jobs",
         type=int,
-        choices=(1, 2),
-        help="processes: 2 runs the cross-account stages in a second process, pipelined with the "
-        "per-account detectors (the same alerts in the same order, on two cores); 1 runs everything "
-        "in this process (default 2 on a machine with two or more cores and cross-account detection on)",
+        choices=(1, 2, 3),
+        help="processes to pipeline the replay over, each stage in its own: 1 = everything in this "
+        "process; 2 = the cross-account stages in a second one; 3 = also reading, validating and "
+        "ordering the input in a third. The same alerts in the same order whatever the number "
+        "(default 3 on a machine with two or more cores, else 1)",
     )
     p.set_defaults(func=cmd_replay)
 

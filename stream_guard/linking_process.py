@@ -32,8 +32,6 @@ falls behind, so memory stays bounded. A child that fails or dies is reported as
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.context
 import multiprocessing.process
 import multiprocessing.queues
 import queue
@@ -49,6 +47,7 @@ from stream_guard.core.flow import InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.settings import Settings
+from stream_guard.subprocesses import context
 
 __all__ = ["LinkingProcess", "LinkingProcessError", "LinkingSummary", "peak_rss_bytes"]
 
@@ -107,18 +106,12 @@ def _serve(settings: Settings, requests: Any, results: Any) -> None:
         raise
 
 
-def _context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
-    """``fork`` where there is one (the child starts at once, with every module loaded)."""
-    if "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
-
 
 class LinkingProcess:
     """The cross-account stages in a child process (see the module docstring)."""
 
     def __init__(self, settings: Settings, *, max_steps: int = 16) -> None:
-        ctx = _context()
+        ctx = context()
         self._requests: multiprocessing.queues.Queue[tuple[list[AccountProfile], float] | None] = ctx.Queue()
         self._results = ctx.Queue()
         self._proc: multiprocessing.process.BaseProcess = ctx.Process(

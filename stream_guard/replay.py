@@ -40,6 +40,7 @@ raises the same alerts for the same input (``tests/integration/test_worker.py``)
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import heapq
 import io
@@ -51,6 +52,7 @@ import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeAlias
 
@@ -62,16 +64,20 @@ from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.flow import Flow, InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.partitioning import partition_for
+from stream_guard.input_process import InputProcess, InputProcessError
 from stream_guard.linking_process import LinkingProcess, LinkingSummary
 from stream_guard.settings import Settings
 
 __all__ = [
     "BadLine",
+    "InputEnd",
+    "LinesRead",
     "ReorderBuffer",
     "ReplayError",
     "ReplayReport",
     "StreamClock",
     "open_events",
+    "ordered_input",
     "replay",
     "write_alerts",
 ]
@@ -357,6 +363,74 @@ def _lines(fh: io.BufferedIOBase, path: Path) -> Iterator[tuple[int, bytes | Non
         raise ReplayError(f"{path}: unreadable after line {n:,} ({exc})") from None
 
 
+@dataclass(frozen=True, slots=True)
+class LinesRead:
+    """A progress marker in the ordered input: lines read so far, and the reorder buffer's peak."""
+
+    lines: int
+    reorder_peak: int
+
+
+@dataclass(frozen=True, slots=True)
+class InputEnd:
+    """The last item of the ordered input: what reading it counted."""
+
+    lines: int
+    late: int  # events that came after a later one had left the reorder buffer
+    reorder_peak: int
+
+
+#: What :func:`ordered_input` yields: an event (event time, payload) on its way to the
+#: detectors, a bad line, a progress marker, and at the end the input's counts.
+InputItem: TypeAlias = "tuple[float, Payload] | BadLine | LinesRead | InputEnd"
+
+
+def ordered_input(
+    path: Path, settings: Settings, window_s: float, reorder_events: int, now: float,
+) -> Iterator[InputItem]:
+    """The file's events in event-time order, and its bad lines where they were found: the
+    lines read (:func:`open_events`), decoded and validated (the worker's codec), their event
+    times checked (:class:`StreamClock`) and put in order (:class:`ReorderBuffer`); a
+    :class:`LinesRead` marker every 1,024 lines and an :class:`InputEnd` at the end. Raises
+    :class:`ReplayError` when the file cannot be read. (``replay`` consumes it in its own
+    process, or runs it in a second one: :mod:`~stream_guard.input_process`.)"""
+    buffer = ReorderBuffer(window_s, reorder_events)
+    clock = StreamClock(TimeBounds.of(settings), now=now)
+    late = 0
+
+    def settle(decisions: list[tuple[_Held, str | None]]) -> Iterator[InputItem]:
+        nonlocal late
+        for h, why in decisions:
+            if why is not None:
+                original = h.payload if isinstance(h.payload, bytes) else orjson.dumps(h.payload)
+                yield BadLine(h.line, OUT_OF_RANGE_TIME, why, original, h.index)
+            elif buffer.is_late(h.ts):
+                late += 1
+                yield h.ts, h.payload
+            else:
+                yield from buffer.push(h.ts, h.payload)
+
+    lineno = 0
+    with open_events(path) as fh:
+        for lineno, line, size in _lines(fh, path):
+            if line is None:
+                yield BadLine(lineno, "oversized", f"{size:,} bytes > limit {MAX_LINE_BYTES:,}", None)
+                continue
+            if line:
+                msg = decode_message(line, max_bytes=sys.maxsize, max_batch=sys.maxsize)
+                for dl in msg.dead_letters:
+                    yield BadLine(lineno, dl.reason.value, dl.detail, dl.payload, dl.index)
+                single = not msg.batched and len(msg.events) == 1
+                for index, (event, ts) in enumerate(msg.events):
+                    payload: Payload = line if single else event
+                    yield from settle(clock.offer(_Held(ts, lineno, None if single else index, payload)))
+            if lineno % 1024 == 0:
+                yield LinesRead(lineno, buffer.peak)
+    yield from settle(clock.finish())
+    yield from buffer.drain()
+    yield InputEnd(lineno, late, buffer.peak)
+
+
 def replay(
     path: Path,
     settings: Settings,
@@ -372,6 +446,7 @@ def replay(
     reorder_events: int = REORDER_EVENTS,
     now: float | None = None,
     linking_process: bool = False,
+    input_process: bool = False,
 ) -> ReplayReport:
     """Run the detector over ``path`` in event-time order; see the module docstring.
 
@@ -381,9 +456,10 @@ def replay(
     ``progress`` is called about every ``progress_every_s`` seconds with the report so far.
     ``now`` is the wall clock for the event-time check (default: the time at the start).
     ``linking_process`` runs the cross-account stages in a second process, pipelined with the
-    detectors (:mod:`~stream_guard.linking_process`): the same alerts in the same order, on
-    two cores. Raises :class:`ReplayError` when the file cannot be read, and
-    :class:`~stream_guard.linking_process.LinkingProcessError` if that process fails.
+    detectors (:mod:`~stream_guard.linking_process`), and ``input_process`` reads, validates
+    and orders the input in another (:mod:`~stream_guard.input_process`): the same alerts in
+    the same order either way. Raises :class:`ReplayError` when the file cannot be read, and
+    :class:`~stream_guard.linking_process.LinkingProcessError` if the linking process fails.
     """
     started = time.perf_counter()
     report = ReplayReport()
@@ -392,134 +468,123 @@ def replay(
     if window < 0 or reorder_events < 1:
         raise ReplayError(f"need a reorder window >= 0 s (got {window:g}) and >= 1 reorder events "
                           f"(got {reorder_events})")
-    linking: InProcessLinking | LinkingProcess | None = None
-    if settings.cross_account:
-        linking = LinkingProcess(settings) if linking_process else InProcessLinking(settings)
-    try:
-        return _replay(path, settings, report, Flow(settings, linking, partitions=n), linking, n, flush=flush,
-                       on_alert=on_alert, keep_alerts=keep_alerts, on_bad_line=on_bad_line, progress=progress,
-                       progress_every_s=progress_every_s, reorder_window_s=reorder_window_s,
-                       reorder_events=reorder_events, now=now, started=started)
-    finally:
-        if isinstance(linking, LinkingProcess):
-            linking.terminate()  # (ended already after a complete replay)
+    source = partial(ordered_input, path, settings, window, reorder_events, time.time() if now is None else now)
+    with contextlib.ExitStack() as stack:
+        linking: InProcessLinking | LinkingProcess | None = None
+        if settings.cross_account:
+            if linking_process:
+                linking = LinkingProcess(settings)
+                stack.callback(linking.terminate)  # (ended already after a complete replay)
+            else:
+                linking = InProcessLinking(settings)
+        items: Iterable[InputItem] = source()
+        if input_process:
+            items = stack.enter_context(InputProcess(source))
+        run = _Run(settings, report, Flow(settings, linking, partitions=n), linking, n, keep_alerts=keep_alerts,
+                   on_alert=on_alert, on_bad_line=on_bad_line, progress=progress, progress_every_s=progress_every_s,
+                   started=started)
+        try:
+            run.consume(items)
+        except InputProcessError as exc:
+            if exc.kind == "ReplayError":
+                raise ReplayError(str(exc)) from None
+            raise
+        run.finish(flush)
+    report.seconds = time.perf_counter() - started
+    return report
 
 
-def _replay(
-    path: Path,
-    settings: Settings,
-    report: ReplayReport,
-    flow: Flow,
-    linking: InProcessLinking | LinkingProcess | None,
-    n: int,
-    *,
-    flush: bool,
-    on_alert: Callable[[Alert], None] | None,
-    keep_alerts: bool,
-    on_bad_line: Callable[[BadLine], None] | None,
-    progress: Callable[[ReplayReport], None] | None,
-    progress_every_s: float,
-    reorder_window_s: float | None,
-    reorder_events: int,
-    now: float | None,
-    started: float,
-) -> ReplayReport:
-    partition_of: dict[str, int] = {}
-    step = settings.eval_interval_s
-    next_advance = 0.0
-    window = settings.max_event_behind_s if reorder_window_s is None else reorder_window_s
-    buffer = ReorderBuffer(window, reorder_events)
-    clock = StreamClock(TimeBounds.of(settings), now=time.time() if now is None else now)
+class _Run:
+    """One replay's consuming side: the ordered input into the flow, alerts out in order."""
 
-    def emit(alerts: list[Alert]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        report: ReplayReport,
+        flow: Flow,
+        linking: InProcessLinking | LinkingProcess | None,
+        partitions: int,
+        *,
+        keep_alerts: bool,
+        on_alert: Callable[[Alert], None] | None,
+        on_bad_line: Callable[[BadLine], None] | None,
+        progress: Callable[[ReplayReport], None] | None,
+        progress_every_s: float,
+        started: float,
+    ) -> None:
+        self.s, self.report, self.flow, self.linking, self.partitions = settings, report, flow, linking, partitions
+        self.keep_alerts, self.on_alert, self.on_bad_line = keep_alerts, on_alert, on_bad_line
+        self.progress, self.progress_every_s, self.started = progress, progress_every_s, started
+        self.next_progress = time.monotonic() + progress_every_s
+        self.next_advance = 0.0
+        self.partition_of: dict[str, int] = {}
+        self.held: deque[list[Alert]] = deque()  # per-account alerts of steps whose cross-account part is in flight
+
+    def consume(self, items: Iterable[InputItem]) -> None:
+        """Every item of the ordered input (see :func:`ordered_input`), in order."""
+        report, flow, step, partition_of, n = self.report, self.flow, self.s.eval_interval_s, self.partition_of, \
+            self.partitions
+        for item in items:
+            if type(item) is tuple:  # an event: the common case first
+                ts, payload = item
+                event: dict[str, Any] = orjson.loads(payload) if isinstance(payload, bytes) else payload
+                if ts >= self.next_advance:
+                    self.advance(ts)
+                    self.next_advance = (ts // step + 1) * step
+                account = event["account_id"]
+                partition = partition_of.get(account)
+                if partition is None:
+                    partition = partition_of[account] = partition_for(account, n)
+                flow.process(partition, event, ts)
+                report.events += 1
+            elif isinstance(item, BadLine):
+                report.dead_letters[item.reason] += 1
+                if self.on_bad_line is not None:
+                    self.on_bad_line(item)
+            elif isinstance(item, LinesRead):
+                report.lines, report.reorder_peak = item.lines, item.reorder_peak
+                if self.progress is not None and time.monotonic() >= self.next_progress:
+                    self.next_progress = time.monotonic() + self.progress_every_s
+                    report.seconds = time.perf_counter() - self.started
+                    self.progress(report)
+            elif isinstance(item, InputEnd):
+                report.lines, report.late, report.reorder_peak = item.lines, item.late, item.reorder_peak
+
+    def emit(self, alerts: list[Alert]) -> None:
+        report = self.report
         for alert in alerts:
             report.alert_count += 1
             report.severities[alert["severity"]] += 1
-            if keep_alerts:
+            if self.keep_alerts:
                 report.alerts.append(alert)
-            if on_alert is not None:
-                on_alert(alert)
+            if self.on_alert is not None:
+                self.on_alert(alert)
 
-    held: deque[list[Alert]] = deque()  # per-account alerts of steps whose cross-account part is in flight
-
-    def advance(watermark: float, *, last: bool = False) -> None:
-        alerts = flow.advance(watermark)
-        flow.take_scores()  # the worker turns these into a histogram; replay does not
+    def advance(self, watermark: float, *, last: bool = False) -> None:
+        alerts = self.flow.advance(watermark)
+        self.flow.take_scores()  # the worker turns these into a histogram; replay does not
+        linking = self.linking
         if not isinstance(linking, LinkingProcess):
-            emit(alerts)
+            self.emit(alerts)
             return
-        held.append(alerts)  # each step's alerts, then its cross-account ones: Flow.advance's order
+        self.held.append(alerts)  # each step's alerts, then its cross-account ones: Flow.advance's order
         for cross in linking.results(wait_all=last):
-            emit(held.popleft())
-            emit(cross)
+            self.emit(self.held.popleft())
+            self.emit(cross)
 
-    def process(ts: float, payload: Payload) -> None:
-        nonlocal next_advance
-        event: dict[str, Any] = orjson.loads(payload) if isinstance(payload, bytes) else payload
-        if ts >= next_advance:
-            advance(ts)
-            next_advance = (ts // step + 1) * step
-        account = event["account_id"]
-        partition = partition_of.get(account)
-        if partition is None:
-            partition = partition_of[account] = partition_for(account, n)
-        flow.process(partition, event, ts)
-        report.events += 1
-
-    def bad(b: BadLine) -> None:
-        report.dead_letters[b.reason] += 1
-        if on_bad_line is not None:
-            on_bad_line(b)
-
-    def settle(decisions: list[tuple[_Held, str | None]]) -> None:
-        for h, why in decisions:
-            if why is not None:
-                original = h.payload if isinstance(h.payload, bytes) else orjson.dumps(h.payload)
-                bad(BadLine(h.line, OUT_OF_RANGE_TIME, why, original, h.index))
-            elif buffer.is_late(h.ts):
-                report.late += 1
-                process(h.ts, h.payload)
-            else:
-                for ts, payload in buffer.push(h.ts, h.payload):
-                    process(ts, payload)
-
-    next_progress = time.monotonic() + progress_every_s
-    with open_events(path) as fh:
-        for lineno, line, size in _lines(fh, path):
-            report.lines = lineno
-            if line is None:
-                bad(BadLine(lineno, "oversized", f"{size:,} bytes > limit {MAX_LINE_BYTES:,}", None))
-                continue
-            if not line:
-                continue
-            msg = decode_message(line, max_bytes=sys.maxsize, max_batch=sys.maxsize)
-            for dl in msg.dead_letters:
-                bad(BadLine(lineno, dl.reason.value, dl.detail, dl.payload, dl.index))
-            single = not msg.batched and len(msg.events) == 1
-            for index, (event, ts) in enumerate(msg.events):
-                payload: Payload = line if single else event
-                settle(clock.offer(_Held(ts, lineno, None if single else index, payload)))
-            if progress is not None and lineno % 1024 == 0 and time.monotonic() >= next_progress:
-                next_progress = time.monotonic() + progress_every_s
-                report.seconds = time.perf_counter() - started
-                report.reorder_peak = buffer.peak
-                progress(report)
-    settle(clock.finish())
-    for ts, payload in buffer.drain():
-        process(ts, payload)
-    advance(flow.max_ts, last=not flush)
-    if flush:
-        advance(math.inf, last=True)
-    if isinstance(linking, LinkingProcess):
-        report.linking_summary = linking.close()
-    elif linking is not None:
-        report.linking = linking.pipeline
-        report.linking_summary = LinkingSummary.of(linking.pipeline, settings)
-    report.reorder_peak = buffer.peak
-    report.duplicates = sum(d.duplicates for d in flow)
-    report.untracked = sum(d.rejected for d in flow)
-    report.seconds = time.perf_counter() - started
-    return report
+    def finish(self, flush: bool) -> None:
+        """The last steps (all pending evaluations with ``flush``) and the report's totals."""
+        flow, report, linking = self.flow, self.report, self.linking
+        self.advance(flow.max_ts, last=not flush)
+        if flush:
+            self.advance(math.inf, last=True)
+        if isinstance(linking, LinkingProcess):
+            report.linking_summary = linking.close()
+        elif linking is not None:
+            report.linking = linking.pipeline
+            report.linking_summary = LinkingSummary.of(linking.pipeline, self.s)
+        report.duplicates = sum(d.duplicates for d in flow)
+        report.untracked = sum(d.rejected for d in flow)
 
 
 def write_alerts(alerts: Iterable[Alert], out: IO[bytes]) -> None:
