@@ -7,8 +7,8 @@ event-time order), takes its first ``n`` lines for each size, and runs ``stream-
 replay FILE --out /dev/null`` on each in a fresh subprocess. The peak resident set size is
 the child's ``ru_maxrss`` (``os.wait4``), which counts everything the process ever held
 (Python heap, DataSketches' C++ allocations, the reorder buffer, gzip buffers), plus that of
-its cross-account process when it runs one (``--jobs 2``, the default on two or more cores;
-``wait4`` gives only the larger of the two, so replay prints each one's own peak).
+its input and cross-account processes when it runs them (``--jobs 3``, the default on two or
+more cores; ``wait4`` gives only the largest of them, so replay prints each one's own peak).
 
 Before issue 10, replay read the whole file into a list and sorted it: 7.7 GB peak RSS on
 a 2.15M-event file. Now the file is streamed through a bounded reorder buffer
@@ -73,9 +73,14 @@ def measure(path: Path, extra: list[str]) -> dict[str, Any]:
     late = re.search(r"late (\d+);", err)
     # with the cross-account stages in a second process (replay --jobs 2), ru_maxrss is the
     # larger of the two processes: replay prints each one's peak, and their sum is reported
-    rss = re.search(r"peak RSS ([\d,]+) MB this process(?: \+ ([\d,]+) MB the cross-account process)?", err)
-    own = int(rss.group(1).replace(",", "")) * 1_000_000 if rss else usage.ru_maxrss * 1024  # Linux: kilobytes
-    child = int(rss.group(2).replace(",", "")) * 1_000_000 if rss and rss.group(2) else 0
+    rss = re.search(r"peak RSS ([\d,]+) MB this process(?: \+ ([\d,]+) MB the input process)?"
+                    r"(?: \+ ([\d,]+) MB the cross-account process)?", err)
+
+    def mb(group: int) -> int:
+        return int(rss.group(group).replace(",", "")) * 1_000_000 if rss and rss.group(group) else 0
+
+    own = mb(1) if rss else usage.ru_maxrss * 1024  # Linux: kilobytes
+    reader, child = mb(2), mb(3)
     return {
         "command": " ".join(["stream-guard", *cmd[3:]]),
         "file_bytes": path.stat().st_size,
@@ -84,8 +89,9 @@ def measure(path: Path, extra: list[str]) -> dict[str, Any]:
         "events_per_s": int(m.group(3).replace(",", "")) if m else None,
         "wall_s": round(wall, 1),
         "late": int(late.group(1)) if late else None,
-        "peak_rss_bytes": own + child,  # both processes
+        "peak_rss_bytes": own + reader + child,  # every process
         "peak_rss_replay_bytes": own,
+        "peak_rss_input_process_bytes": reader,
         "peak_rss_linking_process_bytes": child,
     }
 
@@ -125,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
                    f"Python {platform.python_version()}",
-        "note": "peak RSS = ru_maxrss of the replay process plus that of its cross-account process "
-                "(replay --jobs 2, the default on 2+ cores; each printed by replay); files from "
+        "note": "peak RSS = ru_maxrss of the replay process plus those of its input and cross-account "
+                "processes (replay --jobs 3, the default on 2+ cores; each printed by replay); files from "
                 "`stream-guard loadgen --scenario standard "
                 "--seed 1 --duration 7d --limit N` (first N lines for smaller sizes)",
         "runs": runs,

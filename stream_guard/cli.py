@@ -61,8 +61,9 @@ BAD_LINES_SHOWN = 20
 def cmd_replay(args: argparse.Namespace) -> int:
     import orjson
 
-    from stream_guard.linking_process import LinkingProcessError, peak_rss_bytes
+    from stream_guard.linking_process import LinkingProcessError
     from stream_guard.replay import REORDER_EVENTS, BadLine, ReplayError, ReplayReport, open_events, replay
+    from stream_guard.subprocesses import peak_rss_bytes
 
     settings = _settings(args)
     tune_gc(settings.gc_threshold)  # the libraries are imported: out of the collector's way
@@ -140,10 +141,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         )
     own = peak_rss_bytes()
     if own:
-        child = report.linking_summary.peak_rss_bytes if report.linking_summary is not None else 0
-        also = (f" + {child / 1e6:,.0f} MB the cross-account process = {(own + child) / 1e6:,.0f} MB" if child
-                else "")
-        print(f"replay: peak RSS {own / 1e6:,.0f} MB this process{also}", file=sys.stderr)
+        linking = report.linking_summary.peak_rss_bytes if report.linking_summary is not None else 0
+        others = [(n, what) for n, what in ((report.input_peak_rss_bytes, "the input process"),
+                                            (linking, "the cross-account process")) if n]
+        also = "".join(f" + {n / 1e6:,.0f} MB {what}" for n, what in others)
+        total = f" = {(own + sum(n for n, _ in others)) / 1e6:,.0f} MB" if others else ""
+        print(f"replay: peak RSS {own / 1e6:,.0f} MB this process{also}{total}", file=sys.stderr)
     return 0
 
 

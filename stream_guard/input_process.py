@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from stream_guard.subprocesses import context
+from stream_guard.subprocesses import context, peak_rss_bytes
 
 __all__ = ["InputProcess", "InputProcessError"]
 
@@ -51,7 +51,7 @@ def _produce(source: Callable[[], Iterable[Any]], out: Any, batch: int) -> None:
                 out.put(("items", items))
                 items = []
         out.put(("items", items))
-        out.put(("end", None))
+        out.put(("end", peak_rss_bytes()))
     except BaseException as exc:  # told to the parent, which raises it; and re-raised here
         out.put(("error", (type(exc).__name__, str(exc))))
         raise
@@ -68,6 +68,7 @@ class InputProcess:
         self._proc: multiprocessing.process.BaseProcess = ctx.Process(
             target=_produce, args=(source, self._queue, batch), name="stream-guard-input", daemon=True)
         self._proc.start()
+        self.peak_rss_bytes = 0  # the child's own peak RSS, once it has given every item
 
     def __iter__(self) -> Iterator[Any]:
         while True:
@@ -75,6 +76,7 @@ class InputProcess:
             if kind == "items":
                 yield from value
             elif kind == "end":
+                self.peak_rss_bytes = value
                 self._proc.join(timeout=30.0)
                 return
             else:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import multiprocessing.process
 import multiprocessing.queues
 import queue
-import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -47,9 +46,9 @@ from stream_guard.core.flow import InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.settings import Settings
-from stream_guard.subprocesses import context
+from stream_guard.subprocesses import context, peak_rss_bytes
 
-__all__ = ["LinkingProcess", "LinkingProcessError", "LinkingSummary", "peak_rss_bytes"]
+__all__ = ["LinkingProcess", "LinkingProcessError", "LinkingSummary"]
 
 #: Seconds between checks that the child is still alive while waiting for it.
 _POLL_S = 0.5
@@ -78,16 +77,6 @@ class LinkingSummary:
         big = [c for c in book.clusters if len(c.members) >= settings.cluster_min_accounts]
         return cls(len(idx), idx.members(), idx.dropped, len(book.links), len(big), sum(len(c.members) for c in big),
                    peak_rss_bytes)
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size (0 where the platform does not say)."""
-    try:
-        import resource
-    except ImportError:  # not Unix
-        return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, kilobytes elsewhere
 
 
 def _serve(settings: Settings, requests: Any, results: Any) -> None:

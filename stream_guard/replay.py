@@ -160,6 +160,7 @@ class ReplayReport:
     seconds: float = 0.0
     linking: LinkingPipeline | None = None  # the cross-account stages at the end, when in process (for inspection)
     linking_summary: LinkingSummary | None = None  # ... summed up (also from a linking process)
+    input_peak_rss_bytes: int = 0  # peak RSS of the input process (input_process=True)
 
     @property
     def bad_lines(self) -> int:
@@ -478,8 +479,9 @@ def replay(
             else:
                 linking = InProcessLinking(settings)
         items: Iterable[InputItem] = source()
+        reader = None
         if input_process:
-            items = stack.enter_context(InputProcess(source))
+            items = reader = stack.enter_context(InputProcess(source))
         run = _Run(settings, report, Flow(settings, linking, partitions=n), linking, n, keep_alerts=keep_alerts,
                    on_alert=on_alert, on_bad_line=on_bad_line, progress=progress, progress_every_s=progress_every_s,
                    started=started)
@@ -490,6 +492,8 @@ def replay(
                 raise ReplayError(str(exc)) from None
             raise
         run.finish(flush)
+        if reader is not None:
+            report.input_peak_rss_bytes = reader.peak_rss_bytes
     report.seconds = time.perf_counter() - started
     return report
 

@@ -40,7 +40,9 @@ def slow() -> Iterator[int]:
 
 def test_items_come_in_order_through_a_small_bounded_queue() -> None:
     with InputProcess(partial(numbers, 10_000), batch=7, max_batches=2) as reader:
+        assert reader.peak_rss_bytes == 0
         assert list(reader) == list(range(10_000))
+        assert reader.peak_rss_bytes > 0  # the child's own, told with its last item
 
 
 def test_an_error_in_the_source_is_raised_with_its_type_after_the_items_before_it() -> None:
@@ -99,6 +101,7 @@ def test_replay_with_its_input_read_in_a_second_process_gives_the_same_report(
         report = replay(messy_file, Settings(), partitions=4, now=NOW, reorder_events=300,
                         on_bad_line=bad.append, input_process=input_process, linking_process=linking_process)
         runs.append(summary(report, bad))
+        assert (report.input_peak_rss_bytes > 0) == input_process
     alone, piped = runs
     assert alone["alerts"] and alone["bad"] and alone["counts"][2] > 0, "alerts, bad lines and late events expected"
     assert piped == alone

@@ -76,6 +76,9 @@ def test_the_cli_names_each_process_peak_memory(hydra_file: Path, tmp_path: Path
     assert main(["replay", str(hydra_file), "--out", str(tmp_path / "a.jsonl"), "--jobs", "2"]) == 0
     assert re.search(r"peak RSS [\d,]+ MB this process \+ [\d,]+ MB the cross-account process = [\d,]+ MB",
                      capsys.readouterr().err)
+    assert main(["replay", str(hydra_file), "--out", str(tmp_path / "a.jsonl"), "--jobs", "3"]) == 0
+    assert re.search(r"peak RSS [\d,]+ MB this process \+ [\d,]+ MB the input process \+ [\d,]+ MB the "
+                     r"cross-account process = [\d,]+ MB", capsys.readouterr().err)
 
 
 def profiles_at(at: float, n: int = 8) -> list[AccountProfile]:
