@@ -959,6 +959,7 @@ def inprocess(accounts: int, mode: str, args: argparse.Namespace) -> dict[str, A
     from stream_guard.core.checkpoint import BlobCheckpoints, PartitionCheckpoints
     from stream_guard.core.flow import Flow, InProcessLinking
     from stream_guard.settings import Settings
+    from stream_guard.stream.linking import DELTA_PASSES
 
     s = Settings.from_env(max_accounts=2 * accounts + 10)
     links = InProcessLinking(s, clock=lambda: 0.0)
@@ -985,7 +986,10 @@ def inprocess(accounts: int, mode: str, args: argparse.Namespace) -> dict[str, A
         n = 0
         for p, det in flow.detectors.items():
             n += sum(1 for _ in writers[p].records(det, offsets[p]))
-        n += len(list(index_cp.records({"index": pipeline.index.export()}, counts["events"])))
+        # as the worker's attribute stage does (stream/linking.py): the changed values, or the whole index
+        delta = index_cp.changes_will_do(DELTA_PASSES)
+        index = pipeline.index.checkpoint_data(changes=delta)
+        n += len(list(index_cp.records({"index": index}, counts["events"], delta=delta)))
         n += len(list(book_cp.records({"book": pipeline.book.export()}, counts["events"])))
         return n
 

@@ -237,64 +237,96 @@ BLOB_PART_BYTES = 512 * 1024
 
 
 class BlobCheckpoints:
-    """Checkpoints of a state written whole, as one compressed JSON blob (the cross-account
-    stages: their state is one object, not many small accounts).
+    """Checkpoints of a state written as compressed JSON blobs (the cross-account stages:
+    their state is one object, not many small accounts), whole or as changes.
 
-    A pass writes the blob in parts (``<name>@<seq>.<i>``, at most :data:`BLOB_PART_BYTES`
-    each), then the marker (``<name>@marker``: the pass number, its part count and the
-    input offset it covers), then tombstones for the previous pass's parts. A pass cut
-    short leaves the previous marker and its parts intact; :func:`restore_blob` names the
-    cut pass's parts as stale.
+    A pass writes one blob in parts (``<name>@<seq>.<i>``, at most :data:`BLOB_PART_BYTES`
+    each), then the marker (``<name>@marker``: the pass number, the input offset it covers
+    and its *chain*: the passes whose blobs make the state, a whole one first, then the
+    changes since, in order). A whole pass (:meth:`records`) starts a new chain and deletes
+    the previous chain's parts after its marker; a pass of changes (:meth:`records` with
+    ``delta=True``) adds its blob to the chain. A pass cut short leaves the previous marker
+    and its chain intact; :func:`restore_blob` names the parts no chain holds as stale.
 
     >>> cp = BlobCheckpoints("0@attributes")
     >>> table = dict(cp.records({"values": [1, 2, 3]}, next_offset=7))
     >>> sorted(table)
     [b'0@attributes@1.0', b'0@attributes@marker']
+    >>> table.update(cp.records({"add": [4]}, next_offset=8, delta=True))
+    >>> back = restore_blob("0@attributes", [(k, v) for k, v in table.items() if v is not None])
+    >>> back.data, back.deltas, back.resume_at
+    ({'values': [1, 2, 3]}, [{'add': [4]}], 8)
     >>> table.update(cp.records({"values": [4]}, next_offset=9))
-    >>> table[b'0@attributes@1.0'] is None   # the first pass's part, deleted
+    >>> table[b'0@attributes@1.0'] is None and table[b'0@attributes@2.0'] is None   # the old chain, deleted
     True
     >>> back = restore_blob("0@attributes", [(k, v) for k, v in table.items() if v is not None])
-    >>> back.data, back.resume_at, back.checkpoints.seq
-    ({'values': [4]}, 9, 2)
+    >>> back.data, back.deltas, back.resume_at, back.checkpoints.seq
+    ({'values': [4]}, [], 9, 3)
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.seq = 0  # the latest marker's pass
-        self.parts = 0  # its part count
+        self.chain: list[tuple[int, int]] = []  # (pass, part count) of the blobs the latest marker names
+        self.delta_bytes = 0  # compressed bytes of the chain's change blobs
+        self.base_bytes = 0  # ... and of its whole blob
+
+    @property
+    def parts(self) -> int:
+        """The latest pass's part count (0: none)."""
+        return self.chain[-1][1] if self.chain else 0
 
     def part_key(self, seq: int, part: int) -> bytes:
         return f"{self.name}@{seq}.{part}".encode()
+
+    def changes_will_do(self, max_passes: int) -> bool:
+        """Whether the next pass may hold changes only: there is a whole pass, the chain has
+        fewer than ``max_passes`` passes and its changes are still smaller than the whole
+        (else a whole pass keeps what a restore reads and applies bounded)."""
+        return bool(self.chain) and len(self.chain) < max_passes and self.delta_bytes < self.base_bytes
 
     @property
     def marker_key(self) -> bytes:
         return f"{self.name}@marker".encode()
 
-    def records(self, data: Any, next_offset: int) -> Iterator[CheckpointRecord]:
-        """One pass of ``data`` (JSON-able), which holds every input message before ``next_offset``."""
+    def records(self, data: Any, next_offset: int, *, delta: bool = False) -> Iterator[CheckpointRecord]:
+        """One pass of ``data`` (JSON-able), which holds every input message before
+        ``next_offset``: the whole state, or with ``delta`` its changes since the previous
+        pass (there must be one)."""
+        if delta and not self.chain:
+            raise ValueError(f"checkpoint {self.name}: changes need a whole pass before them")
         blob = zlib.compress(orjson.dumps(data), 1)
         seq, parts = self.seq + 1, max(1, math.ceil(len(blob) / BLOB_PART_BYTES))
         for i in range(parts):
             yield CheckpointRecord(self.part_key(seq, i), blob[i * BLOB_PART_BYTES : (i + 1) * BLOB_PART_BYTES])
-        marker = {"seq": seq, "parts": parts, "offset": next_offset, "bytes": len(blob)}
+        chain = [*self.chain, (seq, parts)] if delta else [(seq, parts)]
+        marker = {"seq": seq, "parts": parts, "offset": next_offset, "bytes": len(blob), "chain": chain}
         yield CheckpointRecord(self.marker_key, orjson.dumps(marker))
-        for i in range(self.parts):
-            yield CheckpointRecord(self.part_key(self.seq, i), None)
-        self.seq, self.parts = seq, parts
+        if not delta:
+            for old, n in self.chain:
+                for i in range(n):
+                    yield CheckpointRecord(self.part_key(old, i), None)
+        self.seq, self.chain = seq, chain
+        if delta:
+            self.delta_bytes += len(blob)
+        else:
+            self.base_bytes, self.delta_bytes = len(blob), 0
 
 
 @dataclass(slots=True)
 class RestoredBlob:
     """A blob-checkpointed state as of its latest marker."""
 
-    data: Any  # ``None``: no checkpoint
+    data: Any  # the whole state of the chain's first pass (``None``: no checkpoint)
     checkpoints: BlobCheckpoints
     resume_at: int | None  # the input offset to re-read from (``None``: no checkpoint)
     stale: list[bytes] = field(default_factory=list)  # parts of passes the marker does not name
+    deltas: list[Any] = field(default_factory=list)  # the changes of the chain's later passes, in order
 
 
 def restore_blob(name: str, items: Iterable[tuple[bytes, bytes]]) -> RestoredBlob:
-    """The state of checkpoint ``name`` from the table's (key, value) pairs (others are ignored)."""
+    """The state of checkpoint ``name`` from the table's (key, value) pairs (others are
+    ignored): the whole state and the changes after it, as of the latest marker."""
     cp = BlobCheckpoints(name)
     prefix = f"{name}@".encode()
     marker: dict[str, Any] | None = None
@@ -306,10 +338,21 @@ def restore_blob(name: str, items: Iterable[tuple[bytes, bytes]]) -> RestoredBlo
             parts[key] = value
     if marker is None:
         return RestoredBlob(None, cp, None, sorted(parts))
-    seq, n = int(marker["seq"]), int(marker["parts"])
-    wanted = [cp.part_key(seq, i) for i in range(n)]
-    if any(k not in parts for k in wanted):  # cannot happen: the marker follows its parts
-        raise ValueError(f"checkpoint {name}: pass {seq} lacks parts")
-    data = orjson.loads(zlib.decompress(b"".join(parts[k] for k in wanted)))
-    cp.seq, cp.parts = seq, n
-    return RestoredBlob(data, cp, int(marker["offset"]), sorted(set(parts) - set(wanted)))
+    # (markers written before the chains named only their own pass: a whole one)
+    chain = [(int(s), int(n)) for s, n in marker.get("chain") or [[marker["seq"], marker["parts"]]]]
+    blobs: list[Any] = []
+    wanted: list[bytes] = []
+    for seq, n in chain:
+        keys = [cp.part_key(seq, i) for i in range(n)]
+        if any(k not in parts for k in keys):  # cannot happen: the marker follows its parts
+            raise ValueError(f"checkpoint {name}: pass {seq} lacks parts")
+        raw = b"".join(parts[k] for k in keys)
+        blobs.append(orjson.loads(zlib.decompress(raw)))
+        wanted += keys
+        if len(blobs) == 1:
+            cp.base_bytes = len(raw)
+        else:
+            cp.delta_bytes += len(raw)
+    cp.seq, cp.chain = int(marker["seq"]), chain
+    return RestoredBlob(blobs[0], cp, int(marker["offset"]), sorted(set(parts) - set(wanted)), blobs[1:])
+

@@ -60,6 +60,10 @@ MAX_MESSAGE_BYTES = 512 * 1024
 SOURCE_IDLE_S = 30.0
 #: Wall seconds between heartbeats of a stage that has nothing new to say.
 HEARTBEAT_S = 5.0
+#: Most checkpoint passes of changes after a whole attribute index before the next whole
+#: one (also written once the changes' blobs add up to the whole one's size): bounds what a
+#: restore reads and applies.
+DELTA_PASSES = 30
 
 
 #: Name of the cluster stage's checkpoint (in its own one-partition table).
@@ -182,6 +186,9 @@ class AttributeStage:
         self.restored: set[int] = set()
         self.checkpoints: dict[int, BlobCheckpoints] = {}
         self.changed: set[int] = set()  # partitions changed since their last checkpoint
+        # partitions whose last checkpoint pass was not taken to its end: the changes it took
+        # from the index may not have been written, so the next pass writes the whole index
+        self._cut_short: set[int] = set()
 
     def handle(self, partition: int, raw: bytes, now: float, offset: int = -1) -> None:
         """Take one packed message of profiles (never raises on a bad message); a message at
@@ -252,11 +259,18 @@ class AttributeStage:
             last = self.last_offset.get(p)
             if last is None or p not in self.indexes:
                 continue
-            data = {"index": self.indexes[p].export(), "frontier": self.frontiers[p].export(),
-                    "evaluated": _finite(self.evaluated.get(p, float("-inf")))}
+            index = self.indexes[p]
             cp = self.checkpoints.setdefault(p, BlobCheckpoints(attributes_checkpoint(p)))
-            for record in cp.records(data, last + 1):
+            # the values changed since the last pass, unless the chain of changes has grown
+            # as large as the whole index (or as long as DELTA_PASSES): then the whole index
+            # again (the first pass, and the one after a pass that was cut short, too)
+            delta = p not in self._cut_short and cp.changes_will_do(DELTA_PASSES)
+            data = {"index": index.checkpoint_data(changes=delta), "frontier": self.frontiers[p].export(),
+                    "evaluated": _finite(self.evaluated.get(p, float("-inf")))}
+            self._cut_short.add(p)  # until the pass's last record is taken
+            for record in cp.records(data, last + 1, delta=delta):
                 yield p, record.key, record.value
+            self._cut_short.discard(p)
             self.changed.discard(p)
 
     def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
@@ -270,10 +284,14 @@ class AttributeStage:
         self.drop([partition], keep_restored=True)
         index = self.indexes[partition] = AttributeIndex(self.s)
         index.load(restored.data["index"])
+        latest = restored.data
+        for changes in restored.deltas:  # the passes of changes after the whole one, in order
+            index.apply_changes(changes["index"])
+            latest = changes
         frontier = self.frontiers[partition] = Frontier(SOURCE_IDLE_S)
         # restored sources count again once heard from (a re-read or a new message)
-        frontier.load(restored.data["frontier"], now=now - SOURCE_IDLE_S)
-        evaluated = restored.data["evaluated"]
+        frontier.load(latest["frontier"], now=now - SOURCE_IDLE_S)
+        evaluated = latest["evaluated"]
         if evaluated is not None:
             self.evaluated[partition] = float(evaluated)
         self.checkpoints[partition] = restored.checkpoints
@@ -293,6 +311,7 @@ class AttributeStage:
             self.last_offset.pop(p, None)
             self.resume_at.pop(p, None)
             self.changed.discard(p)
+            self._cut_short.discard(p)
             if not keep_restored:
                 self.restored.discard(p)
                 self.checkpoints.pop(p, None)

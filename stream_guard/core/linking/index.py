@@ -493,6 +493,8 @@ class AttributeIndex:
         self.weights = settings.link_weights
         self.values: dict[tuple[str, str], _Value] = {}
         self.dirty: set[tuple[str, str]] = set()
+        #: values whose state changed since the last export_changes (checkpoints of changes)
+        self.changed: set[tuple[str, str]] = set()
         self.started_at: float | None = None
         self._pending: list[AccountProfile] = []
         self.model_first_seen: dict[str, float] = {}  # never expires: models are few
@@ -513,13 +515,32 @@ class AttributeIndex:
 
     # --- checkpoints ------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
-        """The whole index as JSON-able data (the inverse of :meth:`load`)."""
+        """The whole index as JSON-able data, values in key order (the inverse of :meth:`load`)."""
+        return {"values": [self._row(key, self.values[key]) for key in sorted(self.values)], **self._meta()}
+
+    def checkpoint_data(self, *, changes: bool) -> dict[str, Any]:
+        """For a checkpoint pass: with ``changes`` what :meth:`export_changes` gives, else the
+        whole index (:meth:`export`); either way the changes are counted anew from here."""
+        if changes:
+            return self.export_changes()
+        self.changed = set()
+        return self.export()
+
+    def export_changes(self) -> dict[str, Any]:
+        """The values changed since the last call (or since :meth:`load`), those deleted, and
+        the index-wide fields: what :meth:`apply_changes` needs to bring the index as it was
+        at that call up to now (a checkpoint pass of changes, not of the whole index)."""
+        changed, self.changed = self.changed, set()
+        keys = sorted(changed)
+        return {"values": [self._row(k, self.values[k]) for k in keys if k in self.values],
+                "deleted": [k for k in keys if k not in self.values], **self._meta()}
+
+    def _row(self, key: tuple[str, str], vs: _Value) -> list[Any]:
+        return [key[0], key[1], vs.first_seen, vs.level, vs.linked, _finite(vs.judged_at), vs.accounts,
+                _encode_cols(vs.cols)]
+
+    def _meta(self) -> dict[str, Any]:
         return {
-            "values": [
-                [kind, value, vs.first_seen, vs.level, vs.linked, _finite(vs.judged_at), vs.accounts,
-                 _encode_cols(vs.cols)]
-                for (kind, value), vs in self.values.items()
-            ],
             "dirty": sorted(self.dirty),
             "started_at": self.started_at,
             "pending": [p.to_wire() for p in self._pending],
@@ -531,7 +552,20 @@ class AttributeIndex:
         """Replace this index's state by exported data (also the format of the version before
         the columns: one ``[account, 9 fields]`` list per member)."""
         self.values = {}
-        for kind, value, first_seen, level, linked, judged_at, *members in data["values"]:
+        self.changed = set()
+        self._load_values(data["values"])
+        self._load_meta(data)
+
+    def apply_changes(self, data: dict[str, Any]) -> None:
+        """Bring the index up to date with :meth:`export_changes`' data (after :meth:`load`
+        of the whole index it was exported from, and the changes before it, in order)."""
+        for kind, value in data["deleted"]:
+            self.values.pop((kind, value), None)
+        self._load_values(data["values"])
+        self._load_meta(data)
+
+    def _load_values(self, rows: list[list[Any]]) -> None:
+        for kind, value, first_seen, level, linked, judged_at, *members in rows:
             stride = _PIVOT_ROW if kind == "model" else _ROW
             vs = self.values[(kind, value)] = _Value(first_seen, stride, level, linked, _infinite(judged_at))
             if len(members) == 2:
@@ -544,6 +578,8 @@ class AttributeIndex:
             else:
                 for a, *fields in members[0]:
                     vs.join(sys.intern(a), [float(f) for f in fields[:stride]])
+
+    def _load_meta(self, data: dict[str, Any]) -> None:
         self.dirty = {(k, v) for k, v in data["dirty"]}
         self.started_at = data["started_at"]
         self._pending = [AccountProfile.from_wire(p) for p in data["pending"]]
@@ -576,6 +612,7 @@ class AttributeIndex:
                     first = self.model_first_seen.setdefault(value, profile.at)
                 vs = self.values[key] = _Value(first, _PIVOT_ROW if pivot else _ROW)
             self.dirty.add(key)
+            self.changed.add(key)
             if vs.level and h & ((1 << vs.level) - 1):
                 continue
             row = vs.rows.get(account)
@@ -634,6 +671,7 @@ class AttributeIndex:
                 self.dirty.add(key)  # a big value changes slowly: judged at most every link_big_value_every_s
                 continue
             vs.judged_at = at
+            self.changed.add(key)
             last = vs.column(LAST_AT)
             if last and min(last) < horizon:
                 vs.keep([i for i, t in enumerate(last) if t >= horizon])
@@ -657,6 +695,7 @@ class AttributeIndex:
         stale = [k for k, vs in self.values.items() if not vs or max(vs.column(LAST_AT)) < horizon]
         for k in stale:
             del self.values[k]
+        self.changed.update(stale)
         return len(stale)
 
     def _judge(self, kind: str, value: str, vs: _Value, at: float) -> LinkVerdict | None:

@@ -11,6 +11,7 @@ Groups used throughout:
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import xxhash
@@ -407,6 +408,51 @@ def test_load_refuses_columns_that_do_not_fit_the_members() -> None:
     data["values"][0] = [kind, value, first_seen, level, linked, judged_at, accounts + ["extra"], cols]
     with pytest.raises(ValueError, match="fields"):
         AttributeIndex(Settings()).load(data)
+
+
+def test_a_whole_checkpoint_and_the_changes_after_it_restore_the_index_at_every_step() -> None:
+    # hydra accounts joining and leaving values over intervals, a member cap that thins
+    # (hash sampling), values that expire (deleted), model pivots, judgements (judged_at,
+    # linked flips): the whole index once, then only its changes; at every step, a fresh
+    # index from the whole one plus the changes so far equals the live one, and judges alike
+    # (big values are judged at most every 2 intervals: judged later than they changed)
+    s = Settings(link_member_cap=12, link_ttl_s=3 * T, link_big_value_members=5, link_big_value_every_s=2 * T)
+    idx = AttributeIndex(s)
+    base = json.loads(json.dumps(idx.checkpoint_data(changes=False)))
+    deltas: list[dict[str, Any]] = []
+    sizes = []
+    for k in range(1, 9):
+        at = k * T
+        for i in range(3 * k if k < 6 else 2):
+            idx.observe(prof(f"a{k}-{i}", at, [("payment", f"pm_{i % 3}", 3), ("ip", "10.0.0.1", 3),
+                                               ("model", "m-new" if k > 2 else "m", 3)]))
+        if k % 2:
+            idx.observe(prof(f"nat{k}", at, [("ip", "10.9.9.9", 1)], age=400.0, hours=OFFICE))
+        idx.evaluate(at)
+        if k % 3 == 0:
+            idx.evaluate(at + T / 2)  # the deferred big values, with nothing new routed
+        idx.expire(at)
+        deltas.append(json.loads(json.dumps(idx.checkpoint_data(changes=True))))
+        sizes.append(len(deltas[-1]["values"]))
+        again = AttributeIndex(s)
+        again.load(base)
+        for d in deltas:
+            again.apply_changes(d)
+        assert again.export() == idx.export(), f"after interval {k}"
+        assert again.changed == set()
+    assert idx.dropped > 0 and any(d["deleted"] for d in deltas), "thinning and expiry should have happened"
+    assert sizes[-1] < len(idx.values), "a pass of changes holds only the changes"
+    assert again.evaluate(9 * T) == idx.evaluate(9 * T)
+
+
+def test_values_left_alone_are_not_in_the_next_pass_of_changes() -> None:
+    idx = _filled()
+    idx.checkpoint_data(changes=False)
+    idx.observe(prof("solo", 2 * T, [("payment", "pm_solo", 1)]))
+    idx.evaluate(2 * T)
+    changes = idx.export_changes()
+    assert {(v[0], v[1]) for v in changes["values"]} == {("payment", "pm_solo"), ("payment", "pm_x")}
+    assert idx.export_changes()["values"] == []  # nothing since
 
 
 def test_member_table_reads_like_the_list_of_rows_it_holds() -> None:

@@ -195,7 +195,7 @@ class _Topics:
 SIZES = [8, 8, 10, 10, 10, 16, 16, 16]  # the cluster grows x2 (cluster_growth_factor 1.5): alerted again
 
 
-def _run(crash: str | None) -> tuple[_Topics, list[tuple[str, str]]]:
+def _run(crash: str | None, checkpoints: tuple[int, ...] = (1,)) -> tuple[_Topics, list[tuple[str, str]]]:
     """The stages over SIZES' intervals; with ``crash``, checkpointed after the second
     interval and crashed after the fourth (``"restore"``: restored and re-read as the
     worker does; ``"no-reread"``: restored, the re-read skipped; ``"no-restore"``: new
@@ -206,7 +206,7 @@ def _run(crash: str | None) -> tuple[_Topics, list[tuple[str, str]]]:
     alerts: list[tuple[str, str]] = []
     for k, n in enumerate(SIZES):
         alerts += [(a["alert_id"], a["kind"]) for a in topics.interval(T + 900 * (k + 1), n)]
-        if crash and k == 1:
+        if crash and k in checkpoints:
             topics.checkpoint(table, clusters)
         if crash == "restore" and k == 3:
             assert topics.crash_and_restore(table, clusters) > 0
@@ -232,6 +232,35 @@ def test_cross_account_stages_after_a_crash_equal_an_uninterrupted_run() -> None
         assert crashed.attributes.indexes[p].export() == plain.attributes.indexes[p].export()
     (cid,) = {c.cluster_id for c in plain.clusters.book.clusters}
     assert {c.cluster_id for c in crashed.clusters.book.clusters} == {cid}
+
+
+def test_a_restore_from_a_whole_index_and_passes_of_changes_equals_an_uninterrupted_run() -> None:
+    """Checkpoint passes after each of the first two intervals: the first writes the whole
+    attribute indexes, the next only their changes; crash two intervals later, restore (the
+    whole one plus the changes), re-read: the same alerts and state."""
+    plain, plain_alerts = _run(None)
+    crashed, crashed_alerts = _run("restore", checkpoints=(0, 1))
+    assert set(crashed_alerts) == set(plain_alerts)
+    assert crashed.clusters.book.export() == plain.clusters.book.export()
+    for p in range(4):
+        assert crashed.attributes.indexes[p].export() == plain.attributes.indexes[p].export()
+    chains = [crashed.attributes.checkpoints[p].chain for p in range(4) if p in crashed.attributes.checkpoints]
+    assert any(len(chain) > 1 for chain in chains), "passes of changes should have been written"
+
+
+def test_a_pass_cut_short_is_followed_by_a_whole_one() -> None:
+    topics = _Topics()
+    topics.interval(T + 900, 8)
+    list(topics.attributes.checkpoint(range(4)))  # whole indexes
+    topics.interval(T + 1800, 10)
+    cut = topics.attributes.checkpoint(range(4))
+    first, _, _ = next(cut)  # the worker stopped sending this pass after its first record
+    cut.close()
+    topics.interval(T + 2700, 12)
+    markers = {p: orjson.loads(v) for p, k, v in topics.attributes.checkpoint(range(4))
+               if k.endswith(b"@marker") and v is not None}
+    assert len(markers[first]["chain"]) == 1  # its changes were taken but maybe not written: whole again
+    assert any(len(m["chain"]) == 2 for p, m in markers.items() if p != first)  # the others: changes
 
 
 def test_controls_without_the_re_read_or_the_restore_the_outcome_differs() -> None:
