@@ -61,9 +61,8 @@ BAD_LINES_SHOWN = 20
 def cmd_replay(args: argparse.Namespace) -> int:
     import orjson
 
-    from stream_guard.linking_process import LinkingProcessError
     from stream_guard.replay import REORDER_EVENTS, BadLine, ReplayError, ReplayReport, open_events, replay
-    from stream_guard.subprocesses import peak_rss_bytes
+    from stream_guard.subprocesses import ChildFailed, peak_rss_bytes
 
     settings = _settings(args)
     tune_gc(settings.gc_threshold)  # the libraries are imported: out of the collector's way
@@ -105,7 +104,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     except ReplayError as exc:
         print(f"stream-guard replay: error: {exc}", file=sys.stderr)
         return 2
-    except LinkingProcessError as exc:
+    except ChildFailed as exc:  # a helper process (--jobs 2 or 3) failed or died: nothing is silently missing
         print(f"stream-guard replay: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # writing the output failed (disk full, closed pipe, ...)

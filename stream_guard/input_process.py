@@ -18,27 +18,18 @@ a child that dies is an error too, never a shorter input.
 
 from __future__ import annotations
 
-import multiprocessing.process
 import multiprocessing.queues
-import queue
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any
 
-from stream_guard.subprocesses import context, peak_rss_bytes
+from stream_guard.subprocesses import Child, ChildFailed, context, peak_rss_bytes, send_failure
 
 __all__ = ["InputProcess", "InputProcessError"]
 
-#: Seconds between checks that the child is still alive while waiting for it.
-_POLL_S = 0.5
 
-
-class InputProcessError(RuntimeError):
+class InputProcessError(ChildFailed):
     """The child process reading ahead failed (``kind``: the exception's type name) or died."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
 
 
 def _produce(source: Callable[[], Iterable[Any]], out: Any, batch: int) -> None:
@@ -53,9 +44,8 @@ def _produce(source: Callable[[], Iterable[Any]], out: Any, batch: int) -> None:
         out.put(("items", items))
         out.put(("end", peak_rss_bytes()))
     except BaseException as exc:  # told to the parent, which raises it; and re-raised here
-        out.put(("error", (type(exc).__name__, str(exc))))
+        send_failure(out, exc)
         raise
-
 
 
 class InputProcess:
@@ -63,32 +53,25 @@ class InputProcess:
     ``functools.partial`` of one), produced in a child process (see the module docstring)."""
 
     def __init__(self, source: Callable[[], Iterable[Any]], *, batch: int = 1024, max_batches: int = 64) -> None:
-        ctx = context()
-        self._queue: multiprocessing.queues.Queue[tuple[str, Any]] = ctx.Queue(maxsize=max_batches)
-        self._proc: multiprocessing.process.BaseProcess = ctx.Process(
-            target=_produce, args=(source, self._queue, batch), name="stream-guard-input", daemon=True)
-        self._proc.start()
+        answers: multiprocessing.queues.Queue[tuple[str, Any]] = context().Queue(maxsize=max_batches)
+        self._child = Child(_produce, (source, answers, batch), answers, name="stream-guard-input",
+                            what="input process", error=InputProcessError)
         self.peak_rss_bytes = 0  # the child's own peak RSS, once it has given every item
 
     def __iter__(self) -> Iterator[Any]:
         while True:
-            kind, value = self._get()
-            if kind == "items":
-                yield from value
-            elif kind == "end":
+            message = self._child.receive()
+            assert message is not None  # (a blocking receive answers or raises)
+            kind, value = message
+            if kind == "end":
                 self.peak_rss_bytes = value
-                self._proc.join(timeout=30.0)
+                self._child.proc.join(timeout=30.0)
                 return
-            else:
-                self.terminate()
-                name, message = value
-                raise InputProcessError(name, message)
+            yield from value
 
     def terminate(self) -> None:
         """Stop the child now (after an error elsewhere, or when its items are not wanted)."""
-        if self._proc.is_alive():
-            self._proc.terminate()
-        self._proc.join(timeout=5.0)
+        self._child.terminate()
 
     def __enter__(self) -> InputProcess:
         return self
@@ -96,14 +79,3 @@ class InputProcess:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.terminate()
-
-    def _get(self) -> tuple[str, Any]:
-        while True:
-            try:
-                message: tuple[str, Any] = self._queue.get(timeout=_POLL_S)
-                return message
-            except queue.Empty:
-                if not self._proc.is_alive() and self._queue.empty():
-                    raise InputProcessError(
-                        "ProcessDied", f"the input process ended unexpectedly (exit code {self._proc.exitcode})",
-                    ) from None

@@ -32,11 +32,7 @@ falls behind, so memory stays bounded. A child that fails or dies is reported as
 
 from __future__ import annotations
 
-import multiprocessing.process
 import multiprocessing.queues
-import queue
-import time
-import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,15 +42,11 @@ from stream_guard.core.flow import InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.settings import Settings
-from stream_guard.subprocesses import context, peak_rss_bytes
+from stream_guard.subprocesses import Child, ChildFailed, context, peak_rss_bytes, send_failure
 
 __all__ = ["LinkingProcess", "LinkingProcessError", "LinkingSummary"]
 
-#: Seconds between checks that the child is still alive while waiting for it.
-_POLL_S = 0.5
-
-
-class LinkingProcessError(RuntimeError):
+class LinkingProcessError(ChildFailed):
     """The child process running the cross-account stages failed or died."""
 
 
@@ -91,9 +83,8 @@ def _serve(settings: Settings, requests: Any, results: Any) -> None:
             profiles, through = request
             results.put(("alerts", linking.deliver(profiles, through)))
     except BaseException as exc:  # reported to the parent, which raises it; and re-raised here
-        results.put(("error", "".join(traceback.format_exception_only(type(exc), exc)).strip()))
+        send_failure(results, exc)
         raise
-
 
 
 class LinkingProcess:
@@ -102,10 +93,9 @@ class LinkingProcess:
     def __init__(self, settings: Settings, *, max_steps: int = 16) -> None:
         ctx = context()
         self._requests: multiprocessing.queues.Queue[tuple[list[AccountProfile], float] | None] = ctx.Queue()
-        self._results = ctx.Queue()
-        self._proc: multiprocessing.process.BaseProcess = ctx.Process(
-            target=_serve, args=(settings, self._requests, self._results), name="stream-guard-linking", daemon=True)
-        self._proc.start()
+        answers: multiprocessing.queues.Queue[tuple[str, Any]] = ctx.Queue()
+        self._child = Child(_serve, (settings, self._requests, answers), answers, name="stream-guard-linking",
+                            what="cross-account process", error=LinkingProcessError)
         self.max_steps = max_steps
         self.in_flight = 0  # steps delivered whose alerts have not been taken yet
         self.summary: LinkingSummary | None = None
@@ -121,58 +111,30 @@ class LinkingProcess:
         those ready now, and the oldest ones until at most ``max_steps`` stay in flight
         (all of them with ``wait_all``)."""
         while self.in_flight:
-            must_wait = wait_all or self.in_flight > self.max_steps
-            answer = self._get(block=must_wait)
-            if answer is None:
+            message = self._child.receive(block=wait_all or self.in_flight > self.max_steps)
+            if message is None:
                 return
+            kind, alerts = message
+            if kind != "alerts":
+                raise LinkingProcessError(kind, f"cross-account process: unexpected answer {kind!r}")
             self.in_flight -= 1
-            yield answer
+            yield alerts
 
     def close(self) -> LinkingSummary:
         """Stop the child after the steps in flight (their alerts must have been taken) and
         return its summary of the cross-account state."""
         if self.in_flight:
-            raise LinkingProcessError(f"{self.in_flight} steps' alerts were not taken before close")
+            raise LinkingProcessError("Unfinished", f"{self.in_flight} steps' alerts were not taken before close")
         if self.summary is None:
             self._requests.put(None)
-            message = self._get_message(block=True)
+            message = self._child.receive()
             if message is None or message[0] != "done":
-                raise LinkingProcessError(f"cross-account process: unexpected answer {message!r:.80} at close")
+                raise LinkingProcessError("Unexpected", f"cross-account process: unexpected answer {message!r:.80} "
+                                                        "at close")
             self.summary = message[1]
-            self._proc.join(timeout=30.0)
+            self._child.proc.join(timeout=30.0)
         return self.summary
 
     def terminate(self) -> None:
         """Stop the child now (after an error elsewhere); its pending work is dropped."""
-        if self._proc.is_alive():
-            self._proc.terminate()
-        self._proc.join(timeout=5.0)
-
-    def _get(self, *, block: bool) -> list[Alert] | None:
-        message = self._get_message(block=block)
-        if message is None:
-            return None
-        kind, value = message
-        if kind != "alerts":
-            raise LinkingProcessError(f"cross-account process: unexpected answer {kind!r}")
-        alerts: list[Alert] = value
-        return alerts
-
-    def _get_message(self, *, block: bool) -> tuple[str, Any] | None:
-        while True:
-            try:
-                kind, value = self._results.get(timeout=_POLL_S) if block else self._results.get_nowait()
-            except queue.Empty:
-                if not self._proc.is_alive():
-                    time.sleep(0.05)  # an error the child put just before it ended may still be in the pipe
-                    if self._results.empty():
-                        raise LinkingProcessError(
-                            f"cross-account process ended unexpectedly (exit code {self._proc.exitcode})") from None
-                    continue
-                if not block:
-                    return None
-                continue
-            if kind == "error":
-                self.terminate()
-                raise LinkingProcessError(f"cross-account process failed: {value}")
-            return kind, value
+        self._child.terminate()

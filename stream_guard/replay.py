@@ -460,7 +460,8 @@ def replay(
     detectors (:mod:`~stream_guard.linking_process`), and ``input_process`` reads, validates
     and orders the input in another (:mod:`~stream_guard.input_process`): the same alerts in
     the same order either way. Raises :class:`ReplayError` when the file cannot be read, and
-    :class:`~stream_guard.linking_process.LinkingProcessError` if the linking process fails.
+    :class:`~stream_guard.subprocesses.ChildFailed` (``LinkingProcessError``,
+    ``InputProcessError``) if a helper process fails or dies.
     """
     started = time.perf_counter()
     report = ReplayReport()
@@ -478,10 +479,8 @@ def replay(
                 stack.callback(linking.terminate)  # (ended already after a complete replay)
             else:
                 linking = InProcessLinking(settings)
-        items: Iterable[InputItem] = source()
-        reader = None
-        if input_process:
-            items = reader = stack.enter_context(InputProcess(source))
+        reader = stack.enter_context(InputProcess(source)) if input_process else None
+        items: Iterable[InputItem] = source() if reader is None else reader
         run = _Run(settings, report, Flow(settings, linking, partitions=n), linking, n, keep_alerts=keep_alerts,
                    on_alert=on_alert, on_bad_line=on_bad_line, progress=progress, progress_every_s=progress_every_s,
                    started=started)
@@ -489,7 +488,7 @@ def replay(
             run.consume(items)
         except InputProcessError as exc:
             if exc.kind == "ReplayError":
-                raise ReplayError(str(exc)) from None
+                raise ReplayError(exc.detail) from None
             raise
         run.finish(flush)
         if reader is not None:

@@ -57,7 +57,7 @@ def test_a_killed_child_is_an_error_not_a_shorter_input() -> None:
     reader = InputProcess(slow, batch=1)
     items = iter(reader)
     assert next(items) == 1
-    pid = reader._proc.pid
+    pid = reader._child.proc.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(InputProcessError, match="ended unexpectedly"):

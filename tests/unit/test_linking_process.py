@@ -112,10 +112,10 @@ def test_a_failure_in_the_child_is_an_error_with_its_reason(monkeypatch: pytest.
 
 def test_a_killed_child_is_an_error_not_missing_alerts() -> None:
     link = LinkingProcess(S)
-    pid = link._proc.pid
+    pid = link._child.proc.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
-    link._proc.join(timeout=10)
+    link._child.proc.join(timeout=10)
     link.deliver(profiles_at(900.0), 900.0)
     with pytest.raises(LinkingProcessError, match="ended unexpectedly"):
         list(link.results(wait_all=True))
@@ -127,3 +127,18 @@ def test_closing_with_steps_not_taken_is_refused() -> None:
     with pytest.raises(LinkingProcessError, match="not taken"):
         link.close()
     link.terminate()
+
+
+def test_the_cli_names_a_failed_helper_process_in_one_line(hydra_file: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from stream_guard.cli import main
+
+    def broken(self: InProcessLinking, profiles: list[AccountProfile], through: float) -> list[Any]:
+        raise ValueError("broken on purpose")
+
+    monkeypatch.setattr(InProcessLinking, "deliver", broken)  # the forked child has it too
+    assert main(["replay", str(hydra_file), "--out", str(tmp_path / "a.jsonl"), "--jobs", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("stream-guard replay: error: the cross-account process failed: ValueError: "
+                       "broken on purpose")
