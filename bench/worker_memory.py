@@ -986,11 +986,13 @@ def inprocess(accounts: int, mode: str, args: argparse.Namespace) -> dict[str, A
         n = 0
         for p, det in flow.detectors.items():
             n += sum(1 for _ in writers[p].records(det, offsets[p]))
-        # as the worker's attribute stage does (stream/linking.py): the changed values, or the whole index
+        # as the worker's stages do (stream/linking.py): what changed, or the whole index / book
         delta = index_cp.changes_will_do(DELTA_PASSES)
         index = pipeline.index.checkpoint_data(changes=delta)
         n += len(list(index_cp.records({"index": index}, counts["events"], delta=delta)))
-        n += len(list(book_cp.records({"book": pipeline.book.export()}, counts["events"])))
+        delta = book_cp.changes_will_do(DELTA_PASSES)  # the cluster stage's too
+        book = pipeline.book.checkpoint_data(changes=delta)
+        n += len(list(book_cp.records({"book": book}, counts["events"], delta=delta)))
         return n
 
     def tick() -> None:

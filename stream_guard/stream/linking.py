@@ -60,9 +60,9 @@ MAX_MESSAGE_BYTES = 512 * 1024
 SOURCE_IDLE_S = 30.0
 #: Wall seconds between heartbeats of a stage that has nothing new to say.
 HEARTBEAT_S = 5.0
-#: Most checkpoint passes of changes after a whole attribute index before the next whole
-#: one (also written once the changes' blobs add up to the whole one's size): bounds what a
-#: restore reads and applies.
+#: Most checkpoint passes of changes after a whole attribute index (or cluster book) before
+#: the next whole one (also written once the changes' blobs add up to the whole one's size):
+#: bounds what a restore reads and applies.
 DELTA_PASSES = 30
 
 
@@ -331,6 +331,7 @@ class ClusterStage:
         self.restored = False
         self.checkpoints = BlobCheckpoints(CLUSTER_CHECKPOINT)
         self.changed = False
+        self._cut_short = False  # (as AttributeStage's: the next pass writes the whole book)
 
     def handle(self, raw: bytes, now: float, offset: int = -1) -> None:
         """Take one packed message of verdicts (applied when its boundary is judged); a
@@ -389,9 +390,14 @@ class ClusterStage:
         judged, with the next offset of the verdicts topic."""
         if not self.changed or self.last_offset < 0:
             return
-        data = {"book": self.book.export(), "frontier": self.frontier.export(), "evaluated": _finite(self.evaluated)}
-        for record in self.checkpoints.records(data, self.last_offset + 1):
+        # what changed since the last pass, or the whole book (as AttributeStage.checkpoint)
+        delta = not self._cut_short and self.checkpoints.changes_will_do(DELTA_PASSES)
+        data = {"book": self.book.checkpoint_data(changes=delta), "frontier": self.frontier.export(),
+                "evaluated": _finite(self.evaluated)}
+        self._cut_short = True  # until the pass's last record is taken
+        for record in self.checkpoints.records(data, self.last_offset + 1, delta=delta):
             yield record.key, record.value
+        self._cut_short = False
         self.changed = False
 
     def restore(self, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
@@ -403,9 +409,14 @@ class ClusterStage:
             return restored
         self.book = ClusterBook(self.s)
         self.book.load(restored.data["book"])
+        latest = restored.data
+        for changes in restored.deltas:  # the passes of changes after the whole one, in order
+            self.book.apply_changes(changes["book"])
+            latest = changes
         self.frontier = Frontier(SOURCE_IDLE_S)
-        self.frontier.load(restored.data["frontier"], now=now - SOURCE_IDLE_S)
-        self.evaluated = _boundary(restored.data["evaluated"])
+        self.frontier.load(latest["frontier"], now=now - SOURCE_IDLE_S)
+        self.evaluated = _boundary(latest["evaluated"])
+        self._cut_short = False
         self.last_offset = restored.resume_at - 1
         self.resume_at = {0: restored.resume_at}
         self.changed = False

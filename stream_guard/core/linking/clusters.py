@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import xxhash
@@ -94,6 +94,16 @@ class Cluster:
     links: list[LinkVerdict]
     score: float
     stats: dict[str, float]
+
+
+@dataclass(slots=True)
+class _Changes:
+    """What changed in a :class:`ClusterBook` since its last checkpoint pass."""
+
+    links: set[tuple[str, str]] = field(default_factory=set)  # link keys set, replaced or dropped
+    pivots: set[str] = field(default_factory=set)  # accounts whose pivot record changed
+    clusters: set[str] = field(default_factory=set)  # accounts whose cluster id changed
+    gates: set[tuple[str, str]] = field(default_factory=set)  # (detector, account) member gates
 
 
 class _UnionFind:
@@ -178,6 +188,8 @@ class ClusterBook:
         self.member_gates: dict[str, dict[str, Cooldown]] = {}
         self.clusters: list[Cluster] = []
         self._pending: list[LinkVerdict | PivotVerdict] = []
+        #: what changed since the last export_changes (checkpoint passes of changes)
+        self.changed = _Changes()
 
     # --- checkpoints -----------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
@@ -190,9 +202,40 @@ class ClusterBook:
             # the records as JSON arrays (orjson writes no NamedTuple), as they have always been
             "pivoted": {a: list(p) for a, p in self.pivoted.items()},
             "account_cluster": self.account_cluster,
-            "cluster_gate": {c: list(g) for c, g in self.cluster_gate.items()},
             "member_gate": self._gates_by_account(),
-            "pending": [v.to_wire() for v in self._pending],
+            **self._meta(),
+        }
+
+    def _meta(self) -> dict[str, Any]:
+        """What every pass holds whole: the cluster gates (one per alerted cluster) and the
+        verdicts not applied yet (at most the boundaries not judged yet)."""
+        return {"cluster_gate": {c: list(g) for c, g in self.cluster_gate.items()},
+                "pending": [v.to_wire() for v in self._pending]}
+
+    def checkpoint_data(self, *, changes: bool) -> dict[str, Any]:
+        """For a checkpoint pass: with ``changes`` what :meth:`export_changes` gives, else the
+        whole book (:meth:`export`); either way the changes are counted anew from here."""
+        if changes:
+            return self.export_changes()
+        self.changed = _Changes()
+        return self.export()
+
+    def export_changes(self) -> dict[str, Any]:
+        """What changed since the last call (or since :meth:`load`): what :meth:`apply_changes`
+        needs to bring the book as it was at that call up to now. Links, pivots, cluster ids
+        and member gates as they are now (``None``: gone); the cluster gates and the pending
+        verdicts whole."""
+        ch, self.changed = self.changed, _Changes()
+        links, since = self.links, self.linked_since
+        gates = self.member_gates
+        return {
+            "links": [[k, v, links[(k, v)].to_wire() if (k, v) in links else None, since.get((k, v))]
+                      for k, v in sorted(ch.links)],
+            "pivoted": {a: list(p) if (p := self.pivoted.get(a)) is not None else None for a in sorted(ch.pivots)},
+            "account_cluster": {a: self.account_cluster.get(a) for a in sorted(ch.clusters)},
+            "member_gate": [[d, a, list(g) if (g := gates.get(d, {}).get(a)) is not None else None]
+                            for d, a in sorted(ch.gates)],
+            **self._meta(),
         }
 
     def load(self, data: dict[str, Any]) -> None:
@@ -202,13 +245,49 @@ class ClusterBook:
         self.linked_since = {(k, v): t for k, v, t in data["linked_since"]}
         self.pivoted = {a: Pivoted._make(p) for a, p in data["pivoted"].items()}
         self.account_cluster = dict(data["account_cluster"])
-        self.cluster_gate = {c: ClusterCooldown._make(g) for c, g in data["cluster_gate"].items()}
         self.member_gates = {}
         for a, gates in data["member_gate"].items():
             for d, g in gates.items():
                 self.member_gates.setdefault(d, {})[a] = Cooldown._make(g)
-        self._pending = [verdict_from_wire(v) for v in data["pending"]]
+        self._load_meta(data)
         self.clusters = []
+        self.changed = _Changes()
+
+    def apply_changes(self, data: dict[str, Any]) -> None:
+        """Bring the book up to date with :meth:`export_changes`' data (after :meth:`load` of
+        the whole book it was exported from, and the changes before it, in order)."""
+        for kind, value, wire, since in data["links"]:
+            key = (kind, value)
+            v = verdict_from_wire(wire) if wire is not None else None
+            if isinstance(v, LinkVerdict):
+                self.links[key] = v
+            else:
+                self.links.pop(key, None)
+            if since is None:
+                self.linked_since.pop(key, None)
+            else:
+                self.linked_since[key] = since
+        for a, p in data["pivoted"].items():
+            if p is None:
+                self.pivoted.pop(a, None)
+            else:
+                self.pivoted[a] = Pivoted._make(p)
+        for a, cid in data["account_cluster"].items():
+            if cid is None:
+                self.account_cluster.pop(a, None)
+            else:
+                self.account_cluster[a] = cid
+        for d, a, g in data["member_gate"]:
+            if g is None:
+                self.member_gates.get(d, {}).pop(a, None)
+            else:
+                self.member_gates.setdefault(d, {})[a] = Cooldown._make(g)
+        self._load_meta(data)
+        self.changed = _Changes()
+
+    def _load_meta(self, data: dict[str, Any]) -> None:
+        self.cluster_gate = {c: ClusterCooldown._make(g) for c, g in data["cluster_gate"].items()}
+        self._pending = [verdict_from_wire(v) for v in data["pending"]]
 
     # --- input ---------------------------------------------------------------------------
     def update(self, verdicts: Iterable[LinkVerdict | PivotVerdict]) -> None:
@@ -236,6 +315,7 @@ class ClusterBook:
                 alerts += self._pivot(v)
                 continue
             key = (v.kind, v.value)
+            self.changed.links.add(key)
             if v.linked:
                 self.links[key] = v
                 self.linked_since.setdefault(key, v.at)
@@ -253,8 +333,10 @@ class ClusterBook:
         for key in [k for k, v in self.links.items() if v.at < horizon]:
             del self.links[key]
             self.linked_since.pop(key, None)
+            self.changed.links.add(key)
         for account in [a for a, p in self.pivoted.items() if p.at < horizon]:
             del self.pivoted[account]
+            self.changed.pivots.add(account)
         uf = _UnionFind()
         info = _MemberRows()
         for key in sorted(self.links):
@@ -282,7 +364,7 @@ class ClusterBook:
             taken.add(cid)
             score, stats = self._score(members, links, info)
             clusters.append(Cluster(cid, members, links, score, stats))
-        self.account_cluster = {a: c.cluster_id for c in clusters for a in c.members}
+        self._set_account_clusters({a: c.cluster_id for c in clusters for a in c.members})
         self.clusters = clusters
         alerts: list[Alert] = []
         for c in clusters:
@@ -293,6 +375,14 @@ class ClusterBook:
             del self.cluster_gate[cid]
         self._drop_member_gates(at)
         return pivot_alerts + alerts
+
+    def _set_account_clusters(self, new: dict[str, str]) -> None:
+        """Replace each account's cluster id, counting the accounts whose id changed."""
+        old = self.account_cluster
+        changed = self.changed.clusters
+        changed.update(a for a, cid in new.items() if old.get(a) != cid)
+        changed.update(a for a in old if a not in new)
+        self.account_cluster = new
 
     def _gates_by_account(self) -> dict[str, dict[str, list[float]]]:
         """The member gates as checkpoints hold them: account -> detector -> [rank, until]."""
@@ -309,9 +399,10 @@ class ClusterBook:
             for a, g in gates.items():
                 if ended.get(a, True):
                     ended[a] = g.until <= at and a not in self.account_cluster
-        for gates in self.member_gates.values():
+        for d, gates in self.member_gates.items():
             for a in [a for a in gates if ended[a]]:
                 del gates[a]
+                self.changed.gates.add((d, a))
 
     def _voted_id(self, members: list[str], taken: set[str]) -> str | None:
         """The id of the previous cluster holding most of ``members`` (not taken yet this
@@ -434,6 +525,7 @@ class ClusterBook:
         if not admit(self.member_gates.setdefault(CLUSTER_MEMBER, {}), account, severity, at=at,
                      cooldown_s=s.cooldown_s):
             return []
+        self.changed.gates.add((CLUSTER_MEMBER, account))
         reasons = [
             reason("cluster", len(c.members), s.cluster_min_accounts,
                    f"member of cluster {c.cluster_id} (score {c.score:.2f}) of {len(c.members)} accounts"),
@@ -453,12 +545,14 @@ class ClusterBook:
         s = self.s
         for account, share, delay, requests, likeness, speedup in v.movers:
             self.pivoted[account] = Pivoted(v.model, share, delay, requests, likeness, speedup, v.at)
+            self.changed.pivots.add(account)
             if likeness < s.pivot_min_likeness:
                 continue  # a fast benign adopter: evidence only
             severity = "high" if likeness >= s.pivot_high_likeness and speedup >= s.pivot_high_speedup else "medium"
             if not admit(self.member_gates.setdefault(MODEL_PIVOT, {}), account, severity, at=v.at,
                          cooldown_s=s.cooldown_s):
                 continue
+            self.changed.gates.add((MODEL_PIVOT, account))
             score = round(min(0.5 + 0.5 * likeness * share, 1.0), 4)
             reasons = [
                 reason("pivot_share", share, s.pivot_min_share,

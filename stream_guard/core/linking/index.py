@@ -192,6 +192,31 @@ class MemberTable(Sequence[MemberRow]):
     def __repr__(self) -> str:
         return f"MemberTable({list(self)!r})"
 
+    def to_wire(self) -> dict[str, Any]:
+        """JSON-able columns: the accounts and the rows' fields as one base64 string of
+        little-endian doubles (a JSON array of 5 per row cost ~3x the time to write and read).
+
+        >>> t = MemberTable([MemberRow("a", 26.0, 0.9, 2.0, 7)])
+        >>> MemberTable.from_wire(t.to_wire()) == t
+        True
+        """
+        return {"accounts": self.accounts, "cols": _encode_cols(self.cols)}
+
+    @classmethod
+    def from_wire(cls, data: Any) -> MemberTable:
+        """The inverse of :meth:`to_wire`; also reads the rows as JSON arrays (the format
+        before the columns). Raises ``ValueError`` or ``TypeError`` on data that does not fit."""
+        if not isinstance(data, dict):
+            return cls(data)
+        table = cls()
+        accounts, cols = data["accounts"], _decode_cols(data["cols"])
+        if not isinstance(accounts, list) or not all(isinstance(a, str) for a in accounts):
+            raise TypeError("member table: accounts must be a list of strings")
+        if len(cols) != 4 * len(accounts) or not math.isfinite(sum(cols)):
+            raise ValueError(f"member table: {len(accounts)} accounts but {len(cols)} fields (or not finite)")
+        table.accounts, table.cols = accounts, cols
+        return table
+
 
 @dataclass(slots=True)
 class LinkVerdict:
@@ -221,7 +246,7 @@ class LinkVerdict:
         """JSON-able form (for the links topic)."""
         return {"t": "link", "kind": self.kind, "value": self.value, "at": self.at, "accounts": self.accounts,
                 "score": self.score, "linked": self.linked, "stats": self.stats,
-                "members": [list(r) for r in self.members]}  # orjson writes no NamedTuple
+                "members": self.table.to_wire()}
 
 
 @dataclass(slots=True)
@@ -244,7 +269,7 @@ def verdict_from_wire(data: dict[str, Any]) -> LinkVerdict | PivotVerdict:
     if data["t"] == "pivot":
         return PivotVerdict(data["model"], data["released_at"], data["at"], [Mover._make(m) for m in data["movers"]])
     return LinkVerdict(data["kind"], data["value"], data["at"], data["accounts"], data["score"],
-                       data["linked"], data["stats"], MemberTable(data["members"]))
+                       data["linked"], data["stats"], MemberTable.from_wire(data["members"]))
 
 
 def majority_mask(masks: list[int], bits: int = 24) -> int:

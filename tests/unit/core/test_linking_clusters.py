@@ -496,7 +496,7 @@ def test_export_keeps_gates_and_pivots_as_json_arrays_and_load_gives_the_records
     assert data["member_gate"]["a0"] == {"model_pivot": [1.0, T + S.cooldown_s],
                                          "cluster_member": [float(rank), T + S.cooldown_s]}
     assert data["pivoted"] == {"a0": ["m-new", 0.9, 0.0, 30.0, 0.9, 1.0, T]}
-    assert data["links"][0]["members"][0] == ["a0", 26.0, 0.9, 2.0, ALL_DAY]
+    assert data["links"][0]["members"]["accounts"] == [f"a{i}" for i in range(5)]  # members as columns
     again = book()
     again.load(data)
     assert again.export() == b.export()
@@ -541,3 +541,74 @@ def test_union_find_gives_the_connected_components(lists: list[list[str]]) -> No
     for a in uf.parent:
         got.setdefault(uf.find(a), set()).add(a)
     assert {frozenset(c) for c in got.values()} == expected
+
+
+def _normal(data: dict[str, Any]) -> dict[str, Any]:
+    """An export with its lists in key order (a restored book may hold its dicts in another
+    order; nothing the book does depends on it)."""
+    out = orjson.loads(orjson.dumps(data))
+    out["links"] = sorted(out["links"], key=lambda v: (v["kind"], v["value"]))
+    out["linked_since"] = sorted(out["linked_since"])
+    return out
+
+
+def test_a_whole_checkpoint_and_the_changes_after_it_restore_the_book_at_every_step() -> None:
+    # clusters forming, growing, merging and splitting, links refreshed, unlinked and decayed,
+    # pivots (extraction-like and not) and their expiry, member gates set and dropped: the
+    # whole book once, then only its changes; at every step a fresh book from the whole one
+    # plus the changes so far equals the live one and raises the same alerts next
+    s = Settings(cooldown_s=2 * T, link_ttl_s=3 * T)
+    b = book(s)
+    base = orjson.loads(orjson.dumps(b.checkpoint_data(changes=False)))
+    deltas: list[dict[str, Any]] = []
+    plan: dict[int, list[LinkVerdict | PivotVerdict]] = {
+        1: [link("payment", "pm_a", T, rows("a", 5)), link("ip", "10.0.0.1", T, rows("b", 4))],
+        2: [link("payment", "pm_a", 2 * T, rows("a", 8)),
+            PivotVerdict("m-new", 0.0, 2 * T, [Mover("a0", 0.9, 0.0, 30.0, 0.9, 3.0),
+                                                Mover("z", 0.9, 0.0, 3.0, 0.1, 1.0)])],
+        3: [link("client", "cl_x", 3 * T, [row("a7"), row("b0"), row("c0"), row("c1")])],  # merges a and b
+        4: [LinkVerdict("client", "cl_x", 4 * T, 0, 0.2, False, {}, [])],  # unlinked: splits them again
+        5: [link("payment", "pm_c", 5 * T, rows("c", 6, likeness=0.3))],
+        6: [], 7: [], 8: [link("payment", "pm_a", 8 * T, rows("a", 3))],  # decayed, back smaller
+    }
+    live_alerts = 0
+    for k in range(1, 10):
+        at = k * T
+        b.update(plan.get(k, []))
+        if k == 5:
+            b.update([link("ip", "10.0.0.9", 6 * T, rows("d", 5))])  # a verdict of a later boundary: pending
+        live_alerts += len(b.evaluate(at))
+        deltas.append(orjson.loads(orjson.dumps(b.checkpoint_data(changes=True))))
+        again = book(s)
+        again.load(base)
+        for d in deltas:
+            again.apply_changes(d)
+        assert _normal(again.export()) == _normal(b.export()), f"after interval {k}"
+        probe = [link("payment", "pm_a", at + T, rows("a", 9))]
+        again.update(probe)
+        twin = book(s)
+        twin.load(orjson.loads(orjson.dumps(b.export())))
+        twin.update(probe)
+        assert again.evaluate(at + T) == twin.evaluate(at + T), f"after interval {k}"
+    assert live_alerts > 0
+    kinds = [(bool(d["links"]), bool(d["pivoted"]), bool(d["account_cluster"]), bool(d["member_gate"])) for d in deltas]
+    assert all(any(k[i] for k in kinds) for i in range(4)), "every part should have changed at some step"
+    assert any(v[2] is None for d in deltas for v in d["links"]), "a link should have gone"
+    assert any(g[2] is None for d in deltas for g in d["member_gate"]), "a member gate should have been dropped"
+    assert any(c is None for d in deltas for c in d["account_cluster"].values()), "an account should have left"
+    assert any(p is None for d in deltas for p in d["pivoted"].values()), "a pivot should have expired"
+
+
+def test_a_pass_of_changes_holds_only_what_changed() -> None:
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5)), link("ip", "10.0.0.1", T, rows("b", 5))])
+    b.evaluate(T)
+    b.checkpoint_data(changes=False)
+    assert b.export_changes()["links"] == []  # nothing since
+    b.update([link("ip", "10.0.0.1", 2 * T, rows("b", 6))])
+    b.evaluate(2 * T)
+    changes = b.export_changes()
+    assert [(k, v) for k, v, _, _ in changes["links"]] == [("ip", "10.0.0.1")]
+    assert set(changes["account_cluster"]) == {"b5"}
+    assert {a for _, a, _ in changes["member_gate"]} == {"b5"}  # the new member's alert gate
+    assert changes["pivoted"] == {}

@@ -10,7 +10,9 @@ Groups used throughout:
 
 from __future__ import annotations
 
+import base64
 import json
+from array import array
 from typing import Any
 
 import pytest
@@ -135,9 +137,11 @@ def test_wire_round_trip_of_verdicts() -> None:
     hydra(idx, 4)
     (v,), _ = idx.evaluate(T)
     wire = json.loads(json.dumps(v.to_wire()))
-    assert wire["members"][0] == [v.members[0].account, 26.0, 0.9, 2.0, ALL_DAY]  # rows stay JSON arrays
+    assert wire["members"]["accounts"] == [r.account for r in v.members]  # members as columns
     again = verdict_from_wire(wire)
     assert again == v and isinstance(again, LinkVerdict) and type(again.members[0]) is MemberRow
+    wire["members"] = [list(r) for r in v.members]  # the rows as JSON arrays (before the columns)
+    assert verdict_from_wire(json.loads(json.dumps(wire))) == v
     p = PivotVerdict("m-new", 4500.0, 5400.0, [Mover("a", 1.0, 0.0, 30.0, 0.8, 2.0)])
     wire = json.loads(json.dumps(p.to_wire()))
     assert wire["movers"] == [["a", 1.0, 0.0, 30.0, 0.8, 2.0]]
@@ -467,3 +471,17 @@ def test_member_table_reads_like_the_list_of_rows_it_holds() -> None:
         hash(t)
     v = LinkVerdict("payment", "pm_x", T, 5, 0.9, True, {}, rows)  # a list is stored as a table
     assert isinstance(v.members, MemberTable) and v.members == rows
+
+
+@pytest.mark.parametrize("damage", [
+    {"accounts": ["a", "b"]},  # two accounts, one row of fields
+    {"cols": "not base64!"},
+    {"accounts": ["a", 7]},
+    {"accounts": "ab"},
+    {"cols": base64.b64encode(array("d", [float("nan"), 0.9, 2.0, 7.0]).tobytes()).decode()},
+    {"cols": base64.b64encode(b"\x00" * 31).decode()},  # not a whole number of doubles
+])
+def test_member_table_from_wire_refuses_columns_that_do_not_fit(damage: dict[str, Any]) -> None:
+    wire = MemberTable([MemberRow("a", 26.0, 0.9, 2.0, 7)]).to_wire()
+    with pytest.raises((ValueError, TypeError)):
+        MemberTable.from_wire({**wire, **damage})

@@ -234,18 +234,19 @@ def test_cross_account_stages_after_a_crash_equal_an_uninterrupted_run() -> None
     assert {c.cluster_id for c in crashed.clusters.book.clusters} == {cid}
 
 
-def test_a_restore_from_a_whole_index_and_passes_of_changes_equals_an_uninterrupted_run() -> None:
-    """Checkpoint passes after each of the first two intervals: the first writes the whole
-    attribute indexes, the next only their changes; crash two intervals later, restore (the
-    whole one plus the changes), re-read: the same alerts and state."""
+def test_a_restore_from_whole_passes_and_passes_of_changes_equals_an_uninterrupted_run() -> None:
+    """Checkpoint passes after the first and the third interval: the first writes the whole
+    attribute indexes and the cluster book, the next only their changes; crash an interval
+    later, restore (the whole one plus the changes), re-read: the same alerts and state."""
     plain, plain_alerts = _run(None)
-    crashed, crashed_alerts = _run("restore", checkpoints=(0, 1))
+    crashed, crashed_alerts = _run("restore", checkpoints=(0, 2))
     assert set(crashed_alerts) == set(plain_alerts)
     assert crashed.clusters.book.export() == plain.clusters.book.export()
     for p in range(4):
         assert crashed.attributes.indexes[p].export() == plain.attributes.indexes[p].export()
     chains = [crashed.attributes.checkpoints[p].chain for p in range(4) if p in crashed.attributes.checkpoints]
     assert any(len(chain) > 1 for chain in chains), "passes of changes should have been written"
+    assert len(crashed.clusters.checkpoints.chain) > 1, "the cluster book's too"
 
 
 def test_a_pass_cut_short_is_followed_by_a_whole_one() -> None:
@@ -261,6 +262,24 @@ def test_a_pass_cut_short_is_followed_by_a_whole_one() -> None:
                if k.endswith(b"@marker") and v is not None}
     assert len(markers[first]["chain"]) == 1  # its changes were taken but maybe not written: whole again
     assert any(len(m["chain"]) == 2 for p, m in markers.items() if p != first)  # the others: changes
+
+
+def test_a_cluster_pass_cut_short_is_followed_by_a_whole_one() -> None:
+    topics = _Topics()
+    table: dict[bytes, bytes | None] = {}
+    for k, at in enumerate((T + 900, T + 1800, T + 2700)):
+        topics.interval(at, 8 + 2 * k)
+        if k == 1:
+            cut = topics.clusters.checkpoint()
+            next(cut)  # the worker stopped sending this pass after its first record
+            cut.close()
+            continue
+        table.update(topics.clusters.checkpoint())
+        marker = orjson.loads(table[b"clusters@marker"] or b"")
+        assert len(marker["chain"]) == 1, "the first pass, and the one after a cut: the whole book"
+    topics.interval(T + 3600, 14)
+    table.update(topics.clusters.checkpoint())
+    assert len(orjson.loads(table[b"clusters@marker"] or b"")["chain"]) == 2  # then changes again
 
 
 def test_controls_without_the_re_read_or_the_restore_the_outcome_differs() -> None:
