@@ -22,6 +22,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypedDict
@@ -62,8 +63,10 @@ class Cooldown(NamedTuple):
     until: float
 
 
+@functools.lru_cache(maxsize=4096)
 def rfc3339(ts: float) -> str:
-    """Unix seconds as an RFC 3339 UTC string with milliseconds.
+    """Unix seconds as an RFC 3339 UTC string with milliseconds (cached: the alerts of one
+    evaluation share their window and time raised).
 
     >>> rfc3339(0)
     '1970-01-01T00:00:00.000Z'

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 import xxhash
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from stream_guard.core.linking.index import (
     AttributeIndex,
     LinkVerdict,
@@ -485,3 +488,12 @@ def test_member_table_from_wire_refuses_columns_that_do_not_fit(damage: dict[str
     wire = MemberTable([MemberRow("a", 26.0, 0.9, 2.0, 7)]).to_wire()
     with pytest.raises((ValueError, TypeError)):
         MemberTable.from_wire({**wire, **damage})
+
+
+@given(st.lists(st.integers(0, (1 << 24) - 1), min_size=1, max_size=8), st.lists(st.integers(0, 7), max_size=300))
+@hyp_settings(max_examples=300, deadline=None)
+def test_majority_mask_is_the_bits_set_in_at_least_half_of_the_masks(patterns: list[int], picks: list[int]) -> None:
+    # (the bit-sliced counter against a plain count per bit, on masks repeating a few patterns)
+    masks = [patterns[i % len(patterns)] for i in picks] or patterns
+    expected = sum(1 << b for b in range(24) if 2 * sum(m >> b & 1 for m in masks) >= len(masks))
+    assert majority_mask(masks) == expected
