@@ -55,3 +55,18 @@ class AccountKernel:
     @staticmethod
     def feature_order_is(names: list[str]) -> bool: ...
     def features(self, st: AccountState, at: float, near_dup_min_basis: float, out: array[float]) -> None: ...
+
+def majority_mask(masks: list[int], bits: int = 24) -> int: ...
+def fitting_rows(
+    cols: array[float],
+    offsets: list[int],
+    median_requests: float,
+    major: int,
+    min_likeness: float,
+    min_volume_term: float,
+    min_fit: float,
+    young_days: float,
+    prior_weight: float,
+    likeness_prior: float,
+    log4: float,
+) -> tuple[list[int], bytes]: ...

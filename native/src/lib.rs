@@ -17,6 +17,7 @@
 //! caller runs the Python reference.
 
 mod account;
+mod members;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -435,6 +436,8 @@ impl TextKernel {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextKernel>()?;
     m.add_class::<account::AccountKernel>()?;
+    m.add_function(wrap_pyfunction!(members::fitting_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(members::majority_mask, m)?)?;
     // a Rust panic reaches Python as this BaseException: the worker dead-letters the event
     // like any processing error instead of stopping (stream/runtime.py)
     m.add("PanicException", m.py().get_type::<pyo3::panic::PanicException>())?;

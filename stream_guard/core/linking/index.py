@@ -44,14 +44,30 @@ import base64
 import math
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, overload
 
 import xxhash
 
 from stream_guard.core.linking.profile import AccountProfile, is_young
+from stream_guard.core.signals import native
 from stream_guard.settings import Settings
+
+
+def _kernels() -> tuple[Callable[..., tuple[list[int], bytes]] | None, Callable[[list[int], int], int] | None]:
+    """The compiled member kernels (native/src/members.rs: ``fitting_rows``, ``majority_mask``),
+    ``None`` when the optional extension was not built: the references below do the same."""
+    try:
+        from stream_guard._native import fitting_rows, majority_mask
+    except ImportError:  # the optional extension was not built (no Rust toolchain at install)
+        return None, None
+    return fitting_rows, majority_mask
+
+
+_native_fitting_rows, _native_majority_mask = _kernels()
+
+_LOG4 = math.log(4.0)  # (volume_term's divisor, as Python computes it: the kernel is given this one)
 
 __all__ = [
     "AttributeIndex", "LinkVerdict", "MemberRow", "MemberTable", "Mover", "PivotVerdict", "fits", "group_evidence",
@@ -273,12 +289,27 @@ def verdict_from_wire(data: dict[str, Any]) -> LinkVerdict | PivotVerdict:
 
 
 def majority_mask(masks: list[int], bits: int = 24) -> int:
-    """Hours in which at least half of the masks are active.
-
-    Counts all bit positions at once with a bit-sliced counter (``slices[i]`` holds bit
-    ``i`` of every position's count): about two big-int operations per mask.
+    """Hours in which at least half of the masks are active (by the compiled kernel when it
+    is built and on, see :func:`~stream_guard.core.signals.native`; else
+    :func:`majority_mask_python`).
 
     >>> bin(majority_mask([0b011, 0b010, 0b110]))
+    '0b10'
+    """
+    if _native_majority_mask is not None and native():
+        try:
+            return _native_majority_mask(masks, bits)
+        except (OverflowError, TypeError):
+            pass  # a mask that is no 64-bit one: the reference says what it makes of it
+    return majority_mask_python(masks, bits)
+
+
+def majority_mask_python(masks: list[int], bits: int = 24) -> int:
+    """:func:`majority_mask`'s reference: counts all bit positions at once with a bit-sliced
+    counter (``slices[i]`` holds bit ``i`` of every position's count), about two big-int
+    operations per mask.
+
+    >>> bin(majority_mask_python([0b011, 0b010, 0b110]))
     '0b10'
     """
     slices: list[int] = []
@@ -430,8 +461,7 @@ def fitting_members(
     ['a']
     """
     floor = s.link_member_min_likeness if min_likeness is None else min_likeness
-    # volume_term(r, m) >= t  <=>  (r + 1) / (m + 1) <= ratio (up to volume_term's rounding)
-    min_volume_term = 1.0 - math.log(s.link_member_max_volume_ratio) / math.log(4.0)
+    min_volume_term = _min_volume_term(s)
     young_days, min_fit = s.young_account_days, s.link_member_min_fit
     # members of one value share a handful of (requests, likeness) pairs and hour masks: each
     # pure function runs once per distinct input (the same values as calling it per row)
@@ -451,6 +481,39 @@ def fitting_members(
         if vt >= min_volume_term and member_fit(row, median_requests, major, young_days, vt) >= min_fit:
             out.append(row)
     return out
+
+
+def fitting_table(
+    order: list[tuple[str, int]], cols: array[float], median_requests: float, major: int, s: Settings,
+    min_likeness: float,
+) -> MemberTable:
+    """:func:`fitting_members` of the rows starting at ``order``'s offsets of ``cols`` (a
+    value's columns: day requests, likeness, age, hours lead each row), as a table. The
+    compiled kernel judges them when it is built and on (no row object per member), else
+    the reference does; a row the kernel refuses (hours that are no mask) leaves it to the
+    reference."""
+    if _native_fitting_rows is not None and order and native():  # (an empty array has no aligned buffer)
+        try:
+            fit, packed = _native_fitting_rows(
+                cols, [i for _, i in order], median_requests, major, min_likeness, _min_volume_term(s),
+                s.link_member_min_fit, s.young_account_days, s.link_prior_requests / 3.0, s.link_likeness_prior,
+                _LOG4,
+            )
+        except (BufferError, OverflowError, ValueError):
+            pass
+        else:
+            table = MemberTable()
+            table.accounts = [order[j][0] for j in fit]
+            table.cols.frombytes(packed)
+            return table
+    return MemberTable(fitting_members([_row_at(a, cols, i) for a, i in order], median_requests, major, s,
+                                       min_likeness))
+
+
+def _min_volume_term(s: Settings) -> float:
+    """The least :func:`volume_term` of a linked member: ``volume_term(r, m) >= t`` iff
+    ``(r + 1) / (m + 1) <= s.link_member_max_volume_ratio`` (up to volume_term's rounding)."""
+    return 1.0 - math.log(s.link_member_max_volume_ratio) / _LOG4
 
 
 def volume_term(requests: float, median_requests: float) -> float:
@@ -732,8 +795,8 @@ class AttributeIndex:
                 return LinkVerdict(kind, value, at, accounts, 0.0, False, {}, [])
             return None
         c = vs.cols
-        rows = [_row_at(a, c, i) for a, i in vs.sorted_rows()]  # (DAY..HOURS lead each row)
-        sample = rows[:: max(1, len(rows) // s.link_stats_sample)]
+        order = vs.sorted_rows()  # (DAY..HOURS lead each row)
+        sample = [_row_at(a, c, i) for a, i in order[:: max(1, len(order) // s.link_stats_sample)]]
         major = majority_mask([r.hours for r in sample if r.hours])
         ev = group_evidence(sample, s, major)
         score = round(self.weights.get(kind, 0.0) * suspicion(ev, s), 4)
@@ -743,14 +806,14 @@ class AttributeIndex:
         vs.linked = linked
         ev["day_requests"] = round(ev["day_requests"] * (accounts / len(sample)), 1)
         ev["sampled"] = float(vs.level > 0)
-        fitting: list[MemberRow] = []
+        fitting = MemberTable()
         if linked:
             volumes = sorted(r.day_requests for r in sample)
             median = volumes[len(volumes) // 2]
             wide = accounts > s.link_specific_value_accounts  # sharing it says little about one account
             floor = s.link_member_min_likeness_wide if wide else s.link_member_min_likeness
-            fitting = fitting_members(rows, median, major, s, floor)
-            ev["unfit_members"] = float(len(rows) - len(fitting))
+            fitting = fitting_table(order, c, median, major, s, floor)
+            ev["unfit_members"] = float(len(order) - len(fitting))
         return LinkVerdict(kind, value, at, accounts, score, linked, ev, fitting)
 
     def _pivot(self, model: str, vs: _Value, at: float) -> PivotVerdict | None:

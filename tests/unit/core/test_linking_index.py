@@ -11,7 +11,9 @@ Groups used throughout:
 from __future__ import annotations
 
 import base64
+import itertools
 import json
+import math
 from array import array
 from typing import Any
 
@@ -29,14 +31,17 @@ from stream_guard.core.linking.index import (
     PivotVerdict,
     evenness,
     fitting_members,
+    fitting_table,
     group_evidence,
     majority_mask,
+    majority_mask_python,
     member_fit,
     suspicion,
     synchrony,
     verdict_from_wire,
 )
 from stream_guard.core.linking.profile import UNKNOWN_AGE, AccountProfile
+from stream_guard.core.signals import native, text_kernel
 from stream_guard.settings import Settings
 
 ALL_DAY = 0xFFFFFF
@@ -496,4 +501,66 @@ def test_majority_mask_is_the_bits_set_in_at_least_half_of_the_masks(patterns: l
     # (the bit-sliced counter against a plain count per bit, on masks repeating a few patterns)
     masks = [patterns[i % len(patterns)] for i in picks] or patterns
     expected = sum(1 << b for b in range(24) if 2 * sum(m >> b & 1 for m in masks) >= len(masks))
-    assert majority_mask(masks) == expected
+    assert majority_mask(masks) == majority_mask_python(masks) == expected
+
+
+_MEMBER = st.tuples(
+    st.one_of(st.sampled_from([0.0, 0.5, 1.0, 26.0, 27.0, 53.0, 60.0, 400.0]),
+              st.floats(0.0, 5000.0, allow_nan=False)),  # day requests
+    st.one_of(st.sampled_from([0.0, 0.1, 0.58, 0.7, 0.9, 1.0]), st.floats(0.0, 1.0)),  # likeness
+    st.sampled_from([UNKNOWN_AGE, 0.0, 0.5, 13.999, 14.0, 300.0]),  # age days (young below 14)
+    st.one_of(st.sampled_from([0, 1, 0b111, OFFICE, ALL_DAY]), st.integers(0, ALL_DAY)),  # hours
+)
+
+
+@given(st.lists(_MEMBER, max_size=40), st.sampled_from([1.0, 26.0, 60.0]), st.integers(0, ALL_DAY),
+       st.sampled_from([0.3, 0.5, 0.7]), st.sampled_from([Settings(), Settings(link_member_max_volume_ratio=3.0)]))
+@hyp_settings(max_examples=400, deadline=None)
+def test_fitting_table_keeps_what_fitting_members_keeps(
+    members: list[tuple[float, float, float, int]], median: float, major: int, floor: float, s: Settings,
+) -> None:
+    # the compiled kernel (when built) reads a value's columns at the rows' offsets, in the
+    # order given; it must keep exactly the members the row-wise reference keeps
+    rows = [MemberRow(f"a{i:02d}", day, likeness, age, hours) for i, (day, likeness, age, hours) in enumerate(members)]
+    table = MemberTable(reversed(rows))  # rows stored in another order than judged
+    order = [(r.account, 4 * (len(rows) - 1 - i)) for i, r in enumerate(rows)]
+    expected = MemberTable(fitting_members(rows, median, major, s, floor))
+    assert fitting_table(order, table.cols, median, major, s, floor) == expected
+    was = native()
+    native(False)
+    try:
+        assert fitting_table(order, table.cols, median, major, s, floor) == expected
+    finally:
+        native(was)
+
+
+@pytest.mark.skipif(text_kernel() is None, reason="the compiled extension is not built")
+def test_the_member_kernels_are_built_and_used() -> None:
+    # (else the parity tests above compare the reference with itself)
+    from stream_guard._native import fitting_rows
+    from stream_guard._native import majority_mask as compiled_majority
+
+    t = MemberTable([MemberRow("a", 26.0, 0.9, 2.0, ALL_DAY), MemberRow("e", 400.0, 0.7, 300.0, 0b111)])
+    fit, packed = fitting_rows(t.cols, [0, 4], 26.0, ALL_DAY, 0.5, 0.5, 0.5, 14.0, 10.0, 0.2, math.log(4.0))
+    assert fit == [0] and array("d", packed) == t.cols[:4]
+    assert compiled_majority([0b011, 0b010, 0b110], 24) == 0b010
+    with pytest.raises(ValueError, match="hours"):  # the caller falls back to the reference
+        fitting_rows(array("d", [26.0, 0.9, 2.0, 0.5]), [0], 26.0, ALL_DAY, 0.5, 0.5, 0.5, 14.0, 10.0, 0.2, 1.4)
+    with pytest.raises(ValueError, match="offset"):
+        fitting_rows(t.cols, [5], 26.0, ALL_DAY, 0.5, 0.5, 0.5, 14.0, 10.0, 0.2, 1.4)
+
+
+@pytest.mark.parametrize("median", [1.0, 26.0, 60.0])
+@pytest.mark.parametrize("major", [ALL_DAY, OFFICE, 1, 0])
+@pytest.mark.parametrize("floor", [0.3, 0.5, 0.7])
+def test_fitting_table_on_a_grid_of_members(median: float, major: int, floor: float) -> None:
+    # every combination of values at and around the cut-offs (youth at 0 and 14 days, unknown
+    # age, volumes at and beyond the median's ratio, likeness around the floors and a fit
+    # within the rounding of the 0.5 cut-off, hours)
+    grid = itertools.product([0.0, 0.5, 1.0, 26.0, 27.0, 53.0, 60.0, 400.0],  # day requests
+                             [0.0, 0.1, 0.3, 0.5, 0.55, 0.58, 0.7, 0.9, 0.9999, 1.0],  # likeness
+                             [UNKNOWN_AGE, 0.0, 0.5, 13.999, 14.0, 300.0], [0, 1, 0b111, OFFICE, ALL_DAY])
+    rows = [MemberRow(f"a{i:04d}", day, likeness, age, hours) for i, (day, likeness, age, hours) in enumerate(grid)]
+    order = [(r.account, 4 * i) for i, r in enumerate(rows)]
+    got = fitting_table(order, MemberTable(rows).cols, median, major, Settings(), floor)
+    assert got == MemberTable(fitting_members(rows, median, major, Settings(), floor))
