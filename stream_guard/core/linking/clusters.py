@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import xxhash
 
 from stream_guard.core.alerts import Alert, Cooldown, admit, build_alert
+from stream_guard.core.linking.changes import Tracked, Untracked
 from stream_guard.core.linking.index import (
     LinkVerdict,
     MemberRow,
@@ -98,12 +99,17 @@ class Cluster:
 
 @dataclass(slots=True)
 class _Changes:
-    """What changed in a :class:`ClusterBook` since its last checkpoint pass."""
+    """What changed in a :class:`ClusterBook` since its last checkpoint pass (counted once a
+    first pass asked for the whole book: see :mod:`~stream_guard.core.linking.changes`)."""
 
-    links: set[tuple[str, str]] = field(default_factory=set)  # link keys set, replaced or dropped
-    pivots: set[str] = field(default_factory=set)  # accounts whose pivot record changed
-    clusters: set[str] = field(default_factory=set)  # accounts whose cluster id changed
-    gates: set[tuple[str, str]] = field(default_factory=set)  # (detector, account) member gates
+    links: Tracked = field(default_factory=Tracked)  # link keys set, replaced or dropped
+    pivots: Tracked = field(default_factory=Tracked)  # accounts whose pivot record changed
+    clusters: Tracked = field(default_factory=Tracked)  # accounts whose cluster id changed
+    gates: Tracked = field(default_factory=Tracked)  # (detector, account) member gates
+
+    @classmethod
+    def untracked(cls) -> _Changes:
+        return cls(Untracked(), Untracked(), Untracked(), Untracked())
 
 
 class _UnionFind:
@@ -189,7 +195,7 @@ class ClusterBook:
         self.clusters: list[Cluster] = []
         self._pending: list[LinkVerdict | PivotVerdict] = []
         #: what changed since the last export_changes (checkpoint passes of changes)
-        self.changed = _Changes()
+        self.changed = _Changes.untracked()
 
     # --- checkpoints -----------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
@@ -225,6 +231,8 @@ class ClusterBook:
         needs to bring the book as it was at that call up to now. Links, pivots, cluster ids
         and member gates as they are now (``None``: gone); the cluster gates and the pending
         verdicts whole."""
+        if not self.changed.links.tracking:
+            raise RuntimeError("cluster book: no whole checkpoint pass yet, its changes are not counted")
         ch, self.changed = self.changed, _Changes()
         links, since = self.links, self.linked_since
         gates = self.member_gates
@@ -380,8 +388,9 @@ class ClusterBook:
         """Replace each account's cluster id, counting the accounts whose id changed."""
         old = self.account_cluster
         changed = self.changed.clusters
-        changed.update(a for a, cid in new.items() if old.get(a) != cid)
-        changed.update(a for a in old if a not in new)
+        if changed.tracking:
+            changed.update(a for a, cid in new.items() if old.get(a) != cid)
+            changed.update(a for a in old if a not in new)
         self.account_cluster = new
 
     def _gates_by_account(self) -> dict[str, dict[str, list[float]]]:

@@ -50,6 +50,7 @@ from typing import Any, NamedTuple, overload
 
 import xxhash
 
+from stream_guard.core.linking.changes import Tracked, Untracked
 from stream_guard.core.linking.profile import AccountProfile, is_young
 from stream_guard.core.signals import native
 from stream_guard.settings import Settings
@@ -581,8 +582,9 @@ class AttributeIndex:
         self.weights = settings.link_weights
         self.values: dict[tuple[str, str], _Value] = {}
         self.dirty: set[tuple[str, str]] = set()
-        #: values whose state changed since the last export_changes (checkpoints of changes)
-        self.changed: set[tuple[str, str]] = set()
+        #: values whose state changed since the last export_changes (checkpoints of changes;
+        #: counted once a first checkpoint pass asked for the whole index)
+        self.changed: Tracked = Untracked()
         self.started_at: float | None = None
         self._pending: list[AccountProfile] = []
         self.model_first_seen: dict[str, float] = {}  # never expires: models are few
@@ -611,14 +613,16 @@ class AttributeIndex:
         whole index (:meth:`export`); either way the changes are counted anew from here."""
         if changes:
             return self.export_changes()
-        self.changed = set()
+        self.changed = Tracked()
         return self.export()
 
     def export_changes(self) -> dict[str, Any]:
         """The values changed since the last call (or since :meth:`load`), those deleted, and
         the index-wide fields: what :meth:`apply_changes` needs to bring the index as it was
         at that call up to now (a checkpoint pass of changes, not of the whole index)."""
-        changed, self.changed = self.changed, set()
+        if not self.changed.tracking:
+            raise RuntimeError("attribute index: no whole checkpoint pass yet, its changes are not counted")
+        changed, self.changed = self.changed, Tracked()
         keys = sorted(changed)
         return {"values": [self._row(k, self.values[k]) for k in keys if k in self.values],
                 "deleted": [k for k in keys if k not in self.values], **self._meta()}
@@ -640,7 +644,7 @@ class AttributeIndex:
         """Replace this index's state by exported data (also the format of the version before
         the columns: one ``[account, 9 fields]`` list per member)."""
         self.values = {}
-        self.changed = set()
+        self.changed = Tracked()
         self._load_values(data["values"])
         self._load_meta(data)
 

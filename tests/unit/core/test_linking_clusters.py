@@ -612,3 +612,23 @@ def test_a_pass_of_changes_holds_only_what_changed() -> None:
     assert set(changes["account_cluster"]) == {"b5"}
     assert {a for _, a, _ in changes["member_gate"]} == {"b5"}  # the new member's alert gate
     assert changes["pivoted"] == {}
+
+
+def test_changes_are_counted_only_from_the_first_whole_pass_on() -> None:
+    # replay and the tests take no checkpoints: a book must not gather every key it ever
+    # changed; a pass of changes before any whole pass is refused (it would miss them)
+    b = book()
+    b.update([link("payment", "pm_a", T, rows("a", 5))])
+    b.evaluate(T)
+    assert not b.changed.links and not b.changed.clusters and not b.changed.gates
+    with pytest.raises(RuntimeError, match="whole"):
+        b.export_changes()
+    b.checkpoint_data(changes=False)
+    b.update([link("payment", "pm_a", 2 * T, rows("a", 6))])
+    b.evaluate(2 * T)
+    assert b.changed.links == {("payment", "pm_a")} and b.changed.clusters == {"a5"}
+    again = book()
+    again.load(orjson.loads(orjson.dumps(b.export())))  # a restored book counts from its load
+    again.update([link("ip", "10.0.0.1", 3 * T, rows("b", 5))])
+    again.evaluate(3 * T)
+    assert [(k, v) for k, v, _, _ in again.export_changes()["links"]] == [("ip", "10.0.0.1")]

@@ -564,3 +564,14 @@ def test_fitting_table_on_a_grid_of_members(median: float, major: int, floor: fl
     order = [(r.account, 4 * i) for i, r in enumerate(rows)]
     got = fitting_table(order, MemberTable(rows).cols, median, major, Settings(), floor)
     assert got == MemberTable(fitting_members(rows, median, major, Settings(), floor))
+
+
+def test_index_changes_are_counted_only_from_the_first_whole_pass_on() -> None:
+    idx = _filled()  # judged and routed, no checkpoint pass asked for yet
+    assert len(idx.changed) == 0
+    with pytest.raises(RuntimeError, match="whole"):
+        idx.export_changes()
+    idx.checkpoint_data(changes=False)
+    idx.observe(prof("solo", 2 * T, [("payment", "pm_solo", 1)]))
+    idx.evaluate(2 * T)
+    assert ("payment", "pm_solo") in idx.changed
