@@ -231,7 +231,10 @@ class MemberTable(Sequence[MemberRow]):
             raise TypeError("member table: accounts must be a list of strings")
         if len(cols) != 4 * len(accounts) or not math.isfinite(sum(cols)):
             raise ValueError(f"member table: {len(accounts)} accounts but {len(cols)} fields (or not finite)")
-        table.accounts, table.cols = accounts, cols
+        # interned: a hydra's account is a member of several links, refreshed at every boundary,
+        # and the cluster book keys its cluster ids and alert gates by it: one string, not one
+        # decoded copy (~70 B) per link and verdict
+        table.accounts, table.cols = [sys.intern(a) for a in accounts], cols
         return table
 
 

@@ -14,6 +14,7 @@ import base64
 import itertools
 import json
 import math
+import sys
 from array import array
 from typing import Any
 
@@ -150,6 +151,9 @@ def test_wire_round_trip_of_verdicts() -> None:
     assert again == v and isinstance(again, LinkVerdict) and type(again.members[0]) is MemberRow
     wire["members"] = [list(r) for r in v.members]  # the rows as JSON arrays (before the columns)
     assert verdict_from_wire(json.loads(json.dumps(wire))) == v
+    decoded = verdict_from_wire(json.loads(json.dumps(v.to_wire())))
+    assert isinstance(decoded, LinkVerdict)
+    assert all(a is sys.intern(a) for a in decoded.table.accounts)  # one string per account, not per verdict
     p = PivotVerdict("m-new", 4500.0, 5400.0, [Mover("a", 1.0, 0.0, 30.0, 0.8, 2.0)])
     wire = json.loads(json.dumps(p.to_wire()))
     assert wire["movers"] == [["a", 1.0, 0.0, 30.0, 0.8, 2.0]]
