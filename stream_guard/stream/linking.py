@@ -66,6 +66,10 @@ HEARTBEAT_S = 5.0
 DELTA_PASSES = 30
 
 
+#: Distinct attribute values whose link-profiles partition the outbox remembers before it
+#: forgets them all (a cache: ~150 B apiece).
+OWNER_CACHE = 200_000
+
 #: Name of the cluster stage's checkpoint (in its own one-partition table).
 CLUSTER_CHECKPOINT = "clusters"
 
@@ -149,14 +153,36 @@ class ProfileOutbox:
         self.partitions = partitions
         self.through = 0.0  # the last boundary delivered
         self._messages: list[tuple[int, bytes]] = []
+        self._owner: dict[tuple[str, str], int] = {}  # (kind, value) -> its partition (a cache)
 
     def deliver(self, profiles: list[AccountProfile], through: float) -> list[Alert]:
         """Pack ``profiles`` per partition, with ``through`` (a heartbeat for partitions
-        without any); the cluster stage's alerts come later, from its own agent."""
-        split: list[list[bytes]] = [[] for _ in range(self.partitions)]
+        without any); the cluster stage's alerts come later, from its own agent.
+
+        Each partition gets ``split_by_value(profile)[p].to_wire()``, written here without a
+        profile object per part, and the partition of each (kind, value) is looked up once
+        per cache generation (values repeat across accounts and intervals)."""
+        n = self.partitions
+        split: list[list[bytes]] = [[] for _ in range(n)]
+        owner = self._owner
+        if len(owner) > OWNER_CACHE:
+            owner.clear()
+        dumps = orjson.dumps
         for profile in profiles:
-            for p, part in split_by_value(profile, self.partitions).items():
-                split[p].append(orjson.dumps(part.to_wire()))
+            parts: dict[int, list[list[Any]]] = {}
+            for kind, value, count in profile.values:
+                key = (kind, value)
+                p = owner.get(key)
+                if p is None:
+                    p = owner[key] = value_partition(kind, value, n)
+                part = parts.get(p)
+                if part is None:
+                    part = parts[p] = []
+                part.append([kind, value, count])
+            head = [profile.account, profile.at, profile.requests]
+            tail = [profile.day_requests, profile.likeness, profile.age_days, profile.hours]
+            for p, values in parts.items():
+                split[p].append(dumps([*head, values, *tail]))
         self.m.link_profiles.inc(len(profiles))
         earlier, self.through = self.through, max(self.through, through)
         self._messages += [(p, msg) for p in range(self.partitions)

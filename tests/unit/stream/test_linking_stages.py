@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import orjson
+import pytest
 from stream_guard.core.linking import AccountProfile
 from stream_guard.core.linking.attributes import opaque
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream import linking
 from stream_guard.stream.linking import (
     MAX_MESSAGE_BYTES,
     AttributeStage,
@@ -92,6 +94,30 @@ def test_split_by_value_keeps_every_value_once() -> None:
     assert sorted(v for part in parts.values() for v in part.values) == sorted(prof.values)
     assert all(value_partition(k, v, 4) == p for p, part in parts.items() for k, v, _ in part.values)
     assert all(replace(part, values=[]) == replace(prof, values=[]) for part in parts.values())
+
+
+def test_outbox_messages_are_the_split_profiles_on_the_wire(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the outbox writes each partition's part without a profile object per part, and caches
+    # each value's partition (reset when full): the messages must be what split_by_value's
+    # parts give, in the same order, whatever the cache holds
+    monkeypatch.setattr(linking, "OWNER_CACHE", 5)
+    profiles = [*hydra_profiles(T + 900, 12),
+                AccountProfile("solo", T + 900, 3, [("ip", f"10.1.{i}.1", 1) for i in range(9)] + [("model", "m", 3)],
+                               3.0, 0.2, -1.0, 0b1)]
+    expected = [[] for _ in range(4)]  # type: list[list[bytes]]
+    for prof in profiles:
+        for p, part in split_by_value(prof, 4).items():
+            expected[p].append(orjson.dumps(part.to_wire()))
+    outbox = ProfileOutbox(Metrics(), "w", 4)
+    for k in range(3):  # the cache fills, is reset at the next delivery, fills again
+        outbox.deliver(profiles, T + 900 * (k + 1))
+        got = [[] for _ in range(4)]  # type: list[list[bytes]]
+        for p, msg in outbox.take():
+            got[p] += [orjson.dumps(item) for item in unpack(msg)[2]]
+        assert got == expected
+        assert len(outbox._owner) > linking.OWNER_CACHE  # (filled past the cap within a delivery)
+    again = [AccountProfile.from_wire(orjson.loads(m)) for part in expected for m in part]
+    assert sorted(v for a in again for v in a.values) == sorted(v for prof in profiles for v in prof.values)
 
 
 def test_runtime_outbox_carries_profiles_and_heartbeats() -> None:
