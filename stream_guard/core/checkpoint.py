@@ -270,6 +270,9 @@ class BlobCheckpoints:
         self.chain: list[tuple[int, int]] = []  # (pass, part count) of the blobs the latest marker names
         self.delta_bytes = 0  # compressed bytes of the chain's change blobs
         self.base_bytes = 0  # ... and of its whole blob
+        # the last pass's records were not all taken: the changes its data holds (taken from
+        # the state) may never have been written, so the next pass must be a whole one
+        self.cut_short = False
 
     @property
     def parts(self) -> int:
@@ -280,10 +283,12 @@ class BlobCheckpoints:
         return f"{self.name}@{seq}.{part}".encode()
 
     def changes_will_do(self, max_passes: int) -> bool:
-        """Whether the next pass may hold changes only: there is a whole pass, the chain has
-        fewer than ``max_passes`` passes and its changes are still smaller than the whole
-        (else a whole pass keeps what a restore reads and applies bounded)."""
-        return bool(self.chain) and len(self.chain) < max_passes and self.delta_bytes < self.base_bytes
+        """Whether the next pass may hold changes only: there is a whole pass, the last pass
+        was taken to its end (not :attr:`cut_short`), the chain has fewer than ``max_passes``
+        passes and its changes are still smaller than the whole (else a whole pass keeps what
+        a restore reads and applies bounded)."""
+        return (bool(self.chain) and not self.cut_short and len(self.chain) < max_passes
+                and self.delta_bytes < self.base_bytes)
 
     @property
     def marker_key(self) -> bytes:
@@ -295,6 +300,7 @@ class BlobCheckpoints:
         pass (there must be one)."""
         if delta and not self.chain:
             raise ValueError(f"checkpoint {self.name}: changes need a whole pass before them")
+        self.cut_short = True  # until the pass's last record is taken
         blob = zlib.compress(orjson.dumps(data), 1)
         seq, parts = self.seq + 1, max(1, math.ceil(len(blob) / BLOB_PART_BYTES))
         for i in range(parts):
@@ -311,6 +317,7 @@ class BlobCheckpoints:
             self.delta_bytes += len(blob)
         else:
             self.base_bytes, self.delta_bytes = len(blob), 0
+        self.cut_short = False
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import xxhash
@@ -131,7 +131,8 @@ def value_partition(kind: str, value: str, partitions: int) -> int:
 
 def split_by_value(profile: AccountProfile, partitions: int) -> dict[int, AccountProfile]:
     """``profile`` cut into one profile per link-profiles partition, each holding the values
-    that partition owns (:func:`value_partition`).
+    that partition owns (:func:`value_partition`): what :meth:`ProfileOutbox.deliver` writes
+    for each partition (without building the parts; the outbox's tests compare the two).
 
     >>> p = AccountProfile("a", 900.0, 2, [("ip", "h:1", 2), ("model", "m", 2)], 2.0, 0.5, -1.0, 1)
     >>> sorted(v for part in split_by_value(p, 4).values() for v in part.values) == p.values
@@ -141,6 +142,26 @@ def split_by_value(profile: AccountProfile, partitions: int) -> dict[int, Accoun
     for kind, value, n in profile.values:
         values.setdefault(value_partition(kind, value, partitions), []).append((kind, value, n))
     return {p: dataclasses.replace(profile, values=v) for p, v in values.items()}
+
+
+class _ChainedState(Protocol):
+    """A state checkpointed as a whole pass and passes of changes (the attribute index, the
+    cluster book)."""
+
+    def load(self, data: dict[str, Any]) -> None: ...
+    def apply_changes(self, data: dict[str, Any]) -> None: ...
+
+
+def _load_chain(restored: RestoredBlob, key: str, state: _ChainedState) -> dict[str, Any]:
+    """Load ``state`` from a restored checkpoint: its whole pass, then the passes of changes
+    after it, in order (each pass holds the state under ``key``); returns the latest pass's
+    data (what the stage wrote beside the state: its frontier, how far it judged)."""
+    state.load(restored.data[key])
+    latest: dict[str, Any] = restored.data
+    for changes in restored.deltas:
+        state.apply_changes(changes[key])
+        latest = changes
+    return latest
 
 
 class ProfileOutbox:
@@ -212,9 +233,6 @@ class AttributeStage:
         self.restored: set[int] = set()
         self.checkpoints: dict[int, BlobCheckpoints] = {}
         self.changed: set[int] = set()  # partitions changed since their last checkpoint
-        # partitions whose last checkpoint pass was not taken to its end: the changes it took
-        # from the index may not have been written, so the next pass writes the whole index
-        self._cut_short: set[int] = set()
 
     def handle(self, partition: int, raw: bytes, now: float, offset: int = -1) -> None:
         """Take one packed message of profiles (never raises on a bad message); a message at
@@ -290,13 +308,11 @@ class AttributeStage:
             # the values changed since the last pass, unless the chain of changes has grown
             # as large as the whole index (or as long as DELTA_PASSES): then the whole index
             # again (the first pass, and the one after a pass that was cut short, too)
-            delta = p not in self._cut_short and cp.changes_will_do(DELTA_PASSES)
+            delta = cp.changes_will_do(DELTA_PASSES)
             data = {"index": index.checkpoint_data(changes=delta), "frontier": self.frontiers[p].export(),
                     "evaluated": _finite(self.evaluated.get(p, float("-inf")))}
-            self._cut_short.add(p)  # until the pass's last record is taken
             for record in cp.records(data, last + 1, delta=delta):
                 yield p, record.key, record.value
-            self._cut_short.discard(p)
             self.changed.discard(p)
 
     def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
@@ -309,11 +325,7 @@ class AttributeStage:
             return restored
         self.drop([partition], keep_restored=True)
         index = self.indexes[partition] = AttributeIndex(self.s)
-        index.load(restored.data["index"])
-        latest = restored.data
-        for changes in restored.deltas:  # the passes of changes after the whole one, in order
-            index.apply_changes(changes["index"])
-            latest = changes
+        latest = _load_chain(restored, "index", index)
         frontier = self.frontiers[partition] = Frontier(SOURCE_IDLE_S)
         # restored sources count again once heard from (a re-read or a new message)
         frontier.load(latest["frontier"], now=now - SOURCE_IDLE_S)
@@ -337,7 +349,6 @@ class AttributeStage:
             self.last_offset.pop(p, None)
             self.resume_at.pop(p, None)
             self.changed.discard(p)
-            self._cut_short.discard(p)
             if not keep_restored:
                 self.restored.discard(p)
                 self.checkpoints.pop(p, None)
@@ -357,7 +368,6 @@ class ClusterStage:
         self.restored = False
         self.checkpoints = BlobCheckpoints(CLUSTER_CHECKPOINT)
         self.changed = False
-        self._cut_short = False  # (as AttributeStage's: the next pass writes the whole book)
 
     def handle(self, raw: bytes, now: float, offset: int = -1) -> None:
         """Take one packed message of verdicts (applied when its boundary is judged); a
@@ -417,13 +427,11 @@ class ClusterStage:
         if not self.changed or self.last_offset < 0:
             return
         # what changed since the last pass, or the whole book (as AttributeStage.checkpoint)
-        delta = not self._cut_short and self.checkpoints.changes_will_do(DELTA_PASSES)
+        delta = self.checkpoints.changes_will_do(DELTA_PASSES)
         data = {"book": self.book.checkpoint_data(changes=delta), "frontier": self.frontier.export(),
                 "evaluated": _finite(self.evaluated)}
-        self._cut_short = True  # until the pass's last record is taken
         for record in self.checkpoints.records(data, self.last_offset + 1, delta=delta):
             yield record.key, record.value
-        self._cut_short = False
         self.changed = False
 
     def restore(self, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
@@ -434,15 +442,10 @@ class ClusterStage:
         if restored.data is None or restored.resume_at is None:
             return restored
         self.book = ClusterBook(self.s)
-        self.book.load(restored.data["book"])
-        latest = restored.data
-        for changes in restored.deltas:  # the passes of changes after the whole one, in order
-            self.book.apply_changes(changes["book"])
-            latest = changes
+        latest = _load_chain(restored, "book", self.book)
         self.frontier = Frontier(SOURCE_IDLE_S)
         self.frontier.load(latest["frontier"], now=now - SOURCE_IDLE_S)
         self.evaluated = _boundary(latest["evaluated"])
-        self._cut_short = False
         self.last_offset = restored.resume_at - 1
         self.resume_at = {0: restored.resume_at}
         self.changed = False
