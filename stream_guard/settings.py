@@ -31,6 +31,8 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: The member-evidence terms a weight vector (``link_evidence_weights``,
 #: ``cluster_evidence_weights``) weighs, in the order they are summed.
 EVIDENCE_TERMS = ("likeness", "young_share", "evenness", "synchrony")
+#: What ``per_account_evaluators`` may name.
+PER_ACCOUNT_EVALUATORS = ("evidence", "volume", "pattern", "population")
 #: ``STREAM_GUARD_*`` variables that are not settings of the package (test and bench knobs).
 NOT_SETTINGS = frozenset({"STREAM_GUARD_TEST_BOOTSTRAP", "STREAM_GUARD_KAFKA_CACHE", "STREAM_GUARD_KAFKA_VERSION"})
 
@@ -208,6 +210,13 @@ class Settings:
         "Event-time seconds an alert stays active: no repeat for the same subject and "
         "detector unless the severity rises.",
     )
+    alert_episodes: bool = _knob(
+        True,
+        "One alert per account per episode: while an account keeps being judged suspicious, its "
+        "alert is not repeated (each finding extends the episode by `cooldown_s`); a rise in "
+        "severity is an update (a new alert marked `escalation`), and an account quiet for "
+        "`cooldown_s` ends its episode. Off: one alert per detector per `cooldown_s`.",
+    )
     # --- thresholds of the volume rule --------------------------------------------------
     rule_short_requests: float = _knob(
         50.0, "Requests in the short window that count as extraction-grade volume."
@@ -347,6 +356,17 @@ class Settings:
     alert_min_score: float = _knob(
         0.5, "Combined score in [0, 1] from which an evaluation becomes an alert."
     )
+    per_account_evaluators: str = _knob(
+        "evidence,population",
+        "What judges an account at its evaluation boundaries, comma-separated: `evidence` (graded "
+        "evidence, core/evidence.py), `volume` and `pattern` (the hard-gated rules of "
+        "core/rules.py), `population` (the population models).",
+    )
+    evidence_weights_file: str = _knob(
+        "",
+        "JSON file of the graded-evidence weights and severity thresholds (written by "
+        "bench/evidence_calibration.py fit); empty: the packaged ones.",
+    )
     # --- cross-account detection (docs/cross-account.md) ------------------------------------
     cross_account: bool = _knob(
         True, "Run cross-account detection (linking attributes, clusters, mixture, model pivot)."
@@ -401,6 +421,12 @@ class Settings:
     )
     cluster_alert_max_ids: int = _knob(
         1000, "At most this many account_ids are listed in a cluster alert (account_count is exact)."
+    )
+    cluster_member_alerts: str = _knob(
+        "grouped",
+        "How the members of an alerted cluster are reported: `grouped` (one `cluster_member` alert "
+        "per cluster and severity listing the members reported at it, in parts of "
+        "`cluster_alert_max_ids`) or `each` (one `account` alert per member, as before).",
     )
     mixture_max_share: float = _knob(
         0.25, "Mixture (reseller): a sub-stream at most this share of the account's day traffic."
@@ -597,8 +623,20 @@ class Settings:
         settings.check()
         return settings
 
+    @property
+    def per_account_evaluator_names(self) -> tuple[str, ...]:
+        """:attr:`per_account_evaluators` as names, in their order."""
+        return tuple(n.strip() for n in self.per_account_evaluators.split(",") if n.strip())
+
     def check(self) -> None:
         """Raise :class:`SettingsError` for values that cannot work together."""
+        if self.cluster_member_alerts not in ("grouped", "each"):
+            raise SettingsError(f"cluster_member_alerts must be grouped or each, got {self.cluster_member_alerts!r}")
+        chosen = self.per_account_evaluator_names
+        unknown = [n for n in chosen if n not in PER_ACCOUNT_EVALUATORS]
+        if unknown or not chosen:
+            raise SettingsError(f"per_account_evaluators: unknown or none: {self.per_account_evaluators!r} "
+                                f"(choose from {', '.join(PER_ACCOUNT_EVALUATORS)})")
         if self.eval_interval_s <= 0:
             raise SettingsError("eval_interval_s must be > 0")
         if not self.eval_interval_s <= self.short_window_s <= self.long_window_s <= self.day_window_s:

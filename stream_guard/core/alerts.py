@@ -30,7 +30,7 @@ from typing import Any, NamedTuple, TypedDict
 from stream_guard.core.rules import Verdict, severity_rank
 from stream_guard.core.vocabulary import AlertKind
 
-__all__ = ["Alert", "Cooldown", "admit", "alert_id", "build_alert", "rfc3339"]
+__all__ = ["EPISODE", "Alert", "Cooldown", "admit", "alert_id", "build_alert", "episode_step", "rfc3339"]
 
 
 class Alert(TypedDict):
@@ -88,6 +88,33 @@ def admit(gate: dict[str, Cooldown], detector: str, severity: str, *, at: float,
         return False
     gate[detector] = Cooldown(float(rank), at + cooldown_s)
     return True
+
+
+#: The gate key of an account's alert episode (``alert_episodes``), beside the per-detector keys.
+EPISODE = "episode"
+
+
+def episode_step(gate: dict[str, Cooldown], severity: str, *, at: float, cooldown_s: float) -> str | None:
+    """Where a finding at ``severity`` leaves the account's alert episode: ``"new"`` (none
+    active: alert), ``"escalation"`` (a higher severity: alert again) or ``None`` (the
+    episode goes on at or above it: no alert, but the episode is extended to ``at +
+    cooldown_s``). Records the episode in ``gate``.
+
+    >>> gate = {}
+    >>> [episode_step(gate, s, at=t, cooldown_s=100.0) for s, t in
+    ...  [("low", 0), ("low", 60), ("high", 120), ("medium", 200), ("medium", 400)]]
+    ['new', None, 'escalation', None, 'new']
+    """
+    rank = severity_rank(severity)
+    active = gate.get(EPISODE)
+    if active is not None and at < active.until:
+        if rank <= active.rank:
+            gate[EPISODE] = Cooldown(active.rank, at + cooldown_s)
+            return None
+        gate[EPISODE] = Cooldown(float(rank), at + cooldown_s)
+        return "escalation"
+    gate[EPISODE] = Cooldown(float(rank), at + cooldown_s)
+    return "new"
 
 
 def build_alert(

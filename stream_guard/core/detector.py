@@ -34,8 +34,8 @@ partitions.
 ...     det.process(ev, 1000.0 + i / 2)
 ...     alerts += det.advance(1000.0 + i / 2)
 >>> alerts += det.flush()
->>> [(a["subject"], a["severity"], a["window_end"]) for a in alerts]   # once 200 requests arrived
-[('x', 'critical', '1970-01-01T00:19:00.000Z')]
+>>> sorted({a["subject"] for a in alerts}), alerts[0]["evidence"]["episode"], alerts[0]["detectors"][0]
+(['x'], 'new', 'evidence_score')
 >>> det.process(ev, 1200.0), det.duplicates   # same event_id again: dropped
 (None, 1)
 """
@@ -52,7 +52,7 @@ from typing import Any
 
 import xxhash
 
-from stream_guard.core.alerts import Alert, admit, build_alert
+from stream_guard.core.alerts import Alert, admit, build_alert, episode_step
 from stream_guard.core.features import unpack
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 from stream_guard.core.scoring import Assessment, Scorer
@@ -325,7 +325,10 @@ class Detector:
             gate = st.active_alerts or {}
             calm = all(until <= boundary for _, until in gate.values())
             may_learn = calm and self._learn_turn(account, boundary)
-            assessment = self.scorer.assess(features, may_learn=may_learn)
+            memory = st.memory if st.memory is not None else {}
+            assessment = self.scorer.assess(features, may_learn=may_learn, account=account, at=boundary,
+                                            memory=memory)
+            st.memory = memory or None
             self.scores.append(assessment.score)
             alert = self._gate(st, boundary, features, assessment)
             if alert is not None:
@@ -337,11 +340,14 @@ class Detector:
             return None
         if st.active_alerts is None:
             st.active_alerts = {}
-        admitted = [
-            v for v in a.verdicts
-            if admit(st.active_alerts, v.detector, a.severity, at=at, cooldown_s=self.s.cooldown_s)
-        ]
-        if not admitted:
+        evidence = _evidence(features, a.population)
+        if self.s.alert_episodes:
+            step = episode_step(st.active_alerts, a.severity, at=at, cooldown_s=self.s.cooldown_s)
+            if step is None:
+                return None
+            evidence["episode"] = step
+        elif not [v for v in a.verdicts
+                  if admit(st.active_alerts, v.detector, a.severity, at=at, cooldown_s=self.s.cooldown_s)]:
             return None
         return build_alert(
             kind="account",
@@ -353,7 +359,7 @@ class Detector:
             window_start=at - self.s.day_window_s,
             window_end=at,
             raised_at=at,
-            evidence=_evidence(features, a.population),
+            evidence=evidence,
             emitted_at=self.clock(),
         )
 

@@ -23,8 +23,8 @@ worker raises and what a replay raises differ only by the transport and the cloc
 ...           "output_tokens": 1500, "prompt": f"Problem {i}: think step by step."}
 ...     flow.process(1, ev, 1000.0 + i / 2)
 >>> alerts = flow.advance(1200.0) + flow.flush()
->>> [(a["subject"], a["severity"]) for a in alerts], sorted(flow.detectors)
-([('x', 'critical')], [0, 1])
+>>> sorted({a["subject"] for a in alerts}), sorted(flow.detectors)
+(['x'], [0, 1])
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Scoring: rules and population models combined into one score, severity and reasons.
 
 The combined score is the noisy-OR of the detectors' scores, ``1 - prod(1 - s_i)``: each
-detector is treated as independent evidence, and agreement raises the score. Severity is
-the highest severity among the rules, one step higher when two or more detectors agree.
+detector is treated as independent evidence, and agreement raises the score. With the
+graded evidence (``core/evidence.py``, the default) its severity is the severity: it has
+weighed every signal already, and the population model only corroborates (named, with its
+reasons). With the hard-gated rules instead, severity is the highest severity among the
+rules, one step higher when two or more detectors agree.
 The population model says "unusual for its peers", not "extraction": by default it only
 corroborates a rule (raising score and severity, adding its reasons); with
 ``model_alone_alerts`` it may raise ``low`` alerts on its own. An evaluation becomes an alert when the score reaches
@@ -34,7 +37,7 @@ from typing import NamedTuple, Protocol
 from stream_guard.core.features import scaled
 from stream_guard.core.models import PopulationModels
 from stream_guard.core.rules import SEVERITIES, PatternRule, Rule, Verdict, VolumeRule, severity_rank
-from stream_guard.core.vocabulary import POPULATION_MODEL
+from stream_guard.core.vocabulary import EVIDENCE_SCORE, POPULATION_MODEL
 from stream_guard.settings import Settings
 
 __all__ = ["Assessment", "Case", "Evaluator", "ModelEvaluator", "RuleEvaluator", "Scorer", "combine"]
@@ -46,6 +49,11 @@ class Case(NamedTuple):
     features: dict[str, float]
     scaled: dict[str, float]  # the model features mapped into [0, 1] (features.scaled)
     population: str  # the account's peer population (models.PopulationModels.population)
+    account: str = ""  # the account evaluated ("" when the caller does not say)
+    at: float = 0.0  # the evaluation boundary, event time
+    # the account's evaluator memory (AccountState.memory), kept with its state: an evaluator
+    # may keep two numbers under its own name from one evaluation to the next; None: none kept
+    memory: dict[str, tuple[float, float]] | None = None
 
 
 class Evaluator(Protocol):
@@ -100,12 +108,19 @@ class Assessment:
 
 
 def combine(verdicts: list[Verdict]) -> tuple[float, str | None]:
-    """(noisy-OR score, severity) of a set of verdicts (see the module docstring)."""
+    """(noisy-OR score, severity) of a set of verdicts (see the module docstring).
+
+    >>> combine([Verdict(EVIDENCE_SCORE, 0.6, "medium"), Verdict("b", 0.5, "low")])  # graded: no step up
+    (0.8, 'medium')
+    """
     if not verdicts:
         return 0.0, None
     remaining = 1.0
     for v in verdicts:
         remaining *= 1.0 - v.score
+    graded = [v for v in verdicts if v.detector == EVIDENCE_SCORE]
+    if graded:  # the graded evidence has weighed everything it knows: it sets the severity alone
+        return round(1.0 - remaining, 4), graded[0].severity
     rank = max(severity_rank(v.severity) for v in verdicts)
     if len(verdicts) >= 2:
         rank += 1
@@ -113,21 +128,34 @@ def combine(verdicts: list[Verdict]) -> tuple[float, str | None]:
 
 
 class Scorer:
-    """The evaluators of one Detector over feature vectors: the rules, the population
-    models, then any ``extra`` evaluators, in that order."""
+    """The evaluators of one Detector over feature vectors: those ``per_account_evaluators``
+    names, in its order, then any ``extra`` evaluators."""
 
     def __init__(self, settings: Settings, extra: Sequence[Evaluator] = ()) -> None:
         self.s = settings
         self.models = PopulationModels(settings)
-        self.evaluators: list[Evaluator] = [
-            RuleEvaluator(VolumeRule(settings)), RuleEvaluator(PatternRule(settings)), ModelEvaluator(self.models),
-            *extra,
-        ]
+        self.evaluators: list[Evaluator] = [*map(self._evaluator, settings.per_account_evaluator_names), *extra]
 
-    def assess(self, features: dict[str, float], *, may_learn: bool) -> Assessment:
-        """Evaluate one account; every evaluator learns from it when nothing fired and
-        ``may_learn``."""
-        case = Case(features, scaled(features), self.models.population(features))
+    def _evaluator(self, name: str) -> Evaluator:
+        if name == "evidence":
+            from stream_guard.core.evidence import EvidenceEvaluator, EvidenceWeights  # imports this module
+
+            return EvidenceEvaluator(EvidenceWeights.load(self.s.evidence_weights_file))
+        if name == "volume":
+            return RuleEvaluator(VolumeRule(self.s))
+        if name == "pattern":
+            return RuleEvaluator(PatternRule(self.s))
+        if name == "population":
+            return ModelEvaluator(self.models)
+        raise ValueError(f"unknown per-account evaluator {name!r}")
+
+    def assess(
+        self, features: dict[str, float], *, may_learn: bool, account: str = "", at: float = 0.0,
+        memory: dict[str, tuple[float, float]] | None = None,
+    ) -> Assessment:
+        """Evaluate one account (``account`` at boundary ``at``, with its evaluator ``memory``);
+        every evaluator learns from it when nothing fired and ``may_learn``."""
+        case = Case(features, scaled(features), self.models.population(features), account, at, memory)
         verdicts = [v for e in self.evaluators if (v := e.evaluate(case)) is not None]
         score, severity = combine(verdicts)
         if not verdicts and may_learn:

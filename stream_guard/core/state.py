@@ -128,6 +128,7 @@ class AccountState:
         "hour_mask",
         "last_hour",
         "last_ts",
+        "memory",
         "next_eval",
         "pending",
         "recent",
@@ -153,6 +154,9 @@ class AccountState:
         self.staged: list[tuple[float, array[float] | None]] | None = None
         # the alert gate: detector -> (severity rank, active until (event time))
         self.active_alerts: dict[str, Cooldown] | None = None
+        # what evaluators carry from one evaluation of the account to the next (the graded
+        # evidence's accumulator): evaluator name -> two numbers
+        self.memory: dict[str, tuple[float, float]] | None = None
         self.sketch_seq = 0  # new text prompts seen, modulo near_dup_sketch_every (the sampling turn)
         # input offset the last checkpoint of this state covers (events of this account at
         # lower offsets are already in it when a partition is re-read after a crash); -1: none
@@ -289,6 +293,7 @@ class AccountState:
                               else {k: list(v) for k, v in self.active_alerts.items()}),
             "sketch_seq": self.sketch_seq,
             "upto": self.upto,
+            "memory": None if self.memory is None else {k: list(v) for k, v in self.memory.items()},
         }
 
     @classmethod
@@ -312,6 +317,8 @@ class AccountState:
         st.active_alerts = {k: Cooldown(*v) for k, v in alerts.items()} if alerts else None
         st.sketch_seq = data.get("sketch_seq", 0)
         st.upto = data.get("upto", -1)
+        memory = data.get("memory")
+        st.memory = {k: (float(v[0]), float(v[1])) for k, v in memory.items()} if memory else None
         return st
 
 

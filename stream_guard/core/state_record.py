@@ -18,7 +18,8 @@ Layout (little-endian, version 2)::
     <HB  ring slots S, positions P; S uint32; P bytes
     <I   staged evaluations; each <dH boundary, feature count F (0xFFFF: screened out,
          no features) + F doubles in :data:`~stream_guard.core.features.FEATURES` order
-    <H   active alerts; each <H name (UTF-8) + <dd severity rank, active until
+    <H   active alerts and evaluator memory; each <H name (UTF-8) + <dd: a gate's severity
+         rank and active until, or (name prefixed ``~``) an evaluator's two numbers
     <I + orjson of the extra data (the linking stage's open interval; 0: none)
 
 :func:`decode_state` also reads version 1, which counted the staged evaluations and the
@@ -54,7 +55,10 @@ from stream_guard.core.recent import Recent
 from stream_guard.core.state import AccountState
 from stream_guard.core.window import Windows
 
-__all__ = ["StateRecordError", "decode_state", "encode_state"]
+__all__ = ["MEMORY_PREFIX", "StateRecordError", "decode_state", "encode_state"]
+
+#: Names in the record's pair map that are evaluator memory, not alert gates.
+MEMORY_PREFIX = "~"
 
 VERSION = 2
 _HEAD = struct.Struct("<IqddddBBq")
@@ -105,9 +109,12 @@ def encode_state(st: AccountState, extra: Any = None) -> bytes:
         else:
             parts += [struct.pack("<dH", boundary, len(features)), features.tobytes()]
     alerts = st.active_alerts or {}
-    parts.append(struct.pack("<H", len(alerts)))
+    memory = st.memory or {}
+    parts.append(struct.pack("<H", len(alerts) + len(memory)))
     for detector, (rank, until) in alerts.items():
         parts += [_text(detector), struct.pack("<dd", rank, until)]
+    for name, (a, b) in memory.items():  # evaluator memory: the same pairs, under a reserved prefix
+        parts += [_text(MEMORY_PREFIX + name), struct.pack("<dd", a, b)]
     tail = orjson.dumps(extra) if extra is not None else b""
     parts += [struct.pack("<I", len(tail)), tail]
     return b"".join(parts)
@@ -190,12 +197,17 @@ def decode_state(value: bytes) -> tuple[AccountState, Any]:
                 raise StateRecordError(f"staged evaluation with {count} features, this version has {len(FEATURES)}")
             st.staged.append((boundary, _array("d", rd.take(8 * count))))
     (alerts,) = rd.unpack(count_alerts)
-    if alerts:
-        st.active_alerts = {}
-        for _ in range(alerts):
-            name = rd.text()
-            rank, until = rd.unpack("<dd")
-            st.active_alerts[name] = Cooldown(rank, until)
+    for _ in range(alerts):
+        name = rd.text()
+        first, second = rd.unpack("<dd")
+        if name.startswith(MEMORY_PREFIX):
+            if st.memory is None:
+                st.memory = {}
+            st.memory[name[len(MEMORY_PREFIX):]] = (first, second)
+        else:
+            if st.active_alerts is None:
+                st.active_alerts = {}
+            st.active_alerts[name] = Cooldown(first, second)
     (tail,) = rd.unpack("<I")
     extra = orjson.loads(rd.take(tail)) if tail else None
     return st, extra

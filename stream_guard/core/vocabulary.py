@@ -18,6 +18,7 @@ __all__ = [
     "CLUSTER",
     "CLUSTER_MEMBER",
     "CROSS_ACCOUNT_DETECTORS",
+    "EVIDENCE_SCORE",
     "MIXTURE_RULE",
     "MODEL_PIVOT",
     "PATTERN_RULE",
@@ -37,20 +38,22 @@ SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high", "critical")
 AlertKind = Literal["account", "cluster"]
 ALERT_KINDS: Final[tuple[AlertKind, ...]] = ("account", "cluster")
 
-# per-account detectors (core/rules.py, core/models.py)
+# per-account detectors (core/evidence.py, core/rules.py, core/models.py)
+EVIDENCE_SCORE: Final = "evidence_score"
 VOLUME_RULE: Final = "volume_rule"
 PATTERN_RULE: Final = "pattern_rule"
 POPULATION_MODEL: Final = "population_model"
 #: Detectors judging one account from its own traffic, in the order their names combine.
-PER_ACCOUNT_DETECTORS: Final[tuple[str, ...]] = (PATTERN_RULE, POPULATION_MODEL, VOLUME_RULE)
+PER_ACCOUNT_DETECTORS: Final[tuple[str, ...]] = (EVIDENCE_SCORE, PATTERN_RULE, POPULATION_MODEL, VOLUME_RULE)
 
 # cross-account detectors (core/linking/)
 MIXTURE_RULE: Final = "mixture_rule"
 CLUSTER_MEMBER: Final = "cluster_member"
 MODEL_PIVOT: Final = "model_pivot"
 CLUSTER: Final = "cluster"
-#: Cross-account detectors by the alert ``kind`` they raise.
+#: Cross-account detectors by the alert ``kind`` they raise (``cluster_member``: one alert per
+#: member, or grouped per cluster, see the ``cluster_member_alerts`` setting).
 CROSS_ACCOUNT_DETECTORS: Final[dict[AlertKind, tuple[str, ...]]] = {
     "account": (CLUSTER_MEMBER, MIXTURE_RULE, MODEL_PIVOT),
-    "cluster": (CLUSTER,),
+    "cluster": (CLUSTER, CLUSTER_MEMBER),
 }

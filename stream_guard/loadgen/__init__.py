@@ -2,8 +2,9 @@
 
 * :class:`Generator` merges every simulated account into one event-time ordered stream
   of request events (contract version 1) and builds the ground-truth labels document.
-* :func:`scenario` gives a named preset (``smoke``, ``standard``, ``hydra``, ``week``)
-  with knobs overridden; :class:`Scenario` lists every knob.
+* :func:`scenario` gives a named preset (``smoke``, ``standard``, ``hydra``, ``week``,
+  ``designs``) with knobs overridden; :class:`Scenario` lists every knob. The newer
+  designs (``designs``) come in named variants (``variants``), so some can be held out.
 * :func:`score` / :func:`format_report` measure detection quality from alerts + labels;
   ``plot.plot_timeline`` draws the timeline (matplotlib, optional).
 * ``commands.register`` adds ``loadgen`` and ``score`` to the ``stream-guard`` CLI.

@@ -130,10 +130,12 @@ def make_identity(
 class Account:
     """Base of all simulated accounts (see the module docstring).
 
-    Class attribute ``kind`` is the label written to the labels file, never into events.
+    Class attribute ``kind`` is the label written to the labels file, never into events;
+    ``variant`` (the newer designs only) is the variant written next to it.
     """
 
     kind = "account"
+    variant: str | None = None
 
     def __init__(self, ctx: RunContext, identity: Identity, rng: random.Random, *, rpm: int = 50) -> None:
         self.ctx = ctx

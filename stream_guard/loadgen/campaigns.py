@@ -22,6 +22,9 @@ is publicly described of such campaigns; every figure is a scenario knob.
 ``pivot``
     A few accounts extracting at a moderate rate; when the new model is released they
     switch all traffic to it and speed up.
+
+The newer designs (``mimicry``, ``adaptive_hydra``, ``agentic_distiller``,
+``hashed_reseller``), each with variants, have modules of their own (see ``designs``).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from stream_guard.loadgen.accounts import (
 from stream_guard.loadgen.arrivals import DiurnalRenewal
 from stream_guard.loadgen.ids import derive_seed, prompt_hash, rng_for, short_hex
 from stream_guard.loadgen.prompts import TaskSource
-from stream_guard.loadgen.scenarios import Scenario
+from stream_guard.loadgen.scenarios import DESIGN_CAMPAIGN_KINDS, Scenario
 from stream_guard.loadgen.timeutil import parse_duration
 
 __all__ = ["Campaign", "build_campaigns", "hydra_stream"]
@@ -542,10 +545,13 @@ def _hydra(ctx: RunContext, sc: Scenario, start: int) -> Campaign:
 
 
 def build_campaigns(ctx: RunContext, sc: Scenario) -> list[Campaign]:
-    """The campaigns enabled in scenario ``sc``, deterministic for ``ctx.seed``."""
+    """The campaigns enabled in scenario ``sc``, deterministic for ``ctx.seed`` (the
+    newer designs with variants are built by ``designs.build_design_campaigns``)."""
     out: list[Campaign] = []
     base = ctx.start_ms
     for kind in sc.campaign_list():
+        if kind in DESIGN_CAMPAIGN_KINDS:
+            continue
         start = base + int(sc.offset_s(getattr(sc, f"{'slow' if kind == 'slow_cot' else kind}_start")) * 1000)
         rng = rng_for(ctx.seed, "campaign", kind)
         if kind == "blunt":

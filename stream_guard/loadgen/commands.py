@@ -34,6 +34,12 @@ event time, much faster than real time: a benign population calibrated on real t
 hard cases (SaaS integrators, coding agents, benchmark evaluation runs, batch jobs, many
 accounts behind one NAT), mixed with labelled extraction campaigns (blunt, slow templated
 chain-of-thought, hydra of thousands of accounts, reseller, pivot to a new model).
+Newer designs, each with named variants (--<design>-variant NAME[,NAME...] or all) so
+that some can be held out of tuning: campaigns mimicry, adaptive_hydra,
+agentic_distiller, hashed_reseller (off unless --campaigns names them; one campaign per
+variant, labelled KIND:VARIANT) and extraction-like benign kinds event_cohort,
+research_nat, heavy_user (share 0 unless --benign-mix names them); --scenario designs
+has them all.
 Output goes to a JSONL(.gz) file (for `stream-guard replay`) or to a Kafka topic, in
 event-time order; ground truth goes to a separate labels file (for `stream-guard score`),
 never into the events. Same seed and options -> byte-identical output."""
@@ -49,6 +55,9 @@ examples:
   stream-guard loadgen --scenario smoke --out /tmp/smoke.jsonl
   stream-guard loadgen --scenario standard --seed 7 --out ev.jsonl.gz --labels ev.labels.json
   stream-guard loadgen --scenario hydra --hydra-accounts 30000 --out hydra.jsonl.gz
+  stream-guard loadgen --scenario designs --seed 2 --out designs.jsonl.gz
+  stream-guard loadgen --scenario standard --campaigns mimicry,adaptive_hydra \\
+      --mimicry-variant casual,grinder --adaptive-hydra-variant churn --out held_out.jsonl.gz
   stream-guard loadgen --scenario standard --bootstrap 127.0.0.1:9092 --topic llm.requests \\
       --batch 100 --rate 50000
   stream-guard loadgen --input ev.jsonl.gz --bootstrap 127.0.0.1:9092 --batch 100   # resend a file
@@ -57,10 +66,11 @@ examples:
 _SCORE_DESCRIPTION = """\
 Score alerts against a labels file written by `stream-guard loadgen`. Per campaign:
 detected or not, time to detect (event time from the campaign's start to the first alert
-naming one of its accounts, by `account_ids` or `subject`), account-level recall. For
-benign traffic: accounts flagged, false-positive rate (flagged / benign accounts that
-sent events), per benign kind. Prints a table; --json writes the full report, --plot a
-PNG timeline (needs matplotlib)."""
+naming one of its accounts, by `account_ids` or `subject`), account-level recall (also
+at each severity: recall@medium), alerts per attack account-day. For benign traffic:
+accounts flagged, false-positive rate (flagged / benign accounts that sent events), per
+benign kind, and per kind (and variant) at each severity. Prints a table; --json writes
+the full report, --plot a PNG timeline (needs matplotlib)."""
 
 
 def _labels_default(args: argparse.Namespace, name: str, seed: int) -> Path:
@@ -208,7 +218,7 @@ def add_loadgen_parser(sub: Any) -> argparse.ArgumentParser:
     for f in knob_fields():
         flag = "--" + f.name.replace("_", "-")
         group = groups[f.metadata["group"]]
-        help_text = f"{f.metadata['help']} (standard: {f.default})"
+        help_text = f"{f.metadata['help']} (standard: {f.default})".replace("%", "%%")  # argparse formats help
         if f.name == "privacy":
             group.add_argument(
                 flag,

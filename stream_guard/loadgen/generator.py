@@ -19,7 +19,6 @@ True
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,11 +28,12 @@ import orjson
 from stream_guard.loadgen.accounts import Account, Event, ModelCatalog, RunContext
 from stream_guard.loadgen.calibration import Calibration, load_calibration
 from stream_guard.loadgen.campaigns import Campaign, build_campaigns
+from stream_guard.loadgen.designs import build_design_campaigns, build_design_population
 from stream_guard.loadgen.ids import short_hex
 from stream_guard.loadgen.labels import LABELS_SCHEMA_VERSION
 from stream_guard.loadgen.population import build_population
 from stream_guard.loadgen.prompts import PromptLibrary
-from stream_guard.loadgen.scenarios import BENIGN_KINDS, Scenario
+from stream_guard.loadgen.scenarios import BENIGN_KINDS, CORE_BENIGN_KINDS, Scenario, recorded_knobs
 from stream_guard.loadgen.timeutil import TsFormatter, format_iso
 
 __all__ = ["REQUIRED_FIELDS", "Generator"]
@@ -82,7 +82,7 @@ class Generator:
             raise ValueError("duration must be > 0")
         campaigns = sc.campaign_list()
         release = self.start_ms + int(sc.offset_s(sc.release_at) * 1000) if "pivot" in campaigns else None
-        knobs = {k: v for k, v in dataclasses.asdict(sc).items() if k != "name"}
+        knobs = {k: v for k, v in recorded_knobs(sc).items() if k != "name"}
         self.run_id = short_hex("run", orjson.dumps(knobs, option=orjson.OPT_SORT_KEYS).decode(), size=4)
         self.ctx = RunContext(
             seed=sc.seed,
@@ -94,14 +94,16 @@ class Generator:
             privacy=sc.privacy,
             error_rate=sc.error_rate,
         )
-        self.benign: list[Account] = build_population(self.ctx, sc)
-        self.campaigns: list[Campaign] = build_campaigns(self.ctx, sc)
+        self.benign: list[Account] = build_population(self.ctx, sc) + build_design_population(self.ctx, sc)
+        self.campaigns: list[Campaign] = build_campaigns(self.ctx, sc) + build_design_campaigns(self.ctx, sc)
         self.accounts: list[Account] = list(self.benign)
         for c in self.campaigns:
             self.accounts.extend(c.accounts)
-        # activity series: one per campaign, one per benign kind
+        # activity series: one per campaign, one per core benign kind, one per newer benign
+        # kind that has accounts (so runs without them keep the series they always had)
+        present = {a.kind for a in self.benign}
         self.series_names: list[str] = [c.name for c in self.campaigns] + [
-            f"benign:{k}" for k in BENIGN_KINDS
+            f"benign:{k}" for k in BENIGN_KINDS if k in CORE_BENIGN_KINDS or k in present
         ]
         index = {n: i for i, n in enumerate(self.series_names)}
         self._series_of: list[int] = [index[f"benign:{a.kind}"] for a in self.benign]
@@ -217,15 +219,20 @@ class Generator:
                 "first_ts": format_iso(self._first[i] / 1000.0) if self._first[i] >= 0 else None,
                 "last_ts": format_iso(self._last[i] / 1000.0) if self._last[i] >= 0 else None,
             }
+            if acct.variant is not None:  # the newer designs only
+                accounts[acct.account_id]["variant"] = acct.variant
 
         i = 0
-        kinds: dict[str, dict[str, int]] = {}
+        kinds: dict[str, dict[str, Any]] = {}
         for acct in self.benign:
             entry(i, acct, "benign", None, self.start_ms)
             k = kinds.setdefault(acct.kind, {"accounts": 0, "active_accounts": 0, "events": 0})
             k["accounts"] += 1
             k["active_accounts"] += self._count[i] > 0
             k["events"] += self._count[i]
+            if acct.variant is not None:
+                per = k.setdefault("variants", {})
+                per[acct.variant] = per.get(acct.variant, 0) + 1
             i += 1
         campaigns: dict[str, dict[str, Any]] = {}
         for c in self.campaigns:
@@ -252,7 +259,7 @@ class Generator:
                 "end": format_iso(self.end_ms / 1000.0),
                 "events": self.emitted,
                 "complete": self.complete,
-                "knobs": dataclasses.asdict(sc),
+                "knobs": recorded_knobs(sc),
             },
             "campaigns": campaigns,
             "benign_kinds": kinds,

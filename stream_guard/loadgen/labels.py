@@ -14,6 +14,12 @@ Written next to the events (never inside them) as one JSON document::
 
 Times are RFC 3339. ``events`` / ``first_ts`` / ``last_ts`` are filled when generation
 ends (``run.complete`` is then true); an account that sent nothing has ``events`` 0.
+
+The newer designs (see ``designs``) add, without changing the schema version: a
+``"variant"`` in the entry of each of their accounts, ``"variants": {VARIANT: accounts}``
+in ``benign_kinds`` of their benign kinds, campaign names ``KIND:VARIANT`` (with
+``params.variant`` and the variant's parameters); ``run.knobs`` lists their knobs only
+when set away from their defaults.
 """
 
 from __future__ import annotations

@@ -11,6 +11,14 @@ and the defaults live in one place. A preset is a set of overrides of the defaul
 (10800.0, 3600.0)
 >>> sorted(s.benign_mix_dict())[:3]
 ['batch', 'chat', 'cloud_egress']
+>>> [v.name for v in s.variants("mimicry")], "mimicry_variant" in recorded_knobs(s)
+(['tutor'], False)
+>>> "mimicry_variant" in recorded_knobs(s.replace(mimicry_variant="all"))
+True
+
+Knobs added after the first release (metadata ``since`` 2: the designs and their variants)
+enter the run id and the labels' ``run.knobs`` only when set away from their default, so
+the presets that existed before them generate byte-identical events and labels.
 """
 
 from __future__ import annotations
@@ -20,22 +28,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_guard.loadgen.timeutil import parse_duration, parse_start
+from stream_guard.loadgen.variants import DEFAULT_VARIANTS, select, variant_help
 
 __all__ = [
     "BENIGN_KINDS",
     "CAMPAIGN_KINDS",
+    "CORE_BENIGN_KINDS",
+    "DEFAULT_CAMPAIGNS",
+    "DESIGN_BENIGN_KINDS",
+    "DESIGN_CAMPAIGN_KINDS",
     "PRESETS",
+    "PRESET_HELP",
     "Scenario",
     "knob_fields",
+    "recorded_knobs",
     "scenario",
 ]
 
-BENIGN_KINDS = ("chat", "saas", "coding_agent", "eval_run", "batch", "corporate_nat", "cloud_egress")
-CAMPAIGN_KINDS = ("blunt", "slow_cot", "hydra", "reseller", "pivot")
+CORE_BENIGN_KINDS = ("chat", "saas", "coding_agent", "eval_run", "batch", "corporate_nat", "cloud_egress")
+#: Extraction-like or coordinated-looking benign kinds: share 0 unless ``benign_mix`` names them.
+DESIGN_BENIGN_KINDS = ("event_cohort", "research_nat", "heavy_user")
+BENIGN_KINDS = CORE_BENIGN_KINDS + DESIGN_BENIGN_KINDS
+#: The campaigns of the default ``campaigns`` knob (every preset but ``designs``).
+DEFAULT_CAMPAIGNS = ("blunt", "slow_cot", "hydra", "reseller", "pivot")
+#: Campaign designs with variants (``<kind>_variant``); only enabled when ``campaigns`` names them.
+DESIGN_CAMPAIGN_KINDS = ("mimicry", "adaptive_hydra", "agentic_distiller", "hashed_reseller")
+CAMPAIGN_KINDS = DEFAULT_CAMPAIGNS + DESIGN_CAMPAIGN_KINDS
 
 
-def _k(default: Any, help: str, group: str = "scenario") -> Any:  # `help`: the argparse word
-    return field(default=default, metadata={"help": help, "group": group})
+def _k(default: Any, help: str, group: str = "scenario", since: int = 1) -> Any:  # `help`: the argparse word
+    return field(default=default, metadata={"help": help, "group": group, "since": since})
+
+
+def _k2(default: Any, help: str, group: str) -> Any:
+    """A knob added with the designs: recorded only when set away from its default."""
+    return _k(default, help, group, since=2)
 
 
 @dataclass(frozen=True)
@@ -55,7 +82,8 @@ class Scenario:
     benign_mix: str = _k(
         "chat=0.82,saas=0.02,coding_agent=0.10,eval_run=0.01,batch=0.02,"
         "corporate_nat=0.025,cloud_egress=0.005",
-        "share of benign accounts per kind (kind=share,...; normalised). Kinds: " + ", ".join(BENIGN_KINDS),
+        "share of benign accounts per kind (kind=share,...; normalised; a kind not named gets 0). Kinds: "
+        + ", ".join(BENIGN_KINDS),
         "benign",
     )
     chat_median: float = _k(
@@ -70,8 +98,23 @@ class Scenario:
         1500.0, "cap on a chat user's requests per active day (ServeGen's tail is cut here)", "benign"
     )
 
+    event_cohort_variant: str = _k2(DEFAULT_VARIANTS["event_cohort"], variant_help("event_cohort"), "benign")
+    event_cohort_size: int = _k2(60, "event_cohort: accounts per cohort (one event each)", "benign")
+    event_cohort_at: str = _k2(
+        "0.3", "event_cohort: when the first cohort's event starts (later cohorts 5 h apart)", "benign"
+    )
+    research_nat_variant: str = _k2(DEFAULT_VARIANTS["research_nat"], variant_help("research_nat"), "benign")
+    research_nat_size: int = _k2(25, "research_nat: accounts per research group (one NAT address each)", "benign")
+    research_nat_items: int = _k2(
+        0, "research_nat: size of a group's fixed benchmark item set (0 = the variant's)", "benign"
+    )
+    heavy_user_variant: str = _k2(DEFAULT_VARIANTS["heavy_user"], variant_help("heavy_user"), "benign")
+    heavy_user_rate: float = _k2(
+        0.0, "heavy_user: median requests per active day (0 = the variant's)", "benign"
+    )
+
     campaigns: str = _k(
-        ",".join(CAMPAIGN_KINDS),
+        ",".join(DEFAULT_CAMPAIGNS),
         "campaigns to mix in, comma-separated (or 'none'): " + ", ".join(CAMPAIGN_KINDS),
         "campaigns",
     )
@@ -126,6 +169,39 @@ class Scenario:
     pivot_start: str = _k("0.2", "pivot campaign start", "campaigns")
     release_at: str = _k("0.6", "when the new model is released (fraction or offset)", "campaigns")
     new_model: str = _k("atlas-large-2", "name of the newly released model", "campaigns")
+    mimicry_variant: str = _k2(DEFAULT_VARIANTS["mimicry"], variant_help("mimicry"), "campaigns")
+    mimicry_accounts: int = _k2(12, "mimicry: young accounts per variant", "campaigns")
+    mimicry_rate: float = _k2(0.0, "mimicry: requests per account per active day (0 = the variant's)", "campaigns")
+    mimicry_start: str = _k2("", "mimicry start (empty = campaign start)", "campaigns")
+    adaptive_hydra_variant: str = _k2(
+        DEFAULT_VARIANTS["adaptive_hydra"], variant_help("adaptive_hydra"), "campaigns"
+    )
+    adaptive_hydra_accounts: int = _k2(
+        2000, "adaptive_hydra: accounts working at any time per variant (retired ones are replaced)", "campaigns"
+    )
+    adaptive_hydra_rate: float = _k2(
+        0.0, "adaptive_hydra: requests per account per active day (0 = the variant's)", "campaigns"
+    )
+    adaptive_hydra_start: str = _k2("", "adaptive_hydra start (empty = campaign start)", "campaigns")
+    agentic_distiller_variant: str = _k2(
+        DEFAULT_VARIANTS["agentic_distiller"], variant_help("agentic_distiller"), "campaigns"
+    )
+    agentic_distiller_accounts: int = _k2(
+        0, "agentic_distiller: accounts per variant (0 = the variant's)", "campaigns"
+    )
+    agentic_distiller_start: str = _k2("", "agentic_distiller start (empty = campaign start)", "campaigns")
+    hashed_reseller_variant: str = _k2(
+        DEFAULT_VARIANTS["hashed_reseller"], variant_help("hashed_reseller"), "campaigns"
+    )
+    hashed_reseller_rate: float = _k2(
+        0.0, "hashed_reseller: requests per day, customers + extraction (0 = the variant's)", "campaigns"
+    )
+    hashed_reseller_share: float = _k2(
+        0.0, "hashed_reseller: extraction share of its traffic (0 = the variant's)", "campaigns"
+    )
+    hashed_reseller_start: str = _k2(
+        "", "hashed_reseller: when its extraction share begins (empty = campaign start)", "campaigns"
+    )
 
     # -- derived ----------------------------------------------------------------------
     @property
@@ -171,6 +247,10 @@ class Scenario:
         total = sum(out.values()) or 1.0
         return {k: v / total for k, v in out.items()}
 
+    def variants(self, design: str) -> tuple[Any, ...]:
+        """The selected variants of ``design`` (its ``<design>_variant`` knob; see ``variants``)."""
+        return select(design, str(getattr(self, f"{design}_variant")))
+
     def replace(self, **changes: Any) -> Scenario:
         """A copy with some knobs changed."""
         return dataclasses.replace(self, **changes)
@@ -203,13 +283,35 @@ PRESETS: dict[str, dict[str, Any]] = {
         "hydra_start": "0.0",
     },
     "week": {"duration": "7d", "benign_accounts": 5000, "hydra_accounts": 2000},
+    "designs": {
+        "duration": "2d",
+        "benign_accounts": 1186,
+        "benign_mix": "chat=820,saas=20,coding_agent=100,eval_run=10,batch=20,corporate_nat=25,"
+        "cloud_egress=5,event_cohort=120,research_nat=60,heavy_user=6",
+        "event_cohort_variant": "all",
+        "event_cohort_size": 40,
+        "research_nat_variant": "all",
+        "research_nat_size": 20,
+        "heavy_user_variant": "all",
+        "campaigns": ",".join(DESIGN_CAMPAIGN_KINDS),
+        "campaign_start": "0.2",
+        "mimicry_variant": "all",
+        "mimicry_accounts": 8,
+        "adaptive_hydra_variant": "all",
+        "adaptive_hydra_accounts": 300,
+        "agentic_distiller_variant": "all",
+        "hashed_reseller_variant": "all",
+    },
 }
 
 PRESET_HELP = {
-    "smoke": "tiny: 60 benign accounts, every campaign small, 6 h (a few seconds to generate)",
-    "standard": "2,000 benign accounts + every campaign kind (hydra of 1,000), 2 days",
+    "smoke": "tiny: 60 benign accounts, the 5 original campaigns small, 6 h (a few seconds to generate)",
+    "standard": "2,000 benign accounts + the 5 original campaign kinds (hydra of 1,000), 2 days",
     "hydra": "20,000 hydra accounts at 26 req/account/day + 1,000 benign accounts, 1 day",
-    "week": "5,000 benign accounts + every campaign kind (hydra of 2,000), 7 days",
+    "week": "5,000 benign accounts + the 5 original campaign kinds (hydra of 2,000), 7 days",
+    "designs": "every newer design, all its variants, modest scale: 1,000 benign accounts + 3 event "
+    "cohorts of 40, 3 research groups of 20, 6 heavy users; campaigns mimicry (3x8 accounts), "
+    "adaptive_hydra (3x300 working accounts), agentic_distiller, hashed_reseller (one per variant); 2 days",
 }
 
 
@@ -220,6 +322,18 @@ def scenario(name: str = "standard", **overrides: Any) -> Scenario:
     values: dict[str, Any] = {"name": name, **PRESETS[name]}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Scenario(**values)
+
+
+def recorded_knobs(sc: Scenario) -> dict[str, Any]:
+    """The knobs a run records (labels ``run.knobs``) and derives its run id from: every
+    knob, except those added with the designs (``since`` 2) while at their default."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(Scenario):
+        value = getattr(sc, f.name)
+        if f.metadata.get("since", 1) > 1 and value == f.default:
+            continue
+        out[f.name] = value
+    return out
 
 
 def knob_fields() -> list[dataclasses.Field[Any]]:

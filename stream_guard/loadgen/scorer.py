@@ -16,6 +16,22 @@ campaign (all times are event time, from the alerts' ``raised_at``):
 For benign traffic: ``flagged`` = benign accounts named by any alert; ``fpr`` = flagged /
 benign accounts that sent at least one event; the same per benign kind.
 
+By severity (each computed at every severity ``s`` from all alerts with a ``raised_at``
+of severity >= ``s``, whatever ``min_severity`` is, so one report carries them all):
+
+* ``benign.fpr_by_severity`` and ``benign.by_kind_severity[kind][s]`` (``flagged``,
+  ``fpr``); ``benign.by_variant_severity["kind:variant"][s]`` for accounts whose label
+  has a variant (the newer benign kinds);
+* per campaign ``recall_by_severity[s]``, and ``recall_medium`` (= ``["medium"]``);
+  ``summary.mean_recall_medium``, ``summary.benign_fpr_medium`` / ``benign_fpr_high``.
+
+Alert burden on attackers, per campaign: ``alerts_per_account_day`` = ``alerts`` (alerts
+at >= ``min_severity`` after the start naming one of its accounts) / ``account_days``,
+the campaign's exposure: over its accounts that sent events, the time from
+``max(first event, active_from)`` to the last event, at least an hour each (without
+first/last times in the labels: the run's end minus ``active_from``), in days;
+``summary.alerts_per_account_day`` pools every campaign.
+
 >>> from stream_guard.loadgen.labels import Labels
 >>> labels = Labels({"campaigns": {"c": {"kind": "hydra", "active_from": "2026-03-01T00:00:00+00:00"}},
 ...     "accounts": {"a": {"label": "campaign", "campaign": "c", "kind": "hydra", "events": 5},
@@ -25,6 +41,8 @@ benign accounts that sent at least one event; the same per benign kind.
 >>> c = rep["campaigns"][0]
 >>> c["detected"], c["time_to_detect_s"], c["recall"], rep["benign"]["fpr"]
 (True, 3600.0, 0.5, 0.0)
+>>> c["recall_medium"], rep["benign"]["by_kind_severity"]["chat"]["high"]
+(0.0, {'flagged': 0, 'fpr': 0.0})
 """
 
 from __future__ import annotations
@@ -92,10 +110,36 @@ def named_accounts(alert: dict[str, Any]) -> set[str]:
     return names
 
 
-def _severity_ok(alert: dict[str, Any], min_rank: int) -> bool:
+def _rank(alert: dict[str, Any]) -> int:
+    """Severity rank of an alert (a missing or unknown severity counts as the lowest)."""
     sev = alert.get("severity")
-    rank = SEVERITIES.index(sev) if sev in SEVERITIES else 0
-    return rank >= min_rank
+    return SEVERITIES.index(sev) if sev in SEVERITIES else 0
+
+
+def _at_each_severity(max_rank: dict[str, int], among: Iterable[str]) -> dict[str, int]:
+    """How many of ``among`` were named at severity >= each severity."""
+    ranks = [max_rank[a] for a in among if a in max_rank]
+    return {sev: sum(1 for r in ranks if r >= k) for k, sev in enumerate(SEVERITIES)}
+
+
+def _exposure_days(entries: Iterable[dict[str, Any]], active_from: float, run_end: float | None) -> float | None:
+    """Account-days a campaign was exposed: per account that sent events, from
+    ``max(first event, active_from)`` to its last event (at least an hour); None when
+    the labels give neither per-account times nor the run's end."""
+    total = 0.0
+    known = False
+    for e in entries:
+        first, last = e.get("first_ts"), e.get("last_ts")
+        if first and last:
+            begin, end = max(parse_iso(first), active_from), parse_iso(last)
+        elif run_end is not None:
+            begin, end = active_from, run_end
+        else:
+            continue
+        known = True
+        if end >= begin:
+            total += max(end - begin, 3600.0) / 86400.0
+    return round(total, 6) if known else None
 
 
 def _active(entry: dict[str, Any]) -> bool:
@@ -128,12 +172,25 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
     benign_flagged: set[str] = set()
     unknown: set[str] = set()
     pivots = {n: parse_iso(c["pivot_at"]) for n, c in labels.campaigns.items() if c.get("pivot_at")}
+    # severity books (every timed alert, whatever min_severity): highest rank per account
+    benign_rank: dict[str, int] = {}
+    campaign_rank: dict[str, int] = {}  # campaign account named after its campaign's start
 
     for alert in alerts:
         total += 1
-        if not _severity_ok(alert, min_rank):
-            continue
+        rank = _rank(alert)
         t = alert_time(alert)
+        if t is not None:
+            for acct in named_accounts(alert):
+                info = accounts.get(acct)
+                if info is None:
+                    continue
+                if info.get("label") == "benign":
+                    benign_rank[acct] = max(benign_rank.get(acct, 0), rank)
+                elif info.get("campaign") in starts and t >= starts[info["campaign"]]:
+                    campaign_rank[acct] = max(campaign_rank.get(acct, 0), rank)
+        if rank < min_rank:
+            continue
         if t is None:
             no_time += 1
             continue
@@ -173,11 +230,16 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
         else:
             on_unknown_only += 1
 
+    run_end_text = labels.doc.get("run", {}).get("end")
+    run_end = parse_iso(run_end_text) if run_end_text else None
     campaigns: list[dict[str, Any]] = []
     for name, info in labels.campaigns.items():
         mem = members[name]
         active = [a for a in mem if _active(accounts[a])]
         n_flag = len(flagged[name])
+        by_sev = _at_each_severity(campaign_rank, active)
+        recall_by_sev = {s: round(n / len(active), 6) if active else 0.0 for s, n in by_sev.items()}
+        days = _exposure_days((accounts[a] for a in active), starts[name], run_end)
         row: dict[str, Any] = {
             "name": name,
             "kind": info.get("kind", name),
@@ -193,6 +255,10 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
             "recall_all": round(n_flag / len(mem), 6) if mem else 0.0,
             "alerts": alert_count[name],
             "alerts_before_start": early[name],
+            "recall_by_severity": recall_by_sev,
+            "recall_medium": recall_by_sev["medium"],
+            "account_days": days,
+            "alerts_per_account_day": round(alert_count[name] / days, 6) if days else None,
         }
         if name in pivots:
             row["pivot_at"] = info.get("pivot_at")
@@ -209,8 +275,23 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
         k["flagged"] += acct in benign_flagged
     for k in by_kind.values():
         k["fpr"] = round(k["flagged"] / k["accounts"], 6) if k["accounts"] else 0.0
+    groups: dict[str, list[str]] = {}
+    variant_groups: dict[str, list[str]] = {}
+    for acct, kind in benign.items():
+        groups.setdefault(kind, []).append(acct)
+        variant = accounts[acct].get("variant")
+        if variant is not None:
+            variant_groups.setdefault(f"{kind}:{variant}", []).append(acct)
+
+    def fpr_table(accts: list[str]) -> dict[str, dict[str, Any]]:
+        counts = _at_each_severity(benign_rank, accts)
+        return {s: {"flagged": n, "fpr": round(n / len(accts), 6) if accts else 0.0} for s, n in counts.items()}
+
+    fpr_all = fpr_table(list(benign))
     flagged_active = sorted(a for a in benign_flagged if a in benign)
     detected = sum(1 for c in campaigns if c["detected"])
+    total_days = sum(c["account_days"] or 0.0 for c in campaigns)
+    total_alerts = sum(c["alerts"] for c in campaigns if c["account_days"])
     return {
         "min_severity": min_severity,
         "alerts": {
@@ -231,6 +312,9 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
             "fpr": round(len(flagged_active) / len(benign), 6) if benign else 0.0,
             "by_kind": dict(sorted(by_kind.items())),
             "flagged_accounts": flagged_active[:100],
+            "fpr_by_severity": {s: v["fpr"] for s, v in fpr_all.items()},
+            "by_kind_severity": {k: fpr_table(v) for k, v in sorted(groups.items())},
+            "by_variant_severity": {k: fpr_table(v) for k, v in sorted(variant_groups.items())},
         },
         "summary": {
             "campaigns": len(campaigns),
@@ -239,6 +323,12 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
             if campaigns
             else None,
             "benign_fpr": round(len(flagged_active) / len(benign), 6) if benign else 0.0,
+            "mean_recall_medium": round(sum(c["recall_medium"] for c in campaigns) / len(campaigns), 6)
+            if campaigns
+            else None,
+            "benign_fpr_medium": fpr_all["medium"]["fpr"],
+            "benign_fpr_high": fpr_all["high"]["fpr"],
+            "alerts_per_account_day": round(total_alerts / total_days, 6) if total_days else None,
         },
     }
 
@@ -277,6 +367,8 @@ def format_report(report: dict[str, Any]) -> str:
         ttd = _duration(c["time_to_detect_s"])
         if "time_to_detect_after_pivot_s" in c:
             ttd += f" (after pivot {_duration(c['time_to_detect_after_pivot_s'])})"
+        medium = c.get("recall_medium")
+        per_day = c.get("alerts_per_account_day")
         rows.append(
             [
                 c["name"],
@@ -285,14 +377,26 @@ def format_report(report: dict[str, Any]) -> str:
                 "yes" if c["detected"] else "NO",
                 ttd,
                 recall,
+                "-" if medium is None else f"{100 * medium:.1f}%",
                 f"{c['alerts']:,}",
+                "-" if per_day is None else f"{per_day:.3g}",
             ]
         )
     out.append("Campaigns")
     out += _table(
-        ["campaign", "kind", "accounts", "detected", "time to detect", "account recall", "alerts"],
+        [
+            "campaign",
+            "kind",
+            "accounts",
+            "detected",
+            "time to detect",
+            "account recall",
+            "recall@medium",
+            "alerts",
+            "alerts/acct/day",
+        ],
         rows,
-        {2, 5, 6},
+        {2, 5, 6, 7, 8},
     )
     b = report["benign"]
     out.append("")
@@ -305,6 +409,13 @@ def format_report(report: dict[str, Any]) -> str:
         for k, v in b["by_kind"].items()
     ]
     out += _table(["benign kind", "accounts", "flagged", "FPR"], krows, {1, 2, 3})
+    sev_rows = []
+    for k, table in [*b.get("by_kind_severity", {}).items(), *b.get("by_variant_severity", {}).items()]:
+        sev_rows.append([k, *(f"{100 * table[s]['fpr']:.2f}%" for s in SEVERITIES)])
+    if sev_rows:
+        out.append("")
+        out.append("Benign false-positive rate by severity (accounts named by an alert of at least that severity)")
+        out += _table(["benign kind[:variant]", *(f">= {s}" for s in SEVERITIES)], sev_rows, {1, 2, 3, 4})
     a = report["alerts"]
     prec = "-" if a["precision"] is None else f"{100 * a['precision']:.1f}%"
     out.append("")
@@ -319,4 +430,11 @@ def format_report(report: dict[str, Any]) -> str:
         f"Summary: {s['campaigns_detected']}/{s['campaigns']} campaigns detected, "
         f"mean account recall {100 * (s['mean_recall'] or 0):.1f}%, benign FPR {100 * s['benign_fpr']:.2f}%"
     )
+    if "mean_recall_medium" in s:
+        per_day = s.get("alerts_per_account_day")
+        out.append(
+            f"At severity >= medium: mean account recall {100 * (s['mean_recall_medium'] or 0):.1f}%, "
+            f"benign FPR {100 * s['benign_fpr_medium']:.2f}% (>= high: {100 * s['benign_fpr_high']:.2f}%); "
+            f"alerts per attack account-day {'-' if per_day is None else f'{per_day:.3g}'}"
+        )
     return "\n".join(out)

@@ -165,9 +165,10 @@ class WorkerApp:
             fut.add_done_callback(self.delivered("alert"))  # type: ignore[attr-defined]  # an asyncio.Future
             metrics.alerts.labels(alert["kind"], alert["severity"], "+".join(alert["detectors"])).inc()
             metrics.alert_score.labels(alert["kind"]).observe(alert["score"])
-            # a cluster alert is followed by one member alert per account: those go to DEBUG
+            # member alerts one per account (cluster_member_alerts=each) go to DEBUG
             log.log(
-                logging.DEBUG if alert["detectors"] == ["cluster_member"] else logging.INFO,
+                logging.DEBUG if alert["detectors"] == ["cluster_member"] and alert["kind"] == "account"
+                else logging.INFO,
                 "alert %s kind=%s severity=%s score=%.2f detectors=%s accounts=%d",
                 alert["alert_id"], alert["kind"], alert["severity"], alert["score"], alert["detectors"],
                 alert["account_count"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from prometheus_client.parser import text_string_to_metric_families
 from stream_guard.metrics import Metrics
 
@@ -48,11 +50,12 @@ def test_alert_series_are_pre_created_under_the_same_names() -> None:
     """Every (kind, severity, detector) series of stream_guard_alerts_total exists from the
     start (the names come from core/vocabulary.py; written out here so that a rename shows)."""
     severities = ("low", "medium", "high", "critical")
-    account = ("pattern_rule", "population_model", "volume_rule", "pattern_rule+population_model",
-               "pattern_rule+volume_rule", "population_model+volume_rule",
-               "pattern_rule+population_model+volume_rule", "cluster_member", "mixture_rule", "model_pivot")
+    per_account = ("evidence_score", "pattern_rule", "population_model", "volume_rule")
+    combos = ["+".join(c) for n in range(1, 5) for c in itertools.combinations(per_account, n)]
+    account = (*combos, "cluster_member", "mixture_rule", "model_pivot")
+    assert "evidence_score+population_model" in combos and len(combos) == 15
     expected = {("account", s, d) for s in severities for d in account}
-    expected |= {("cluster", s, "cluster") for s in severities}
+    expected |= {("cluster", s, d) for s in severities for d in ("cluster", "cluster_member")}
     got = set()
     for family in text_string_to_metric_families(Metrics().exposition().decode()):
         if family.name == "stream_guard_alerts":

@@ -18,9 +18,13 @@ their day volumes and synchrony of their active hours; the weights are
 ``kind: cluster`` alert naming the shared values and the aggregate evidence; it is not
 repeated during ``cooldown_s`` unless its severity rises or it grows by
 ``cluster_growth_factor`` (a hydra replacing banned accounts). Every member of an alerted
-cluster is also reported on its own (detector ``cluster_member``) at the cluster's
-severity, one step lower for members that do not look like extraction themselves
-(likeness below ``cluster_member_min_likeness``).
+cluster is also reported (detector ``cluster_member``) at the cluster's severity, one step
+lower for members that do not look like extraction themselves (likeness below
+``cluster_member_min_likeness``), once per cooldown and again when its severity rises. By
+default the members reported at one evaluation are grouped: one ``kind: cluster`` alert per
+cluster and severity lists them (in parts of ``cluster_alert_max_ids``), so a hydra of
+24,000 accounts is a few dozen alerts, not one per member per step;
+``cluster_member_alerts=each`` gives one ``kind: account`` alert per member instead.
 
 Pivot verdicts (accounts moving fast to a newly released model) are kept as evidence:
 they add a reason to clusters whose members pivoted, and an extraction-like account that
@@ -33,10 +37,10 @@ pivoted (likeness at least ``pivot_min_likeness``) gets a ``model_pivot`` alert,
 >>> rows = [MemberRow(f"a{i}", 26.0, 0.9, 2.0, 0xFFFFFF) for i in range(8)]
 >>> book.update([LinkVerdict("payment", "pm_x", 900.0, 8, 0.9, True, {}, rows)])
 >>> alerts = book.evaluate(900.0)
->>> [(a["kind"], a["severity"], a["account_count"]) for a in alerts][:2]
-[('cluster', 'critical', 8), ('account', 'critical', 1)]
->>> len(alerts), book.evaluate(1800.0)   # one cluster alert + 8 member alerts; then cooling down
-(9, [])
+>>> [(a["kind"], a["detectors"], a["severity"], a["account_count"]) for a in alerts]
+[('cluster', ['cluster'], 'critical', 8), ('cluster', ['cluster_member'], 'critical', 8)]
+>>> book.evaluate(1800.0)   # cooling down
+[]
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from typing import Any, NamedTuple
 
 import xxhash
 
-from stream_guard.core.alerts import Alert, Cooldown, admit, build_alert
+from stream_guard.core.alerts import Alert, Cooldown, admit, alert_id, build_alert
 from stream_guard.core.linking.changes import Tracked, Untracked
 from stream_guard.core.linking.index import (
     LinkVerdict,
@@ -160,6 +164,14 @@ class _MemberRows:
 
     def __getitem__(self, account: str) -> MemberRow:
         return self.tables[account][self.rows_at[account]]
+
+
+class _Reported(NamedTuple):
+    """A cluster member reported at an evaluation: who, at which severity, its row."""
+
+    account: str
+    severity: str
+    row: MemberRow
 
 
 def _order(v: LinkVerdict | PivotVerdict) -> tuple[float, str, str]:
@@ -514,40 +526,88 @@ class ClusterBook:
         return [alert, *self._member_alerts(c, severity, at, info)]
 
     def _member_alerts(self, c: Cluster, severity: Severity, at: float, info: _MemberRows) -> list[Alert]:
-        """The member alerts of cluster ``c`` at ``severity`` (see :meth:`_member_alert`)."""
+        """The alerts on the members of cluster ``c`` at ``severity`` not yet reported at it:
+        one per member, or grouped per severity (the ``cluster_member_alerts`` setting)."""
         gates = self.member_gates.setdefault(CLUSTER_MEMBER, {})
         rank = severity_rank(severity)
-        out: list[Alert] = []
+        admitted: list[_Reported] = []
         for account in c.members:
             g = gates.get(account)
             if g is not None and at < g.until and rank <= g.rank:
                 continue  # cooling down at this severity or above: so at the one its likeness may lower
-            out += self._member_alert(account, c, severity, at, info[account])
-        return out
+            reported = self._admit_member(account, severity, at, info[account])
+            if reported is not None:
+                admitted.append(reported)
+        if self.s.cluster_member_alerts == "grouped":
+            return self._grouped(c, at, admitted)
+        return [self._member_alert(c, at, m) for m in admitted]
 
-    def _member_alert(self, account: str, c: Cluster, severity: str, at: float, row: MemberRow) -> list[Alert]:
+    def _admit_member(self, account: str, severity: str, at: float, row: MemberRow) -> _Reported | None:
+        """Whether member ``account`` is reported now, and at which severity (one step lower
+        when its own likeness is low); records it in the member gates if so."""
         s = self.s
-        likeness = row.likeness
-        if likeness < s.cluster_member_min_likeness and severity != "low":
+        if row.likeness < s.cluster_member_min_likeness and severity != "low":
             severity = SEVERITIES[severity_rank(severity) - 1]
         # (admit keys its gate dict by whatever it is given: here the account)
         if not admit(self.member_gates.setdefault(CLUSTER_MEMBER, {}), account, severity, at=at,
                      cooldown_s=s.cooldown_s):
-            return []
+            return None
         self.changed.gates.add((CLUSTER_MEMBER, account))
+        return _Reported(account, severity, row)
+
+    def _member_alert(self, c: Cluster, at: float, m: _Reported) -> Alert:
+        """One ``account`` alert on member ``m`` of cluster ``c``."""
+        s = self.s
         reasons = [
             reason("cluster", len(c.members), s.cluster_min_accounts,
                    f"member of cluster {c.cluster_id} (score {c.score:.2f}) of {len(c.members)} accounts"),
-            reason("likeness", likeness, "-", "this account's own extraction-likeness (0..1)"),
+            reason("likeness", m.row.likeness, "-", "this account's own extraction-likeness (0..1)"),
         ]
-        verdict = Verdict(CLUSTER_MEMBER, c.score, severity, reasons)
-        return [build_alert(
-            kind="account", subject=account, account_ids=[account], verdicts=[verdict], score=c.score,
-            severity=severity, window_start=at - s.link_ttl_s, window_end=at, raised_at=at,
+        verdict = Verdict(CLUSTER_MEMBER, c.score, m.severity, reasons)
+        return build_alert(
+            kind="account", subject=m.account, account_ids=[m.account], verdicts=[verdict], score=c.score,
+            severity=m.severity, window_start=at - s.link_ttl_s, window_end=at, raised_at=at,
             evidence={"cluster_id": c.cluster_id, "cluster_accounts": len(c.members),
-                      "day_requests": row.day_requests, "likeness": likeness, "account_age_days": row.age_days},
+                      "day_requests": m.row.day_requests, "likeness": m.row.likeness,
+                      "account_age_days": m.row.age_days},
             emitted_at=self.clock(),
-        )]
+        )
+
+    def _grouped(self, c: Cluster, at: float, members: list[_Reported]) -> list[Alert]:
+        """Members ``members`` of cluster ``c`` as one ``cluster`` alert per severity (highest
+        first), listing them in parts of ``cluster_alert_max_ids`` accounts."""
+        s = self.s
+        by_severity: dict[str, list[_Reported]] = {}
+        for m in members:
+            by_severity.setdefault(m.severity, []).append(m)
+        size = max(1, s.cluster_alert_max_ids)
+        out: list[Alert] = []
+        for severity in sorted(by_severity, key=severity_rank, reverse=True):
+            group = by_severity[severity]
+            parts = [group[i:i + size] for i in range(0, len(group), size)]
+            for number, part in enumerate(parts, 1):
+                likeness = [m.row.likeness for m in part]
+                more = f"; part {number} of {len(parts)}" if len(parts) > 1 else ""
+                reasons = [
+                    reason("cluster", len(c.members), s.cluster_min_accounts,
+                           f"{len(group)} members of cluster {c.cluster_id} (score {c.score:.2f}, "
+                           f"{len(c.members)} accounts) reported at {severity}{more}"),
+                    reason("likeness", min(likeness), "-", "the lowest own extraction-likeness (0..1) among them"),
+                ]
+                alert = build_alert(
+                    kind="cluster", subject=c.cluster_id, account_ids=[m.account for m in part],
+                    verdicts=[Verdict(CLUSTER_MEMBER, c.score, severity, reasons)], score=c.score,
+                    severity=severity, window_start=at - s.link_ttl_s, window_end=at, raised_at=at,
+                    evidence={"cluster_id": c.cluster_id, "cluster_accounts": len(c.members),
+                              "members_reported": len(group), "part": number, "parts": len(parts),
+                              "likeness_mean": round(sum(likeness) / len(likeness), 4)},
+                    emitted_at=self.clock(),
+                )
+                if number > 1:  # one id per part
+                    alert["alert_id"] = alert_id(f"{c.cluster_id}#{number}", CLUSTER_MEMBER, at - s.link_ttl_s,
+                                                 at, severity)
+                out.append(alert)
+        return out
 
     def _pivot(self, v: PivotVerdict) -> list[Alert]:
         alerts: list[Alert] = []

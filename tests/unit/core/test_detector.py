@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -57,14 +58,25 @@ def test_alerts_do_not_depend_on_how_accounts_interleave() -> None:
     assert strip(run(time_ordered))
 
 
-def test_cooldown_holds_repeats_and_escalation_raises_a_new_alert() -> None:
-    alerts = run(extractor("x", 0, 3000))
+@pytest.mark.parametrize("episodes", [True, False])
+def test_cooldown_holds_repeats_and_escalation_raises_a_new_alert(episodes: bool) -> None:
+    settings = dataclasses.replace(S, alert_episodes=episodes)
+    alerts = run(extractor("x", 0, 3000), settings)
     severities = [a["severity"] for a in alerts]
     assert severities == sorted(severities, key=["low", "medium", "high", "critical"].index)
     assert len(severities) == len(set(severities))  # no repeat while active
-    later = run(extractor("x", 0, 3000) + extractor("x2", 0, 1)
-                + [(dict(ev, event_id="late" + ev["event_id"]), ts + 4000) for ev, ts in extractor("x", 0, 3000)])
-    assert len([a for a in later if a["subject"] == "x"]) > len(alerts)  # after cooldown it fires again
+
+    def again(gap: float) -> list[dict[str, Any]]:
+        second = [(dict(ev, event_id="late" + ev["event_id"]), ts + gap) for ev, ts in extractor("x", 0, 3000)]
+        return [a for a in run(extractor("x", 0, 3000) + extractor("x2", 0, 1) + second, settings)
+                if a["subject"] == "x"]
+
+    if episodes:
+        assert [a["evidence"]["episode"] for a in alerts] == ["new"] + ["escalation"] * (len(alerts) - 1)
+        assert len(again(4000.0)) == len(alerts)  # findings resume within the cooldown: the same episode
+    else:
+        assert len(again(4000.0)) > len(alerts)  # each detector's cooldown ran out: it fires again
+    assert len(again(3000.0 + 3600.0 + 600.0)) > len(alerts)  # quiet for longer than the cooldown: again
 
 
 def test_quiet_accounts_are_evaluated_when_the_watermark_passes() -> None:

@@ -20,12 +20,14 @@ from stream_guard.core.linking.clusters import ClusterBook, ClusterCooldown, Piv
 from stream_guard.core.linking.index import LinkVerdict, MemberRow, Mover, PivotVerdict
 from stream_guard.core.linking.pipeline import Frontier, LinkingPipeline
 from stream_guard.core.linking.profile import AccountProfile
-from stream_guard.settings import Settings
+from stream_guard.settings import Settings, SettingsError
+
+EACH = "each"  # these tests count one alert per member; grouped alerts have their own tests
 
 ALL_DAY = 0xFFFFFF
 OFFICE = sum(1 << b for b in range(8, 17))
 T = 900.0
-S = Settings(cooldown_s=3600.0)
+S = Settings(cluster_member_alerts=EACH, cooldown_s=3600.0)
 
 
 def row(account: str, day: float = 26.0, likeness: float = 0.9, age: float = 2.0, hours: int = ALL_DAY) -> MemberRow:
@@ -56,11 +58,20 @@ def valid(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cluster_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [a for a in alerts if a["kind"] == "cluster"]
+    return [a for a in alerts if a["kind"] == "cluster" and a["detectors"] == ["cluster"]]
 
 
 def member_alerts(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [a for a in alerts if a["detectors"] == ["cluster_member"]]
+    """The members reported, one record each: a grouped alert (the default) names several."""
+    out = []
+    for a in alerts:
+        if a["detectors"] != ["cluster_member"]:
+            continue
+        if a["kind"] == "account":
+            out.append(a)
+        else:
+            out += [{**a, "kind": "account", "subject": acct, "account_ids": [acct]} for acct in a["account_ids"]]
+    return out
 
 
 # --- union-find and ids ------------------------------------------------------------------
@@ -125,7 +136,7 @@ def test_merged_clusters_keep_the_id_with_most_members_and_split_back() -> None:
 
 def test_links_decay_after_ttl_and_the_cluster_goes() -> None:
     ttl = 3600.0
-    b = book(Settings(cooldown_s=3600.0, link_ttl_s=ttl))
+    b = book(Settings(cluster_member_alerts=EACH, cooldown_s=3600.0, link_ttl_s=ttl))
     b.update([link("payment", "pm_a", T, rows("a", 5))])
     assert len(cluster_alerts(b.evaluate(T))) == 1
     b.evaluate(T + ttl)  # exactly at the horizon: still there
@@ -136,7 +147,7 @@ def test_links_decay_after_ttl_and_the_cluster_goes() -> None:
 
 def test_refreshed_link_does_not_decay() -> None:
     ttl = 3600.0
-    b = book(Settings(cooldown_s=3600.0, link_ttl_s=ttl))
+    b = book(Settings(cluster_member_alerts=EACH, cooldown_s=3600.0, link_ttl_s=ttl))
     b.update([link("payment", "pm_a", T, rows("a", 5))])
     b.evaluate(T)
     b.update([link("payment", "pm_a", T + ttl, rows("a", 5))])
@@ -243,7 +254,8 @@ def test_cluster_severity_bands(link_score: float, severity: str) -> None:
 
 def test_cluster_severity_bands_and_member_step_follow_the_settings() -> None:
     members = rows("a", 5) + [row("weak", likeness=0.2)]
-    shifted = Settings(cooldown_s=3600.0, cluster_critical_score=0.95, cluster_high_score=0.9,
+    shifted = Settings(cluster_member_alerts=EACH, cooldown_s=3600.0, cluster_critical_score=0.95,
+                       cluster_high_score=0.9,
                        cluster_medium_score=0.85, cluster_member_min_likeness=0.1)
     b = book(shifted)
     b.update([link("payment", "pm_a", T, members, score=0.9)])  # score 0.9003: critical by default
@@ -253,13 +265,13 @@ def test_cluster_severity_bands_and_member_step_follow_the_settings() -> None:
 
 
 def test_cluster_score_weights_follow_the_settings() -> None:
-    s = Settings(cooldown_s=3600.0, cluster_link_weight=1.0, link_likeness_gate=0.1,
+    s = Settings(cluster_member_alerts=EACH, cooldown_s=3600.0, cluster_link_weight=1.0, link_likeness_gate=0.1,
                  cluster_evidence_weights="likeness=1,young_share=0,evenness=0,synchrony=0")
     b = book(s)
     b.update([link("payment", "pm_a", T, rows("a", 6), score=0.5)])
     b.evaluate(T)
     assert b.clusters[0].score == 0.5  # the strongest link alone
-    b = book(Settings(cooldown_s=3600.0, cluster_link_weight=0.0,
+    b = book(Settings(cluster_member_alerts=EACH, cooldown_s=3600.0, cluster_link_weight=0.0,
                       cluster_evidence_weights="likeness=0,young_share=1,evenness=0,synchrony=0"))
     b.update([link("payment", "pm_a", T, rows("a", 6), score=0.5)])
     b.evaluate(T)
@@ -267,7 +279,7 @@ def test_cluster_score_weights_follow_the_settings() -> None:
 
 
 def test_account_ids_capped_but_account_count_exact() -> None:
-    b = book(Settings(cluster_alert_max_ids=3))
+    b = book(Settings(cluster_member_alerts=EACH, cluster_alert_max_ids=3))
     b.update([link("payment", "pm_a", T, rows("a", 7))])
     alerts = valid(b.evaluate(T))
     (cluster,) = cluster_alerts(alerts)
@@ -368,7 +380,8 @@ def test_model_pivot_alerts_only_for_extraction_like_movers() -> None:
 
 
 def test_model_pivot_cut_offs_follow_the_settings() -> None:
-    b = book(Settings(cooldown_s=3600.0, pivot_min_likeness=0.3, pivot_high_likeness=0.6, pivot_high_speedup=1.0))
+    b = book(Settings(cluster_member_alerts=EACH, cooldown_s=3600.0, pivot_min_likeness=0.3, pivot_high_likeness=0.6,
+                      pivot_high_speedup=1.0))
     b.update([PivotVerdict("m-new", 4500.0, 5400.0, [
         Mover("p2", 0.9, 600.0, 30.0, 0.4, 3.0),   # alerted now: likeness 0.4 >= 0.3
         Mover("p3", 1.0, 0.0, 25.0, 0.6, 1.0),     # high now: 0.6 and a speedup of 1
@@ -398,7 +411,7 @@ def profile(account: str, at: float, values: list[tuple[str, str, int]], *, requ
 
 
 def test_pipeline_hydra_end_to_end() -> None:
-    pipe = LinkingPipeline(Settings(), clock=lambda: 1_772_366_400.0)
+    pipe = LinkingPipeline(Settings(cluster_member_alerts=EACH), clock=lambda: 1_772_366_400.0)
     hydra = [f"h{i}" for i in range(6)]
     pipe.feed(profile(a, T, [("asn", "64500", 3), ("model", "m", 3), ("payment", "pm_x", 3),
                              ("user_agent", "sdk/1.0", 3)]) for a in hydra)
@@ -419,7 +432,7 @@ def test_pipeline_hydra_end_to_end() -> None:
 
 
 def test_pipeline_model_release_pivot_alert() -> None:
-    pipe = LinkingPipeline(Settings(), clock=lambda: 1_772_366_400.0)
+    pipe = LinkingPipeline(Settings(cluster_member_alerts=EACH), clock=lambda: 1_772_366_400.0)
     pipe.feed([profile(f"o{i}", T, [("model", "m-old", 30)], requests=30, likeness=0.1, age=300.0) for i in range(3)])
     assert pipe.advance(T) == []
     release = T + 3600.0
@@ -454,7 +467,7 @@ def test_account_joining_an_alerted_cluster_within_cooldown_gets_a_member_alert(
 
 
 def test_pipeline_benign_young_team_on_a_company_card_raises_no_alert() -> None:
-    pipe = LinkingPipeline(Settings(), clock=lambda: 1_772_366_400.0)
+    pipe = LinkingPipeline(Settings(cluster_member_alerts=EACH), clock=lambda: 1_772_366_400.0)
     volumes = [8.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 18.0, 20.0] * 2
     pipe.feed(profile(f"new{i}", T, [("ip", "198.51.100.1", 2), ("payment", "pm_corp", 2)], requests=2, day=d,
                       likeness=0.1, age=3.0, hours=OFFICE if i % 3 else OFFICE << 1)
@@ -557,7 +570,7 @@ def test_a_whole_checkpoint_and_the_changes_after_it_restore_the_book_at_every_s
     # pivots (extraction-like and not) and their expiry, member gates set and dropped: the
     # whole book once, then only its changes; at every step a fresh book from the whole one
     # plus the changes so far equals the live one and raises the same alerts next
-    s = Settings(cooldown_s=2 * T, link_ttl_s=3 * T)
+    s = Settings(cluster_member_alerts=EACH, cooldown_s=2 * T, link_ttl_s=3 * T)
     b = book(s)
     base = orjson.loads(orjson.dumps(b.checkpoint_data(changes=False)))
     deltas: list[dict[str, Any]] = []
@@ -632,3 +645,49 @@ def test_changes_are_counted_only_from_the_first_whole_pass_on() -> None:
     again.update([link("ip", "10.0.0.1", 3 * T, rows("b", 5))])
     again.evaluate(3 * T)
     assert [(k, v) for k, v, _, _ in again.export_changes()["links"]] == [("ip", "10.0.0.1")]
+
+
+# --- grouped member alerts (the default) -----------------------------------------------------
+def test_members_are_reported_in_one_alert_per_severity_by_default() -> None:
+    b = book(Settings(cooldown_s=3600.0))
+    members = rows("a", 5) + [row("weak", likeness=0.2)]
+    b.update([link("payment", "pm_a", T, members)])
+    alerts = valid(b.evaluate(T))
+    (c,) = b.clusters
+    grouped = [a for a in alerts if a["detectors"] == ["cluster_member"]]
+    assert [a["kind"] for a in alerts] == ["cluster"] * 3
+    assert [(a["severity"], a["account_ids"]) for a in grouped] == [
+        ("critical", ["a0", "a1", "a2", "a3", "a4"]), ("high", ["weak"])]  # a weak likeness: one step lower
+    assert all(a["subject"] == c.cluster_id and a["evidence"]["cluster_id"] == c.cluster_id for a in grouped)
+    assert grouped[0]["account_count"] == 5 and grouped[0]["evidence"]["members_reported"] == 5
+    # the same members as one alert each would be, with the same gates: nothing again at once
+    each = book(Settings(cooldown_s=3600.0, cluster_member_alerts="each"))
+    each.update([link("payment", "pm_a", T, members)])
+    assert sorted((a["subject"], a["severity"]) for a in member_alerts(alerts)) == sorted(
+        (a["subject"], a["severity"]) for a in member_alerts(each.evaluate(T)))
+    assert b.member_gates == each.member_gates
+    assert member_alerts(b.evaluate(T + 900)) == []
+
+
+def test_members_joining_later_are_reported_in_one_alert_not_one_each() -> None:
+    b = book(Settings(cooldown_s=3600.0))
+    b.update([link("payment", "pm_a", T, rows("a", 6))])
+    b.evaluate(T)
+    b.update([link("payment", "pm_a", T + 900, rows("a", 8))])  # two joined: no growth by 1.5x
+    later = valid(b.evaluate(T + 900))
+    assert [(a["detectors"], a["account_ids"]) for a in later] == [(["cluster_member"], ["a6", "a7"])]
+
+
+def test_a_large_group_is_split_into_parts_with_their_own_ids() -> None:
+    b = book(Settings(cooldown_s=3600.0, cluster_alert_max_ids=4))
+    b.update([link("payment", "pm_a", T, rows("a", 10))])
+    grouped = [a for a in valid(b.evaluate(T)) if a["detectors"] == ["cluster_member"]]
+    assert [len(a["account_ids"]) for a in grouped] == [4, 4, 2]
+    assert [(a["evidence"]["part"], a["evidence"]["parts"]) for a in grouped] == [(1, 3), (2, 3), (3, 3)]
+    assert len({a["alert_id"] for a in grouped}) == 3
+    assert sorted(x for a in grouped for x in a["account_ids"]) == sorted(f"a{i}" for i in range(10))
+
+
+def test_cluster_member_alerts_setting_is_checked() -> None:
+    with pytest.raises(SettingsError, match="cluster_member_alerts"):
+        Settings.from_env({"STREAM_GUARD_CLUSTER_MEMBER_ALERTS": "some"})

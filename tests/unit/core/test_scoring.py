@@ -1,4 +1,7 @@
-"""Scoring (stream_guard.core.scoring): noisy-OR, severity, alert gate, learning protection."""
+"""Scoring (stream_guard.core.scoring): noisy-OR, severity, alert gate, learning protection.
+
+These tests judge the hard-gated rules with the population models (the graded evidence has
+its own tests, test_evidence.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from stream_guard.core.scoring import Scorer, combine
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
 
-S = Settings()
+RULES = "volume,pattern,population"
+S = Settings(per_account_evaluators=RULES)
 POP = "established-light"
 
 
@@ -98,9 +102,10 @@ def test_a_rule_verdict_becomes_an_alert_from_alert_min_score() -> None:
     assert [v.detector for v in a.verdicts] == ["pattern_rule"]
     v = a.verdicts[0]
     assert a.score == v.score and a.severity == v.severity
-    at_gate = Scorer(Settings(alert_min_score=v.score)).assess(f, may_learn=True)
+    at_gate = Scorer(Settings(per_account_evaluators=RULES, alert_min_score=v.score)).assess(f, may_learn=True)
     assert at_gate.severity == v.severity
-    above = Scorer(Settings(alert_min_score=math.nextafter(v.score, 2.0))).assess(f, may_learn=True)
+    stricter = Settings(per_account_evaluators=RULES, alert_min_score=math.nextafter(v.score, 2.0))
+    above = Scorer(stricter).assess(f, may_learn=True)
     assert above.severity is None
     assert above.score == v.score and above.verdicts == a.verdicts  # reported, just not an alert
 
@@ -144,14 +149,14 @@ def test_the_model_alone_does_not_alert_by_default(warm: Scorer) -> None:
 
 
 def test_the_model_alone_may_alert_low_when_allowed() -> None:
-    s = Settings(model_alone_alerts=True)
+    s = Settings(per_account_evaluators=RULES, model_alone_alerts=True)
     sc = Scorer(s)
     sc.models.models = warm_scorer().models.models
     a = sc.assess(outlier(), may_learn=False)
     v = a.verdicts[0]
     assert v.detector == "population_model" and v.score >= s.alert_min_score
     assert a.severity == "low"
-    lenient = Scorer(Settings(model_alone_alerts=True, alert_min_score=v.score))
+    lenient = Scorer(Settings(per_account_evaluators=RULES, model_alone_alerts=True, alert_min_score=v.score))
     lenient.models.models = sc.models.models
     assert lenient.assess(outlier(), may_learn=False).severity == "low"
 

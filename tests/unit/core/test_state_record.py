@@ -92,14 +92,16 @@ def test_an_unknown_version_is_refused_clearly() -> None:
         decode_state(b"\x07whatever")
 
 
-def test_a_detector_restores_from_its_own_records_and_evaluates_the_same() -> None:
-    s = Settings(eval_interval_s=60, rule_short_requests=50, rule_day_requests=200)
+@pytest.mark.parametrize("evaluators", ["evidence,population", "volume,pattern,population"])
+def test_a_detector_restores_from_its_own_records_and_evaluates_the_same(evaluators: str) -> None:
+    s = Settings(eval_interval_s=60, rule_short_requests=50, rule_day_requests=200,
+                 per_account_evaluators=evaluators)
     first, second = Detector(s, clock=lambda: 0.0), Detector(s, clock=lambda: 0.0)
     for i in range(1600):
         first.process({"event_id": f"e{i}", "account_id": f"a{i % 4}", "model": "m", "input_tokens": 50,
                        "output_tokens": 1500, "ip": "10.1.1.1", "prompt": f"Problem {i}: think step by step."},
                       T0 + i / 8)
-    first.advance(T0 + 200.0)  # stages the accounts at T0 + 180: their features travel packed
+    first.advance(T0 + 100.0)  # nothing final yet; the accounts are staged: their features travel packed
     assert any(st.staged for st in first.accounts.values())
     records = [v for v in first.take_dirty().values() if v is not None]
     assert second.restore(records) == 4

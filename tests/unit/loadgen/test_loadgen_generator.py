@@ -10,7 +10,13 @@ import pytest
 from loadgen_helpers import contract_problems, encode_all, small
 from stream_guard.contracts import validate_event
 from stream_guard.loadgen.generator import Generator
-from stream_guard.loadgen.scenarios import BENIGN_KINDS, CAMPAIGN_KINDS, scenario
+from stream_guard.loadgen.scenarios import (
+    BENIGN_KINDS,
+    CAMPAIGN_KINDS,
+    CORE_BENIGN_KINDS,
+    DEFAULT_CAMPAIGNS,
+    scenario,
+)
 from stream_guard.loadgen.timeutil import parse_iso
 
 
@@ -73,7 +79,7 @@ def test_labels_list_every_account_and_campaign(
 ) -> None:
     events, labels = smoke_events
     assert labels["run"]["complete"] and labels["run"]["events"] == len(events)
-    assert set(labels["campaigns"]) == set(CAMPAIGN_KINDS)
+    assert set(labels["campaigns"]) == set(DEFAULT_CAMPAIGNS)  # the newer designs are off by default
     per_account = Counter(e["account_id"] for e in events)
     for acct, entry in labels["accounts"].items():
         assert entry["events"] == per_account.get(acct, 0)
@@ -91,7 +97,7 @@ def test_benign_population_has_every_kind() -> None:
     events = list(gen.events())
     labels = gen.labels_doc()
     kinds = {e["kind"] for e in labels["accounts"].values()}
-    assert kinds == set(BENIGN_KINDS)
+    assert kinds == set(CORE_BENIGN_KINDS)  # the newer benign kinds have share 0 by default
     by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
     kind_of = {a: e["kind"] for a, e in labels["accounts"].items()}
     for ev in events:

@@ -181,3 +181,74 @@ def test_alert_and_label_files_round_trip(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_bytes(b"{not json\n")
     with pytest.raises(ValueError):
         read_alerts(tmp_path / "bad.jsonl")
+
+
+def test_benign_fpr_per_kind_at_each_severity() -> None:
+    doc = _labels()
+    doc["accounts"]["r0"] = {"label": "benign", "kind": "research_nat", "variant": "sweep", "events": 40}
+    doc["accounts"]["r1"] = {"label": "benign", "kind": "research_nat", "variant": "nightly", "events": 40}
+    alerts = [*ALERTS, {"kind": "account", "subject": "r0", "severity": "high", "raised_at": T1}]
+    rep = score(alerts, Labels(doc))
+    b = rep["benign"]
+    assert b["by_kind_severity"]["chat"] == {
+        "low": {"flagged": 1, "fpr": 0.25},  # c1: low and medium alerts
+        "medium": {"flagged": 1, "fpr": 0.25},
+        "high": {"flagged": 0, "fpr": 0.0},
+        "critical": {"flagged": 0, "fpr": 0.0},
+    }
+    assert b["by_kind_severity"]["saas"]["low"]["fpr"] == 1.0 and b["by_kind_severity"]["saas"]["medium"]["fpr"] == 0.0
+    assert b["by_kind_severity"]["research_nat"]["high"] == {"flagged": 1, "fpr": 0.5}
+    assert b["by_variant_severity"] == {
+        "research_nat:nightly": {s: {"flagged": 0, "fpr": 0.0} for s in ("low", "medium", "high", "critical")},
+        "research_nat:sweep": {s: {"flagged": 1 if s != "critical" else 0, "fpr": 1.0 if s != "critical" else 0.0}
+                               for s in ("low", "medium", "high", "critical")},
+    }
+    assert b["fpr_by_severity"] == {"low": round(3 / 7, 6), "medium": round(2 / 7, 6), "high": round(1 / 7, 6),
+                                    "critical": 0.0}
+    s = rep["summary"]
+    assert (s["benign_fpr_medium"], s["benign_fpr_high"]) == (round(2 / 7, 6), round(1 / 7, 6))
+    # the severity tables do not depend on --min-severity; the existing keys do
+    high = score(alerts, Labels(doc), min_severity="high")
+    assert high["benign"]["by_kind_severity"] == b["by_kind_severity"]
+    assert high["benign"]["by_kind"]["chat"]["flagged"] == 0 and b["by_kind"]["chat"]["flagged"] == 1
+
+
+def test_recall_at_each_severity_and_at_medium() -> None:
+    rep = score(ALERTS, Labels(_labels()))
+    c = {row["name"]: row for row in rep["campaigns"]}
+    assert c["hydra"]["recall_by_severity"] == {"low": 1.0, "medium": 1.0, "high": 1.0, "critical": 0.666667}
+    assert c["hydra"]["recall_medium"] == 1.0
+    assert c["blunt"]["recall_medium"] == 1.0  # the medium alert after its start (the one before does not count)
+    assert c["blunt"]["recall_by_severity"]["high"] == 0.0
+    assert c["pivot"]["recall_medium"] == 0.0  # only a low alert
+    assert rep["summary"]["mean_recall_medium"] == 0.666667
+    assert score(ALERTS, Labels(_labels()), min_severity="critical")["campaigns"][0]["recall_medium"] == 1.0
+
+
+def test_alerts_per_attack_account_day() -> None:
+    doc = _labels()
+    rep = score(ALERTS, Labels(doc))  # no per-account times: exposure runs to the run's end
+    c = {row["name"]: row for row in rep["campaigns"]}
+    assert c["hydra"]["account_days"] == 3.0  # 3 active accounts x 1 day
+    assert c["hydra"]["alerts_per_account_day"] == round(2 / 3, 6)
+    assert c["blunt"]["account_days"] == 0.75 and c["blunt"]["alerts_per_account_day"] == round(1 / 0.75, 6)
+    assert rep["summary"]["alerts_per_account_day"] == round(4 / 4.75, 6)
+    # with per-account first/last events: from max(first, active_from) to last, at least an hour
+    for i in range(3):
+        doc["accounts"][f"h{i}"]["first_ts"] = "2026-02-28T12:00:00+00:00"  # before the start: clipped
+        doc["accounts"][f"h{i}"]["last_ts"] = f"2026-03-01T{6 * (i + 1):02d}:00:00+00:00"
+    doc["accounts"]["b0"].update(first_ts="2026-03-01T06:00:00+00:00", last_ts="2026-03-01T06:10:00+00:00")
+    c = {row["name"]: row for row in score(ALERTS, Labels(doc))["campaigns"]}
+    assert c["hydra"]["account_days"] == round((6 + 12 + 18) / 24, 6)
+    assert c["hydra"]["alerts_per_account_day"] == round(2 / 1.5, 6)
+    assert c["blunt"]["account_days"] == round(1 / 24, 6)  # 10 minutes counts as an hour
+    assert score([], Labels({"campaigns": doc["campaigns"], "accounts": {}}))["campaigns"][0]["account_days"] is None
+
+
+def test_text_report_shows_severity_metrics() -> None:
+    doc = _labels()
+    doc["accounts"]["r0"] = {"label": "benign", "kind": "research_nat", "variant": "sweep", "events": 40}
+    text = format_report(score(ALERTS, Labels(doc)))
+    assert "recall@medium" in text and "alerts/acct/day" in text and "0.667" in text
+    assert ">= medium" in text and "research_nat:sweep" in text
+    assert "At severity >= medium: mean account recall 66.7%" in text

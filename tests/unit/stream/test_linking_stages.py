@@ -61,8 +61,8 @@ def test_stages_chained_by_hand_alert_the_cluster() -> None:
     for msg in verdict_messages:
         clusters.handle(msg, now=0.0)
     alerts = clusters.tick(now=0.0)
-    kinds = sorted(a["kind"] for a in alerts)
-    assert kinds == ["account"] * 8 + ["cluster"]
+    assert [(a["kind"], a["detectors"]) for a in alerts] == [("cluster", ["cluster"]), ("cluster", ["cluster_member"])]
+    assert alerts[1]["account_count"] == 8  # the members, in one alert
     assert clusters.tick(now=1.0) == []  # the same boundary is judged once
     assert m.clusters._value.get() == 1
 
@@ -231,7 +231,7 @@ def _run(crash: str | None, checkpoints: tuple[int, ...] = (1,)) -> tuple[_Topic
     clusters: dict[bytes, bytes | None] = {}
     alerts: list[tuple[str, str]] = []
     for k, n in enumerate(SIZES):
-        alerts += [(a["alert_id"], a["kind"]) for a in topics.interval(T + 900 * (k + 1), n)]
+        alerts += [(a["alert_id"], "+".join(a["detectors"])) for a in topics.interval(T + 900 * (k + 1), n)]
         if crash and k in checkpoints:
             topics.checkpoint(table, clusters)
         if crash == "restore" and k == 3:
@@ -241,7 +241,7 @@ def _run(crash: str | None, checkpoints: tuple[int, ...] = (1,)) -> tuple[_Topic
         elif crash == "no-restore" and k == 3:
             topics.attributes, topics.clusters = AttributeStage(S, topics.m, "w"), ClusterStage(S, topics.m)
         if crash and k == 3:
-            alerts += [(a["alert_id"], a["kind"]) for a in topics.consume()]
+            alerts += [(a["alert_id"], "+".join(a["detectors"])) for a in topics.consume()]
     return topics, alerts
 
 
@@ -251,7 +251,7 @@ def test_cross_account_stages_after_a_crash_equal_an_uninterrupted_run() -> None
     id and cooldown, the same state."""
     plain, plain_alerts = _run(None)
     crashed, crashed_alerts = _run("restore")
-    assert [kind for _, kind in plain_alerts].count("cluster") == 2  # first seen, then grown
+    assert [detectors for _, detectors in plain_alerts].count("cluster") == 2  # first seen, then grown
     assert set(crashed_alerts) == set(plain_alerts)  # re-read stretches re-send theirs: same ids
     assert crashed.clusters.book.export() == plain.clusters.book.export()
     for p in range(4):

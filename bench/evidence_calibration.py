@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Fit the graded-evidence weights (``stream_guard/core/evidence.py``) on labelled traffic.
+
+Three steps, each a subcommand:
+
+``collect EVENTS LABELS --out ROWS.npz``
+    Runs the per-account detection core over a generated events file (``stream-guard
+    loadgen --out EVENTS --labels LABELS``), in event-time order, with the documented
+    defaults and cross-account detection off, and records every account evaluation the
+    core makes (the features the evaluators see at each boundary) with its ground truth:
+    1 for an account of a campaign once the campaign is active, else 0.
+``fit ROWS.npz [ROWS.npz ...] --out WEIGHTS.json``
+    Fits a logistic regression of the label on the evidence terms (L2-penalised, Newton's
+    method; every account weighs the same, and both classes weigh the same in total), then
+    sets each severity's log-odds threshold from the *benign* accounts of the same files:
+    ``high`` where at most ``--high-fpr`` of them (and at most ``--kind-fpr`` of any benign
+    kind) ever reach it, ``medium`` and ``low`` at ``--medium-fpr`` and ``--low-fpr``,
+    ``critical`` a margin above ``high``. Prints the weights and the training figures.
+``score ROWS.npz [...] --weights WEIGHTS.json``
+    Account-level figures of given weights on rows (held-out files): recall per campaign
+    kind at each severity, benign FPR per kind, time to first ``medium``.
+
+Only training files go to ``fit``; held-out seeds and designs go to ``score`` and, for the
+real figures, through ``stream-guard replay`` and ``stream-guard score``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from scipy.optimize import minimize  # type: ignore[import-untyped]  # scipy ships no stubs
+from stream_guard.core.evidence import AGAINST, FEATURE_NEEDS, FOR, TERMS, Accumulation, EvidenceWeights, term_values
+from stream_guard.core.flow import Flow
+from stream_guard.core.partitioning import partition_for
+from stream_guard.core.rules import SEVERITIES, Verdict
+from stream_guard.core.scoring import Case
+from stream_guard.loadgen.labels import read_labels
+from stream_guard.loadgen.timeutil import parse_iso
+from stream_guard.replay import ordered_input
+from stream_guard.settings import Settings
+
+
+class _Recorder:
+    """An evaluator that records every case it is shown."""
+
+    def __init__(self) -> None:
+        self.accounts: list[str] = []
+        self.at: list[float] = []
+        self.rows: list[list[float]] = []
+
+    def evaluate(self, case: Case) -> Verdict | None:
+        f = case.features
+        self.accounts.append(case.account)
+        self.at.append(case.at)
+        self.rows.append([f[k] for k in FEATURE_NEEDS])
+        return None
+
+    def learn(self, case: Case) -> None:
+        pass
+
+
+def collect(events: Path, labels_path: Path, out: Path, partitions: int) -> None:
+    settings = Settings(cross_account=False, per_account_evaluators="volume")  # the rows do not depend on it
+    flow = Flow(settings, None, partitions=partitions, clock=lambda: 0.0)
+    rec = _Recorder()
+    for det in flow:
+        det.scorer.evaluators.append(rec)
+    step, next_advance, n, started = settings.eval_interval_s, 0.0, 0, time.monotonic()
+    part: dict[str, int] = {}
+    for item in ordered_input(events, settings, settings.max_event_behind_s, 100_000, time.time()):
+        if type(item) is not tuple:
+            continue
+        ts, payload = item
+        event: dict[str, Any] = orjson.loads(payload) if isinstance(payload, bytes) else payload
+        if ts >= next_advance:
+            flow.advance(ts)
+            next_advance = (ts // step + 1) * step
+        account = event["account_id"]
+        p = part.get(account)
+        if p is None:
+            p = part[account] = partition_for(account, partitions)
+        flow.process(p, event, ts)
+        n += 1
+        if n % 200_000 == 0:
+            print(f"  {n:,} events, {len(rec.at):,} evaluations, {time.monotonic() - started:.0f} s", file=sys.stderr)
+    flow.flush()
+    labels = read_labels(labels_path)
+    names = sorted(set(rec.accounts))
+    index = {a: i for i, a in enumerate(names)}
+    kinds, starts = [], []
+    for a in names:
+        entry = labels.accounts.get(a, {})
+        campaign = entry.get("label") == "campaign"
+        kinds.append(("campaign:" if campaign else "benign:") + str(entry.get("kind", "unknown")))
+        starts.append(parse_iso(entry["active_from"]) if campaign and entry.get("active_from") else math.inf)
+    acc = np.array([index[a] for a in rec.accounts], dtype=np.int32)
+    at = np.array(rec.at)
+    start = np.array(starts)[acc]
+    np.savez_compressed(out, x=np.array(rec.rows, dtype=np.float64), account=acc, at=at,
+                        y=(at >= start).astype(np.int8), names=np.array(names), kinds=np.array(kinds),
+                        start=np.array(starts), features=np.array(FEATURE_NEEDS), source=str(events))
+    print(f"{events.name}: {n:,} events, {len(at):,} evaluations of {len(names):,} accounts -> {out}",
+          file=sys.stderr)
+
+
+class Rows:
+    """Collected rows of one or more files, with their term values."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        xs, accs, ats, ys, kinds, starts = [], [], [], [], [], []
+        offset = 0
+        for p in paths:
+            d = np.load(p)
+            feats = list(d["features"])
+            if feats != list(FEATURE_NEEDS):
+                raise SystemExit(f"{p}: collected with other features; collect it again")
+            xs.append(d["x"])
+            accs.append(d["account"] + offset)
+            ats.append(d["at"])
+            ys.append(d["y"])
+            kinds += [str(k) for k in d["kinds"]]
+            starts.append(d["start"])
+            offset += len(d["names"])
+        self.x = np.concatenate(xs)
+        self.account = np.concatenate(accs)
+        self.at = np.concatenate(ats)
+        self.y = np.concatenate(ys).astype(np.float64)
+        self.kinds = kinds
+        self.start = np.concatenate(starts)
+        names = list(FEATURE_NEEDS)
+        self.phi = np.array([term_values(dict(zip(names, row, strict=True))) for row in self.x])
+
+    def is_campaign(self) -> np.ndarray:
+        return np.array([k.startswith("campaign:") for k in self.kinds])
+
+
+def _fit(phi: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, max_weight: float) -> np.ndarray:
+    """Weighted, L2-penalised logistic regression with each term's weight bounded to
+    ``max_weight`` in the direction its sign allows (L-BFGS-B); returns [bias, weights...]."""
+    X = np.hstack([np.ones((len(phi), 1)), phi])
+
+    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = X @ beta
+        # log(1 + e^z) - y z, stably
+        value = float(np.sum(w * (np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * np.sum(beta[1:] ** 2))
+        p = 0.5 * (1.0 + np.tanh(0.5 * z))
+        grad = X.T @ (w * (p - y))
+        grad[1:] += l2 * beta[1:]
+        return value, grad
+
+    caps = [min(t.cap, max_weight) for t in TERMS]
+    bounds = [(-20.0, 20.0)] + [
+        (0.0, c) if t.sign == FOR else (-c, 0.0) if t.sign == AGAINST else (-c, c)
+        for t, c in zip(TERMS, caps, strict=True)
+    ]
+    result = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B", bounds=bounds,
+                      options={"maxiter": 2000})
+    return np.asarray(result.x)
+
+
+def _accumulated(rows: Rows, z: np.ndarray, acc: Accumulation) -> np.ndarray:
+    """The accumulated evidence after each row, as the evaluator computes it (rows of one
+    account in event-time order)."""
+    order = np.lexsort((rows.at, rows.account))
+    out = np.zeros(len(z))
+    last_account, total, last_at = -1, 0.0, 0.0
+    for i in order:
+        a = rows.account[i]
+        if a != last_account:
+            total = acc.step(0.0, 60.0, float(z[i]))
+            last_account = a
+        else:
+            total = acc.step(total, float(rows.at[i] - last_at), float(z[i]))
+        last_at = float(rows.at[i])
+        out[i] = total
+    return out
+
+
+def _account_max(rows: Rows, z: np.ndarray) -> np.ndarray:
+    best = np.full(int(rows.account.max()) + 1, -np.inf)
+    np.maximum.at(best, rows.account, z)
+    return best
+
+
+def _quantile_threshold(values: np.ndarray, fpr: float) -> float:
+    """The smallest threshold that at most ``fpr`` of ``values`` reach (strictly above the rest)."""
+    v = np.sort(values[np.isfinite(values)])[::-1]
+    allowed = math.floor(fpr * len(v))
+    return float(np.nextafter(v[allowed], np.inf)) if allowed < len(v) else float(v[-1])
+
+
+def fit(paths: list[Path], out: Path, l2: float, max_weight: float, high_fpr: float, kind_fpr: float, medium_fpr: float,
+        low_fpr: float, reference_quantile: float, decay_s: float, exclude: set[str]) -> None:
+    rows = Rows(paths)
+    # every kind (campaign design or benign kind) weighs the same in total, and within a kind
+    # every account the same; a campaign account's rows before its campaign starts are left out
+    counts = np.bincount(rows.account)
+    kind_of_row = np.array(rows.kinds)[rows.account]
+    excluded = np.array([k in exclude for k in rows.kinds])[rows.account]
+    pos = (rows.y == 1) & ~excluded
+    keep = (pos | ~rows.is_campaign()[rows.account]) & ~excluded
+    w = np.zeros(len(rows.y))
+    for kind in set(rows.kinds):
+        m = (kind_of_row == kind) & keep
+        if m.any():
+            per_account = 1.0 / counts[rows.account[m]]
+            w[m] = per_account / per_account.sum()
+    w *= len(counts) / w.sum()
+    beta = _fit(rows.phi, pos.astype(np.float64), w, l2, max_weight)
+    z = beta[0] + rows.phi @ beta[1:]
+    best = _account_max(rows, z)
+    benign = np.array([k.startswith("benign:") for k in rows.kinds])
+    high = _quantile_threshold(best[benign], high_fpr)
+    for kind in sorted({k for k in rows.kinds if k.startswith("benign:")}):
+        members = np.array([k == kind for k in rows.kinds])
+        high = max(high, _quantile_threshold(best[members], kind_fpr))
+    medium = min(_quantile_threshold(best[benign], medium_fpr), high)
+    low = min(_quantile_threshold(best[benign], low_fpr), medium)
+    thresholds = {"low": low, "medium": medium, "high": high, "critical": high + 4.0}
+    # the accumulation: hours above a reference that benign evaluations rarely reach
+    benign_rows = benign[rows.account]
+    reference = float(np.quantile(z[benign_rows], reference_quantile))
+    probe = Accumulation(reference, decay_s, 3600.0, {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
+    best_sum = _account_max(rows, _accumulated(rows, z, probe))
+    s_high = _quantile_threshold(best_sum[benign], high_fpr)
+    for kind in sorted({k for k in rows.kinds if k.startswith("benign:")}):
+        members = np.array([k == kind for k in rows.kinds])
+        s_high = max(s_high, _quantile_threshold(best_sum[members], kind_fpr))
+    s_medium = min(_quantile_threshold(best_sum[benign], medium_fpr), s_high)
+    s_low = min(_quantile_threshold(best_sum[benign], low_fpr), s_medium)
+    floor = 0.5  # at least half an hour of evidence above the reference
+    sums = [max(floor, s_low), max(floor, s_medium), max(floor, s_high)]
+    sums = [sums[0], max(sums[0], sums[1]), max(sums[0], sums[1], sums[2])]
+    accumulate = Accumulation(round(reference, 4), decay_s, 3600.0,
+                              {"low": round(sums[0], 4), "medium": round(sums[1], 4), "high": round(sums[2], 4),
+                               "critical": round(sums[2] * 4.0, 4)})
+    fitted = {t.name: round(float(b), 4) for t, b in zip(TERMS, beta[1:], strict=True)}
+    weights = EvidenceWeights(float(beta[0]), fitted,
+                              {k: round(v, 4) for k, v in thresholds.items()},
+                              {"files": [str(p) for p in paths], "l2": l2, "max_weight": max_weight,
+                               "high_fpr": high_fpr,
+                               "kind_fpr": kind_fpr, "medium_fpr": medium_fpr, "low_fpr": low_fpr,
+                               "rows": len(rows.y), "accounts": len(counts), "reference_quantile": reference_quantile,
+                               "excluded": sorted(exclude),
+                               "fitted": time.strftime("%Y-%m-%d")}, accumulate)
+    out.write_bytes(weights.to_json() + b"\n")
+    print(f"bias {beta[0]:+.3f}")
+    for t, b in sorted(zip(TERMS, beta[1:], strict=True), key=lambda p: -abs(p[1])):
+        print(f"  {t.name:18s} {b:+8.3f}")
+    print("thresholds", {k: round(v, 3) for k, v in thresholds.items()})
+    print("accumulate", accumulate)
+    report(rows, weights)
+
+
+def report(rows: Rows, weights: EvidenceWeights) -> None:
+    beta = np.array([weights.weights.get(t.name, 0.0) for t in TERMS])
+    z = weights.bias + rows.phi @ beta
+    th = weights.thresholds
+    rank = np.searchsorted(np.array([th[s] for s in SEVERITIES]), z, side="right")  # 0: none, 1: low, ...
+    if weights.accumulate is not None:
+        acc = weights.accumulate
+        total = _accumulated(rows, z, acc)
+        rank = np.maximum(rank, np.searchsorted(np.array([acc.thresholds[s] for s in SEVERITIES]), total,
+                                                side="right"))
+    # as log-odds on the z scale, so that the figures below read the combined severity
+    z = np.array([th[SEVERITIES[r - 1]] if r > 0 else -np.inf for r in rank])
+    best = _account_max(rows, z)
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for i, k in enumerate(rows.kinds):
+        by_kind[k].append(i)
+    first_medium = np.full(len(rows.kinds), np.inf)
+    hit = z >= th["medium"]
+    np.minimum.at(first_medium, rows.account[hit], rows.at[hit])
+    print(f"{'kind':28s} {'accts':>6s} " + " ".join(f"{s:>8s}" for s in SEVERITIES) + "  median ttd(medium)")
+    for kind, members in sorted(by_kind.items()):
+        idx = np.array(members)
+        shares = [float(np.mean(best[idx] >= th[s])) for s in SEVERITIES]
+        ttd = ""
+        if kind.startswith("campaign:"):
+            delays = first_medium[idx] - rows.start[idx]
+            delays = delays[np.isfinite(delays)]
+            ttd = f"{np.median(delays) / 60:.0f} min" if len(delays) else "never"
+        print(f"{kind:28s} {len(idx):6d} " + " ".join(f"{100 * s:7.2f}%" for s in shares) + f"  {ttd}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="record the evaluations of a labelled events file")
+    c.add_argument("events", type=Path)
+    c.add_argument("labels", type=Path)
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--partitions", type=int, default=4)
+    f = sub.add_parser("fit", help="fit weights and thresholds on collected rows")
+    f.add_argument("rows", type=Path, nargs="+")
+    f.add_argument("--out", type=Path, required=True)
+    f.add_argument("--l2", type=float, default=0.1)
+    f.add_argument("--max-weight", type=float, default=4.0,
+                   help="bound on every term's weight (besides each term's own cap)")
+    f.add_argument("--high-fpr", type=float, default=0.0005)
+    f.add_argument("--kind-fpr", type=float, default=0.005)
+    f.add_argument("--medium-fpr", type=float, default=0.005)
+    f.add_argument("--low-fpr", type=float, default=0.02)
+    f.add_argument("--reference-quantile", type=float, default=0.99,
+                   help="the accumulation's reference: this quantile of benign evaluations' evidence")
+    f.add_argument("--decay-s", type=float, default=86400.0, help="how fast accumulated evidence fades")
+    f.add_argument("--exclude", default="campaign:reseller,campaign:hashed_reseller",
+                   help="kinds left out of the fit: campaigns no per-account evidence can see (a reseller's "
+                        "extraction is a small share of a customer's traffic: the mixture rule's job)")
+    s = sub.add_parser("score", help="account-level figures of weights on collected rows")
+    s.add_argument("rows", type=Path, nargs="+")
+    s.add_argument("--weights", type=Path, required=True)
+    a = ap.parse_args()
+    if a.cmd == "collect":
+        collect(a.events, a.labels, a.out, a.partitions)
+    elif a.cmd == "fit":
+        fit(a.rows, a.out, a.l2, a.max_weight, a.high_fpr, a.kind_fpr, a.medium_fpr, a.low_fpr, a.reference_quantile,
+            a.decay_s, set(a.exclude.split(",")))
+    else:
+        report(Rows(a.rows), EvidenceWeights.load(str(a.weights)))
+
+
+if __name__ == "__main__":
+    main()
