@@ -27,10 +27,12 @@ real figures, through ``stream-guard replay`` and ``stream-guard score``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
 from collections import defaultdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,6 @@ from stream_guard.core.flow import Flow
 from stream_guard.core.partitioning import partition_for
 from stream_guard.core.rules import SEVERITIES, Verdict
 from stream_guard.core.scoring import Case
-from stream_guard.loadgen.labels import read_labels
-from stream_guard.loadgen.timeutil import parse_iso
 from stream_guard.replay import ordered_input
 from stream_guard.settings import Settings
 
@@ -68,6 +68,9 @@ class _Recorder:
 
 
 def collect(events: Path, labels_path: Path, out: Path, partitions: int) -> None:
+    from stream_guard.loadgen.labels import read_labels
+    from stream_guard.loadgen.timeutil import parse_iso
+
     settings = Settings(cross_account=False, per_account_evaluators="volume")  # the rows do not depend on it
     flow = Flow(settings, None, partitions=partitions, clock=lambda: 0.0)
     rec = _Recorder()
@@ -142,7 +145,8 @@ class Rows:
         return np.array([k.startswith("campaign:") for k in self.kinds])
 
 
-def _fit(phi: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, max_weight: float) -> np.ndarray:
+def _fit(phi: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, max_weight: float,
+         drop: frozenset[str] = frozenset()) -> np.ndarray:
     """Weighted, L2-penalised logistic regression with each term's weight bounded to
     ``max_weight`` in the direction its sign allows (L-BFGS-B); returns [bias, weights...]."""
     X = np.hstack([np.ones((len(phi), 1)), phi])
@@ -156,7 +160,7 @@ def _fit(phi: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, max_weight: f
         grad[1:] += l2 * beta[1:]
         return value, grad
 
-    caps = [min(t.cap, max_weight) for t in TERMS]
+    caps = [0.0 if t.name in drop else min(t.cap, max_weight) for t in TERMS]
     bounds = [(-20.0, 20.0)] + [
         (0.0, c) if t.sign == FOR else (-c, 0.0) if t.sign == AGAINST else (-c, c)
         for t, c in zip(TERMS, caps, strict=True)
@@ -197,14 +201,29 @@ def _quantile_threshold(values: np.ndarray, fpr: float) -> float:
     return float(np.nextafter(v[allowed], np.inf)) if allowed < len(v) else float(v[-1])
 
 
-def fit(paths: list[Path], out: Path, l2: float, max_weight: float, high_fpr: float, kind_fpr: float, medium_fpr: float,
-        low_fpr: float, reference_quantile: float, decay_s: float, exclude: set[str]) -> None:
-    rows = Rows(paths)
+@dataclass(frozen=True)
+class FitParams:
+    """The knobs of a fit (the ``fit`` command's options)."""
+
+    l2: float = 0.1
+    max_weight: float = 4.0
+    high_fpr: float = 0.0005
+    kind_fpr: float = 0.005
+    medium_fpr: float = 0.005
+    low_fpr: float = 0.02
+    reference_quantile: float = 0.99
+    decay_s: float = 86400.0
+    exclude: frozenset[str] = frozenset({"campaign:reseller", "campaign:hashed_reseller"})
+    critical_margin: float = 1.0
+
+
+def fit_weights(rows: Rows, fp: FitParams, files: list[Path], drop: frozenset[str] = frozenset()) -> EvidenceWeights:
+    """Weights, thresholds and accumulation fitted on ``rows`` (terms in ``drop`` held at 0)."""
     # every kind (campaign design or benign kind) weighs the same in total, and within a kind
     # every account the same; a campaign account's rows before its campaign starts are left out
     counts = np.bincount(rows.account)
     kind_of_row = np.array(rows.kinds)[rows.account]
-    excluded = np.array([k in exclude for k in rows.kinds])[rows.account]
+    excluded = np.array([k in fp.exclude for k in rows.kinds])[rows.account]
     pos = (rows.y == 1) & ~excluded
     keep = (pos | ~rows.is_campaign()[rows.account]) & ~excluded
     w = np.zeros(len(rows.y))
@@ -214,53 +233,63 @@ def fit(paths: list[Path], out: Path, l2: float, max_weight: float, high_fpr: fl
             per_account = 1.0 / counts[rows.account[m]]
             w[m] = per_account / per_account.sum()
     w *= len(counts) / w.sum()
-    beta = _fit(rows.phi, pos.astype(np.float64), w, l2, max_weight)
+    beta = _fit(rows.phi, pos.astype(np.float64), w, fp.l2, fp.max_weight, drop)
     z = beta[0] + rows.phi @ beta[1:]
     best = _account_max(rows, z)
     benign = np.array([k.startswith("benign:") for k in rows.kinds])
-    high = _quantile_threshold(best[benign], high_fpr)
-    for kind in sorted({k for k in rows.kinds if k.startswith("benign:")}):
-        members = np.array([k == kind for k in rows.kinds])
-        high = max(high, _quantile_threshold(best[members], kind_fpr))
-    medium = min(_quantile_threshold(best[benign], medium_fpr), high)
-    low = min(_quantile_threshold(best[benign], low_fpr), medium)
-    thresholds = {"low": low, "medium": medium, "high": high, "critical": high + 4.0}
+    benign_kinds = sorted({k for k in rows.kinds if k.startswith("benign:")})
+
+    def strict(values: np.ndarray) -> float:
+        """The lowest level that at most high_fpr of benign accounts, and kind_fpr of any kind, reach."""
+        level = _quantile_threshold(values[benign], fp.high_fpr)
+        for kind in benign_kinds:
+            level = max(level, _quantile_threshold(values[np.array([k == kind for k in rows.kinds])], fp.kind_fpr))
+        return level
+
+    high = strict(best)
+    medium = min(_quantile_threshold(best[benign], fp.medium_fpr), high)
+    low = min(_quantile_threshold(best[benign], fp.low_fpr), medium)
+    # An instant reading is at most medium unless it is beyond anything benign in the training
+    # files (critical): a burst of a few hours is what a benchmark evaluation looks like too;
+    # high needs time (the accumulated sum below).
+    critical = max(high, float(np.max(best[benign]))) + fp.critical_margin
+    thresholds = {"low": low, "medium": medium, "high": critical, "critical": critical}
     # the accumulation: hours above a reference that benign evaluations rarely reach
-    benign_rows = benign[rows.account]
-    reference = float(np.quantile(z[benign_rows], reference_quantile))
-    probe = Accumulation(reference, decay_s, 3600.0, {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
+    reference = float(np.quantile(z[benign[rows.account]], fp.reference_quantile))
+    probe = Accumulation(reference, fp.decay_s, 3600.0, {"low": 1.0, "medium": 2.0, "high": 3.0, "critical": 4.0})
     best_sum = _account_max(rows, _accumulated(rows, z, probe))
-    s_high = _quantile_threshold(best_sum[benign], high_fpr)
-    for kind in sorted({k for k in rows.kinds if k.startswith("benign:")}):
-        members = np.array([k == kind for k in rows.kinds])
-        s_high = max(s_high, _quantile_threshold(best_sum[members], kind_fpr))
-    s_medium = min(_quantile_threshold(best_sum[benign], medium_fpr), s_high)
-    s_low = min(_quantile_threshold(best_sum[benign], low_fpr), s_medium)
+    s_high = strict(best_sum)
+    s_medium = min(_quantile_threshold(best_sum[benign], fp.medium_fpr), s_high)
+    s_low = min(_quantile_threshold(best_sum[benign], fp.low_fpr), s_medium)
     floor = 0.5  # at least half an hour of evidence above the reference
     sums = [max(floor, s_low), max(floor, s_medium), max(floor, s_high)]
     sums = [sums[0], max(sums[0], sums[1]), max(sums[0], sums[1], sums[2])]
-    accumulate = Accumulation(round(reference, 4), decay_s, 3600.0,
+    accumulate = Accumulation(round(reference, 4), fp.decay_s, 3600.0,
                               {"low": round(sums[0], 4), "medium": round(sums[1], 4), "high": round(sums[2], 4),
                                "critical": round(sums[2] * 4.0, 4)})
-    fitted = {t.name: round(float(b), 4) for t, b in zip(TERMS, beta[1:], strict=True)}
-    weights = EvidenceWeights(float(beta[0]), fitted,
-                              {k: round(v, 4) for k, v in thresholds.items()},
-                              {"files": [str(p) for p in paths], "l2": l2, "max_weight": max_weight,
-                               "high_fpr": high_fpr,
-                               "kind_fpr": kind_fpr, "medium_fpr": medium_fpr, "low_fpr": low_fpr,
-                               "rows": len(rows.y), "accounts": len(counts), "reference_quantile": reference_quantile,
-                               "excluded": sorted(exclude),
-                               "fitted": time.strftime("%Y-%m-%d")}, accumulate)
+    fitted = {t.name: round(float(b), 4) for t, b in zip(TERMS, beta[1:], strict=True) if t.name not in drop}
+    meta = {"files": [str(p) for p in files], **{k: v for k, v in asdict(fp).items() if k != "exclude"},
+            "excluded": sorted(fp.exclude), "rows": len(rows.y), "accounts": len(counts),
+            "fitted": time.strftime("%Y-%m-%d")}
+    return EvidenceWeights(round(float(beta[0]), 4), fitted, {k: round(v, 4) for k, v in thresholds.items()},
+                           meta, accumulate)
+
+
+def fit(paths: list[Path], out: Path, fp: FitParams) -> None:
+    rows = Rows(paths)
+    weights = fit_weights(rows, fp, paths)
     out.write_bytes(weights.to_json() + b"\n")
-    print(f"bias {beta[0]:+.3f}")
-    for t, b in sorted(zip(TERMS, beta[1:], strict=True), key=lambda p: -abs(p[1])):
-        print(f"  {t.name:18s} {b:+8.3f}")
-    print("thresholds", {k: round(v, 3) for k, v in thresholds.items()})
-    print("accumulate", accumulate)
+    print(f"bias {weights.bias:+.3f}")
+    for name, b in sorted(weights.weights.items(), key=lambda p: -abs(p[1])):
+        print(f"  {name:18s} {b:+8.3f}")
+    print("thresholds", weights.thresholds)
+    print("accumulate", weights.accumulate)
     report(rows, weights)
 
 
-def report(rows: Rows, weights: EvidenceWeights) -> None:
+def figures(rows: Rows, weights: EvidenceWeights) -> dict[str, dict[str, Any]]:
+    """Per kind: accounts, the share reaching each severity, and (campaigns) the median event
+    time from the campaign's start to an account's first ``medium``."""
     beta = np.array([weights.weights.get(t.name, 0.0) for t in TERMS])
     z = weights.bias + rows.phi @ beta
     th = weights.thresholds
@@ -270,25 +299,83 @@ def report(rows: Rows, weights: EvidenceWeights) -> None:
         total = _accumulated(rows, z, acc)
         rank = np.maximum(rank, np.searchsorted(np.array([acc.thresholds[s] for s in SEVERITIES]), total,
                                                 side="right"))
-    # as log-odds on the z scale, so that the figures below read the combined severity
-    z = np.array([th[SEVERITIES[r - 1]] if r > 0 else -np.inf for r in rank])
-    best = _account_max(rows, z)
+    best = np.zeros(int(rows.account.max()) + 1, dtype=np.int64)
+    np.maximum.at(best, rows.account, rank)
+    first_medium = np.full(len(rows.kinds), np.inf)
+    hit = rank >= 2
+    np.minimum.at(first_medium, rows.account[hit], rows.at[hit])
     by_kind: dict[str, list[int]] = defaultdict(list)
     for i, k in enumerate(rows.kinds):
         by_kind[k].append(i)
-    first_medium = np.full(len(rows.kinds), np.inf)
-    hit = z >= th["medium"]
-    np.minimum.at(first_medium, rows.account[hit], rows.at[hit])
-    print(f"{'kind':28s} {'accts':>6s} " + " ".join(f"{s:>8s}" for s in SEVERITIES) + "  median ttd(medium)")
+    out: dict[str, dict[str, Any]] = {}
     for kind, members in sorted(by_kind.items()):
         idx = np.array(members)
-        shares = [float(np.mean(best[idx] >= th[s])) for s in SEVERITIES]
-        ttd = ""
+        entry: dict[str, Any] = {"accounts": len(idx),
+                                 "share": {s: float(np.mean(best[idx] >= r + 1)) for r, s in enumerate(SEVERITIES)}}
         if kind.startswith("campaign:"):
             delays = first_medium[idx] - rows.start[idx]
             delays = delays[np.isfinite(delays)]
-            ttd = f"{np.median(delays) / 60:.0f} min" if len(delays) else "never"
-        print(f"{kind:28s} {len(idx):6d} " + " ".join(f"{100 * s:7.2f}%" for s in shares) + f"  {ttd}")
+            entry["median_ttd_medium_s"] = float(np.median(delays)) if len(delays) else None
+        out[kind] = entry
+    return out
+
+
+def report(rows: Rows, weights: EvidenceWeights) -> None:
+    print(f"{'kind':28s} {'accts':>6s} " + " ".join(f"{s:>8s}" for s in SEVERITIES) + "  median ttd(medium)")
+    for kind, e in figures(rows, weights).items():
+        ttd = ""
+        if kind.startswith("campaign:"):
+            t = e["median_ttd_medium_s"]
+            ttd = "never" if t is None else f"{t / 60:.0f} min"
+        print(f"{kind:28s} {e['accounts']:6d} " + " ".join(f"{100 * e['share'][s]:7.2f}%" for s in SEVERITIES)
+              + f"  {ttd}")
+
+
+#: Term families for the ablation: what each kind of signal adds.
+FAMILIES: dict[str, frozenset[str]] = {
+    "content (CoT, benchmark)": frozenset({"cot", "benchmark", "content_fresh", "content_young", "content_volume"}),
+    "outputs": frozenset({"long_outputs", "out_in", "max_tokens"}),
+    "conversation (turns, tools)": frozenset({"multi_turn", "tools"}),
+    "diversity (fresh, repeats, templates, categories)": frozenset({"fresh", "repeats", "templated", "categories"}),
+    "pacing and rest": frozenset({"regular", "bursty", "around_the_clock", "rested"}),
+    "account age": frozenset({"young", "established", "content_young"}),
+    "volume": frozenset({"volume", "burst", "content_volume"}),
+    "hash-only shape": frozenset({"no_text", "sweep_no_text"}),
+}
+
+
+def _summary(fig: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    campaigns = {k: e for k, e in fig.items() if k.startswith("campaign:")}
+    benign = {k: e for k, e in fig.items() if k.startswith("benign:")}
+    n_benign = sum(e["accounts"] for e in benign.values())
+    ttd = [e["median_ttd_medium_s"] for e in campaigns.values() if e["median_ttd_medium_s"] is not None]
+    return {
+        "mean_recall_medium": float(np.mean([e["share"]["medium"] for e in campaigns.values()])),
+        "benign_fpr_high": sum(e["share"]["high"] * e["accounts"] for e in benign.values()) / max(n_benign, 1),
+        "worst_kind_fpr_high": max((e["share"]["high"] for e in benign.values()), default=0.0),
+        "benign_fpr_medium": sum(e["share"]["medium"] * e["accounts"] for e in benign.values()) / max(n_benign, 1),
+        "median_ttd_medium_s": float(np.median(ttd)) if ttd else None,
+    }
+
+
+def ablate(train: list[Path], heldout: list[Path], out: Path | None, fp: FitParams) -> None:
+    """Refit without each term family; account-level figures on the held-out rows."""
+    rows, test = Rows(train), Rows(heldout)
+    results = []
+    for name, drop in [("(all terms)", frozenset[str]()), *FAMILIES.items()]:
+        weights = fit_weights(rows, fp, train, drop)
+        summary = _summary(figures(test, weights))
+        results.append({"without": name, "dropped": sorted(drop), **summary})
+        ttd = summary["median_ttd_medium_s"]
+        print(f"{name:52s} recall@medium {100 * summary['mean_recall_medium']:6.2f}%  "
+              f"FPR@high {100 * summary['benign_fpr_high']:5.2f}% "
+              f"(worst kind {100 * summary['worst_kind_fpr_high']:5.2f}%)  "
+              f"FPR@medium {100 * summary['benign_fpr_medium']:5.2f}%  "
+              f"median ttd {'-' if ttd is None else f'{ttd / 60:.0f} min'}", flush=True)
+    if out is not None:
+        out.write_text(json.dumps({"train": [str(p) for p in train], "heldout": [str(p) for p in heldout],
+                                   "params": {k: v for k, v in asdict(fp).items() if k != "exclude"},
+                                   "results": results}, indent=2) + "\n")
 
 
 def main() -> None:
@@ -299,33 +386,46 @@ def main() -> None:
     c.add_argument("labels", type=Path)
     c.add_argument("--out", type=Path, required=True)
     c.add_argument("--partitions", type=int, default=4)
+    d = FitParams()
     f = sub.add_parser("fit", help="fit weights and thresholds on collected rows")
     f.add_argument("rows", type=Path, nargs="+")
     f.add_argument("--out", type=Path, required=True)
-    f.add_argument("--l2", type=float, default=0.1)
-    f.add_argument("--max-weight", type=float, default=4.0,
-                   help="bound on every term's weight (besides each term's own cap)")
-    f.add_argument("--high-fpr", type=float, default=0.0005)
-    f.add_argument("--kind-fpr", type=float, default=0.005)
-    f.add_argument("--medium-fpr", type=float, default=0.005)
-    f.add_argument("--low-fpr", type=float, default=0.02)
-    f.add_argument("--reference-quantile", type=float, default=0.99,
-                   help="the accumulation's reference: this quantile of benign evaluations' evidence")
-    f.add_argument("--decay-s", type=float, default=86400.0, help="how fast accumulated evidence fades")
-    f.add_argument("--exclude", default="campaign:reseller,campaign:hashed_reseller",
-                   help="kinds left out of the fit: campaigns no per-account evidence can see (a reseller's "
-                        "extraction is a small share of a customer's traffic: the mixture rule's job)")
+    a = sub.add_parser("ablate", help="refit without each family of terms; figures on held-out rows")
+    a.add_argument("rows", type=Path, nargs="+", help="training rows")
+    a.add_argument("--heldout", type=Path, nargs="+", required=True)
+    a.add_argument("--out", type=Path, help="write the results as JSON")
+    for p in (f, a):
+        p.add_argument("--l2", type=float, default=d.l2)
+        p.add_argument("--max-weight", type=float, default=d.max_weight,
+                       help="bound on every term's weight (besides each term's own cap)")
+        p.add_argument("--high-fpr", type=float, default=d.high_fpr)
+        p.add_argument("--kind-fpr", type=float, default=d.kind_fpr)
+        p.add_argument("--medium-fpr", type=float, default=d.medium_fpr)
+        p.add_argument("--low-fpr", type=float, default=d.low_fpr)
+        p.add_argument("--reference-quantile", type=float, default=d.reference_quantile,
+                       help="the accumulation's reference: this quantile of benign evaluations' evidence")
+        p.add_argument("--decay-s", type=float, default=d.decay_s, help="how fast accumulated evidence fades")
+        p.add_argument("--exclude", default=",".join(sorted(d.exclude)),
+                       help="kinds left out of the fit: campaigns no per-account evidence can see (a reseller's "
+                            "extraction is a small share of a customer's traffic: the mixture rule's job)")
+        p.add_argument("--critical-margin", type=float, default=d.critical_margin,
+                       help="instant evidence is critical this far above the highest benign account's")
     s = sub.add_parser("score", help="account-level figures of weights on collected rows")
     s.add_argument("rows", type=Path, nargs="+")
     s.add_argument("--weights", type=Path, required=True)
-    a = ap.parse_args()
-    if a.cmd == "collect":
-        collect(a.events, a.labels, a.out, a.partitions)
-    elif a.cmd == "fit":
-        fit(a.rows, a.out, a.l2, a.max_weight, a.high_fpr, a.kind_fpr, a.medium_fpr, a.low_fpr, a.reference_quantile,
-            a.decay_s, set(a.exclude.split(",")))
+    args = ap.parse_args()
+    if args.cmd == "collect":
+        collect(args.events, args.labels, args.out, args.partitions)
+        return
+    if args.cmd == "score":
+        report(Rows(args.rows), EvidenceWeights.load(str(args.weights)))
+        return
+    fp = FitParams(args.l2, args.max_weight, args.high_fpr, args.kind_fpr, args.medium_fpr, args.low_fpr,
+                   args.reference_quantile, args.decay_s, frozenset(args.exclude.split(",")), args.critical_margin)
+    if args.cmd == "fit":
+        fit(args.rows, args.out, fp)
     else:
-        report(Rows(a.rows), EvidenceWeights.load(str(a.weights)))
+        ablate(args.rows, args.heldout, args.out, fp)
 
 
 if __name__ == "__main__":

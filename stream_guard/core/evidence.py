@@ -308,20 +308,39 @@ class EvidenceEvaluator:
         """A verdict when the evidence in ``f`` reaches the ``low`` threshold, or the
         ``accumulated`` sum (:class:`Accumulation`) reaches its own; else ``None``."""
         parts = [(t, w * t.value(f)) for t, w in self._weighted]
-        total = self.w.bias + sum(c for _, c in parts)
+        return self._verdict(f, parts, self.w.bias + sum(c for _, c in parts), accumulated)
+
+    def evaluate(self, case: Case) -> Verdict | None:
+        """The verdict on the case's features (see :meth:`judge`), after adding this
+        evaluation to the account's accumulated evidence (kept in ``case.memory``)."""
+        f = case.features
+        parts = [(t, w * t.value(f)) for t, w in self._weighted]
+        z = self.w.bias + sum(c for _, c in parts)
+        acc = self.w.accumulate
+        if acc is None or case.memory is None:
+            return self._verdict(f, parts, z, 0.0)
+        previous = case.memory.get(self.name)
+        total = acc.step(previous[0], case.at - previous[1], z) if previous else acc.step(0.0, _FIRST_STEP_S, z)
+        if total > 0.0:
+            case.memory[self.name] = (total, case.at)
+        elif previous is not None:
+            del case.memory[self.name]
+        return self._verdict(f, parts, z, total)
+
+    def _verdict(self, f: Mapping[str, float], parts: list[tuple[Term, float]], total: float,
+                 accumulated: float) -> Verdict | None:
         th = self.w.thresholds
         acc = self.w.accumulate
+        if total < th["low"] and (acc is None or accumulated < acc.thresholds["low"]):
+            return None  # the common case: nothing to report
         now = next((s for s in reversed(SEVERITIES) if total >= th[s]), None)
         steady = acc.severity(accumulated) if acc is not None else None
-        if now is None and steady is None:
-            return None
         severity = max((x for x in (now, steady) if x is not None), key=SEVERITIES.index)
-        parts = [p for p in parts if abs(p[1]) >= 0.05]
-        parts.sort(key=lambda p: -abs(p[1]))
+        shown = sorted((p for p in parts if abs(p[1]) >= 0.05), key=lambda p: -abs(p[1]))
         reasons: list[dict[str, Any]] = [
             {"signal": t.name, "value": round(f[t.signal], 4), "threshold": "weighed, no threshold",
              "detail": t.detail + f" (feature {t.signal})", "weight": round(c, 4)}
-            for t, c in parts[: self.max_reasons]
+            for t, c in shown[: self.max_reasons]
         ]
         at = th[now] if now is not None else th["low"]
         reasons.append({"signal": "evidence", "value": round(total, 4), "threshold": at,
@@ -339,21 +358,6 @@ class EvidenceEvaluator:
             margin = max(margin, accumulated - acc.thresholds["low"])
         score = 1.0 / (1.0 + math.exp(-margin))  # 0.5 where the first threshold is reached
         return Verdict(self.name, round(score, 4), severity, reasons)
-
-    def evaluate(self, case: Case) -> Verdict | None:
-        """The verdict on the case's features (see :meth:`judge`), after adding this
-        evaluation to the account's accumulated evidence (kept in ``case.memory``)."""
-        acc = self.w.accumulate
-        if acc is None or case.memory is None:
-            return self.judge(case.features)
-        z = self.log_odds(case.features)
-        previous = case.memory.get(self.name)
-        total = acc.step(previous[0], case.at - previous[1], z) if previous else acc.step(0.0, _FIRST_STEP_S, z)
-        if total > 0.0:
-            case.memory[self.name] = (total, case.at)
-        elif previous is not None:
-            del case.memory[self.name]
-        return self.judge(case.features, total)
 
     def learn(self, case: Case) -> None:
         """Nothing to learn online: the weights are fitted offline (see the module docstring)."""

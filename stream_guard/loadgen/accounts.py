@@ -1,10 +1,11 @@
 """What every simulated account shares: identity, models, and event assembly.
 
 An :class:`Account` is one billing account. Subclasses (benign kinds in
-``population``, campaign kinds in ``campaigns``) implement :meth:`Account.events`, a
-generator of ``(ts_ms, event)`` in increasing time. The event dict already has the
-contract's fields in a stable order; ``event_id`` and ``ts`` are placeholders that the
-generator fills when it merges all accounts into one stream.
+``population``, campaign kinds in ``campaigns``, the newer designs in modules of their
+own) implement :meth:`Account.events`, a generator of ``(ts_ms, event)`` in increasing
+time, many of them over the calibrated arrivals of :meth:`Account.arrivals`. The event
+dict already has the contract's fields in a stable order; ``event_id`` and ``ts`` are
+placeholders that the generator fills when it merges all accounts into one stream.
 
 Per-event work is kept small: the constant fields of an account are prepared once,
 tokens come from quantile tables, and status / latency follow simple closed forms.
@@ -20,12 +21,12 @@ from hashlib import sha256
 from statistics import NormalDist
 from typing import Any
 
-from stream_guard.loadgen.arrivals import RateLimiter
+from stream_guard.loadgen.arrivals import DiurnalRenewal, RateLimiter, renewal_shape
 from stream_guard.loadgen.calibration import TABLE_SIZE, Calibration
 from stream_guard.loadgen.ids import opaque_id, prompt_hash, short_hex
 from stream_guard.loadgen.infra import Client, Country
 from stream_guard.loadgen.prompts import PromptLibrary
-from stream_guard.loadgen.timeutil import format_iso
+from stream_guard.loadgen.timeutil import DAY_MS, format_iso
 
 __all__ = [
     "Account",
@@ -33,6 +34,7 @@ __all__ = [
     "Identity",
     "ModelCatalog",
     "RunContext",
+    "age_ms",
     "lognormal",
     "make_identity",
     "std_normal",
@@ -127,6 +129,15 @@ def make_identity(
     )
 
 
+def age_ms(rng: random.Random, lo_days: float, hi_days: float) -> int:
+    """An account age drawn uniformly between ``lo_days`` and ``hi_days``, in ms.
+
+    >>> 2 * DAY_MS <= age_ms(random.Random(1), 2, 3) <= 3 * DAY_MS
+    True
+    """
+    return int((lo_days + rng.random() * (hi_days - lo_days)) * DAY_MS)
+
+
 class Account:
     """Base of all simulated accounts (see the module docstring).
 
@@ -185,6 +196,39 @@ class Account:
         raise NotImplementedError
 
     # -- helpers for subclasses ------------------------------------------------------
+    def arrivals(
+        self,
+        daily: float,
+        *,
+        active_day_prob: float | None = None,
+        min_gap_s: float = 2.0,
+        day_sigma: float | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> DiurnalRenewal:
+        """This account's arrivals by the calibrated diurnal renewal process, ``daily``
+        requests per active day in its local time, over the run's span unless
+        ``[start_ms, end_ms)`` is given; the renewal family, and the active-day share and
+        day-to-day spread when not given, are drawn from the calibration."""
+        cal = self.ctx.calibration
+        rng = self.rng
+        gk, wk = renewal_shape(rng, cal.gamma_share, cal.gamma_shape, cal.weibull_shape)
+        return DiurnalRenewal(
+            rng,
+            self.ctx.start_ms if start_ms is None else start_ms,
+            self.ctx.end_ms if end_ms is None else end_ms,
+            daily=daily,
+            profile=cal.hourly_profile,
+            utc_offset_h=self.identity.country.utc_offset_h,
+            active_day_prob=cal.active_day_fraction.at(rng.random())
+            if active_day_prob is None
+            else active_day_prob,
+            day_sigma=cal.day_log_sigma.at(rng.random()) if day_sigma is None else day_sigma,
+            gamma_shape=gk,
+            weibull_shape=wk,
+            min_gap_s=min_gap_s,
+        )
+
     def prefer_models(self, weights: Sequence[float]) -> None:
         """Set this account's model mix (one weight per catalogue model)."""
         self._model_cum = _cumulative(weights)

@@ -24,21 +24,13 @@ from dataclasses import dataclass
 
 from stream_guard.loadgen import design_parts as D
 from stream_guard.loadgen import infra
-from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
-from stream_guard.loadgen.arrivals import DiurnalRenewal, renewal_shape
+from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, age_ms, lognormal, make_identity
 from stream_guard.loadgen.campaigns import Campaign
-from stream_guard.loadgen.design_kit import (
-    DAY_MS,
-    HOUR_MS,
-    age_ms,
-    campaign_name,
-    campaign_sweep,
-    endpoint_for,
-    residential_addr,
-)
+from stream_guard.loadgen.design_kit import campaign_name, campaign_sweep
 from stream_guard.loadgen.ids import rng_for, short_hex
 from stream_guard.loadgen.scenarios import Scenario
 from stream_guard.loadgen.sweep import SweepItems, dispatch_index
+from stream_guard.loadgen.timeutil import DAY_MS, HOUR_MS
 from stream_guard.loadgen.variants import AdaptiveHydraVariant, params_of
 
 __all__ = ["AdaptiveMember", "Tenure", "build_adaptive_hydra", "plan_tenures"]
@@ -124,24 +116,17 @@ class AdaptiveMember(Account):
             self.set_system_prompt(f"custom system prompt {short_hex(self.account_id, 'sys')}")
 
     def _rotate(self) -> None:
-        self._addrs = (residential_addr(self.rng, self.identity.country),)
+        self._addrs = (infra.residential_addr(self.rng, self.identity.country),)
 
     def events(self) -> Iterator[tuple[int, Event]]:
-        ctx, rng, v, tenure = self.ctx, self.rng, self.v, self.tenure
-        cal = ctx.calibration
-        gk, wk = renewal_shape(rng, cal.gamma_share, cal.gamma_shape, cal.weibull_shape)
-        proc = DiurnalRenewal(
-            rng,
-            tenure.born_ms,
-            min(tenure.retire_ms, ctx.end_ms),
-            daily=self.rate,
-            profile=cal.hourly_profile,
-            utc_offset_h=self.identity.country.utc_offset_h,
+        rng, v, tenure = self.rng, self.v, self.tenure
+        proc = self.arrivals(
+            self.rate,
             active_day_prob=0.9,
-            day_sigma=0.35,
-            gamma_shape=gk,
-            weibull_shape=wk,
             min_gap_s=15.0,
+            day_sigma=0.35,
+            start_ms=tenure.born_ms,
+            end_ms=min(tenure.retire_ms, self.ctx.end_ms),
         )
         mean_rot = v.ip_rotation_days * DAY_MS
         next_rot = tenure.born_ms + int(rng.expovariate(1.0) * mean_rot)
@@ -202,9 +187,9 @@ def build_adaptive_hydra(
             k,
             created_ms=tenure.created_ms,
             country=country,
-            addrs=[residential_addr(rng, country)],
+            addrs=[infra.residential_addr(rng, country)],
             client=client,
-            endpoint=endpoint_for(rng, client),
+            endpoint=infra.endpoint_for(rng, client),
         )
         members.append(
             AdaptiveMember(

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 from stream_guard.loadgen import design_parts as D
 from stream_guard.loadgen import infra
-from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
+from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, age_ms, lognormal, make_identity
 from stream_guard.loadgen.campaigns import Campaign
-from stream_guard.loadgen.design_kit import age_ms, campaign_name, campaign_sweep
+from stream_guard.loadgen.design_kit import campaign_name, campaign_sweep
 from stream_guard.loadgen.ids import rng_for
 from stream_guard.loadgen.scenarios import Scenario
 from stream_guard.loadgen.sweep import SweepItems, dispatch_index

@@ -18,7 +18,8 @@ is publicly described of such campaigns; every figure is a scenario knob.
     prompt to configurable degrees.
 ``reseller``
     A proxy/reseller account: real customers' diverse traffic under many system prompts,
-    with an extraction share (<= 10 %) from one of its customers from ``active_from``.
+    with an extraction share (<= 10 %) from one of its customers from ``active_from``
+    (:class:`Reseller` is what every reseller does, ``hashed_reseller`` included).
 ``pivot``
     A few accounts extracting at a moderate rate; when the new model is released they
     switch all traffic to it and speed up.
@@ -44,6 +45,7 @@ from stream_guard.loadgen.accounts import (
     Event,
     Identity,
     RunContext,
+    age_ms,
     lognormal,
     make_identity,
     std_normal,
@@ -52,11 +54,10 @@ from stream_guard.loadgen.arrivals import DiurnalRenewal
 from stream_guard.loadgen.ids import derive_seed, prompt_hash, rng_for, short_hex
 from stream_guard.loadgen.prompts import TaskSource
 from stream_guard.loadgen.scenarios import DESIGN_CAMPAIGN_KINDS, Scenario
-from stream_guard.loadgen.timeutil import parse_duration
+from stream_guard.loadgen.timeutil import DAY_MS, parse_duration
 
-__all__ = ["Campaign", "build_campaigns", "hydra_stream"]
+__all__ = ["Campaign", "Reseller", "build_campaigns", "hydra_stream"]
 
-_DAY_MS = 86_400_000
 _DISTILL_SYSTEM = "You are a world-class expert. Always reason step by step in full detail before answering."
 
 
@@ -96,6 +97,10 @@ class _Extractor(Account):
     ) -> None:
         self.tasks = tasks
         self.template = template
+        self.extraction_settings(temperature=temperature, max_tokens=max_tokens, out_median=out_median)
+
+    def extraction_settings(self, *, temperature: float, max_tokens: int = 8192, out_median: float = 900.0) -> None:
+        """The sampling settings and answer length of every extraction request."""
         self.x_temperature = temperature
         self.x_max_tokens = max_tokens
         self.out_median = out_median
@@ -110,7 +115,12 @@ class _Extractor(Account):
         stream: bool = False,
     ) -> Event:
         pre, post = template or self.template
-        prompt = f"{pre}{self.tasks.task(task_index)}{post}"
+        return self.extraction_of(ts, model, f"{pre}{self.tasks.task(task_index)}{post}", system_hash, stream)
+
+    def extraction_of(
+        self, ts: int, model: str, prompt: str, system_hash: str | None = None, stream: bool = False
+    ) -> Event:
+        """One extraction request for ``prompt`` (settings of :meth:`extraction_settings`)."""
         out = int(lognormal(self.rng, self.out_median, 0.45))
         inp = int(len(prompt) * 0.25) + 45
         return self.event(
@@ -256,7 +266,7 @@ class _HydraPlan:
 
     def __post_init__(self) -> None:
         if self.shift_hours >= 24.0:
-            self.period_ms = _DAY_MS / self.rate
+            self.period_ms = DAY_MS / self.rate
         else:
             self.per_day = max(round(self.rate), 1)
             self.period_ms = self.shift_hours * 3_600_000 / self.per_day
@@ -266,15 +276,15 @@ class _HydraPlan:
         if self.shift_hours >= 24.0:
             t = self.start_ms + r * self.period_ms
         else:
-            first_day = math.floor(self.start_ms / _DAY_MS)
+            first_day = math.floor(self.start_ms / DAY_MS)
             # rounds before the start on the first day are skipped
-            shift0 = first_day * _DAY_MS + self.shift_start_h * 3_600_000
+            shift0 = first_day * DAY_MS + self.shift_start_h * 3_600_000
             skip = (
                 max(0, math.ceil((self.start_ms - shift0) / self.period_ms)) if self.start_ms > shift0 else 0
             )
             k = r + skip
             day, idx = divmod(k, self.per_day)
-            t = shift0 + day * _DAY_MS + idx * self.period_ms
+            t = shift0 + day * DAY_MS + idx * self.period_ms
         return t if t < self.end_ms else None
 
 
@@ -330,10 +340,11 @@ def hydra_stream(
         slot = nxt
 
 
-class ResellerAccount(_Extractor):
-    """A reseller: many customers' traffic, a small extraction share from one of them."""
-
-    kind = "reseller"
+class Reseller(_Extractor):
+    """What every reseller does: its customers' diverse traffic, each customer under a
+    system prompt of its own (``customers`` of them, named from ``customer_tag``, the
+    first ones busiest), and from ``start_ms`` a ``share`` of requests from the
+    extracting customer (:meth:`extraction_request`, per subclass)."""
 
     def __init__(
         self,
@@ -341,21 +352,25 @@ class ResellerAccount(_Extractor):
         identity: Identity,
         rng: random.Random,
         *,
+        rpm: int,
         start_ms: int,
         daily: float,
         share: float,
-        tasks: TaskSource,
+        customer_tag: str,
+        customers: int,
     ) -> None:
-        super().__init__(ctx, identity, rng, rpm=5000)
+        super().__init__(ctx, identity, rng, rpm=rpm)
         self.active_from_ms = start_ms
         self.daily = daily
         self.share = share
         self.customers = [
-            prompt_hash(f"reseller customer {short_hex(identity.account_id, c)}") for c in range(40)
+            prompt_hash(f"{customer_tag} {short_hex(identity.account_id, c)}") for c in range(customers)
         ]
-        self.weights = [1.0 / (c + 1) for c in range(40)]
-        self.extractor_sys = prompt_hash(_DISTILL_SYSTEM + " (reseller customer)")
-        self.setup_extraction(tasks, P.COT_TEMPLATES[3], temperature=0.0)
+        self.weights = [1.0 / (c + 1) for c in range(customers)]
+
+    def extraction_request(self, ts: int, i: int) -> Event:
+        """The extracting customer's ``i``-th request."""
+        raise NotImplementedError
 
     def events(self) -> Iterator[tuple[int, Event]]:
         ctx, rng, cal = self.ctx, self.rng, self.ctx.calibration
@@ -374,7 +389,7 @@ class ResellerAccount(_Extractor):
         i = 0
         while (ts := proc.next()) is not None:
             if ts >= self.active_from_ms and rng.random() < self.share:
-                yield ts, self.extraction(ts, "atlas-large", i, None, self.extractor_sys)
+                yield ts, self.extraction_request(ts, i)
                 i += 1
                 continue
             prompt = chat.draw(rng)
@@ -399,6 +414,40 @@ class ResellerAccount(_Extractor):
                     sys_hash,
                 ),
             )
+
+
+class ResellerAccount(Reseller):
+    """A reseller: many customers' traffic, a small extraction share from one of them."""
+
+    kind = "reseller"
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        identity: Identity,
+        rng: random.Random,
+        *,
+        start_ms: int,
+        daily: float,
+        share: float,
+        tasks: TaskSource,
+    ) -> None:
+        super().__init__(
+            ctx,
+            identity,
+            rng,
+            rpm=5000,
+            start_ms=start_ms,
+            daily=daily,
+            share=share,
+            customer_tag="reseller customer",
+            customers=40,
+        )
+        self.extractor_sys = prompt_hash(_DISTILL_SYSTEM + " (reseller customer)")
+        self.setup_extraction(tasks, P.COT_TEMPLATES[3], temperature=0.0)
+
+    def extraction_request(self, ts: int, i: int) -> Event:
+        return self.extraction(ts, "atlas-large", i, None, self.extractor_sys)
 
 
 class PivotExtractor(_Extractor):
@@ -433,7 +482,7 @@ class PivotExtractor(_Extractor):
         i = self.offset
         while True:
             after = t >= release
-            rate = self.daily * (self.boost if after else 1.0) / _DAY_MS
+            rate = self.daily * (self.boost if after else 1.0) / DAY_MS
             nt = t + rng.expovariate(rate)
             if not after and nt >= release:  # memoryless: restart at the release
                 t = float(release)
@@ -445,10 +494,6 @@ class PivotExtractor(_Extractor):
             model = ctx.models.new_model if after else "atlas-large"
             yield ts, self.extraction(ts, model, i)
             i += 1
-
-
-def _age(rng: random.Random, lo_days: float, hi_days: float) -> int:
-    return int((lo_days + rng.random() * (hi_days - lo_days)) * _DAY_MS)
 
 
 def _hosting_identity(
@@ -499,7 +544,7 @@ def _hydra(ctx: RunContext, sc: Scenario, start: int) -> Campaign:
     tool = infra.custom_client("hydra", "python-httpx/0.27.0")
     sys_hash = prompt_hash(_DISTILL_SYSTEM)
     max_age = parse_duration(sc.hydra_account_age) / 86400.0
-    batch_time = [start - _age(rng, 0.2, max(max_age, 0.3)) for _ in range(n // 50 + 1)]
+    batch_time = [start - age_ms(rng, 0.2, max(max_age, 0.3)) for _ in range(n // 50 + 1)]
     members: list[HydraMember] = []
     for j in range(n):
         mrng = rng_for(ctx.seed, "hydra", j)
@@ -560,7 +605,7 @@ def build_campaigns(ctx: RunContext, sc: Scenario) -> list[Campaign]:
                 rng,
                 "blunt",
                 0,
-                start - _age(rng, 0.5, 3.0),
+                start - age_ms(rng, 0.5, 3.0),
                 infra.custom_client("blunt", "python-requests/2.31.0"),
                 2,
             )
@@ -574,14 +619,14 @@ def build_campaigns(ctx: RunContext, sc: Scenario) -> list[Campaign]:
             for i in range(max(sc.slow_accounts, 1)):
                 arng = rng_for(ctx.seed, "slow_cot", i)
                 country = infra.country_by_code(arng.choice(("DE", "GB", "FR", "NL", "PL", "ES")))
-                ip = infra.residential_ip(arng, country)
+                addr = infra.residential_addr(arng, country)
                 ident = make_identity(
                     ctx.seed,
                     "slow_cot",
                     i,
-                    created_ms=start - _age(arng, 20, 120),
+                    created_ms=start - age_ms(arng, 20, 120),
                     country=country,
-                    addrs=[(ip, infra.asn_of(ip))],
+                    addrs=[addr],
                     client=infra.pick_client(arng),
                 )
                 accts.append(
@@ -608,7 +653,7 @@ def build_campaigns(ctx: RunContext, sc: Scenario) -> list[Campaign]:
                 rng,
                 "reseller",
                 0,
-                start - _age(rng, 200, 700),
+                start - age_ms(rng, 200, 700),
                 infra.Client("litellm/1.63.2", infra.SDK_CLIENTS[8].fingerprint),
                 3,
             )
@@ -635,7 +680,7 @@ def build_campaigns(ctx: RunContext, sc: Scenario) -> list[Campaign]:
             tool = infra.custom_client("pivot", "openai-python/1.66.3")
             for i in range(max(sc.pivot_accounts, 1)):
                 arng = rng_for(ctx.seed, "pivot", i)
-                ident = _hosting_identity(ctx, arng, "pivot", i, start - _age(arng, 3, 20), tool, 1)
+                ident = _hosting_identity(ctx, arng, "pivot", i, start - age_ms(arng, 3, 20), tool, 1)
                 accts.append(
                     PivotExtractor(
                         ctx,

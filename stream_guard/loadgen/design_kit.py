@@ -1,37 +1,36 @@
-"""Helpers shared by the newer designs: ages, addresses, endpoints, names, item sources.
+"""Helpers shared by the newer designs: names, ages, variant groups, item sources.
+
+(What the first kinds and campaigns share with them lives where the concept does: ages
+in ``accounts``, addresses and endpoints in ``infra``, time units in ``timeutil``.)
 
 >>> campaign_name("mimicry", "tutor")
 'mimicry:tutor'
->>> import random
->>> 2 * 86_400_000 <= age_ms(random.Random(1), 2, 3) <= 3 * 86_400_000
-True
+>>> list(variant_groups(("a", "b"), 7, 3))
+[(0, 3, 'a'), (1, 3, 'b'), (2, 1, 'a')]
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
-from stream_guard.loadgen import infra
 from stream_guard.loadgen.accounts import RunContext, lognormal
 from stream_guard.loadgen.ids import derive_seed
 from stream_guard.loadgen.prompts import TaskSource
 from stream_guard.loadgen.sweep import SweepItems
+from stream_guard.loadgen.timeutil import DAY_MS
 
 __all__ = [
-    "DAY_MS",
-    "HOUR_MS",
-    "age_ms",
     "campaign_name",
     "campaign_sweep",
     "campaign_tasks",
-    "endpoint_for",
     "established_age_ms",
     "pick_benchmark",
-    "residential_addr",
+    "variant_groups",
 ]
 
-DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
+V = TypeVar("V")
 
 
 def campaign_name(kind: str, variant: str) -> str:
@@ -39,25 +38,20 @@ def campaign_name(kind: str, variant: str) -> str:
     return f"{kind}:{variant}"
 
 
-def age_ms(rng: random.Random, lo_days: float, hi_days: float) -> int:
-    """An account age drawn uniformly between ``lo_days`` and ``hi_days``, in ms."""
-    return int((lo_days + rng.random() * (hi_days - lo_days)) * DAY_MS)
-
-
 def established_age_ms(rng: random.Random, min_days: float = 90.0) -> int:
     """An established account's age: median ~400 days, at least ``min_days``, in ms."""
     return int(max(min(lognormal(rng, 400.0, 0.7), 2000.0), min_days) * DAY_MS)
 
 
-def residential_addr(rng: random.Random, country: infra.Country) -> tuple[str, int]:
-    """A consumer address in ``country`` and its ASN."""
-    ip = infra.residential_ip(rng, country)
-    return ip, infra.asn_of(ip)
-
-
-def endpoint_for(rng: random.Random, client: infra.Client) -> str:
-    """The endpoint a client of this kind calls (as benign accounts choose it)."""
-    return "/v1/chat/completions" if "openai" in client.user_agent and rng.random() < 0.9 else "/v1/messages"
+def variant_groups(variants: Sequence[V], count: int, size: int) -> Iterator[tuple[int, int, V]]:
+    """``count`` accounts in groups of ``size`` (the last one smaller), the groups taking
+    ``variants`` in turn: ``(group, accounts, variant)``."""
+    g = 0
+    while count > 0:
+        n = min(size, count)
+        count -= n
+        yield g, n, variants[g % len(variants)]
+        g += 1
 
 
 def campaign_tasks(ctx: RunContext, name: str) -> TaskSource:

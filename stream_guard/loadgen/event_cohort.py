@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from stream_guard.loadgen import design_parts as D
 from stream_guard.loadgen import infra
 from stream_guard.loadgen import prompt_parts as P
-from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
+from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, age_ms, lognormal, make_identity
 from stream_guard.loadgen.arrivals import DiurnalRenewal
-from stream_guard.loadgen.design_kit import HOUR_MS, age_ms, established_age_ms, residential_addr
+from stream_guard.loadgen.design_kit import established_age_ms, variant_groups
 from stream_guard.loadgen.ids import rng_for, short_hex
 from stream_guard.loadgen.scenarios import Scenario
+from stream_guard.loadgen.timeutil import HOUR_MS
 from stream_guard.loadgen.variants import EventCohortVariant
 
 __all__ = ["CohortEvent", "CohortMember", "build_event_cohorts"]
@@ -192,21 +193,12 @@ def _event_of(ctx: RunContext, sc: Scenario, g: int, variant: EventCohortVariant
 
 def build_event_cohorts(ctx: RunContext, sc: Scenario, count: int) -> list[Account]:
     """``count`` cohort members in cohorts of ``event_cohort_size``, variants in turn."""
-    variants = sc.variants("event_cohort")
-    size = max(sc.event_cohort_size, 1)
     out: list[Account] = []
-    g = 0
-    while count > 0:
-        n = min(size, count)
-        count -= n
-        variant = variants[g % len(variants)]
+    for g, n, variant in variant_groups(sc.variants("event_cohort"), count, max(sc.event_cohort_size, 1)):
         rng = rng_for(ctx.seed, "event_cohort", "cohort", g)
         event = _event_of(ctx, sc, g, variant, rng)
         country = infra.pick_country(rng)
-        venue = (
-            f"{rng.choice((81, 85, 93, 145, 194))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
-            64600 + int(rng.random() * 300),
-        )
+        venue = (infra.ipv4(rng, (81, 85, 93, 145, 194)), 64600 + int(rng.random() * 300))
         if variant.name == "launch":
             client = infra.custom_client(f"launch-sdk-{g}", "anthropic-python/0.50.0")
         else:
@@ -224,7 +216,7 @@ def build_event_cohorts(ctx: RunContext, sc: Scenario, count: int) -> list[Accou
                 created = event.start_ms - established_age_ms(arng)
             elif variant.name != "launch" and arng.random() < 0.1:
                 created = event.start_ms - age_ms(arng, 1.0, 7.0)  # signed up ahead of time
-            addr = venue if arng.random() < variant.venue_share else residential_addr(arng, country)
+            addr = venue if arng.random() < variant.venue_share else infra.residential_addr(arng, country)
             ident = make_identity(
                 ctx.seed,
                 f"event_cohort-{g}",
@@ -236,5 +228,4 @@ def build_event_cohorts(ctx: RunContext, sc: Scenario, count: int) -> list[Accou
                 payment_fp=credit if variant.name != "launch" and arng.random() < 0.6 else None,
             )
             out.append(CohortMember(ctx, ident, arng, event=event, first_ms=first))
-        g += 1
     return out

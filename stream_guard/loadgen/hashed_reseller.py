@@ -14,14 +14,12 @@ extraction share, the rate and the number of customers.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 from stream_guard.loadgen import infra
 from stream_guard.loadgen import prompt_parts as P
-from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
-from stream_guard.loadgen.arrivals import DiurnalRenewal
-from stream_guard.loadgen.campaigns import Campaign
-from stream_guard.loadgen.design_kit import age_ms, campaign_name, campaign_sweep, pick_benchmark
+from stream_guard.loadgen.accounts import Event, Identity, RunContext, age_ms, make_identity
+from stream_guard.loadgen.campaigns import Campaign, Reseller
+from stream_guard.loadgen.design_kit import campaign_name, campaign_sweep, pick_benchmark
 from stream_guard.loadgen.ids import prompt_hash, rng_for, short_hex
 from stream_guard.loadgen.scenarios import Scenario
 from stream_guard.loadgen.sweep import SweepItems
@@ -30,7 +28,7 @@ from stream_guard.loadgen.variants import HashedResellerVariant, params_of
 __all__ = ["HashedReseller", "build_hashed_reseller"]
 
 
-class HashedReseller(Account):
+class HashedReseller(Reseller):
     """The reseller account (see the module docstring)."""
 
     kind = "hashed_reseller"
@@ -47,61 +45,30 @@ class HashedReseller(Account):
         share: float,
         items: SweepItems,
     ) -> None:
-        super().__init__(ctx, identity, rng, rpm=8000)
+        super().__init__(
+            ctx,
+            identity,
+            rng,
+            rpm=8000,
+            start_ms=start_ms,
+            daily=daily,
+            share=share,
+            customer_tag="hashed reseller customer",
+            customers=max(variant.customers, 1),
+        )
         self.private = True  # the gateway logs prompt_hash, never prompt
         self.variant = variant.name
-        self.active_from_ms = start_ms
-        self.daily = daily
-        self.share = share
         self.items = items
-        n = max(variant.customers, 1)
-        self.customers = [
-            prompt_hash(f"hashed reseller customer {short_hex(identity.account_id, c)}") for c in range(n)
-        ]
-        self.weights = [1.0 / (c + 1) for c in range(n)]
         self.extractor_sys = prompt_hash(f"extraction customer {short_hex(identity.account_id, 'x')}")
         self.templates = (P.COT_TEMPLATES[1], P.COT_TEMPLATES[3], P.COT_TEMPLATES[5])
+        self.extraction_settings(temperature=0.0, out_median=950.0)
 
-    def events(self) -> Iterator[tuple[int, Event]]:
-        ctx, rng, cal = self.ctx, self.rng, self.ctx.calibration
-        proc = DiurnalRenewal(
-            rng,
-            ctx.start_ms,
-            ctx.end_ms,
-            daily=self.daily,
-            profile=cal.hourly_profile,
-            utc_offset_h=self.identity.country.utc_offset_h,
-            day_sigma=0.2,
-            gamma_shape=cal.gamma_shape.median,
-            min_gap_s=0.01,
-        )
-        chat = ctx.prompts.chat
-        i = 0
-        while (ts := proc.next()) is not None:
-            if ts >= self.active_from_ms and rng.random() < self.share:
-                pre, post = self.templates[int(rng.random() * len(self.templates))]
-                prompt = f"{pre}{self.items.item(pick_benchmark(rng), i)}{post}"
-                i += 1
-                out = int(lognormal(rng, 950.0, 0.45))
-                yield (
-                    ts,
-                    self.event(
-                        ts, "atlas-large", prompt, int(len(prompt) * 0.25) + 45, out, 8192, 0.0, False,
-                        0, "end_turn", None, 0, self.extractor_sys,
-                    ),
-                )
-                continue
-            prompt = chat.draw(rng)
-            sys_hash = rng.choices(self.customers, self.weights)[0]
-            inp = int(cal.conv_input.sample(rng.random) + len(prompt) * 0.25)
-            out = int(cal.conv_output.sample(rng.random))
-            yield (
-                ts,
-                self.event(
-                    ts, self.model_at(ts), prompt, inp, out, 2048, 0.7, True, 0, "end_turn",
-                    self.conversation_id() if rng.random() < 0.5 else None, 0, sys_hash,
-                ),
-            )
+    def extraction_request(self, ts: int, i: int) -> Event:
+        """A chain-of-thought-wrapped benchmark item, each one new."""
+        rng = self.rng
+        pre, post = self.templates[int(rng.random() * len(self.templates))]
+        prompt = f"{pre}{self.items.item(pick_benchmark(rng), i)}{post}"
+        return self.extraction_of(ts, "atlas-large", prompt, self.extractor_sys)
 
 
 def build_hashed_reseller(

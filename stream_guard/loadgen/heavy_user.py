@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from stream_guard.loadgen import design_parts as D
 from stream_guard.loadgen import infra
 from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
-from stream_guard.loadgen.arrivals import DiurnalRenewal, renewal_shape
-from stream_guard.loadgen.design_kit import campaign_sweep, endpoint_for, established_age_ms, residential_addr
+from stream_guard.loadgen.design_kit import campaign_sweep, established_age_ms
 from stream_guard.loadgen.ids import rng_for
 from stream_guard.loadgen.scenarios import Scenario
 from stream_guard.loadgen.sweep import SweepItems
@@ -75,21 +74,8 @@ class HeavyUser(Account):
         return text, False
 
     def events(self) -> Iterator[tuple[int, Event]]:
-        ctx, rng, cal, v = self.ctx, self.rng, self.ctx.calibration, self.v
-        gk, wk = renewal_shape(rng, cal.gamma_share, cal.gamma_shape, cal.weibull_shape)
-        proc = DiurnalRenewal(
-            rng,
-            ctx.start_ms,
-            ctx.end_ms,
-            daily=self.daily,
-            profile=cal.hourly_profile,
-            utc_offset_h=self.identity.country.utc_offset_h,
-            active_day_prob=0.93,
-            day_sigma=0.3,
-            gamma_shape=gk,
-            weibull_shape=wk,
-            min_gap_s=1.0,
-        )
+        rng, cal, v = self.rng, self.ctx.calibration, self.v
+        proc = self.arrivals(self.daily, active_day_prob=0.93, min_gap_s=1.0, day_sigma=0.3)
         conv: str | None = None
         turn = 0
         last = -(10**15)
@@ -124,9 +110,9 @@ def build_heavy_users(ctx: RunContext, sc: Scenario, count: int) -> list[Account
         variant = variants[i % len(variants)]
         rng = rng_for(ctx.seed, "heavy_user", i)
         country = infra.pick_country(rng)
-        addrs = [residential_addr(rng, country)]
+        addrs = [infra.residential_addr(rng, country)]
         if rng.random() < 0.6:  # home and office
-            addrs.append(residential_addr(rng, country))
+            addrs.append(infra.residential_addr(rng, country))
         client = rng.choice(_BROWSERS) if variant.name == "power_chat" else infra.pick_client(rng)
         second = infra.AGENT_CLIENTS[1] if variant.clients > 1 else None
         ident = make_identity(
@@ -137,7 +123,7 @@ def build_heavy_users(ctx: RunContext, sc: Scenario, count: int) -> list[Account
             country=country,
             addrs=addrs,
             client=client,
-            endpoint=endpoint_for(rng, client),
+            endpoint=infra.endpoint_for(rng, client),
         )
         daily = sc.heavy_user_rate if sc.heavy_user_rate > 0 else variant.rate
         items = campaign_sweep(ctx, f"heavy_user/{i}")

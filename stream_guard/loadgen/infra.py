@@ -12,11 +12,14 @@ fingerprint alone never identifies an account), and rare custom tooling.
 True
 >>> isinstance(asn_of(ip), int)
 True
+>>> ipv4(rng, (10,)).startswith("10.")
+True
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stream_guard.loadgen.ids import short_hex
@@ -31,9 +34,12 @@ __all__ = [
     "asn_of",
     "country_by_code",
     "custom_client",
+    "endpoint_for",
     "hosting_ip",
+    "ipv4",
     "pick_client",
     "pick_country",
+    "residential_addr",
     "residential_ip",
 ]
 
@@ -107,20 +113,30 @@ def country_by_code(code: str) -> Country:
     return COUNTRIES[0]
 
 
+def ipv4(rng: random.Random, first_octets: Sequence[int]) -> str:
+    """An IPv4 address with its first octet one of ``first_octets``, the rest random."""
+    return f"{rng.choice(first_octets)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
 def residential_ip(rng: random.Random, country: Country, v6_share: float = 0.12) -> str:
     """A consumer address in ``country`` (IPv6 for about ``v6_share`` of draws)."""
     if rng.random() < v6_share:
         groups = ":".join(f"{rng.getrandbits(16):x}" for _ in range(6))
         return f"{country.v6_prefix}:{groups}"
     _asn, octs = rng.choice(country.isps)
-    return f"{rng.choice(octs)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return ipv4(rng, octs)
+
+
+def residential_addr(rng: random.Random, country: Country) -> tuple[str, int]:
+    """A consumer address in ``country`` and its ASN."""
+    ip = residential_ip(rng, country)
+    return ip, asn_of(ip)
 
 
 def hosting_ip(rng: random.Random, provider: int | None = None) -> tuple[str, int]:
     """A cloud / hosting address and its ASN (``provider`` indexes HOSTING_ASNS)."""
     asn, _name, octs = HOSTING_ASNS[provider if provider is not None else rng.randrange(len(HOSTING_ASNS))]
-    ip = f"{rng.choice(octs)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
-    return ip, asn
+    return ipv4(rng, octs), asn
 
 
 def asn_of(ip: str) -> int:
@@ -181,3 +197,9 @@ def pick_client(rng: random.Random) -> Client:
 def custom_client(tag: str, user_agent: str = "python-requests/2.31.0") -> Client:
     """A rare client stack: a common user agent over an uncommon TLS/header fingerprint."""
     return Client(user_agent, _ja4(f"custom:{tag}"))
+
+
+def endpoint_for(rng: random.Random, client: Client) -> str:
+    """The endpoint an ordinary account with ``client`` calls (OpenAI clients mostly the
+    OpenAI-compatible one)."""
+    return "/v1/chat/completions" if "openai" in client.user_agent and rng.random() < 0.9 else "/v1/messages"

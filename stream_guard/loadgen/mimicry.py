@@ -22,16 +22,9 @@ from collections.abc import Iterator
 from stream_guard.loadgen import design_parts as D
 from stream_guard.loadgen import infra
 from stream_guard.loadgen import prompt_parts as P
-from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
+from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, age_ms, lognormal, make_identity
 from stream_guard.loadgen.campaigns import Campaign
-from stream_guard.loadgen.design_kit import (
-    age_ms,
-    campaign_name,
-    campaign_sweep,
-    endpoint_for,
-    pick_benchmark,
-    residential_addr,
-)
+from stream_guard.loadgen.design_kit import campaign_name, campaign_sweep, pick_benchmark
 from stream_guard.loadgen.ids import rng_for
 from stream_guard.loadgen.pacing import HumanDays, gamma_gap_ms
 from stream_guard.loadgen.scenarios import Scenario
@@ -176,9 +169,9 @@ def build_mimicry(ctx: RunContext, sc: Scenario, variant: MimicryVariant, start_
     for i in range(n):
         rng = rng_for(ctx.seed, name, i)
         country = infra.pick_country(rng)
-        addrs = [residential_addr(rng, country)]
+        addrs = [infra.residential_addr(rng, country)]
         if rng.random() < 0.3:  # phone on mobile data now and then
-            addrs.append(residential_addr(rng, country))
+            addrs.append(infra.residential_addr(rng, country))
         client = infra.pick_client(rng)
         ident = make_identity(
             ctx.seed,
@@ -188,7 +181,7 @@ def build_mimicry(ctx: RunContext, sc: Scenario, variant: MimicryVariant, start_
             country=country,
             addrs=addrs,
             client=client,
-            endpoint=endpoint_for(rng, client),
+            endpoint=infra.endpoint_for(rng, client),
         )
         accounts.append(
             MimicryAccount(

@@ -23,10 +23,9 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["ActiveWindow", "HumanDays", "gamma_gap_ms"]
+from stream_guard.loadgen.timeutil import DAY_MS, HOUR_MS
 
-_HOUR_MS = 3_600_000
-_DAY_MS = 86_400_000
+__all__ = ["ActiveWindow", "HumanDays", "gamma_gap_ms"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +70,10 @@ class HumanDays:
     def windows(self, start_ms: int, end_ms: int) -> Iterator[ActiveWindow]:
         """The windows overlapping ``[start_ms, end_ms)``, clipped to it, in order."""
         rng = self.rng
-        offset_ms = int(self.offset_h * _HOUR_MS)
-        day = math.floor((start_ms + offset_ms) / _DAY_MS) - 1  # yesterday's window may run past midnight
+        offset_ms = int(self.offset_h * HOUR_MS)
+        day = math.floor((start_ms + offset_ms) / DAY_MS) - 1  # yesterday's window may run past midnight
         while True:
-            midnight_utc = day * _DAY_MS - offset_ms
+            midnight_utc = day * DAY_MS - offset_ms
             if midnight_utc >= end_ms:
                 return
             off = rng.random() < self.day_off
@@ -84,8 +83,8 @@ class HumanDays:
             day += 1
             if off:
                 continue
-            s = midnight_utc + int(first * _HOUR_MS)
-            planned = int(length * _HOUR_MS)
+            s = midnight_utc + int(first * HOUR_MS)
+            planned = int(length * HOUR_MS)
             e = s + planned
             s, e = max(s, start_ms), min(e, end_ms)
             if s < e:

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 from stream_guard.loadgen import infra
 from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
-from stream_guard.loadgen.arrivals import DiurnalRenewal, renewal_shape
 from stream_guard.loadgen.ids import rng_for, short_hex
 from stream_guard.loadgen.prompts import BatchPrompts
 from stream_guard.loadgen.scenarios import Scenario
+from stream_guard.loadgen.timeutil import DAY_MS
 
 __all__ = [
     "BatchJob",
@@ -47,7 +47,6 @@ __all__ = [
     "build_population",
 ]
 
-_DAY_MS = 86_400_000
 _AGENT_PRODUCTS = (  # (tools offered, system prompt), one per AGENT_CLIENTS entry
     (18, "You are an autonomous coding agent running in the user's terminal. Use the tools."),
     (31, "You are an AI pair programmer inside an IDE. Prefer small, reviewed edits."),
@@ -58,8 +57,8 @@ _AGENT_PRODUCTS = (  # (tools offered, system prompt), one per AGENT_CLIENTS ent
 def _account_age_ms(rng: random.Random) -> int:
     """Benign account age: median ~200 days, a tenth under a week (new sign-ups)."""
     if rng.random() < 0.1:
-        return int(rng.random() * 7 * _DAY_MS)
-    return int(min(lognormal(rng, 200.0, 1.0), 1500.0) * _DAY_MS)
+        return int(rng.random() * 7 * DAY_MS)
+    return int(min(lognormal(rng, 200.0, 1.0), 1500.0) * DAY_MS)
 
 
 @dataclass(slots=True)
@@ -70,38 +69,7 @@ class _Conversation:
     turn: int
 
 
-class _Renewing(Account):
-    """An account whose arrivals follow the calibrated diurnal renewal process."""
-
-    def arrivals(
-        self,
-        daily: float,
-        *,
-        active_day_prob: float | None = None,
-        min_gap_s: float = 2.0,
-        day_sigma: float | None = None,
-    ) -> DiurnalRenewal:
-        cal = self.ctx.calibration
-        rng = self.rng
-        gk, wk = renewal_shape(rng, cal.gamma_share, cal.gamma_shape, cal.weibull_shape)
-        return DiurnalRenewal(
-            rng,
-            self.ctx.start_ms,
-            self.ctx.end_ms,
-            daily=daily,
-            profile=cal.hourly_profile,
-            utc_offset_h=self.identity.country.utc_offset_h,
-            active_day_prob=cal.active_day_fraction.at(rng.random())
-            if active_day_prob is None
-            else active_day_prob,
-            day_sigma=cal.day_log_sigma.at(rng.random()) if day_sigma is None else day_sigma,
-            gamma_shape=gk,
-            weibull_shape=wk,
-            min_gap_s=min_gap_s,
-        )
-
-
-class ChatUser(_Renewing):
+class ChatUser(Account):
     """An ordinary chat / API user (see module docstring)."""
 
     kind = "chat"
@@ -156,7 +124,7 @@ class ChatUser(_Renewing):
             )
 
 
-class SaasIntegrator(_Renewing):
+class SaasIntegrator(Account):
     """A SaaS product calling the API for its end users (one system prompt)."""
 
     kind = "saas"
@@ -214,7 +182,7 @@ class SaasIntegrator(_Renewing):
             )
 
 
-class CodingAgent(_Renewing):
+class CodingAgent(Account):
     """A developer using an agentic coding tool: long tool-use sessions."""
 
     kind = "coding_agent"
@@ -339,14 +307,9 @@ def _benign_identity(
         addrs = [infra.hosting_ip(rng, provider) for _ in range(1 + int(rng.random() * 4))]
         client = infra.pick_client(rng)
     else:
-        addrs = []
-        for _ in range(1 + int(rng.random() * 2.2)):
-            ip = infra.residential_ip(rng, country)
-            addrs.append((ip, infra.asn_of(ip)))
+        addrs = [infra.residential_addr(rng, country) for _ in range(1 + int(rng.random() * 2.2))]
         client = infra.pick_client(rng)
-    endpoint = (
-        "/v1/chat/completions" if "openai" in client.user_agent and rng.random() < 0.9 else "/v1/messages"
-    )
+    endpoint = infra.endpoint_for(rng, client)
     return make_identity(
         ctx.seed, tag, i, created_ms=created, country=country, addrs=addrs, client=client, endpoint=endpoint
     )
@@ -358,10 +321,7 @@ def _shared_ip_group(ctx: RunContext, sc: Scenario, kind: str, g: int, size: int
     corporate = kind == "corporate_nat"
     country = infra.pick_country(rng)
     if corporate:
-        ip, asn = (
-            f"{rng.choice((12, 62, 80, 144, 193))}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
-            64000 + int(rng.random() * 1400),
-        )
+        ip, asn = infra.ipv4(rng, (12, 62, 80, 144, 193)), 64000 + int(rng.random() * 1400)
         proxy = infra.custom_client(f"corp-proxy-{g}", "Zscaler/1.0 forwarding proxy")
     else:
         ip, asn = infra.hosting_ip(rng, int(rng.random() * 3))

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from stream_guard.loadgen import design_parts as D
 from stream_guard.loadgen import infra
 from stream_guard.loadgen.accounts import Account, Event, Identity, RunContext, lognormal, make_identity
-from stream_guard.loadgen.design_kit import DAY_MS, HOUR_MS, established_age_ms
+from stream_guard.loadgen.design_kit import established_age_ms, variant_groups
 from stream_guard.loadgen.ids import derive_seed, rng_for, short_hex
 from stream_guard.loadgen.prompts import TaskSource
 from stream_guard.loadgen.scenarios import Scenario
+from stream_guard.loadgen.timeutil import DAY_MS, HOUR_MS
 from stream_guard.loadgen.variants import ResearchNatVariant
 
 __all__ = ["ResearchGroup", "ResearchMember", "RunConfig", "build_research_groups"]
@@ -180,14 +181,8 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 def build_research_groups(ctx: RunContext, sc: Scenario, count: int) -> list[Account]:
     """``count`` accounts in research groups of ``research_nat_size``, variants in turn."""
-    variants = sc.variants("research_nat")
-    size = max(sc.research_nat_size, 1)
     out: list[Account] = []
-    g = 0
-    while count > 0:
-        n = min(size, count)
-        count -= n
-        variant = variants[g % len(variants)]
+    for g, n, variant in variant_groups(sc.variants("research_nat"), count, max(sc.research_nat_size, 1)):
         rng = rng_for(ctx.seed, "research_nat", "group", g)
         country = infra.country_by_code(rng.choice(("US", "DE", "GB", "FR", "NL", "CA", "JP", "KR")))
         base = ctx.prompts.tasks
@@ -203,7 +198,7 @@ def build_research_groups(ctx: RunContext, sc: Scenario, count: int) -> list[Acc
             country,
         )
         asn, octets = rng.choice(_RESEARCH_NETS)
-        nat = (f"{rng.choice(octets)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}", asn)
+        nat = (infra.ipv4(rng, octets), asn)
         org = f"org_{short_hex(ctx.seed, 'research_nat', g)}"
         card = f"pm_{short_hex(ctx.seed, 'research_nat', 'card', g)}"
         for j in range(n):
@@ -221,5 +216,4 @@ def build_research_groups(ctx: RunContext, sc: Scenario, count: int) -> list[Acc
                 org_id=org if lab_billed else None,
             )
             out.append(ResearchMember(ctx, ident, arng, group=group, member=j))
-        g += 1
     return out

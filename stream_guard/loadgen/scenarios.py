@@ -65,6 +65,12 @@ def _k2(default: Any, help: str, group: str) -> Any:
     return _k(default, help, group, since=2)
 
 
+def _variant_k(design: str, group: str) -> Any:
+    """The ``<design>_variant`` knob of a design (a ``_k2``): its default variant, its
+    variants in the help."""
+    return _k2(DEFAULT_VARIANTS[design], variant_help(design), group)
+
+
 @dataclass(frozen=True)
 class Scenario:
     """All knobs of one generated scenario (defaults = the ``standard`` preset)."""
@@ -98,17 +104,17 @@ class Scenario:
         1500.0, "cap on a chat user's requests per active day (ServeGen's tail is cut here)", "benign"
     )
 
-    event_cohort_variant: str = _k2(DEFAULT_VARIANTS["event_cohort"], variant_help("event_cohort"), "benign")
+    event_cohort_variant: str = _variant_k("event_cohort", "benign")
     event_cohort_size: int = _k2(60, "event_cohort: accounts per cohort (one event each)", "benign")
     event_cohort_at: str = _k2(
         "0.3", "event_cohort: when the first cohort's event starts (later cohorts 5 h apart)", "benign"
     )
-    research_nat_variant: str = _k2(DEFAULT_VARIANTS["research_nat"], variant_help("research_nat"), "benign")
+    research_nat_variant: str = _variant_k("research_nat", "benign")
     research_nat_size: int = _k2(25, "research_nat: accounts per research group (one NAT address each)", "benign")
     research_nat_items: int = _k2(
         0, "research_nat: size of a group's fixed benchmark item set (0 = the variant's)", "benign"
     )
-    heavy_user_variant: str = _k2(DEFAULT_VARIANTS["heavy_user"], variant_help("heavy_user"), "benign")
+    heavy_user_variant: str = _variant_k("heavy_user", "benign")
     heavy_user_rate: float = _k2(
         0.0, "heavy_user: median requests per active day (0 = the variant's)", "benign"
     )
@@ -169,13 +175,11 @@ class Scenario:
     pivot_start: str = _k("0.2", "pivot campaign start", "campaigns")
     release_at: str = _k("0.6", "when the new model is released (fraction or offset)", "campaigns")
     new_model: str = _k("atlas-large-2", "name of the newly released model", "campaigns")
-    mimicry_variant: str = _k2(DEFAULT_VARIANTS["mimicry"], variant_help("mimicry"), "campaigns")
+    mimicry_variant: str = _variant_k("mimicry", "campaigns")
     mimicry_accounts: int = _k2(12, "mimicry: young accounts per variant", "campaigns")
     mimicry_rate: float = _k2(0.0, "mimicry: requests per account per active day (0 = the variant's)", "campaigns")
     mimicry_start: str = _k2("", "mimicry start (empty = campaign start)", "campaigns")
-    adaptive_hydra_variant: str = _k2(
-        DEFAULT_VARIANTS["adaptive_hydra"], variant_help("adaptive_hydra"), "campaigns"
-    )
+    adaptive_hydra_variant: str = _variant_k("adaptive_hydra", "campaigns")
     adaptive_hydra_accounts: int = _k2(
         2000, "adaptive_hydra: accounts working at any time per variant (retired ones are replaced)", "campaigns"
     )
@@ -183,16 +187,12 @@ class Scenario:
         0.0, "adaptive_hydra: requests per account per active day (0 = the variant's)", "campaigns"
     )
     adaptive_hydra_start: str = _k2("", "adaptive_hydra start (empty = campaign start)", "campaigns")
-    agentic_distiller_variant: str = _k2(
-        DEFAULT_VARIANTS["agentic_distiller"], variant_help("agentic_distiller"), "campaigns"
-    )
+    agentic_distiller_variant: str = _variant_k("agentic_distiller", "campaigns")
     agentic_distiller_accounts: int = _k2(
         0, "agentic_distiller: accounts per variant (0 = the variant's)", "campaigns"
     )
     agentic_distiller_start: str = _k2("", "agentic_distiller start (empty = campaign start)", "campaigns")
-    hashed_reseller_variant: str = _k2(
-        DEFAULT_VARIANTS["hashed_reseller"], variant_help("hashed_reseller"), "campaigns"
-    )
+    hashed_reseller_variant: str = _variant_k("hashed_reseller", "campaigns")
     hashed_reseller_rate: float = _k2(
         0.0, "hashed_reseller: requests per day, customers + extraction (0 = the variant's)", "campaigns"
     )

@@ -1,6 +1,7 @@
 """Event-time helpers: durations, start instants and fast RFC 3339 formatting.
 
-The generator keeps event time as integer milliseconds since the Unix epoch.
+The generator keeps event time as integer milliseconds since the Unix epoch
+(``HOUR_MS``, ``DAY_MS``).
 
 >>> parse_duration("2d"), parse_duration("1h30m"), parse_duration("90")
 (172800.0, 5400.0, 90.0)
@@ -18,7 +19,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-__all__ = ["TsFormatter", "format_iso", "parse_duration", "parse_iso", "parse_start"]
+__all__ = ["DAY_MS", "HOUR_MS", "TsFormatter", "format_iso", "parse_duration", "parse_iso", "parse_start"]
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")

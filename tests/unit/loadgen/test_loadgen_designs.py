@@ -84,10 +84,11 @@ def _by(events: Events, labels: dict[str, Any], key: str) -> dict[str, Events]:
     return out
 
 
-def _per_account(events: Events) -> dict[str, Events]:
+def _grouped(events: Events, key: str = "account_id") -> dict[str, Events]:
+    """Events grouped by field ``key`` (per account by default), in order."""
     out: dict[str, Events] = defaultdict(list)
     for e in events:
-        out[e["account_id"]].append(e)
+        out[e[key]].append(e)
     return out
 
 
@@ -206,9 +207,7 @@ def test_mimicry_is_human_paced_multi_turn_with_a_minority_of_cot(designs_events
     rates = {}
     for variant in VARIANTS["mimicry"].values():
         evs = camps[f"mimicry:{variant.name}"]
-        convs: dict[str, Events] = defaultdict(list)
-        for e in evs:
-            convs[e["conversation_id"]].append(e)
+        convs = _grouped(evs, "conversation_id")
         lengths = Counter(len(c) for c in convs.values())
         assert set(lengths) <= set(variant.turns) | {min(variant.turns) - 1}  # one cut by the run's end
         assert all([e["turn_index"] for e in c] == list(range(len(c))) for c in convs.values())
@@ -223,7 +222,7 @@ def test_mimicry_is_human_paced_multi_turn_with_a_minority_of_cot(designs_events
             assert len(set(follow)) > 0.6 * len(follow)
         assert statistics.median(e["output_tokens"] for e in evs if e["status"] == 200) > 500
         assert all(not 1 <= _local_hour(e) <= 4 for e in evs)  # a night's rest
-        per_acct = _per_account(evs)
+        per_acct = _grouped(evs)
         assert len({e["payment_fingerprint"] for e in evs}) == len(per_acct)
         ips = [{e["ip"] for e in es} for es in per_acct.values()]
         assert all(not (x & y) for i, x in enumerate(ips) for y in ips[i + 1 :])
@@ -246,7 +245,7 @@ def test_adaptive_hydra_accounts_share_nothing_and_are_replaced(designs_events: 
     for variant in VARIANTS["adaptive_hydra"].values():
         name = f"adaptive_hydra:{variant.name}"
         evs = camps[name]
-        per_acct = _per_account(evs)
+        per_acct = _grouped(evs)
         owners: dict[str, set[str]] = defaultdict(set)
         for key in ("ip", "payment_fingerprint", "system_prompt_hash"):
             owners.clear()
@@ -286,9 +285,7 @@ def test_agentic_distiller_runs_tool_sessions_around_the_clock(designs_events: R
     lengths = {}
     for variant in VARIANTS["agentic_distiller"].values():
         evs = camps[f"agentic_distiller:{variant.name}"]
-        sessions: dict[str, Events] = defaultdict(list)
-        for e in evs:
-            sessions[e["conversation_id"]].append(e)
+        sessions = _grouped(evs, "conversation_id")
         lo, hi = variant.turns
         done = [s for s in sessions.values() if s[-1].get("stop_reason") == "end_turn"]
         assert done and all(lo <= len(s) <= hi for s in done)
@@ -328,7 +325,7 @@ def test_event_cohorts_sign_up_together_and_act_in_sync(designs_events: Run) -> 
     kinds = _by(events, labels, "variant")
     for variant in VARIANTS["event_cohort"].values():
         evs = kinds[f"event_cohort:{variant.name}"]
-        per_acct = _per_account(evs)
+        per_acct = _grouped(evs)
         assert len(per_acct) == 10
         assert len({e["client_fingerprint"] for e in evs}) == 1
         assert len({e["system_prompt_hash"] for e in evs}) == 1
@@ -358,7 +355,7 @@ def test_research_nat_repeats_a_finite_item_set_across_days_and_models(designs_e
     for variant in VARIANTS["research_nat"].values():
         evs = kinds[f"research_nat:{variant.name}"]
         assert len({e["ip"] for e in evs}) == 1  # one NAT address
-        accts = _per_account(evs)
+        accts = _grouped(evs)
         assert len(accts) >= 5
         formats = len(D.RESEARCH_COT_FORMATS) + len(D.RESEARCH_DIRECT_FORMATS)
         distinct = {e["prompt_hash"] for e in evs}
