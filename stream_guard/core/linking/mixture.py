@@ -28,6 +28,17 @@ A sub-stream fires when, over the day horizon (``day_window_s``):
 Severity is ``high`` from a score of 0.8 (``mixture_high_score``), else ``medium``. When
 several sub-streams fire the highest score is reported. Reasons name the sub-stream by its key in hex only.
 
+**Hash-only gateways.** A sub-stream with fewer than ``mixture_min_requests`` text requests
+but as many known by their prompt hash is judged on what is left: its first-turn share
+and mean output tokens (half each, ramps as above; the score must reach
+``mixture_min_score``), against a rest of the account with as many hashed requests whose
+mean output is below ``rule_min_mean_output_tokens`` and at most half the sub-stream's.
+Such a verdict is ``medium`` at most (no content was read). For the slots, a hashed event
+with an output of at least twice ``rule_min_mean_output_tokens`` weighs like a CoT or
+benchmark-shaped one. A single-turn product that answers at length (reports, long
+summaries) under one key of a reseller whose other customers answer briefly looks the same
+by hash.
+
 Memory: an account with one stream key keeps a tiny record (key, last event time, day
 request counts). From the second key on it keeps counters for at most 8 sub-streams
 (two day generations of 7 counters and a ring of the last 4 template fingerprints each)
@@ -84,8 +95,10 @@ MAX_STREAMS = 8
 TEMPLATE_RING = 4
 
 # Counters per bucket and generation, in this order; [0:_N] current day, [_N:2*_N] previous.
-_REQ, _TEXT, _COT, _BENCH, _FIRST, _OUT, _TMPL = range(7)
-_N = 7
+# The last three count the requests known by their prompt hash only (a hash-only gateway).
+_REQ, _TEXT, _COT, _BENCH, _FIRST, _OUT, _TMPL, _HASH, _HFIRST, _HOUT = range(10)
+_N = 10
+_N_V1 = 7  # counters per generation in checkpoints written before the hash-only counters
 _EMPTY = -1  # free ring slot (fingerprints are unsigned)
 
 
@@ -140,10 +153,16 @@ def _hex(stream: int) -> str:
     return f"{stream & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def _count(c: list[float], off: int, sig: PromptSignals | None, first_turn: bool, output_tokens: int) -> None:
+def _count(c: list[float], off: int, sig: PromptSignals | None, first_turn: bool, output_tokens: int,
+           hashed: bool) -> None:
     """Count one event into the counters ``c`` of the generation at ``off``."""
     c[off] += 1.0
     if sig is None:
+        if hashed:
+            c[off + _HASH] += 1.0
+            if first_turn:
+                c[off + _HFIRST] += 1.0
+            c[off + _HOUT] += output_tokens
         return
     c[off + _TEXT] += 1.0
     if sig.cot:
@@ -174,12 +193,14 @@ class MixtureDetector:
 
     # --- per event ---------------------------------------------------------------------------
     def observe(
-        self, account: str, ts: float, stream: int, sig: PromptSignals | None, *, first_turn: bool, output_tokens: int
+        self, account: str, ts: float, stream: int, sig: PromptSignals | None, *, first_turn: bool, output_tokens: int,
+        hashed: bool = False,
     ) -> None:
         """Count one request of ``account`` at event time ``ts`` in sub-stream ``stream``.
 
-        O(1): ``sig`` is ``None`` when the event has no prompt text (then it counts toward
-        volume only). Events older than the previous day generation are dropped.
+        O(1): ``sig`` is ``None`` when the event has no prompt text: then it counts toward
+        volume, and, when it has a prompt hash (``hashed``), toward the hash-only shape.
+        Events older than the previous day generation are dropped.
         """
         st = self._accounts.get(account)
         g = int(ts // self._day)
@@ -213,15 +234,19 @@ class MixtureDetector:
                 off = _N  # late, but still inside the previous generation
             else:
                 return
+        shaped = (sig.cot or sig.benchmark) if sig is not None else (
+            hashed and output_tokens >= 2.0 * self.s.rule_min_mean_output_tokens)
         sub = mixed.subs.get(stream)
         if sub is None:
-            sub = self._admit(mixed, stream, sig)
+            sub = self._admit(mixed, stream, shaped)
             if sub is None:
-                _count(mixed.other, off, sig, first_turn, output_tokens)
+                _count(mixed.other, off, sig, first_turn, output_tokens, hashed)
                 return
         c = sub.c
-        _count(c, off, sig, first_turn, output_tokens)
+        _count(c, off, sig, first_turn, output_tokens, hashed)
         if sig is None:
+            if shaped:
+                sub.weight += 1.0
             return
         if sig.cot or sig.benchmark:
             sub.weight += 1.0
@@ -245,13 +270,14 @@ class MixtureDetector:
         self._accounts[account] = mixed
         return mixed
 
-    def _admit(self, mixed: _Mixed, stream: int, sig: PromptSignals | None) -> _Sub | None:
-        """A slot for a new stream key, or ``None`` (counted in ``other``)."""
+    def _admit(self, mixed: _Mixed, stream: int, shaped: bool) -> _Sub | None:
+        """A slot for a new stream key, or ``None`` (counted in ``other``); ``shaped``: the
+        event is CoT- or benchmark-shaped (or, known by hash only, has a long output)."""
         subs = mixed.subs
         if len(subs) < MAX_STREAMS:
             sub = subs[stream] = _Sub(stream, 0.0)
             return sub
-        if sig is None or not (sig.cot or sig.benchmark):
+        if not shaped:
             return None
         victim = min(subs.values(), key=lambda s: s.weight)
         other = mixed.other
@@ -299,10 +325,10 @@ class MixtureDetector:
             self._queue(account, single)
             return
         mixed = _Mixed(float(data[1]), int(data[2]))
-        mixed.other = [float(v) for v in data[3]]
+        mixed.other = _counters(data[3])
         for stream, c, ring, pos, weight in data[4]:
             sub = _Sub(int(stream), float(weight))
-            sub.c, sub.ring, sub.pos = [float(v) for v in c], [int(v) for v in ring], int(pos)
+            sub.c, sub.ring, sub.pos = _counters(c), [int(v) for v in ring], int(pos)
             mixed.subs[sub.stream] = sub
         self._accounts[account] = mixed
         self._queue(account, mixed)
@@ -340,10 +366,15 @@ class MixtureDetector:
         s = self.s
         least = max(s.mixture_min_requests, 1.0)
         best: tuple[float, int, list[float], list[float]] | None = None
+        hashed: tuple[float, int, list[float], list[float]] | None = None
         for key, v in views.items():
-            if v[_REQ] < least or v[_TEXT] < least:
+            if v[_REQ] < least or v[_REQ] > s.mixture_max_share * total[_REQ]:
                 continue
-            if v[_REQ] > s.mixture_max_share * total[_REQ]:
+            if v[_TEXT] < least:
+                if v[_HASH] >= least:
+                    found = _hash_only(v, [t - x for t, x in zip(total, v, strict=True)], s, least)
+                    if found is not None and (hashed is None or found > hashed[0]):
+                        hashed = (found, key, v, [t - x for t, x in zip(total, v, strict=True)])
                 continue
             score = _shape_score(v, s)
             if score < s.mixture_min_score:
@@ -356,7 +387,10 @@ class MixtureDetector:
             if best is None or score > best[0]:
                 best = (score, key, v, rest)
         if best is None:
-            return None
+            if hashed is None:
+                return None
+            score, key, v, rest = hashed  # the shape by hash alone: never more than medium
+            return Verdict(self.name, round(score, 4), "medium", _hash_reasons(s, key, v, rest, total[_REQ]))
         score, key, v, rest = best
         return Verdict(self.name, round(score, 4), "high" if score >= s.mixture_high_score else "medium",
                        _reasons(s, key, v, rest, total[_REQ]))
@@ -386,6 +420,52 @@ class MixtureDetector:
                 st.due = st.last
                 heapq.heappush(queue, (st.last, account))
         return dropped
+
+
+def _counters(values: list[Any]) -> list[float]:
+    """A bucket's counters from a checkpoint, those written before the hash-only counters
+    (two generations of 7) given zeros for them."""
+    c = [float(x) for x in values]
+    if len(c) == 2 * _N_V1:
+        pad = [0.0] * (_N - _N_V1)
+        return c[:_N_V1] + pad + c[_N_V1:] + pad
+    if len(c) != 2 * _N:
+        raise ValueError(f"mixture counters: {len(c)} values, expected {2 * _N} (or {2 * _N_V1})")
+    return c
+
+
+def _hash_only(v: list[float], rest: list[float], s: Settings, least: float) -> float | None:
+    """The extraction-shape score of a sub-stream known by prompt hashes only (single-turn,
+    long outputs: half each), if it reaches ``mixture_min_score`` and the rest of the account
+    contrasts (enough hashed requests, mean output below ``rule_min_mean_output_tokens`` and
+    at most half the sub-stream's); else ``None``."""
+    n = v[_HASH]
+    mean_out = v[_HOUT] / n
+    score = 0.5 * _ramp(v[_HFIRST] / n, s.rule_first_turn_share) + 0.5 * _ramp(mean_out, s.rule_min_mean_output_tokens)
+    if score < s.mixture_min_score or rest[_HASH] < least:
+        return None
+    rest_out = rest[_HOUT] / rest[_HASH]
+    if rest_out >= s.rule_min_mean_output_tokens or rest_out > 0.5 * mean_out:
+        return None  # the majority answers at length too: no contrast
+    return score
+
+
+def _hash_reasons(s: Settings, key: int, v: list[float], rest: list[float], total: float) -> list[dict[str, Any]]:
+    n, name = v[_HASH], f"sub-stream {_hex(key)}"
+    return [
+        reason("substream_share", v[_REQ] / total, s.mixture_max_share,
+               f"{name} sent {v[_REQ]:.0f} of the account's {total:.0f} requests in the last "
+               f"{s.day_window_s:.0f} s: a minority (at most this share), judged on its own"),
+        reason("substream_hashed_requests", n, s.mixture_min_requests,
+               f"requests of {name} known by prompt hash only (no text: content cannot be read)"),
+        reason("substream_first_turn_share", v[_HFIRST] / n, s.rule_first_turn_share,
+               f"share of {name}'s requests that open a conversation: no multi-turn use"),
+        reason("substream_mean_output_tokens", v[_HOUT] / n, s.rule_min_mean_output_tokens,
+               f"mean output tokens per request of {name}: full answers"),
+        reason("rest_mean_output_tokens", rest[_HOUT] / rest[_HASH], f"< {s.rule_min_mean_output_tokens:g} and "
+               "<= half the sub-stream's", "mean output tokens of the rest of the account: the majority answers "
+               "briefly, the sub-stream at length (judged by hashes: at most medium)"),
+    ]
 
 
 def _shape_score(v: list[float], s: Settings) -> float:

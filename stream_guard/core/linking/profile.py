@@ -189,6 +189,7 @@ class ProfileBuilder:
         self.mixture.observe(
             account, ts, _stream_key(event), sig,
             first_turn=event.get("turn_index", 0) == 0, output_tokens=event["output_tokens"],
+            hashed=sig is None and event.get("prompt_hash") is not None,
         )
         return opened
 

@@ -14,6 +14,7 @@ from stream_guard.core.evidence import (
     FEATURE_NEEDS,
     FOR,
     TERMS,
+    Accumulation,
     EvidenceEvaluator,
     EvidenceWeights,
     term_values,
@@ -161,3 +162,27 @@ def _epoch(text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_weak_but_steady_evidence_alerts_after_enough_hours_of_it(tmp_path: Any) -> None:
+    """Evidence that never reaches an instant threshold still alerts once its accumulated
+    sum does: here about 0.45 log-odds above the reference per hour of traffic."""
+    w = EvidenceWeights(-1.0, {"cot": 1.0}, {"low": 0.5, "medium": 1.0, "high": 2.0, "critical": 3.0},
+                        {"files": ["test"]},
+                        Accumulation(-0.5, 86400.0, 3600.0, {"low": 1.0, "medium": 2.0, "high": 4.0, "critical": 99.0}))
+    path = tmp_path / "w.json"
+    path.write_bytes(w.to_json())
+    det = Detector(Settings(evidence_weights_file=str(path), per_account_evaluators="evidence"), clock=lambda: 0.0)
+    alerts: list[dict[str, Any]] = []
+    for i in range(6 * 60):  # one request a minute for six hours, from two accounts
+        ts = T0 + 60.0 * i
+        for account, wording in (("steady", "Explain step by step."), ("plain", "Summarise this.")):
+            det.process({"event_id": f"{account}{i}", "account_id": account, "model": "m", "input_tokens": 50,
+                         "output_tokens": 300, "prompt": f"Note {i}: {wording}"}, ts)
+        alerts += det.advance(ts)
+    assert {a["subject"] for a in alerts} == {"steady"}
+    assert [a["severity"] for a in alerts] == ["low", "medium"]
+    first = [r for r in alerts[0]["reasons"] if r["signal"] == "evidence_accumulated"]
+    assert first and first[0]["value"] >= 1.0
+    hours = [(_epoch(a["raised_at"]) - T0) / 3600 for a in alerts]
+    assert 2.5 <= hours[0] <= 3.5 and 5.0 <= hours[1] <= 6.0, hours  # ~0.45 an hour, less while the share firms up

@@ -379,3 +379,73 @@ def test_expire_with_nothing_idle_looks_at_no_account() -> None:
         assert d.expire(T0 + 1000 + tick) == 0
     assert d._expiry == queued  # untouched: the earliest entry is not below the cutoff
     assert d.expire(T0 + 500.5 + S.account_ttl_s) == 501 and len(d) == 499
+
+
+# --- a gateway that sends prompt hashes only ------------------------------------------------------
+
+def hashed_day(minority_tokens: int, customer_tokens: tuple[int, int] = (60, 450), *, n: int = 3000,
+               share: float = 0.07, start: float = 0.3, seed: int = 4) -> list[Event]:
+    """A reseller's day known by prompt hashes only: customers with short answers under 30 keys,
+    from ``start`` a minority single-turn stream whose answers are ``minority_tokens`` long."""
+    rnd = random.Random(seed)
+    out: list[Event] = []
+    for ts, stream, _sig, first, _tokens in day_of(n, share, sweep, start=start, seed=seed):
+        if stream == MINORITY:
+            out.append((ts, stream, None, True, minority_tokens + rnd.randint(-100, 100)))
+        else:
+            out.append((ts, stream, None, first, rnd.randint(*customer_tokens)))
+    return out
+
+
+def judge_hashed(events: list[Event], settings: Settings = S) -> Verdict | None:
+    d = MixtureDetector(settings)
+    for ts, stream, sig, first, tokens in events:
+        d.observe("acct", ts, stream, sig, first_turn=first, output_tokens=tokens, hashed=True)
+    return d.evaluate("acct", events[-1][0] + 60.0)
+
+
+def test_a_hash_only_minority_with_long_answers_fires_at_medium() -> None:
+    """Without text, a single-turn minority answered at length against customers answered
+    briefly is the shape left to judge; it keeps a slot although it starts after 30 other
+    keys (its long answers weigh like CoT events do), and is never more than medium."""
+    v = judge_hashed(hashed_day(1000))
+    assert v is not None and v.severity == "medium" and v.score >= S.mixture_min_score
+    r = by_signal(v)
+    assert r["substream_share"]["value"] == pytest.approx(0.07 * 0.7, abs=0.01)  # from 30 % of the day on
+    assert r["substream_mean_output_tokens"]["value"] > 2 * r["rest_mean_output_tokens"]["value"]
+    assert "substream_cot_share" not in r  # nothing is claimed about content it cannot read
+
+
+@pytest.mark.parametrize("case", ["short answers", "the rest answers at length too", "too few"])
+def test_a_hash_only_minority_needs_length_contrast_and_volume(case: str) -> None:
+    if case == "short answers":
+        events = hashed_day(250)
+    elif case == "the rest answers at length too":
+        events = hashed_day(1000, customer_tokens=(320, 480))  # long enough, never long enough to take a slot
+    else:
+        events = hashed_day(1000, n=3000, share=0.004)
+    assert judge_hashed(events) is None
+
+
+def test_text_and_hash_counters_of_old_checkpoints_still_load() -> None:
+    d = MixtureDetector(S)
+    feed(d, day_of(2000, 0.08, sweep))
+    data = d.export("acct")
+    assert data is not None and data[0] == "m"
+    old = json.loads(json.dumps(data))
+    n = len(old[3]) // 2  # counters per generation today
+    cut = 7  # before the hash-only counters
+
+    def shrink(c: list[float]) -> list[float]:
+        return c[:cut] + c[n:n + cut]
+
+    old[3] = shrink(old[3])
+    for sub in old[4]:
+        sub[1] = shrink(sub[1])
+    again = MixtureDetector(S)
+    again.load("acct", old)
+    assert again.evaluate("acct", T0 + DAY - 1) == d.evaluate("acct", T0 + DAY - 1)
+    with pytest.raises(ValueError, match="mixture counters"):
+        bad = json.loads(json.dumps(data))
+        bad[3] = bad[3][:5]
+        again.load("acct", bad)

@@ -133,3 +133,39 @@ def test_a_version_1_record_still_reads() -> None:
     again, extra = decode_state(v1)
     assert extra is None
     assert again.to_dict() == st.to_dict()
+
+
+def test_evaluator_memory_round_trips_beside_the_alert_gates() -> None:
+    st = busy_state("m")
+    st.active_alerts = {"episode": Cooldown(2.0, T0 + 3600.0)}
+    st.memory = {"evidence_score": (3.25, T0 + 60.0)}
+    again, _ = decode_state(encode_state(st))
+    assert again.memory == st.memory and again.active_alerts == st.active_alerts
+    assert AccountState.from_dict(orjson.loads(orjson.dumps(st.to_dict()))).memory == st.memory
+    st.memory = None
+    assert decode_state(encode_state(st))[0].memory is None
+
+
+def test_a_restored_detector_goes_on_accumulating_evidence_exactly() -> None:
+    """The graded evidence's sum lives in the account state: checkpoint after some
+    evaluations, restore into a fresh detector, and both raise the same alerts next."""
+    s = Settings(eval_interval_s=60, idle_grace_s=0.0)
+    first = Detector(s, clock=lambda: 0.0)
+
+    def feed(det: Detector, lo: int, hi: int) -> list[str]:
+        out = []
+        for i in range(lo, hi):  # one step-by-step item with a long answer every 90 s: steady, not blunt
+            ts = T0 + 90.0 * i
+            det.process({"event_id": f"e{i}", "account_id": "slow", "model": "m", "input_tokens": 60,
+                         "output_tokens": 1500, "turn_index": 0, "account_created_at": T0 - 86400.0,
+                         "prompt": f"Item {i}: prove that {i} squared is not {i * 7 + 3}. Think step by step."}, ts)
+            out += [a["alert_id"] for a in det.advance(ts)]
+        return out
+
+    feed(first, 0, 200)
+    assert first.accounts["slow"].memory, "the sum is kept in the state"
+    second = Detector(s, clock=lambda: 0.0)
+    second.restore([v for v in first.take_dirty().values() if v is not None])
+    second.load_clock_state(first.clock_state())
+    assert feed(first, 200, 600) == feed(second, 200, 600)
+    assert second.accounts["slow"].memory == first.accounts["slow"].memory  # the same sum, to the bit
