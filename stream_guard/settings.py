@@ -32,7 +32,7 @@ SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 #: ``cluster_evidence_weights``) weighs, in the order they are summed.
 EVIDENCE_TERMS = ("likeness", "young_share", "evenness", "synchrony")
 #: What ``per_account_evaluators`` may name.
-PER_ACCOUNT_EVALUATORS = ("evidence", "volume", "pattern", "population")
+PER_ACCOUNT_EVALUATORS = ("evidence", "volume", "pattern", "population", "supervised")
 #: ``STREAM_GUARD_*`` variables that are not settings of the package (test and bench knobs).
 NOT_SETTINGS = frozenset({"STREAM_GUARD_TEST_BOOTSTRAP", "STREAM_GUARD_KAFKA_CACHE", "STREAM_GUARD_KAFKA_VERSION"})
 
@@ -360,8 +360,21 @@ class Settings:
         "evidence,population",
         "What judges an account at its evaluation boundaries, comma-separated: `evidence` (graded "
         "evidence, core/evidence.py), `volume` and `pattern` (the hard-gated rules of "
-        "core/rules.py), `population` (the population models).",
+        "core/rules.py), `population` (the population models), `supervised` (River's logistic "
+        "regression learning from `supervised_labels_file`, core/supervised.py).",
     )
+    supervised_labels_file: str = _knob(
+        "",
+        "JSON Lines verdicts the `supervised` evaluator learns from: `{account_id, label: malicious|benign, "
+        "at}` per line, each applying from its event time `at` on; empty: no labels (it never reports).",
+    )
+    supervised_min_examples: int = _knob(
+        50, "The supervised model reports only after learning this many evaluations of each label."
+    )
+    supervised_min_probability: float = _knob(
+        0.9, "Probability of extraction from which the supervised model reports (low; medium from halfway to 1)."
+    )
+    supervised_learning_rate: float = _knob(0.05, "SGD learning rate of the supervised model.")
     evidence_weights_file: str = _knob(
         "",
         "JSON file of the graded-evidence weights and severity thresholds (written by "

@@ -147,6 +147,11 @@ class Scorer:
             return RuleEvaluator(PatternRule(self.s))
         if name == "population":
             return ModelEvaluator(self.models)
+        if name == "supervised":
+            from stream_guard.core.supervised import LabelBook, SupervisedEvaluator  # imports this module
+
+            labels = LabelBook.load(self.s.supervised_labels_file) if self.s.supervised_labels_file else LabelBook()
+            return SupervisedEvaluator(self.s, labels)
         raise ValueError(f"unknown per-account evaluator {name!r}")
 
     def assess(

@@ -25,6 +25,7 @@ __all__ = [
     "PER_ACCOUNT_DETECTORS",
     "POPULATION_MODEL",
     "SEVERITIES",
+    "SUPERVISED_MODEL",
     "VOLUME_RULE",
     "AlertKind",
     "Severity",
@@ -38,13 +39,16 @@ SEVERITIES: Final[tuple[Severity, ...]] = ("low", "medium", "high", "critical")
 AlertKind = Literal["account", "cluster"]
 ALERT_KINDS: Final[tuple[AlertKind, ...]] = ("account", "cluster")
 
-# per-account detectors (core/evidence.py, core/rules.py, core/models.py)
+# per-account detectors (core/evidence.py, core/rules.py, core/models.py, core/supervised.py)
 EVIDENCE_SCORE: Final = "evidence_score"
 VOLUME_RULE: Final = "volume_rule"
 PATTERN_RULE: Final = "pattern_rule"
 POPULATION_MODEL: Final = "population_model"
+SUPERVISED_MODEL: Final = "supervised_model"
 #: Detectors judging one account from its own traffic, in the order their names combine.
-PER_ACCOUNT_DETECTORS: Final[tuple[str, ...]] = (EVIDENCE_SCORE, PATTERN_RULE, POPULATION_MODEL, VOLUME_RULE)
+PER_ACCOUNT_DETECTORS: Final[tuple[str, ...]] = (
+    EVIDENCE_SCORE, PATTERN_RULE, POPULATION_MODEL, SUPERVISED_MODEL, VOLUME_RULE,
+)
 
 # cross-account detectors (core/linking/)
 MIXTURE_RULE: Final = "mixture_rule"
