@@ -9,11 +9,16 @@ evidence is the weighted sum of the terms plus a bias, a log-odds: positive weig
 for extraction, negative ones (follow-up turns, a night's rest, an established account, a
 finite item set asked again) against it, and no single term can veto the others.
 
-Evidence accumulates over event time: the terms read the account's sliding windows (the
-day window is the memory; what is older decays out of it), and the terms that count
-traffic grow with it, so overwhelming evidence (thousands of benchmark items with long
-outputs in minutes) crosses the thresholds at once and weak but steady evidence (a few
-dozen requests an hour of the same shape) after enough of it.
+Evidence accumulates over event time, twice: the terms read the account's sliding windows
+(the day window is the memory; what is older decays out of it) and are damped while little
+traffic backs them; and each evaluation adds the hours of evidence above a reference to a
+per-account sum (:class:`Accumulation`, a CUSUM-like sequential test kept in the account's
+state), which has its own severity thresholds. So overwhelming evidence (thousands of
+benchmark items with long outputs in minutes) crosses the instant thresholds at once, and
+weak but steady evidence (a few dozen requests an hour of the same shape) the sum's after
+enough hours of it. An instant reading reaches ``high`` only at the ``critical`` level in
+the packaged fit: in its first hours a benchmark evaluation is the same traffic as a blunt
+extractor, so ``high`` needs time.
 
 A verdict's score is the logistic of the evidence above the ``low`` threshold (0.5 there,
 towards 1 with more). The weights and the log-odds thresholds of each severity are *fitted*, not set by hand:
@@ -83,7 +88,11 @@ def _text(f: Mapping[str, float], share: str) -> float:
 
 
 def _content(f: Mapping[str, float]) -> float:
-    return max(_text(f, "cot_share_day"), _text(f, "benchmark_share_day"))
+    """Extraction-like content: CoT or benchmark-shaped prompts *answered at length*. A
+    benchmark item answered in a line is an evaluation's, not a distiller's (who wants the
+    reasoning): the share counts in full from 1,000 output tokens on average, not below 100."""
+    return max(_text(f, "cot_share_day"), _text(f, "benchmark_share_day")) * _log_scale(
+        f["mean_output_tokens_day"], 100.0, 1000.0)
 
 
 def _young(f: Mapping[str, float]) -> float:
@@ -166,11 +175,11 @@ TERMS: tuple[Term, ...] = (
          lambda f: _clip(f["categories_day"] / 8.0), FOR),
     Term("no_text", "prompt_basis_day", "prompts known by hash only: content cannot be read",
          lambda f: 1.0 if f["text_basis_day"] <= 0.0 and f["prompt_basis_day"] > 0.0 else 0.0, EITHER, 2.0),
-    Term("content_fresh", "distinct_ratio_day", "extraction-like content on ever-new items",
+    Term("content_fresh", "distinct_ratio_day", "extraction-like content (answered at length) on ever-new items",
          lambda f: _content(f) * _fresh(f), FOR),
-    Term("content_young", "account_age_days", "extraction-like content from a young account",
+    Term("content_young", "account_age_days", "extraction-like content (answered at length) from a young account",
          lambda f: _content(f) * _young(f), FOR),
-    Term("content_volume", "day_requests", "extraction-like content at volume",
+    Term("content_volume", "day_requests", "extraction-like content (answered at length) at volume",
          lambda f: _content(f) * _log_scale(f["day_requests"], 10.0, 1e5), FOR),
     Term("sweep_no_text", "distinct_ratio_day", "hash only: all-distinct, long-output traffic at volume",
          lambda f: (1.0 if f["text_basis_day"] <= 0.0 else 0.0) * _fresh(f)
