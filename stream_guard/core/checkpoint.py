@@ -127,10 +127,10 @@ class PartitionCheckpoints:
         for generation in [g for g in self.id_keys if g < det.ids_generation - 1]:
             for key in self.id_keys.pop(generation):
                 yield CheckpointRecord(key, None)
-        learned = det.scorer.models.learned()
+        learned = det.scorer.learned()
         changed = [pop for pop, n in learned.items() if pop not in self.models or self.models[pop].learned != n]
         started = time.perf_counter()
-        blobs = det.scorer.models.dumps(changed) if changed else {}
+        blobs = det.scorer.dumps(changed) if changed else {}
         self.model_seconds = time.perf_counter() - started
         if not (wrote or blobs or next_offset != self.offset):
             return
@@ -203,7 +203,7 @@ def restore_partition(
     checkpoints = PartitionCheckpoints(partition)
     restored = RestoredPartition(det, checkpoints, None)
     if marker is None:  # no marker: an older version's checkpoint (one model record each)
-        det.scorer.models.loads({pop: blobs[""] for pop, blobs in models.items() if "" in blobs})
+        det.scorer.loads({pop: blobs[""] for pop, blobs in models.items() if "" in blobs})
         restored.stale = list(ids)
         return restored
     checkpoints.seq, checkpoints.offset = int(marker["seq"]), int(marker["offset"])
@@ -224,8 +224,8 @@ def restore_partition(
         blob = models.get(pop, {}).get(str(slot))
         if blob is not None:
             blobs[pop] = blob
-    det.scorer.models.loads(blobs)
-    learned = det.scorer.models.learned()
+    det.scorer.loads(blobs)
+    learned = det.scorer.learned()
     checkpoints.models = {pop: _ModelSlot(int(slot), learned.get(pop, -1)) for pop, slot in marker["models"].items()}
     det.load_clock_state(marker["clock"])
     restored.resume_at = int(marker["offset"])

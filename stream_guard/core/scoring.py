@@ -30,9 +30,9 @@ rules and the population models by default, more through ``Scorer(settings, extr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from stream_guard.core.features import scaled
 from stream_guard.core.models import PopulationModels
@@ -40,7 +40,7 @@ from stream_guard.core.rules import SEVERITIES, PatternRule, Rule, Verdict, Volu
 from stream_guard.core.vocabulary import EVIDENCE_SCORE, POPULATION_MODEL
 from stream_guard.settings import Settings
 
-__all__ = ["Assessment", "Case", "Evaluator", "ModelEvaluator", "RuleEvaluator", "Scorer", "combine"]
+__all__ = ["Assessment", "Case", "Checkpointed", "Evaluator", "ModelEvaluator", "RuleEvaluator", "Scorer", "combine"]
 
 
 class Case(NamedTuple):
@@ -65,6 +65,25 @@ class Evaluator(Protocol):
 
     def learn(self, case: Case) -> None:
         """Learn from an evaluation where nothing fired (on the account's learning turn)."""
+        ...
+
+
+@runtime_checkable
+class Checkpointed(Protocol):
+    """An evaluator with a learned model to checkpoint beside the population models."""
+
+    checkpoint_name: str  # its records' name (distinct from the population names)
+
+    def learned_count(self) -> int:
+        """How many examples it has learned (a change means a checkpoint is due)."""
+        ...
+
+    def dumps(self) -> bytes:
+        """Its model as bytes."""
+        ...
+
+    def loads(self, blob: bytes) -> None:
+        """Restore :meth:`dumps` output."""
         ...
 
 
@@ -135,6 +154,26 @@ class Scorer:
         self.s = settings
         self.models = PopulationModels(settings)
         self.evaluators: list[Evaluator] = [*map(self._evaluator, settings.per_account_evaluator_names), *extra]
+        self._checkpointed = [e for e in self.evaluators if isinstance(e, Checkpointed)]
+
+    # --- checkpoints: the population models and any evaluator's own model, by name ---------
+    def learned(self) -> dict[str, int]:
+        """Examples learned per checkpointed model (the populations, then evaluators' models)."""
+        return {**self.models.learned(), **{e.checkpoint_name: e.learned_count() for e in self._checkpointed}}
+
+    def dumps(self, names: Iterable[str]) -> dict[str, bytes]:
+        """The models ``names`` as bytes, one checkpoint record each."""
+        wanted = set(names)
+        out = self.models.dumps([p for p in self.models.models if p in wanted])
+        out.update({e.checkpoint_name: e.dumps() for e in self._checkpointed if e.checkpoint_name in wanted})
+        return out
+
+    def loads(self, blobs: dict[str, bytes]) -> None:
+        """Restore :meth:`dumps` output (names no model here has are ignored)."""
+        self.models.loads({k: v for k, v in blobs.items() if k in self.models.models})
+        for e in self._checkpointed:
+            if e.checkpoint_name in blobs:
+                e.loads(blobs[e.checkpoint_name])
 
     def _evaluator(self, name: str) -> Evaluator:
         if name == "evidence":

@@ -37,6 +37,8 @@ campaign cannot teach it that extraction is normal.
 from __future__ import annotations
 
 import math
+import pickle
+import zlib
 from bisect import bisect_right
 from collections.abc import Iterable
 from datetime import datetime
@@ -129,6 +131,7 @@ class SupervisedEvaluator:
     (an :class:`~stream_guard.core.scoring.Evaluator`)."""
 
     name = SUPERVISED_MODEL
+    checkpoint_name = "supervised"  # its records beside the population models' (core/checkpoint.py)
 
     def __init__(self, settings: Settings, labels: LabelBook) -> None:
         self.s = settings
@@ -155,3 +158,16 @@ class SupervisedEvaluator:
 
     def learn(self, case: Case) -> None:
         """Nothing: the model learns from labels only (in :meth:`evaluate`)."""
+
+    # --- checkpoints (scoring.Checkpointed) ------------------------------------------------------
+    def learned_count(self) -> int:
+        """Examples learned so far."""
+        return self.examples[True] + self.examples[False]
+
+    def dumps(self) -> bytes:
+        """The model and its example counts, pickled and compressed (checkpoints we write only)."""
+        return zlib.compress(pickle.dumps((self.model, self.examples), protocol=pickle.HIGHEST_PROTOCOL), 6)
+
+    def loads(self, blob: bytes) -> None:
+        """Restore :meth:`dumps` output."""
+        self.model, self.examples = pickle.loads(zlib.decompress(blob))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from stream_guard.core.detector import Detector
+from stream_guard.core.evidence import TERMS, term_values
 from stream_guard.core.features import FEATURES
 from stream_guard.core.scoring import Case, Scorer
 from stream_guard.core.supervised import LabelBook, LabelError, SupervisedEvaluator
@@ -120,3 +121,46 @@ def test_in_the_detector_labels_apply_at_their_event_time(tmp_path: Any) -> None
         alerts += det.advance(ts)
     named = {a["subject"] for a in alerts if "supervised_model" in a["detectors"]}
     assert "x2" in named and "c1" not in named
+
+
+def test_the_model_is_checkpointed_with_the_partition_and_restored(tmp_path: Any) -> None:
+    """The supervised model rides in the partition's checkpoint passes beside the population
+    models (``#models/supervised/<slot>``); a restored detector has the same model."""
+    from stream_guard.core.checkpoint import PartitionCheckpoints, restore_partition
+
+    path = tmp_path / "verdicts.jsonl"
+    path.write_text(f'{{"account_id": "x1", "label": "malicious", "at": {T0}}}\n'
+                    f'{{"account_id": "c1", "label": "benign", "at": {T0}}}\n')
+    s = Settings(per_account_evaluators="evidence,supervised", supervised_labels_file=str(path),
+                 cross_account=False)
+    det = Detector(s, clock=lambda: 0.0)
+    writer = PartitionCheckpoints(0)
+    table: dict[bytes, bytes | None] = {}
+    offset = 0
+
+    def feed(lo: int, hi: int) -> None:
+        nonlocal offset
+        for i in range(lo, hi):
+            ts = T0 + 60.0 * i + 1
+            for account, out in (("x1", 1800), ("c1", 120)):
+                det.process({"event_id": f"{account}{i}", "account_id": account, "model": "m", "input_tokens": 40,
+                             "output_tokens": out, "prompt": f"Item {i}: explain step by step."}, ts, offset)
+                offset += 1
+            det.advance(ts)
+        table.update(writer.records(det, next_offset=offset))
+
+    def supervised(d: Detector) -> SupervisedEvaluator:
+        (ev,) = [e for e in d.scorer.evaluators if isinstance(e, SupervisedEvaluator)]
+        return ev
+
+    feed(0, 60)
+    first = supervised(det).learned_count()
+    feed(60, 120)  # a second pass: the model goes to the other slot
+    live = supervised(det)
+    assert live.learned_count() > first > 0
+    assert any(k.startswith(b"0#models/supervised/") for k in table)
+    again = restore_partition(s, 0, [(k, v) for k, v in table.items() if v is not None], clock=lambda: 0.0)
+    restored = supervised(again.detector)
+    assert restored.examples == live.examples
+    probe = dict(zip([t.name for t in TERMS], term_values(LONG), strict=True))
+    assert restored.model.predict_proba_one(probe) == live.model.predict_proba_one(probe)
