@@ -37,14 +37,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 from scipy.optimize import minimize  # type: ignore[import-untyped]  # scipy ships no stubs
 from stream_guard.core.evidence import AGAINST, FEATURE_NEEDS, FOR, TERMS, Accumulation, EvidenceWeights, term_values
-from stream_guard.core.flow import Flow
-from stream_guard.core.partitioning import partition_for
 from stream_guard.core.rules import SEVERITIES, Verdict
 from stream_guard.core.scoring import Case
-from stream_guard.replay import ordered_input
+from stream_guard.replay import replay
 from stream_guard.settings import Settings
 
 
@@ -72,29 +69,13 @@ def collect(events: Path, labels_path: Path, out: Path, partitions: int) -> None
     from stream_guard.loadgen.timeutil import parse_iso
 
     settings = Settings(cross_account=False, per_account_evaluators="volume")  # the rows do not depend on it
-    flow = Flow(settings, None, partitions=partitions, clock=lambda: 0.0)
     rec = _Recorder()
-    for det in flow:
-        det.scorer.evaluators.append(rec)
-    step, next_advance, n, started = settings.eval_interval_s, 0.0, 0, time.monotonic()
-    part: dict[str, int] = {}
-    for item in ordered_input(events, settings, settings.max_event_behind_s, 100_000, time.time()):
-        if type(item) is not tuple:
-            continue
-        ts, payload = item
-        event: dict[str, Any] = orjson.loads(payload) if isinstance(payload, bytes) else payload
-        if ts >= next_advance:
-            flow.advance(ts)
-            next_advance = (ts // step + 1) * step
-        account = event["account_id"]
-        p = part.get(account)
-        if p is None:
-            p = part[account] = partition_for(account, partitions)
-        flow.process(p, event, ts)
-        n += 1
-        if n % 200_000 == 0:
-            print(f"  {n:,} events, {len(rec.at):,} evaluations, {time.monotonic() - started:.0f} s", file=sys.stderr)
-    flow.flush()
+    started = time.monotonic()
+    report = replay(events, settings, partitions=partitions, keep_alerts=False, evaluators=[rec],
+                    progress=lambda r: print(f"  {r.events:,} events, {len(rec.at):,} evaluations, "
+                                             f"{time.monotonic() - started:.0f} s", file=sys.stderr),
+                    progress_every_s=10.0)
+    n = report.events
     labels = read_labels(labels_path)
     names = sorted(set(rec.accounts))
     index = {a: i for i, a in enumerate(names)}

@@ -50,7 +50,7 @@ import sys
 import time
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -64,6 +64,7 @@ from stream_guard.core.eventtime import TimeBounds
 from stream_guard.core.flow import Flow, InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.partitioning import partition_for
+from stream_guard.core.scoring import Evaluator
 from stream_guard.input_process import InputProcess, InputProcessError
 from stream_guard.linking_process import LinkingProcess, LinkingSummary
 from stream_guard.settings import Settings
@@ -448,6 +449,7 @@ def replay(
     now: float | None = None,
     linking_process: bool = False,
     input_process: bool = False,
+    evaluators: Sequence[Evaluator] = (),
 ) -> ReplayReport:
     """Run the detector over ``path`` in event-time order; see the module docstring.
 
@@ -459,7 +461,9 @@ def replay(
     ``linking_process`` runs the cross-account stages in a second process, pipelined with the
     detectors (:mod:`~stream_guard.linking_process`), and ``input_process`` reads, validates
     and orders the input in another (:mod:`~stream_guard.input_process`): the same alerts in
-    the same order either way. Raises :class:`ReplayError` when the file cannot be read, and
+    the same order either way. ``evaluators`` are added to every partition's detector after
+    the configured ones (``bench/evidence_calibration.py`` records evaluations so). Raises
+    :class:`ReplayError` when the file cannot be read, and
     :class:`~stream_guard.subprocesses.ChildFailed` (``LinkingProcessError``,
     ``InputProcessError``) if a helper process fails or dies.
     """
@@ -481,7 +485,8 @@ def replay(
                 linking = InProcessLinking(settings)
         reader = stack.enter_context(InputProcess(source)) if input_process else None
         items: Iterable[InputItem] = source() if reader is None else reader
-        run = _Run(settings, report, Flow(settings, linking, partitions=n), linking, n, keep_alerts=keep_alerts,
+        flow = Flow(settings, linking, partitions=n, evaluators=evaluators)
+        run = _Run(settings, report, flow, linking, n, keep_alerts=keep_alerts,
                    on_alert=on_alert, on_bad_line=on_bad_line, progress=progress, progress_every_s=progress_every_s,
                    started=started)
         try:

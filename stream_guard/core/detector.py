@@ -47,7 +47,7 @@ import math
 import time
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import xxhash
@@ -55,7 +55,7 @@ import xxhash
 from stream_guard.core.alerts import Alert, admit, build_alert, episode_step
 from stream_guard.core.features import unpack
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
-from stream_guard.core.scoring import Assessment, Scorer
+from stream_guard.core.scoring import Assessment, Evaluator, Scorer
 from stream_guard.core.state import AccountState
 from stream_guard.core.state_record import decode_state, encode_state
 from stream_guard.settings import Settings
@@ -66,10 +66,12 @@ __all__ = ["Detector"]
 class Detector:
     """Per-account state, models and evaluation for one partition of the account space."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], float] = time.time, evaluators: Sequence[Evaluator] = ()
+    ) -> None:
         self.s = settings
         self.clock = clock
-        self.scorer = Scorer(settings)
+        self.scorer = Scorer(settings, evaluators)  # the configured evaluators, then these
         self._horizons = settings.horizons  # one tuple shared by every account
         self.accounts: dict[str, AccountState] = {}
         self.dirty: set[str] = set()
@@ -340,15 +342,17 @@ class Detector:
             return None
         if st.active_alerts is None:
             st.active_alerts = {}
-        evidence = _evidence(features, a.population)
+        step = None
         if self.s.alert_episodes:
             step = episode_step(st.active_alerts, a.severity, at=at, cooldown_s=self.s.cooldown_s)
             if step is None:
                 return None
-            evidence["episode"] = step
         elif not [v for v in a.verdicts
                   if admit(st.active_alerts, v.detector, a.severity, at=at, cooldown_s=self.s.cooldown_s)]:
             return None
+        evidence = _evidence(features, a.population)
+        if step is not None:
+            evidence["episode"] = step
         return build_alert(
             kind="account",
             subject=st.account_id,

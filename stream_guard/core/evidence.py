@@ -305,26 +305,29 @@ class EvidenceEvaluator:
 
     def __init__(self, weights: EvidenceWeights, *, max_reasons: int = 8) -> None:
         self.w = weights
-        self._weighted = [(t, weights.weights.get(t.name, 0.0)) for t in TERMS]
-        self._weighted = [(t, w) for t, w in self._weighted if w != 0.0]
+        self._weighted = [(t, w) for t in TERMS if (w := weights.weights.get(t.name, 0.0)) != 0.0]
         self.max_reasons = max_reasons
+
+    def _parts(self, f: Mapping[str, float]) -> tuple[list[tuple[Term, float]], float]:
+        """Each weighted term's contribution for features ``f``, and their sum with the bias."""
+        parts = [(t, w * t.value(f)) for t, w in self._weighted]
+        return parts, self.w.bias + sum(c for _, c in parts)
 
     def log_odds(self, f: Mapping[str, float]) -> float:
         """The evidence for extraction in features ``f``: bias plus weighted terms."""
-        return self.w.bias + sum(w * t.value(f) for t, w in self._weighted)
+        return self._parts(f)[1]
 
     def judge(self, f: Mapping[str, float], accumulated: float = 0.0) -> Verdict | None:
         """A verdict when the evidence in ``f`` reaches the ``low`` threshold, or the
         ``accumulated`` sum (:class:`Accumulation`) reaches its own; else ``None``."""
-        parts = [(t, w * t.value(f)) for t, w in self._weighted]
-        return self._verdict(f, parts, self.w.bias + sum(c for _, c in parts), accumulated)
+        parts, z = self._parts(f)
+        return self._verdict(f, parts, z, accumulated)
 
     def evaluate(self, case: Case) -> Verdict | None:
         """The verdict on the case's features (see :meth:`judge`), after adding this
         evaluation to the account's accumulated evidence (kept in ``case.memory``)."""
         f = case.features
-        parts = [(t, w * t.value(f)) for t, w in self._weighted]
-        z = self.w.bias + sum(c for _, c in parts)
+        parts, z = self._parts(f)
         acc = self.w.accumulate
         if acc is None or case.memory is None:
             return self._verdict(f, parts, z, 0.0)

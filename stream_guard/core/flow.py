@@ -31,13 +31,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from stream_guard.core.alerts import Alert
 from stream_guard.core.detector import Detector
 from stream_guard.core.linking.pipeline import LinkingPipeline, linked_boundary
 from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.core.scoring import Evaluator
 from stream_guard.settings import Settings
 
 __all__ = ["Flow", "InProcessLinking", "ProfileTransport"]
@@ -75,10 +76,12 @@ class Flow:
         *,
         partitions: int = 0,
         clock: Callable[[], float] = time.time,
+        evaluators: Sequence[Evaluator] = (),
     ) -> None:
         self.s = settings
         self.transport = transport if settings.cross_account else None
         self.clock = clock
+        self.evaluators = evaluators  # extra evaluators, shared by every partition's detector
         self.detectors: dict[int, Detector] = {}
         self.scores: list[float] = []  # scores of finalised evaluations not yet collected
         self._latest_profile = -math.inf
@@ -90,7 +93,7 @@ class Flow:
         """The detector of ``partition``, created empty on first use."""
         det = self.detectors.get(partition)
         if det is None:
-            det = self.adopt(partition, Detector(self.s, clock=self.clock))
+            det = self.adopt(partition, Detector(self.s, clock=self.clock, evaluators=self.evaluators))
         return det
 
     def adopt(self, partition: int, detector: Detector) -> Detector:

@@ -372,9 +372,10 @@ class MixtureDetector:
                 continue
             if v[_TEXT] < least:
                 if v[_HASH] >= least:
-                    found = _hash_only(v, [t - x for t, x in zip(total, v, strict=True)], s, least)
+                    rest = [t - x for t, x in zip(total, v, strict=True)]
+                    found = _hash_only(v, rest, s, least)
                     if found is not None and (hashed is None or found > hashed[0]):
-                        hashed = (found, key, v, [t - x for t, x in zip(total, v, strict=True)])
+                        hashed = (found, key, v, rest)
                 continue
             score = _shape_score(v, s)
             if score < s.mixture_min_score:
