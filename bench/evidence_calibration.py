@@ -196,6 +196,7 @@ class FitParams:
     decay_s: float = 86400.0
     exclude: frozenset[str] = frozenset({"campaign:reseller", "campaign:hashed_reseller"})
     critical_margin: float = 1.0
+    instant_ceiling: str = "medium"
 
 
 def fit_weights(rows: Rows, fp: FitParams, files: list[Path], drop: frozenset[str] = frozenset()) -> EvidenceWeights:
@@ -253,7 +254,7 @@ def fit_weights(rows: Rows, fp: FitParams, files: list[Path], drop: frozenset[st
             "excluded": sorted(fp.exclude), "rows": len(rows.y), "accounts": len(counts),
             "fitted": time.strftime("%Y-%m-%d")}
     return EvidenceWeights(round(float(beta[0]), 4), fitted, {k: round(v, 4) for k, v in thresholds.items()},
-                           meta, accumulate)
+                           meta, accumulate, fp.instant_ceiling)
 
 
 def fit(paths: list[Path], out: Path, fp: FitParams) -> None:
@@ -275,6 +276,7 @@ def figures(rows: Rows, weights: EvidenceWeights) -> dict[str, dict[str, Any]]:
     z = weights.bias + rows.phi @ beta
     th = weights.thresholds
     rank = np.searchsorted(np.array([th[s] for s in SEVERITIES]), z, side="right")  # 0: none, 1: low, ...
+    rank = np.minimum(rank, SEVERITIES.index(weights.instant_ceiling) + 1)
     if weights.accumulate is not None:
         acc = weights.accumulate
         total = _accumulated(rows, z, acc)
@@ -390,7 +392,11 @@ def main() -> None:
                        help="kinds left out of the fit: campaigns no per-account evidence can see (a reseller's "
                             "extraction is a small share of a customer's traffic: the mixture rule's job)")
         p.add_argument("--critical-margin", type=float, default=d.critical_margin,
-                       help="instant evidence is critical this far above the highest benign account's")
+                       help="instant evidence is critical this far above the highest benign account's "
+                            "(with --instant-ceiling critical)")
+        p.add_argument("--instant-ceiling", choices=SEVERITIES, default=d.instant_ceiling,
+                       help="the highest severity an instant reading gives; above it, only hours of "
+                            "accumulated evidence raise the severity")
     s = sub.add_parser("score", help="account-level figures of weights on collected rows")
     s.add_argument("rows", type=Path, nargs="+")
     s.add_argument("--weights", type=Path, required=True)
@@ -402,7 +408,8 @@ def main() -> None:
         report(Rows(args.rows), EvidenceWeights.load(str(args.weights)))
         return
     fp = FitParams(args.l2, args.max_weight, args.high_fpr, args.kind_fpr, args.medium_fpr, args.low_fpr,
-                   args.reference_quantile, args.decay_s, frozenset(args.exclude.split(",")), args.critical_margin)
+                   args.reference_quantile, args.decay_s, frozenset(args.exclude.split(",")), args.critical_margin,
+                   args.instant_ceiling)
     if args.cmd == "fit":
         fit(args.rows, args.out, fp)
     else:

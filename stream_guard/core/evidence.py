@@ -16,9 +16,9 @@ per-account sum (:class:`Accumulation`, a CUSUM-like sequential test kept in the
 state), which has its own severity thresholds. So overwhelming evidence (thousands of
 benchmark items with long outputs in minutes) crosses the instant thresholds at once, and
 weak but steady evidence (a few dozen requests an hour of the same shape) the sum's after
-enough hours of it. An instant reading reaches ``high`` only at the ``critical`` level in
-the packaged fit: in its first hours a benchmark evaluation is the same traffic as a blunt
-extractor, so ``high`` needs time.
+enough hours of it. In the packaged fit an instant reading gives at most ``medium``
+(``instant_ceiling``): in its first hours a benchmark evaluation is the same traffic as a
+blunt extractor, so ``high`` and ``critical`` need hours of accumulated evidence.
 
 A verdict's score is the logistic of the evidence above the ``low`` threshold (0.5 there,
 towards 1 with more). The weights and the log-odds thresholds of each severity are *fitted*, not set by hand:
@@ -256,8 +256,11 @@ class EvidenceWeights:
     thresholds: dict[str, float]  # severity -> the lowest log-odds at that severity
     fitted_on: dict[str, Any] = field(default_factory=dict)  # what the fit saw (for the record)
     accumulate: Accumulation | None = None  # the sequential sum over evaluations, if any
+    instant_ceiling: str = "critical"  # the highest severity an instant reading gives; above: the sum's
 
     def __post_init__(self) -> None:
+        if self.instant_ceiling not in SEVERITIES:
+            raise ValueError(f"instant_ceiling must be one of {SEVERITIES}, got {self.instant_ceiling!r}")
         unknown = set(self.weights) - {t.name for t in TERMS}
         if unknown:
             raise ValueError(f"weights for unknown evidence terms: {', '.join(sorted(unknown))}")
@@ -278,11 +281,13 @@ class EvidenceWeights:
                    {k: float(v) for k, v in doc["thresholds"].items()}, dict(doc.get("fitted_on", {})),
                    None if acc is None else Accumulation(
                        float(acc["reference"]), float(acc["decay_s"]), float(acc["max_step_s"]),
-                       {k: float(v) for k, v in acc["thresholds"].items()}))
+                       {k: float(v) for k, v in acc["thresholds"].items()}),
+                   str(doc.get("instant_ceiling", "critical")))
 
     def to_json(self) -> bytes:
         """The inverse of :meth:`from_json`."""
-        doc: dict[str, Any] = {"bias": self.bias, "weights": self.weights, "thresholds": self.thresholds}
+        doc: dict[str, Any] = {"bias": self.bias, "weights": self.weights, "thresholds": self.thresholds,
+                               "instant_ceiling": self.instant_ceiling}
         if self.accumulate is not None:
             a = self.accumulate
             doc["accumulate"] = {"reference": a.reference, "decay_s": a.decay_s, "max_step_s": a.max_step_s,
@@ -306,6 +311,7 @@ class EvidenceEvaluator:
     def __init__(self, weights: EvidenceWeights, *, max_reasons: int = 8) -> None:
         self.w = weights
         self._weighted = [(t, w) for t in TERMS if (w := weights.weights.get(t.name, 0.0)) != 0.0]
+        self._ceiling = SEVERITIES.index(weights.instant_ceiling)
         self.max_reasons = max_reasons
 
     def _parts(self, f: Mapping[str, float]) -> tuple[list[tuple[Term, float]], float]:
@@ -345,7 +351,7 @@ class EvidenceEvaluator:
         acc = self.w.accumulate
         if total < th["low"] and (acc is None or accumulated < acc.thresholds["low"]):
             return None  # the common case: nothing to report
-        now = next((s for s in reversed(SEVERITIES) if total >= th[s]), None)
+        now = next((s for s in reversed(SEVERITIES[: self._ceiling + 1]) if total >= th[s]), None)
         steady = acc.severity(accumulated) if acc is not None else None
         severity = max((x for x in (now, steady) if x is not None), key=SEVERITIES.index)
         shown = sorted((p for p in parts if abs(p[1]) >= 0.05), key=lambda p: -abs(p[1]))

@@ -30,7 +30,10 @@ at >= ``min_severity`` after the start naming one of its accounts) / ``account_d
 the campaign's exposure: over its accounts that sent events, the time from
 ``max(first event, active_from)`` to the last event, at least an hour each (without
 first/last times in the labels: the run's end minus ``active_from``), in days;
-``summary.alerts_per_account_day`` pools every campaign.
+``summary.alerts_per_account_day`` pools every campaign. ``episodes_per_account_day``
+counts the same alerts without the updates of an episode (``evidence.episode`` =
+``escalation``: the account's alert raised to a higher severity), so a consumer that
+upserts an account's alert sees this many per attack account-day.
 
 >>> from stream_guard.loadgen.labels import Labels
 >>> labels = Labels({"campaigns": {"c": {"kind": "hydra", "active_from": "2026-03-01T00:00:00+00:00"}},
@@ -168,6 +171,7 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
     first: dict[str, float] = {}
     after_pivot: dict[str, float] = {}
     alert_count: Counter[str] = Counter()
+    episode_count: Counter[str] = Counter()  # the same, without escalations of an open episode
     early: Counter[str] = Counter()
     benign_flagged: set[str] = set()
     unknown: set[str] = set()
@@ -220,6 +224,8 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
             if name in pivots and t >= pivots[name] and (name not in after_pivot or t < after_pivot[name]):
                 after_pivot[name] = t
         alert_count.update(hit_names)
+        if (alert.get("evidence") or {}).get("episode") != "escalation":
+            episode_count.update(hit_names)
         early.update(early_names)
         if hit_names:
             on_campaign += 1
@@ -259,6 +265,8 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
             "recall_medium": recall_by_sev["medium"],
             "account_days": days,
             "alerts_per_account_day": round(alert_count[name] / days, 6) if days else None,
+            "episodes": episode_count[name],
+            "episodes_per_account_day": round(episode_count[name] / days, 6) if days else None,
         }
         if name in pivots:
             row["pivot_at"] = info.get("pivot_at")
@@ -292,6 +300,7 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
     detected = sum(1 for c in campaigns if c["detected"])
     total_days = sum(c["account_days"] or 0.0 for c in campaigns)
     total_alerts = sum(c["alerts"] for c in campaigns if c["account_days"])
+    total_episodes = sum(c["episodes"] for c in campaigns if c["account_days"])
     return {
         "min_severity": min_severity,
         "alerts": {
@@ -329,6 +338,7 @@ def score(alerts: Iterable[dict[str, Any]], labels: Labels, *, min_severity: str
             "benign_fpr_medium": fpr_all["medium"]["fpr"],
             "benign_fpr_high": fpr_all["high"]["fpr"],
             "alerts_per_account_day": round(total_alerts / total_days, 6) if total_days else None,
+            "episodes_per_account_day": round(total_episodes / total_days, 6) if total_days else None,
         },
     }
 
@@ -432,9 +442,11 @@ def format_report(report: dict[str, Any]) -> str:
     )
     if "mean_recall_medium" in s:
         per_day = s.get("alerts_per_account_day")
+        episodes = s.get("episodes_per_account_day")
         out.append(
             f"At severity >= medium: mean account recall {100 * (s['mean_recall_medium'] or 0):.1f}%, "
             f"benign FPR {100 * s['benign_fpr_medium']:.2f}% (>= high: {100 * s['benign_fpr_high']:.2f}%); "
-            f"alerts per attack account-day {'-' if per_day is None else f'{per_day:.3g}'}"
+            f"alerts per attack account-day {'-' if per_day is None else f'{per_day:.3g}'} "
+            f"({'-' if episodes is None else f'{episodes:.3g}'} without the escalations of an episode)"
         )
     return "\n".join(out)

@@ -3,6 +3,7 @@ veto by one benign-looking property, reasons that add up, and minutes for blunt 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -87,8 +88,22 @@ def test_a_follow_up_turn_in_every_conversation_lowers_the_evidence_but_does_not
     ev = EvidenceEvaluator(PACKAGED)
     one_shot, chatty = blatant(), dict(blatant(), first_turn_share_day=0.5)
     assert ev.log_odds(chatty) <= ev.log_odds(one_shot)
+    assert ev.log_odds(chatty) >= PACKAGED.thresholds["high"]
     verdict = ev.judge(chatty)
-    assert verdict is not None and verdict.severity in ("high", "critical")
+    assert verdict is not None and verdict.severity == PACKAGED.instant_ceiling == "medium"
+
+
+def test_an_instant_reading_gives_at_most_the_ceiling_and_hours_of_evidence_give_more() -> None:
+    ev, f = EvidenceEvaluator(PACKAGED), blatant()
+    assert ev.log_odds(f) >= PACKAGED.thresholds["critical"]
+    now = ev.judge(f)
+    assert now is not None and now.severity == "medium"  # a burst of minutes: an evaluation run looks the same
+    acc = PACKAGED.accumulate
+    assert acc is not None
+    later = ev.judge(f, accumulated=acc.thresholds["high"])
+    assert later is not None and later.severity == "high"
+    uncapped = EvidenceEvaluator(dataclasses.replace(PACKAGED, instant_ceiling="critical")).judge(f)
+    assert uncapped is not None and uncapped.severity == "critical"
 
 
 def test_reasons_name_each_term_with_its_weight_and_add_up_to_the_evidence() -> None:
@@ -118,15 +133,18 @@ def test_the_score_is_one_half_at_the_low_threshold() -> None:
     {"bias": 0, "weights": {}, "thresholds": {"low": 0, "medium": 3, "high": 2, "critical": 4}},
     {"bias": 0, "weights": {}, "thresholds": {"low": 0, "medium": 1, "high": 2}},
     {"bias": float("nan"), "weights": {}, "thresholds": {"low": 0, "medium": 1, "high": 2, "critical": 3}},
+    {"bias": 0, "weights": {}, "thresholds": {"low": 0, "medium": 1, "high": 2, "critical": 3},
+     "instant_ceiling": "severe"},
 ])
 def test_unusable_weights_are_refused(doc: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        EvidenceWeights(float(doc["bias"]), doc["weights"], doc["thresholds"])
+        EvidenceWeights(float(doc["bias"]), doc["weights"], doc["thresholds"],
+                        instant_ceiling=doc.get("instant_ceiling", "critical"))
 
 
 def test_a_weights_file_round_trips_and_is_used(tmp_path: Any) -> None:
     w = EvidenceWeights(-2.0, {"cot": 1.5}, {"low": -1.0, "medium": 0.0, "high": 1.0, "critical": 2.0},
-                        {"files": ["x"]})
+                        {"files": ["x"]}, instant_ceiling="high")
     path = tmp_path / "w.json"
     path.write_bytes(w.to_json())
     assert EvidenceWeights.load(str(path)) == w

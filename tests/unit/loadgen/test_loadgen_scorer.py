@@ -252,3 +252,19 @@ def test_text_report_shows_severity_metrics() -> None:
     assert "recall@medium" in text and "alerts/acct/day" in text and "0.667" in text
     assert ">= medium" in text and "research_nat:sweep" in text
     assert "At severity >= medium: mean account recall 66.7%" in text
+
+
+def test_episodes_per_attack_account_day_leave_out_the_escalations_of_an_episode() -> None:
+    base = {"kind": "account", "subject": "h0", "account_ids": ["h0"]}
+    alerts = [
+        {**base, "severity": "low", "raised_at": "2026-03-01T01:00:00+00:00", "evidence": {"episode": "new"}},
+        {**base, "severity": "high", "raised_at": "2026-03-01T02:00:00+00:00", "evidence": {"episode": "escalation"}},
+        {**base, "severity": "medium", "raised_at": "2026-03-01T20:00:00+00:00", "evidence": {"episode": "new"}},
+        {"kind": "cluster", "subject": "cluster-1", "account_ids": ["h1", "h2"], "severity": "high",
+         "raised_at": "2026-03-01T03:00:00+00:00"},  # no episode: counts as one
+    ]
+    rep = score(alerts, Labels(_labels()))
+    hydra = next(c for c in rep["campaigns"] if c["name"] == "hydra")
+    assert (hydra["alerts"], hydra["episodes"]) == (4, 3)
+    assert hydra["episodes_per_account_day"] == round(3 / 3, 6) and hydra["alerts_per_account_day"] == round(4 / 3, 6)
+    assert rep["summary"]["episodes_per_account_day"] == round(3 / 4.75, 6)  # every campaign: 4.75 account-days
