@@ -361,9 +361,11 @@ class EvidenceEvaluator:
             for t, c in shown[: self.max_reasons]
         ]
         at = th[now] if now is not None else th["low"]
+        capped = now is not None and self._ceiling + 1 < len(SEVERITIES) and total >= th[SEVERITIES[self._ceiling + 1]]
         reasons.append({"signal": "evidence", "value": round(total, 4), "threshold": at,
                         "detail": f"log-odds of extraction now, bias {self.w.bias:+.2f} included"
-                                  + (f"; {now} from {at:.2f}" if now is not None else ""),
+                                  + (f"; {now} from {at:.2f}" if now is not None else "")
+                                  + (" (the most an instant reading gives)" if capped else ""),
                         "weight": round(total - at, 4)})
         margin = total - th["low"]
         if acc is not None and accumulated > 0.0:

@@ -98,6 +98,7 @@ def test_an_instant_reading_gives_at_most_the_ceiling_and_hours_of_evidence_give
     assert ev.log_odds(f) >= PACKAGED.thresholds["critical"]
     now = ev.judge(f)
     assert now is not None and now.severity == "medium"  # a burst of minutes: an evaluation run looks the same
+    assert "the most an instant reading gives" in now.reasons[-1]["detail"]
     acc = PACKAGED.accumulate
     assert acc is not None
     later = ev.judge(f, accumulated=acc.thresholds["high"])
