@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fit the graded-evidence weights (``stream_guard/core/evidence.py``) on labelled traffic.
 
-Three steps, each a subcommand:
+Subcommands:
 
 ``collect EVENTS LABELS --out ROWS.npz``
     Runs the per-account detection core over a generated events file (``stream-guard
@@ -19,11 +19,14 @@ Three steps, each a subcommand:
 ``score ROWS.npz [...] --weights WEIGHTS.json``
     Account-level figures of given weights on rows (held-out files): recall per campaign
     kind at each severity, benign FPR per kind, time to first ``medium``.
+``ablate ROWS.npz [...] --heldout ROWS.npz [...]``
+    Refits without each family of terms and scores each fit on the held-out rows: what
+    each family adds (``bench/results/evidence_ablation.json``).
 ``reproduce --workdir DIR [--out WEIGHTS.json]``
     The packaged fit from nothing: generates the training files (:data:`TRAINING`) and the
     held-out ones (:data:`HELD_OUT_FILES`) with ``stream-guard loadgen``, collects them
     (rows already in ``DIR`` are reused), fits on the training rows, prints the figures on
-    the held-out rows and how far the result is from the packaged weights (about 10
+    the held-out rows and how far the result is from the packaged weights (about 7
     minutes on 2 cores; ~150 MB of rows in ``DIR``).
 
 Only training files go to ``fit``; held-out seeds and designs go to ``score`` and, for the

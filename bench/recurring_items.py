@@ -24,12 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
+from stream_guard.contracts import parse_ts
 from stream_guard.core import evidence
 
 import evidence_calibration as cal
@@ -50,7 +50,7 @@ def recurring_share(events: Path, rows_path: Path) -> tuple[np.ndarray, np.ndarr
             e = orjson.loads(line)
             a = index.get(e.get("account_id"))
             if a is not None and e.get("prompt_hash"):
-                asked[a].append((datetime.fromisoformat(e["ts"]).timestamp(), e["prompt_hash"]))
+                asked[a].append((parse_ts(e["ts"]), e["prompt_hash"]))
     share, basis = np.zeros(len(ats)), np.zeros(len(ats))
     days: dict[int, set[str]] = defaultdict(set)
     account, seen, j = -1, [], 0

@@ -32,16 +32,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stream_guard.loadgen.timeutil import parse_iso
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
-
-
-def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def verdicts(labels: dict[str, Any], share: float, delay_s: float, seed: int) -> tuple[list[dict[str, Any]], set[str]]:
@@ -54,9 +51,9 @@ def verdicts(labels: dict[str, Any], share: float, delay_s: float, seed: int) ->
         if rnd.random() >= share:
             continue
         label = "malicious" if e.get("label") == "campaign" else "benign"
-        start = _epoch(e["first_ts"])
+        start = parse_iso(e["first_ts"])
         if label == "malicious" and e.get("active_from"):
-            start = max(start, _epoch(e["active_from"]))
+            start = max(start, parse_iso(e["active_from"]))
         out.append({"account_id": account, "label": label, "at": start + delay_s})
     return out, {v["account_id"] for v in out}
 

@@ -311,7 +311,11 @@ class EvidenceEvaluator:
     def __init__(self, weights: EvidenceWeights, *, max_reasons: int = 8) -> None:
         self.w = weights
         self._weighted = [(t, w) for t in TERMS if (w := weights.weights.get(t.name, 0.0)) != 0.0]
-        self._ceiling = SEVERITIES.index(weights.instant_ceiling)
+        ceiling = SEVERITIES.index(weights.instant_ceiling)
+        self._instant = SEVERITIES[ceiling::-1]  # the severities an instant reading may give, highest first
+        # the log-odds from which an instant reading is held at the ceiling (said in its reason)
+        above = SEVERITIES[ceiling + 1 :]
+        self._capped_from = weights.thresholds[above[0]] if above else math.inf
         self.max_reasons = max_reasons
 
     def _parts(self, f: Mapping[str, float]) -> tuple[list[tuple[Term, float]], float]:
@@ -351,7 +355,7 @@ class EvidenceEvaluator:
         acc = self.w.accumulate
         if total < th["low"] and (acc is None or accumulated < acc.thresholds["low"]):
             return None  # the common case: nothing to report
-        now = next((s for s in reversed(SEVERITIES[: self._ceiling + 1]) if total >= th[s]), None)
+        now = next((s for s in self._instant if total >= th[s]), None)
         steady = acc.severity(accumulated) if acc is not None else None
         severity = max((x for x in (now, steady) if x is not None), key=SEVERITIES.index)
         shown = sorted((p for p in parts if abs(p[1]) >= 0.05), key=lambda p: -abs(p[1]))
@@ -361,11 +365,10 @@ class EvidenceEvaluator:
             for t, c in shown[: self.max_reasons]
         ]
         at = th[now] if now is not None else th["low"]
-        capped = now is not None and self._ceiling + 1 < len(SEVERITIES) and total >= th[SEVERITIES[self._ceiling + 1]]
         reasons.append({"signal": "evidence", "value": round(total, 4), "threshold": at,
                         "detail": f"log-odds of extraction now, bias {self.w.bias:+.2f} included"
                                   + (f"; {now} from {at:.2f}" if now is not None else "")
-                                  + (" (the most an instant reading gives)" if capped else ""),
+                                  + (" (the most an instant reading gives)" if total >= self._capped_from else ""),
                         "weight": round(total - at, 4)})
         margin = total - th["low"]
         if acc is not None and accumulated > 0.0:

@@ -41,12 +41,12 @@ import pickle
 import zlib
 from bisect import bisect_right
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
 import orjson
 from river import linear_model, optim
 
+from stream_guard.contracts import parse_ts
 from stream_guard.core.evidence import TERMS, term_values
 from stream_guard.core.rules import Verdict, reason
 from stream_guard.core.scoring import Case
@@ -65,12 +65,10 @@ class LabelError(ValueError):
 def _epoch(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise LabelError(f"'at' must be RFC 3339 or epoch seconds, got {value!r}")
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise LabelError(f"'at' is not RFC 3339: {value!r}") from None
-    out = float(value)
+    try:
+        out = parse_ts(value)  # the events' own event-time parser
+    except ValueError:
+        raise LabelError(f"'at' is not RFC 3339: {value!r}") from None
     if not math.isfinite(out):
         raise LabelError(f"'at' must be finite, got {value!r}")
     return out

@@ -107,9 +107,9 @@ def test_evaluation_runs_that_ask_for_answers_are_not_flagged(mixed: dict[str, A
     answer_only = [a for a in runs if not any(asks_reasoning.search(p) for p in mixed["prompts"][a])]
     assert answer_only, "the scenario should hold evaluation runs without chain-of-thought prompts"
     assert [a for a in answer_only if serious(mixed["alerts"].get(a, []))] == []
-    # no evaluation run at high: an instant reading is at most medium below critical, and
-    # a few hours of a burst do not sum to high (docs/detection.md, section 5.0)
-    assert [a for a in runs if any(x["severity"] in ("high", "critical") for x in mixed["alerts"].get(a, []))] == []
+    # no evaluation run at high: an instant reading is at most medium, and a few hours of a
+    # burst do not sum to high (docs/detection.md, section 5.0)
+    assert [a for a in runs if high(mixed["alerts"].get(a, []))] == []
 
 
 # --- the v1 rules on the same traffic -------------------------------------------------------------

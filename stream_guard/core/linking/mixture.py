@@ -244,12 +244,10 @@ class MixtureDetector:
                 return
         c = sub.c
         _count(c, off, sig, first_turn, output_tokens, hashed)
-        if sig is None:
-            if shaped:
-                sub.weight += 1.0
-            return
-        if sig.cot or sig.benchmark:
+        if shaped:
             sub.weight += 1.0
+        if sig is None:
+            return
         ring = sub.ring
         template = sig.template
         if template in ring:
