@@ -41,6 +41,7 @@ __all__ = ["EVENT_OUTCOMES", "Metrics", "serve_http"]
 disable_created_metrics()  # the *_created series only double the exposition size
 
 EVENT_OUTCOMES = ("processed", "duplicate", "untracked", "dead_lettered")
+VERDICT_OUTCOMES = ("applied", "duplicate", "dead_lettered")
 #: Detectors of account alerts; an alert's ``detector`` label joins its sorted detectors by '+'
 #: (cross-account detectors raise alerts on their own, never combined with another).
 DETECTOR_COMBINATIONS = tuple(
@@ -248,6 +249,25 @@ class Metrics:
             "Dead letters sent to the DLQ cut to the producer's request limit (original size in a header).",
             registry=r,
         )
+        self.verdicts = Counter(
+            "stream_guard_verdicts_total",
+            "Messages of the analyst verdicts topic by outcome: applied (new), duplicate (verdict_id "
+            "known), dead_lettered (bad: on the dead-letter topic with the reason); re-reads at a "
+            "rebalance or restart are not counted.",
+            ["outcome"],
+            registry=r,
+        )
+        self.verdicts_held = Gauge(
+            "stream_guard_verdicts_held",
+            "Analyst verdicts this worker holds (its accounts' and clusters', and member verdicts).",
+            registry=r,
+        )
+        self.findings_silenced = Counter(
+            "stream_guard_findings_silenced_total",
+            "Per-account findings (evaluations at an alert's level, mixture alerts) that raised no alert "
+            "because an allow or benign analyst verdict was in force on the account.",
+            registry=r,
+        )
         self.fatal_errors = Counter(
             "stream_guard_fatal_errors_total",
             "Errors that stopped the ingest agent; the worker then exits non-zero to be restarted.",
@@ -258,6 +278,8 @@ class Metrics:
             self.events.labels(outcome)
         for reason in DeadLetterReason:
             self.dead_letters.labels(reason.value)
+        for outcome in VERDICT_OUTCOMES:
+            self.verdicts.labels(outcome)
         for stage in ("index", "clusters"):
             self.linking_duration.labels(stage)
         for link_kind in KINDS:

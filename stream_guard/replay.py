@@ -65,6 +65,7 @@ from stream_guard.core.flow import Flow, InProcessLinking
 from stream_guard.core.linking import LinkingPipeline
 from stream_guard.core.partitioning import partition_for
 from stream_guard.core.scoring import Evaluator
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.input_process import InputProcess, InputProcessError
 from stream_guard.linking_process import LinkingProcess, LinkingSummary
 from stream_guard.settings import Settings
@@ -153,6 +154,7 @@ class ReplayReport:
     dead_letters: Counter[str] = field(default_factory=Counter)
     duplicates: int = 0
     untracked: int = 0
+    silenced: int = 0  # findings silenced: evaluations at an alert's level while an allow or benign verdict held
     late: int = 0  # events that arrived after a later event had left the reorder buffer
     alerts: list[Alert] = field(default_factory=list)  # empty with keep_alerts=False
     alert_count: int = 0
@@ -450,6 +452,7 @@ def replay(
     linking_process: bool = False,
     input_process: bool = False,
     evaluators: Sequence[Evaluator] = (),
+    verdicts: VerdictBook | None = None,
 ) -> ReplayReport:
     """Run the detector over ``path`` in event-time order; see the module docstring.
 
@@ -462,7 +465,12 @@ def replay(
     detectors (:mod:`~stream_guard.linking_process`), and ``input_process`` reads, validates
     and orders the input in another (:mod:`~stream_guard.input_process`): the same alerts in
     the same order either way. ``evaluators`` are added to every partition's detector after
-    the configured ones (``bench/evidence_calibration.py`` records evaluations so). Raises
+    the configured ones (``bench/evidence_calibration.py`` records evaluations so).
+    ``verdicts`` are analyst verdicts (``replay --verdicts FILE``): each applies from its event
+    time, as the worker applies it from its arrival, so a replay of the traffic and the verdicts
+    gives what the worker gave (with verdicts the cross-account stages stay in this process:
+    they share the detectors' book, and the member verdicts they give reach the detectors at
+    once). Raises
     :class:`ReplayError` when the file cannot be read, and
     :class:`~stream_guard.subprocesses.ChildFailed` (``LinkingProcessError``,
     ``InputProcessError``) if a helper process fails or dies.
@@ -475,6 +483,9 @@ def replay(
         raise ReplayError(f"need a reorder window >= 0 s (got {window:g}) and >= 1 reorder events "
                           f"(got {reorder_events})")
     source = partial(ordered_input, path, settings, window, reorder_events, time.time() if now is None else now)
+    book = verdicts if verdicts is not None else VerdictBook.of(settings)
+    if len(book):
+        linking_process = False  # the cross-account stages must share the detectors' verdicts
     with contextlib.ExitStack() as stack:
         linking: InProcessLinking | LinkingProcess | None = None
         if settings.cross_account:
@@ -482,10 +493,10 @@ def replay(
                 linking = LinkingProcess(settings)
                 stack.callback(linking.terminate)  # (ended already after a complete replay)
             else:
-                linking = InProcessLinking(settings)
+                linking = InProcessLinking(settings, verdicts=book)
         reader = stack.enter_context(InputProcess(source)) if input_process else None
         items: Iterable[InputItem] = source() if reader is None else reader
-        flow = Flow(settings, linking, partitions=n, evaluators=evaluators)
+        flow = Flow(settings, linking, partitions=n, evaluators=evaluators, verdicts=book)
         run = _Run(settings, report, flow, linking, n, keep_alerts=keep_alerts,
                    on_alert=on_alert, on_bad_line=on_bad_line, progress=progress, progress_every_s=progress_every_s,
                    started=started)
@@ -592,6 +603,7 @@ class _Run:
             report.linking = linking.pipeline
             report.linking_summary = LinkingSummary.of(linking.pipeline, self.s)
         report.duplicates = sum(d.duplicates for d in flow)
+        report.silenced = sum(d.silenced for d in flow)
         report.untracked = sum(d.rejected for d in flow)
 
 

@@ -63,6 +63,11 @@ class Settings:
     dlq_topic: str = _knob(
         "llm.requests.dlq", "Dead-letter topic: original bytes plus reason headers."
     )
+    verdicts_topic: str = _knob(
+        "llm.verdicts",
+        "Topic of analyst verdicts (contract: verdict; key: the subject), with as many partitions as "
+        "the input topic; bad verdicts go to the dead-letter topic (docs/feedback.md).",
+    )
     topic_partitions: int = _knob(
         4, "Partitions used when stream-guard creates its topics (input, alerts, DLQ, state)."
     )
@@ -216,6 +221,17 @@ class Settings:
         "alert is not repeated (each finding extends the episode by `cooldown_s`); a rise in "
         "severity is an update (a new alert marked `escalation`), and an account quiet for "
         "`cooldown_s` ends its episode. Off: one alert per detector per `cooldown_s`.",
+    )
+    # --- analyst verdicts (docs/feedback.md) ----------------------------------------------
+    verdict_benign_quiet_s: float = _knob(
+        7 * 86_400.0,
+        "Event-time seconds a `benign` verdict without `expires_at` keeps its account from alerting "
+        "(its evaluations stay clean data for the models throughout).",
+    )
+    verdict_joined_severity: str = _knob(
+        "high",
+        "Severity of the alert on an account that joins a cluster judged `malicious` after the verdict "
+        "(replacement accounts): raised at once, at the first cluster evaluation that finds it.",
     )
     # --- thresholds of the volume rule --------------------------------------------------
     rule_short_requests: float = _knob(
@@ -567,6 +583,15 @@ class Settings:
     mixture_high_score: float = _knob(
         0.8, "Mixture (reseller): an alert is `high` from this score (`medium` below)."
     )
+    # --- case view (stream-guard report) ---------------------------------------------------
+    report_url_base: str = _knob(
+        "",
+        "URL under which the case pages of `stream-guard report --out-dir` are served (e.g. "
+        "`https://cases.example/stream-guard`): a page is `<base>/<subject>.html`, the index of "
+        "`--all` is `<base>/index.html`. The pages link each other and the report prints the URLs "
+        "with it; set the same value in the Grafana dashboard's `report_url_base` variable. Empty: "
+        "relative links.",
+    )
     # --- metrics and logging ------------------------------------------------------------
     metrics_host: str = _knob("0.0.0.0", "Address the /metrics HTTP server binds to.")
     metrics_port: int = _knob(9108, "Port of the /metrics, /healthz and /readyz endpoints.")
@@ -643,6 +668,10 @@ class Settings:
 
     def check(self) -> None:
         """Raise :class:`SettingsError` for values that cannot work together."""
+        if self.verdict_joined_severity not in ("low", "medium", "high", "critical"):
+            raise SettingsError(f"verdict_joined_severity must be a severity, got {self.verdict_joined_severity!r}")
+        if self.verdict_benign_quiet_s < 0:
+            raise SettingsError("verdict_benign_quiet_s must be >= 0")
         if self.cluster_member_alerts not in ("grouped", "each"):
             raise SettingsError(f"cluster_member_alerts must be grouped or each, got {self.cluster_member_alerts!r}")
         chosen = self.per_account_evaluator_names

@@ -1,6 +1,7 @@
 """Contracts: the request-event and alert JSON Schemas, and their orjson codecs.
 
-The schemas ship in this folder (``request_event.schema.json``, ``alert.schema.json``)
+The schemas ship in this folder (``request_event.schema.json``, ``alert.schema.json``,
+``verdict.schema.json``)
 and are compiled once with :mod:`jsonschema_rs`; validation never uses hand-written
 checks.
 """
@@ -20,6 +21,7 @@ from stream_guard.contracts.schemas import (
     load_schema,
     validate_alert,
     validate_event,
+    validate_verdict,
 )
 
 __all__ = [
@@ -35,4 +37,5 @@ __all__ = [
     "parse_ts",
     "validate_alert",
     "validate_event",
+    "validate_verdict",
 ]

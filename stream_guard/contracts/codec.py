@@ -107,17 +107,20 @@ RECORD_OVERHEAD = 2048
 
 
 def dead_letter_record(
-    dl: DeadLetter, key: bytes | None, partition: int, offset: int, *, limit: int
+    dl: DeadLetter, key: bytes | None, partition: int, offset: int, *, limit: int, topic: str | None = None
 ) -> DeadLetterRecord:
-    """The DLQ record of ``dl`` (input key ``key``, from ``partition``/``offset``); a key or
-    payload that would not fit under ``limit`` (the producer's request size) is cut, and the
-    headers say so and give the original size."""
+    """The DLQ record of ``dl`` (input key ``key``, from ``partition``/``offset``; ``topic``
+    names the source topic when it is not the input topic, e.g. a bad analyst verdict); a key
+    or payload that would not fit under ``limit`` (the producer's request size) is cut, and
+    the headers say so and give the original size."""
     headers = [
         ("stream-guard-reason", dl.reason.value.encode()),
         ("stream-guard-detail", dl.detail[:1000].encode("utf-8", "replace")),
         ("stream-guard-source-partition", str(partition).encode()),
         ("stream-guard-source-offset", str(offset).encode()),
     ]
+    if topic is not None:
+        headers.append(("stream-guard-source-topic", topic.encode()))
     if dl.index is not None:
         headers.append(("stream-guard-batch-index", str(dl.index).encode()))
     if key is not None and len(key) > RECORD_OVERHEAD // 2:

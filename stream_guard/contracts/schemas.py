@@ -24,7 +24,7 @@ from typing import Any
 
 import jsonschema_rs
 
-__all__ = ["ContractError", "load_schema", "validate_alert", "validate_event"]
+__all__ = ["ContractError", "load_schema", "validate_alert", "validate_event", "validate_verdict"]
 
 
 class ContractError(ValueError):
@@ -33,7 +33,7 @@ class ContractError(ValueError):
 
 @cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema ``name`` (``request_event`` or ``alert``) as shipped in the package."""
+    """The JSON Schema ``name`` (``request_event``, ``alert`` or ``verdict``) as shipped in the package."""
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
@@ -44,12 +44,12 @@ def _compiled(name: str) -> Any:
     return jsonschema_rs.validator_for(load_schema(name), validate_formats=True)
 
 
-def _validate(name: str, value: Any) -> Any:
+def _validate(name: str, value: Any, root: str = "event") -> Any:
     validator = _compiled(name)
     if validator.is_valid(value):  # the fast path: no error object is built
         return value
     for error in validator.iter_errors(value):
-        where = "/".join(str(p) for p in error.instance_path) or "event"
+        where = "/".join(str(p) for p in error.instance_path) or root
         raise ContractError(f"{where}: {error.message}")
     return value  # unreachable: is_valid said no
 
@@ -63,4 +63,10 @@ def validate_event(value: Any) -> dict[str, Any]:
 def validate_alert(value: Any) -> dict[str, Any]:
     """Return ``value`` if it is a valid alert, else raise :class:`ContractError`."""
     result: dict[str, Any] = _validate("alert", value)
+    return result
+
+
+def validate_verdict(value: Any) -> dict[str, Any]:
+    """Return ``value`` if it is a valid analyst verdict, else raise :class:`ContractError`."""
+    result: dict[str, Any] = _validate("verdict", value, "verdict")
     return result

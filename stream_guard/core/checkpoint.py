@@ -51,6 +51,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from stream_guard.core.detector import Detector
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.settings import Settings
 
 __all__ = [
@@ -180,8 +181,10 @@ def restore_partition(
     items: Iterable[tuple[bytes, bytes]],
     *,
     clock: Callable[[], float] = time.time,
+    verdicts: VerdictBook | None = None,
 ) -> RestoredPartition:
-    """Rebuild partition ``partition``'s detector from its checkpoint records."""
+    """Rebuild partition ``partition``'s detector from its checkpoint records (sharing the
+    analyst ``verdicts`` of its flow, if given)."""
     prefix = str(partition).encode()
     states: list[bytes] = []
     ids: dict[bytes, bytes] = {}
@@ -198,7 +201,7 @@ def restore_partition(
         elif rest.startswith(b"#models/"):
             population, _, slot = rest[len(b"#models/"):].decode().partition("/")
             models.setdefault(population, {})[slot] = value
-    det = Detector(settings, clock=clock)
+    det = Detector(settings, clock=clock, verdicts=verdicts)
     det.restore(states)
     checkpoints = PartitionCheckpoints(partition)
     restored = RestoredPartition(det, checkpoints, None)

@@ -52,12 +52,14 @@ from typing import Any
 
 import xxhash
 
+from stream_guard.contracts import parse_ts
 from stream_guard.core.alerts import Alert, admit, build_alert, episode_step
 from stream_guard.core.features import unpack
 from stream_guard.core.linking.profile import AccountProfile, ProfileBuilder
 from stream_guard.core.scoring import Assessment, Evaluator, Scorer
 from stream_guard.core.state import AccountState
 from stream_guard.core.state_record import decode_state, encode_state
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.settings import Settings
 
 __all__ = ["Detector"]
@@ -67,11 +69,14 @@ class Detector:
     """Per-account state, models and evaluation for one partition of the account space."""
 
     def __init__(
-        self, settings: Settings, *, clock: Callable[[], float] = time.time, evaluators: Sequence[Evaluator] = ()
+        self, settings: Settings, *, clock: Callable[[], float] = time.time, evaluators: Sequence[Evaluator] = (),
+        verdicts: VerdictBook | None = None,
     ) -> None:
         self.s = settings
         self.clock = clock
-        self.scorer = Scorer(settings, evaluators)  # the configured evaluators, then these
+        # analyst verdicts (core/verdicts.py): shared by every detector of a Flow
+        self.verdicts = verdicts if verdicts is not None else VerdictBook.of(settings)
+        self.scorer = Scorer(settings, evaluators, self.verdicts)  # the configured evaluators, then these
         self._horizons = settings.horizons  # one tuple shared by every account
         self.accounts: dict[str, AccountState] = {}
         self.dirty: set[str] = set()
@@ -94,6 +99,7 @@ class Detector:
         self.duplicates = 0
         self.rejected = 0  # events of new accounts refused because max_accounts was reached
         self.evaluations = 0
+        self.silenced = 0  # findings that raised no alert because of an allow or benign verdict
         self.scores: list[float] = []  # scores of finalised evaluations not yet collected
         # cross-account: linking values per account and interval (None when switched off)
         self.links = ProfileBuilder(settings, clock=clock) if settings.cross_account else None
@@ -171,7 +177,7 @@ class Detector:
         if links is not None:
             profiles, mixture_alerts = links.take(watermark)
             self.profiles += profiles
-            alerts += mixture_alerts
+            alerts += self._unsilenced(mixture_alerts)
             self.dirty.update(p.account for p in profiles if p.account in self.accounts)
         if watermark >= self._next_sweep and math.isfinite(watermark):
             self._expire(watermark)
@@ -183,6 +189,14 @@ class Detector:
     def flush(self) -> list[Alert]:
         """Evaluate and finalise everything pending (end of a replay)."""
         return self.advance(math.inf)
+
+    def _unsilenced(self, alerts: list[Alert]) -> list[Alert]:
+        """``alerts`` less those on accounts an allow or benign verdict silences when raised."""
+        if not alerts or not len(self.verdicts):
+            return alerts
+        kept = [a for a in alerts if self.verdicts.silenced(a["subject"], parse_ts(a["raised_at"])) is None]
+        self.silenced += len(alerts) - len(kept)
+        return kept
 
     def take_profiles(self) -> list[AccountProfile]:
         """Account profiles closed since the last call (for the linking stage)."""
@@ -326,10 +340,12 @@ class Detector:
             features = unpack(entry[1])
             gate = st.active_alerts or {}
             calm = all(until <= boundary for _, until in gate.values())
-            may_learn = calm and self._learn_turn(account, boundary)
+            # an account an analyst judged benign is clean data, whatever fires on it
+            clean = self.verdicts.label_at(account, boundary) is False
+            may_learn = (calm or clean) and self._learn_turn(account, boundary)
             memory = st.memory if st.memory is not None else {}
             assessment = self.scorer.assess(features, may_learn=may_learn, account=account, at=boundary,
-                                            memory=memory)
+                                            memory=memory, clean=clean)
             st.memory = memory or None
             self.scores.append(assessment.score)
             alert = self._gate(st, boundary, features, assessment)
@@ -339,6 +355,9 @@ class Detector:
 
     def _gate(self, st: AccountState, at: float, features: dict[str, float], a: Assessment) -> Alert | None:
         if a.severity is None:
+            return None
+        if self.verdicts.silenced(st.account_id, at) is not None:
+            self.silenced += 1  # allow-listed or judged benign: tracked, no alert, no episode
             return None
         if st.active_alerts is None:
             st.active_alerts = {}

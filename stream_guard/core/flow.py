@@ -39,6 +39,7 @@ from stream_guard.core.detector import Detector
 from stream_guard.core.linking.pipeline import LinkingPipeline, linked_boundary
 from stream_guard.core.linking.profile import AccountProfile
 from stream_guard.core.scoring import Evaluator
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.settings import Settings
 
 __all__ = ["Flow", "InProcessLinking", "ProfileTransport"]
@@ -57,8 +58,9 @@ class ProfileTransport(Protocol):
 class InProcessLinking:
     """The cross-account stages in this process: profiles in, cluster alerts back at once."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
-        self.pipeline = LinkingPipeline(settings, clock=clock)
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 verdicts: VerdictBook | None = None) -> None:
+        self.pipeline = LinkingPipeline(settings, clock=clock, verdicts=verdicts)
 
     def deliver(self, profiles: list[AccountProfile], through: float) -> list[Alert]:
         """Feed the index and judge every link boundary up to ``through``."""
@@ -77,8 +79,12 @@ class Flow:
         partitions: int = 0,
         clock: Callable[[], float] = time.time,
         evaluators: Sequence[Evaluator] = (),
+        verdicts: VerdictBook | None = None,
     ) -> None:
         self.s = settings
+        # the analyst verdicts every partition's detector consults (give the in-process
+        # linking the same book: cluster verdicts reach members through it)
+        self.verdicts = verdicts if verdicts is not None else VerdictBook.of(settings)
         self.transport = transport if settings.cross_account else None
         self.clock = clock
         self.evaluators = evaluators  # extra evaluators, shared by every partition's detector
@@ -93,7 +99,8 @@ class Flow:
         """The detector of ``partition``, created empty on first use."""
         det = self.detectors.get(partition)
         if det is None:
-            det = self.adopt(partition, Detector(self.s, clock=self.clock, evaluators=self.evaluators))
+            det = self.adopt(partition, Detector(self.s, clock=self.clock, evaluators=self.evaluators,
+                                                    verdicts=self.verdicts))
         return det
 
     def adopt(self, partition: int, detector: Detector) -> Detector:

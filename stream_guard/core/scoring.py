@@ -37,6 +37,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 from stream_guard.core.features import scaled
 from stream_guard.core.models import PopulationModels
 from stream_guard.core.rules import SEVERITIES, PatternRule, Rule, Verdict, VolumeRule, severity_rank
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.core.vocabulary import EVIDENCE_SCORE, POPULATION_MODEL
 from stream_guard.settings import Settings
 
@@ -150,8 +151,12 @@ class Scorer:
     """The evaluators of one Detector over feature vectors: those ``per_account_evaluators``
     names, in its order, then any ``extra`` evaluators."""
 
-    def __init__(self, settings: Settings, extra: Sequence[Evaluator] = ()) -> None:
+    def __init__(
+        self, settings: Settings, extra: Sequence[Evaluator] = (), verdicts: VerdictBook | None = None
+    ) -> None:
         self.s = settings
+        # the analyst verdicts the supervised model learns from (the detector's book)
+        self.verdicts = verdicts if verdicts is not None else VerdictBook.of(settings)
         self.models = PopulationModels(settings)
         self.evaluators: list[Evaluator] = [*map(self._evaluator, settings.per_account_evaluator_names), *extra]
         self._checkpointed = [e for e in self.evaluators if isinstance(e, Checkpointed)]
@@ -187,22 +192,22 @@ class Scorer:
         if name == "population":
             return ModelEvaluator(self.models)
         if name == "supervised":
-            from stream_guard.core.supervised import LabelBook, SupervisedEvaluator  # imports this module
+            from stream_guard.core.supervised import SupervisedEvaluator  # imports this module
 
-            labels = LabelBook.load(self.s.supervised_labels_file) if self.s.supervised_labels_file else LabelBook()
-            return SupervisedEvaluator(self.s, labels)
+            return SupervisedEvaluator(self.s, self.verdicts)
         raise ValueError(f"unknown per-account evaluator {name!r}")
 
     def assess(
         self, features: dict[str, float], *, may_learn: bool, account: str = "", at: float = 0.0,
-        memory: dict[str, tuple[float, float]] | None = None,
+        memory: dict[str, tuple[float, float]] | None = None, clean: bool = False,
     ) -> Assessment:
         """Evaluate one account (``account`` at boundary ``at``, with its evaluator ``memory``);
-        every evaluator learns from it when nothing fired and ``may_learn``."""
+        every evaluator learns from it when ``may_learn`` and nothing fired or the account is
+        ``clean`` (an analyst judged it benign)."""
         case = Case(features, scaled(features), self.models.population(features), account, at, memory)
         verdicts = [v for e in self.evaluators if (v := e.evaluate(case)) is not None]
         score, severity = combine(verdicts)
-        if not verdicts and may_learn:
+        if may_learn and (clean or not verdicts):
             for e in self.evaluators:
                 e.learn(case)
         model_only = len(verdicts) == 1 and verdicts[0].detector == POPULATION_MODEL

@@ -17,6 +17,7 @@ __all__ = [
     "ALERT_KINDS",
     "CLUSTER",
     "CLUSTER_MEMBER",
+    "CLUSTER_VERDICT",
     "CROSS_ACCOUNT_DETECTORS",
     "EVIDENCE_SCORE",
     "MIXTURE_RULE",
@@ -55,9 +56,11 @@ MIXTURE_RULE: Final = "mixture_rule"
 CLUSTER_MEMBER: Final = "cluster_member"
 MODEL_PIVOT: Final = "model_pivot"
 CLUSTER: Final = "cluster"
+#: an account that joined a cluster an analyst judged malicious (core/linking/judged.py)
+CLUSTER_VERDICT: Final = "cluster_verdict"
 #: Cross-account detectors by the alert ``kind`` they raise (``cluster_member``: one alert per
 #: member, or grouped per cluster, see the ``cluster_member_alerts`` setting).
 CROSS_ACCOUNT_DETECTORS: Final[dict[AlertKind, tuple[str, ...]]] = {
-    "account": (CLUSTER_MEMBER, MIXTURE_RULE, MODEL_PIVOT),
+    "account": (CLUSTER_MEMBER, CLUSTER_VERDICT, MIXTURE_RULE, MODEL_PIVOT),
     "cluster": (CLUSTER, CLUSTER_MEMBER),
 }

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypedDict
 
 import faust
+import orjson
 from faust.types import TP
 from prometheus_client import Histogram
 
@@ -39,16 +40,17 @@ from stream_guard.stream.runtime import IDLE_PARTITION_S, WorkerRuntime
 from stream_guard.stream.topics import (
     CLUSTER_TABLE,
     STATE_TABLE,
+    link_verdicts_topic,
     profiles_topic,
-    verdicts_topic,
 )
+from stream_guard.stream.verdicts import VerdictIntake
 
 __all__ = ["IngestFailure", "WorkerApp", "build_app"]
 
 log = logging.getLogger(__name__)
 
 #: The stages whose partitions are checkpointed and re-read after a restore.
-INPUT, PROFILES, VERDICTS = "input", "profiles", "verdicts"
+INPUT, PROFILES, VERDICTS, ANALYST = "input", "profiles", "verdicts", "analyst"
 
 
 
@@ -116,11 +118,14 @@ class WorkerApp:
         self.outbox = ProfileOutbox(metrics, source, partitions)
         self.runtime = WorkerRuntime(settings, metrics, self.outbox)
         self.input_topic = app.topic(settings.input_topic, **RAW)
+        # co-partitioned with the input: Faust assigns its partition p with the input's p
+        self.verdicts_in = app.topic(settings.verdicts_topic, partitions=partitions, **RAW)
+        self.intake = VerdictIntake(self.runtime.flow.verdicts, metrics, partitions)
         self.alerts_topic = app.topic(settings.alerts_topic, **RAW)
         self.dlq_topic = app.topic(settings.dlq_topic, **RAW)
         self.attributes = AttributeStage(settings, metrics, source)
         self.link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
-        self.link_verdicts = app.topic(verdicts_topic(settings), partitions=1, **RAW)
+        self.link_verdicts = app.topic(link_verdicts_topic(settings), partitions=1, **RAW)
         self.table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
         # one partition: Faust assigns it with the one-partition verdicts topic (same partition
         # count, same subscribers), so the cluster stage's owner holds its checkpoint
@@ -138,6 +143,7 @@ class WorkerApp:
                              self._profiles_message)
         self.catch_ups.stage(VERDICTS, self.link_verdicts.get_topic_name(), lambda: self.clusters.resume_at,
                              self._verdicts_message)
+        self.catch_ups.stage(ANALYST, settings.verdicts_topic, lambda: self.intake.resume_at, self._analyst_message)
         self.probe = BrokerProbe(settings)
         self.commits = CommitAdvancer(settings.input_topic, after_s=settings.commit_stall_repair_s)
         self._register()
@@ -149,6 +155,7 @@ class WorkerApp:
         app.on_partitions_revoked.connect(self.on_revoked)  # type: ignore[arg-type]  # (see above)
         app.on_before_shutdown.connect(self.on_shutdown)  # type: ignore[arg-type]  # (see above)
         app.agent(self.input_topic, name="ingest")(self.ingest)
+        app.agent(self.verdicts_in, name="verdicts")(self.take_verdicts)
         if s.cross_account:
             app.agent(self.link_profiles, name="link-attributes")(self.link_attributes)
             app.agent(self.link_verdicts, name="link-clusters")(self.link_clusters)
@@ -174,8 +181,9 @@ class WorkerApp:
                 alert["account_count"],
             )
 
-    async def dead_letter(self, key: bytes | None, dl: DeadLetter, partition: int, offset: int) -> None:
-        record = dead_letter_record(dl, key, partition, offset, limit=self.s.producer_max_request_bytes)
+    async def dead_letter(self, key: bytes | None, dl: DeadLetter, partition: int, offset: int,
+                          topic: str | None = None) -> None:
+        record = dead_letter_record(dl, key, partition, offset, limit=self.s.producer_max_request_bytes, topic=topic)
         if record.truncated:
             self.metrics.dead_letters_truncated.inc()
         fut = await self.dlq_topic.send(key=record.key, value=record.value, headers=record.headers)
@@ -269,6 +277,8 @@ class WorkerApp:
         now = time.time()
         held = self.assigned(self.s.input_topic)
         runtime.drop(set(runtime.detectors) - held)
+        for p in self.intake.take_over(self.assigned(self.s.verdicts_topic)):
+            catch_ups.restored(ANALYST, p)  # re-read from offset 0 before its next message
         groups = by_partition(self.table.data.items())
         stale: list[tuple[int, bytes, bytes | None]] = []  # records to delete, of the state table
         stale_clusters: list[tuple[int, bytes, bytes | None]] = []
@@ -329,6 +339,16 @@ class WorkerApp:
     async def _verdicts_message(self, p: int, rec: InputRecord) -> None:
         self.clusters.handle(rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
 
+    async def _analyst_message(self, p: int, rec: InputRecord) -> None:
+        await self._verdict(p, rec.offset, rec.key, rec.value, reread=True)
+
+    async def _verdict(self, p: int, offset: int, key: bytes | None, raw: bytes | None, *, reread: bool) -> None:
+        out = self.intake.handle(p, offset, raw, reread=reread)
+        if out.dead_letter is not None:
+            await self.dead_letter(key, out.dead_letter, p, offset, topic=self.s.verdicts_topic)
+        if out.forward is not None and self.s.cross_account:
+            await self.link_verdicts.send(value=out.forward, partition=0)
+
     def _failed_catch_up(self, exc: BaseException) -> None:
         self.fail(IngestFailure(f"re-reading a restored partition failed: {type(exc).__name__}"))
 
@@ -351,6 +371,13 @@ class WorkerApp:
             self.fail(exc)
             raise
 
+    async def take_verdicts(self, stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            msg = event.message
+            if msg.partition in self.intake.resume_at:
+                await self.catch_ups.before_message(ANALYST, msg.partition, msg.offset)
+            await self._verdict(msg.partition, msg.offset, msg.key, event.value, reread=False)
+
     async def link_attributes(self, stream: faust.StreamT[bytes]) -> None:
         attributes = self.attributes
         async for event in stream.events():
@@ -372,12 +399,16 @@ class WorkerApp:
         self.metrics.ready.set(1 if self.health.not_ready() is None else 0)
         now = time.time()
         self.catch_ups.start_idle()
-        await self.send_alerts(self.runtime.tick(now))
+        # an account's allow or benign verdict must be back before it is evaluated again
+        await self.send_alerts(self.runtime.tick(now, hold=bool(self.intake.resume_at)))
         if self.s.cross_account:
             for p, msg in self.outbox.take():
                 await self.link_profiles.send(value=msg, partition=p)
             for msg in self.attributes.tick(now):
                 await self.link_verdicts.send(value=msg, partition=0)
+            for member in self.clusters.take_given():  # to the workers holding those accounts
+                fut = await self.verdicts_in.send(key=member.subject.encode(), value=orjson.dumps(member.to_json()))
+                fut.add_done_callback(self.delivered("member verdict"))  # type: ignore[attr-defined]  # an asyncio.Future
             await self.send_alerts(self.clusters.tick(now))
 
     async def checkpoint_timer(self) -> None:

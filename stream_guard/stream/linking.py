@@ -44,8 +44,10 @@ from stream_guard.core.linking import (
     verdict_from_wire,
 )
 from stream_guard.core.linking.pipeline import boundaries
+from stream_guard.core.verdicts import AnalystVerdict
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
+from stream_guard.stream.verdicts import forwarded_verdict
 
 __all__ = [
     "CLUSTER_CHECKPOINT", "MAX_MESSAGE_BYTES", "AttributeStage", "ClusterStage", "ProfileOutbox",
@@ -376,6 +378,10 @@ class ClusterStage:
             if offset <= self.last_offset:
                 return
             self.last_offset = offset
+        analyst = forwarded_verdict(raw)
+        if analyst is not None:  # an analyst verdict forwarded by the worker that read it
+            self.changed = self.book.judged.verdicts.add(analyst) or self.changed
+            return
         try:
             source, through, items = unpack(raw)
             verdicts = [verdict_from_wire(item) for item in items]
@@ -386,6 +392,10 @@ class ClusterStage:
         self.book.update(verdicts)
         if self.frontier.update(source, through, now=now) or verdicts:  # (as AttributeStage.handle)
             self.changed = True
+
+    def take_given(self) -> list[AnalystVerdict]:
+        """The member verdicts cluster verdicts gave since the last call (for the verdicts topic)."""
+        return self.book.judged.take_given()
 
     def reset_gauges(self) -> None:
         """Zero this worker's cluster gauges (it no longer owns the verdicts partition)."""

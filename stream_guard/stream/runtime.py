@@ -84,6 +84,7 @@ class WorkerRuntime:
         self._errors_logged_at = float("-inf")
         self._errors_unlogged = 0
         self._evaluations_counted = 0
+        self._silenced_counted = 0  # findings silenced by analyst verdicts, counted into the metric
         self._counts = [0, 0, 0, 0, 0]  # messages, processed, duplicate, untracked, dead_lettered
         self.last_watermark: float | None = None
         metrics.max_accounts.set(settings.max_accounts)
@@ -111,7 +112,7 @@ class WorkerRuntime:
         A provisional detector (messages handled before the restore) is replaced when the
         checkpoint has a marker (the input is re-read from it) and kept otherwise.
         """
-        restored = restore_partition(self.s, partition, items)
+        restored = restore_partition(self.s, partition, items, verdicts=self.flow.verdicts)
         if partition in self.detectors and restored.resume_at is None:
             self.restored.add(partition)
             return restored
@@ -141,6 +142,7 @@ class WorkerRuntime:
             det = self.flow.drop(p)
             if det is not None:
                 self._evaluations_counted -= det.evaluations
+                self._silenced_counted -= det.silenced
             self.checkpoints.pop(p, None)
             self.restored.discard(p)
             self.resume_at.pop(p, None)
@@ -248,10 +250,11 @@ class WorkerRuntime:
             return newest + self.s.eval_interval_s + self.s.idle_grace_s
         return min(active)
 
-    def tick(self, now: float) -> list[Alert]:
-        """Evaluate quiet accounts up to the watermark; returns the alerts raised."""
+    def tick(self, now: float, *, hold: bool = False) -> list[Alert]:
+        """Evaluate quiet accounts up to the watermark; returns the alerts raised. With
+        ``hold`` (the verdicts of a partition are still being re-read) nothing is evaluated."""
         self.flush_counts()
-        if self.resume_at:
+        if self.resume_at or hold:
             # a restored partition still re-reads its input: its clock and accounts are
             # behind, so event time must not move on (nor be reported) until it is done
             self._update_gauges()
@@ -297,6 +300,10 @@ class WorkerRuntime:
                 learned[population] = learned.get(population, 0) + n
         for population, n in learned.items():
             m.model_learned.labels(population).set(n)
+        silenced = sum(d.silenced for d in dets)
+        if silenced > self._silenced_counted:
+            m.findings_silenced.inc(silenced - self._silenced_counted)
+        self._silenced_counted = silenced
         evaluations = sum(d.evaluations for d in dets)
         if evaluations > self._evaluations_counted:
             m.evaluations.inc(evaluations - self._evaluations_counted)

@@ -17,6 +17,7 @@ Kafka security settings (:func:`~stream_guard.stream.kafka_config.aiokafka_secur
 llm.requests 6 3 {'min.insync.replicas': '2'}
 llm.alerts 6 3 {'min.insync.replicas': '2'}
 llm.requests.dlq 6 3 {'min.insync.replicas': '2'}
+llm.verdicts 6 3 {'min.insync.replicas': '2', 'retention.ms': '-1'}
 sg-link-profiles 6 3 {'min.insync.replicas': '2'}
 sg-link-verdicts 1 3 {'min.insync.replicas': '2'}
 sg-cluster-state-changelog 1 3 {'min.insync.replicas': '2', 'cleanup.policy': 'compact'}
@@ -47,9 +48,9 @@ __all__ = [
     "describe_topics",
     "ensure_topics",
     "leader_topic",
+    "link_verdicts_topic",
     "needed_topics",
     "profiles_topic",
-    "verdicts_topic",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def profiles_topic(settings: Settings) -> str:
     return f"{settings.app_id}-link-profiles"
 
 
-def verdicts_topic(settings: Settings) -> str:
+def link_verdicts_topic(settings: Settings) -> str:
     """Internal topic of attribute-value verdicts, one partition (cross-account stage 2)."""
     return f"{settings.app_id}-link-verdicts"
 
@@ -134,11 +135,14 @@ def needed_topics(settings: Settings, input_partitions: int | None = None) -> li
         TopicSpec(settings.input_topic, "input (request events)", settings.topic_partitions, rf, dict(extra)),
         TopicSpec(settings.alerts_topic, "alerts", settings.topic_partitions, rf, dict(extra)),
         TopicSpec(settings.dlq_topic, "dead letters", settings.topic_partitions, rf, dict(extra)),
+        # co-partitioned with the input (an account's verdicts reach the worker holding it);
+        # kept forever: every worker rebuilds its verdicts from this log (docs/feedback.md)
+        TopicSpec(settings.verdicts_topic, "analyst verdicts", n, rf, {**extra, "retention.ms": "-1"}),
     ]
     if settings.cross_account:
         specs += [
             TopicSpec(profiles_topic(settings), "cross-account profiles (internal)", n, rf, dict(extra)),
-            TopicSpec(verdicts_topic(settings), "cross-account verdicts (internal)", 1, rf, dict(extra)),
+            TopicSpec(link_verdicts_topic(settings), "cross-account verdicts (internal)", 1, rf, dict(extra)),
             TopicSpec(changelog_topic(settings, CLUSTER_TABLE),
                       f"changelog of table {CLUSTER_TABLE} (Faust, compacted)",
                       1, rf, {**extra, "cleanup.policy": "compact"}),

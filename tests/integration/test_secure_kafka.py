@@ -38,9 +38,9 @@ from stream_guard.stream.kafka_config import aiokafka_security, ssl_context
 from stream_guard.stream.topics import (
     CLUSTER_TABLE,
     changelog_topic,
+    link_verdicts_topic,
     needed_topics,
     profiles_topic,
-    verdicts_topic,
 )
 from traffic import EXTRACTOR, extractor_events, hydra_events, to_messages
 
@@ -188,7 +188,7 @@ def test_topics_are_exactly_the_needed_ones(run: dict[str, Any]) -> None:
     assert ours == specs.keys(), run["topics_create_output"]
     assert "created" in run["topics_create_output"]
     assert run["records"][changelog_topic(s)], "the worker checkpointed into the changelog"
-    assert run["records"][profiles_topic(s)] and run["records"][verdicts_topic(s)]
+    assert run["records"][profiles_topic(s)] and run["records"][link_verdicts_topic(s)]
 
 
 def test_canaries_appear_nowhere(run: dict[str, Any], secure_kafka: dict[str, Any]) -> None:
@@ -208,7 +208,7 @@ def test_canaries_appear_nowhere(run: dict[str, Any], secure_kafka: dict[str, An
     assert set(holds(run["records"][s.input_topic])) == {PROMPT_CANARY.encode(), UA_CANARY.encode()}
     checked = {t: len(r) for t, r in run["records"].items() if t != s.input_topic}
     for must_have in (s.alerts_topic, changelog_topic(s), changelog_topic(s, CLUSTER_TABLE), profiles_topic(s),
-                      verdicts_topic(s)):
+                      link_verdicts_topic(s)):
         assert checked.get(must_have), f"nothing read from {must_have}: {checked}"
     # control: the compressed checkpoints are searched as JSON
     assert any(b'"links"' in blob for blob in _blob_checkpoints(run["records"][changelog_topic(s, CLUSTER_TABLE)]))

@@ -52,7 +52,7 @@ def test_alert_series_are_pre_created_under_the_same_names() -> None:
     severities = ("low", "medium", "high", "critical")
     per_account = ("evidence_score", "pattern_rule", "population_model", "supervised_model", "volume_rule")
     combos = ["+".join(c) for n in range(1, 6) for c in itertools.combinations(per_account, n)]
-    account = (*combos, "cluster_member", "mixture_rule", "model_pivot")
+    account = (*combos, "cluster_member", "cluster_verdict", "mixture_rule", "model_pivot")
     assert "evidence_score+population_model" in combos and len(combos) == 31
     expected = {("account", s, d) for s in severities for d in account}
     expected |= {("cluster", s, d) for s in severities for d in ("cluster", "cluster_member")}

@@ -63,7 +63,9 @@ from stream_guard.core.linking.index import (
     likeness_gate,
     verdict_from_wire,
 )
+from stream_guard.core.linking.judged import JudgedClusters
 from stream_guard.core.rules import Verdict, reason, severity_rank
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.core.vocabulary import CLUSTER, CLUSTER_MEMBER, MODEL_PIVOT, SEVERITIES, Severity
 from stream_guard.settings import Settings
 
@@ -193,9 +195,13 @@ def _severity(score: float, s: Settings) -> Severity:
 class ClusterBook:
     """Active links -> clusters -> cluster and member alerts (see the module docstring)."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 verdicts: VerdictBook | None = None) -> None:
         self.s = settings
         self.clock = clock
+        # analyst verdicts on clusters (and through them on members): core/linking/judged.py
+        book = verdicts if verdicts is not None else VerdictBook(benign_quiet_s=settings.verdict_benign_quiet_s)
+        self.judged = JudgedClusters(settings, book, clock=clock)
         self.links: dict[tuple[str, str], LinkVerdict] = {}
         self.linked_since: dict[tuple[str, str], float] = {}
         self.pivoted: dict[str, Pivoted] = {}
@@ -228,7 +234,7 @@ class ClusterBook:
         """What every pass holds whole: the cluster gates (one per alerted cluster) and the
         verdicts not applied yet (at most the boundaries not judged yet)."""
         return {"cluster_gate": {c: list(g) for c, g in self.cluster_gate.items()},
-                "pending": [v.to_wire() for v in self._pending]}
+                "pending": [v.to_wire() for v in self._pending], "judged": self.judged.export()}
 
     def checkpoint_data(self, *, changes: bool) -> dict[str, Any]:
         """For a checkpoint pass: with ``changes`` what :meth:`export_changes` gives, else the
@@ -308,6 +314,7 @@ class ClusterBook:
     def _load_meta(self, data: dict[str, Any]) -> None:
         self.cluster_gate = {c: ClusterCooldown._make(g) for c, g in data["cluster_gate"].items()}
         self._pending = [verdict_from_wire(v) for v in data["pending"]]
+        self.judged.load(data.get("judged"))  # absent in checkpoints from before analyst verdicts
 
     # --- input ---------------------------------------------------------------------------
     def update(self, verdicts: Iterable[LinkVerdict | PivotVerdict]) -> None:
@@ -387,7 +394,11 @@ class ClusterBook:
         self._set_account_clusters({a: c.cluster_id for c in clusters for a in c.members})
         self.clusters = clusters
         alerts: list[Alert] = []
+        judged = self.judged
         for c in clusters:
+            alerts += judged.apply(c.cluster_id, c.members, at)
+            if judged.silenced(c.cluster_id, at):
+                continue  # allow-listed or judged benign: tracked, no alerts
             if len(c.members) >= self.s.cluster_min_accounts and c.score >= self.s.cluster_min_score:
                 alerts += self._alert(c, at, info)
         live = {c.cluster_id for c in clusters}
@@ -531,7 +542,10 @@ class ClusterBook:
         gates = self.member_gates.setdefault(CLUSTER_MEMBER, {})
         rank = severity_rank(severity)
         admitted: list[_Reported] = []
+        verdicts = self.judged.verdicts
         for account in c.members:
+            if verdicts.silenced(account, at) is not None:
+                continue  # this member is allow-listed or judged benign
             g = gates.get(account)
             if g is not None and at < g.until and rank <= g.rank:
                 continue  # cooling down at this severity or above: so at the one its likeness may lower
@@ -617,6 +631,8 @@ class ClusterBook:
             self.changed.pivots.add(account)
             if likeness < s.pivot_min_likeness:
                 continue  # a fast benign adopter: evidence only
+            if self.judged.verdicts.silenced(account, v.at) is not None:
+                continue  # allow-listed or judged benign: evidence only
             severity = "high" if likeness >= s.pivot_high_likeness and speedup >= s.pivot_high_speedup else "medium"
             if not admit(self.member_gates.setdefault(MODEL_PIVOT, {}), account, severity, at=v.at,
                          cooldown_s=s.cooldown_s):

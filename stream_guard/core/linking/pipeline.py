@@ -25,6 +25,7 @@ from stream_guard.core.alerts import Alert
 from stream_guard.core.linking.clusters import ClusterBook
 from stream_guard.core.linking.index import AttributeIndex
 from stream_guard.core.linking.profile import AccountProfile
+from stream_guard.core.verdicts import VerdictBook
 from stream_guard.settings import Settings
 
 __all__ = ["Frontier", "LinkingPipeline", "boundaries", "linked_boundary"]
@@ -74,10 +75,11 @@ class Frontier:
 class LinkingPipeline:
     """Attribute index and cluster book in one process (``replay``, tests)."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
+                 verdicts: VerdictBook | None = None) -> None:
         self.s = settings
         self.index = AttributeIndex(settings)
-        self.book = ClusterBook(settings, clock=clock)
+        self.book = ClusterBook(settings, clock=clock, verdicts=verdicts)
         self.evaluated = float("-inf")
 
     def feed(self, profiles: Iterable[AccountProfile]) -> None:

@@ -10,7 +10,8 @@ from stream_guard.core.detector import Detector
 from stream_guard.core.evidence import TERMS, term_values
 from stream_guard.core.features import FEATURES
 from stream_guard.core.scoring import Case, Scorer
-from stream_guard.core.supervised import LabelBook, LabelError, SupervisedEvaluator
+from stream_guard.core.supervised import SupervisedEvaluator
+from stream_guard.core.verdicts import VerdictBook, VerdictError, verdict_from_label
 from stream_guard.settings import Settings
 
 T0 = 1_772_000_000.0
@@ -25,7 +26,7 @@ SHORT = features(mean_output_tokens_day=90.0, day_requests=400.0, out_in_ratio_l
 
 
 def test_a_verdict_applies_from_its_time_and_a_later_one_replaces_it() -> None:
-    book = LabelBook.from_lines([
+    book = VerdictBook.from_lines([
         b'{"account_id": "a", "label": "benign", "at": "2026-03-01T00:00:00Z"}',
         b'{"account_id": "a", "label": "malicious", "at": "2026-03-02T00:00:00Z"}',
         b"",
@@ -34,7 +35,7 @@ def test_a_verdict_applies_from_its_time_and_a_later_one_replaces_it() -> None:
     assert book.label_at("a", day1 - 1) is None
     assert book.label_at("a", day1) is False
     assert book.label_at("a", day1 + 86400) is True
-    assert book.label_at("b", day1 + 86400) is None and len(book) == 1
+    assert book.label_at("b", day1 + 86400) is None and len(book) == 2  # verdicts, not accounts
 
 
 @pytest.mark.parametrize("line", [
@@ -44,8 +45,8 @@ def test_a_verdict_applies_from_its_time_and_a_later_one_replaces_it() -> None:
 ])
 def test_a_bad_verdict_line_is_refused_by_number(line: bytes) -> None:
     good = b'{"account_id": "a", "label": "benign", "at": 0}'
-    with pytest.raises(LabelError, match="labels line 2"):
-        LabelBook.from_lines([good, line])
+    with pytest.raises(VerdictError, match="verdicts line 2"):
+        VerdictBook.from_lines([good, line])
 
 
 def train(ev: SupervisedEvaluator, n: int = 300) -> None:
@@ -54,10 +55,14 @@ def train(ev: SupervisedEvaluator, n: int = 300) -> None:
         ev.evaluate(Case(SHORT, {}, "p", "good", T0 + i))
 
 
-def book() -> LabelBook:
-    b = LabelBook()
-    b.add("bad", True, T0)
-    b.add("good", False, T0)
+def label(account: str, malicious: bool, at: float) -> Any:
+    return verdict_from_label({"account_id": account, "label": "malicious" if malicious else "benign", "at": at})
+
+
+def book() -> VerdictBook:
+    b = VerdictBook()
+    b.add(label("bad", True, T0))
+    b.add(label("good", False, T0))
     return b
 
 
@@ -71,12 +76,12 @@ def test_unlabelled_accounts_shaped_like_a_labelled_campaign_are_reported() -> N
 
 
 def test_without_labels_or_before_enough_of_each_it_never_reports() -> None:
-    nothing = SupervisedEvaluator(Settings(supervised_min_examples=1), LabelBook())
+    nothing = SupervisedEvaluator(Settings(supervised_min_examples=1), VerdictBook())
     for i in range(100):
         assert nothing.evaluate(Case(LONG, {}, "p", "x", T0 + i)) is None
     assert nothing.examples == {True: 0, False: 0}
-    one_sided = LabelBook()
-    one_sided.add("bad", True, T0)
+    one_sided = VerdictBook()
+    one_sided.add(label("bad", True, T0))
     ev = SupervisedEvaluator(Settings(supervised_min_examples=1, supervised_learning_rate=0.5), one_sided)
     for i in range(100):
         ev.evaluate(Case(LONG, {}, "p", "bad", T0 + i))

@@ -20,14 +20,14 @@ def _timer_targets(worker: WorkerApp) -> list[str]:
 
 def test_build_app_registers_the_agents_timers_and_tables_of_the_worker() -> None:
     app, runtime = build_app(Settings(), Metrics(), 4)
-    assert sorted(app.agents) == ["ingest", "link-attributes", "link-clusters"]
+    assert sorted(app.agents) == ["ingest", "link-attributes", "link-clusters", "verdicts"]
     assert sorted(app.tables) == sorted([STATE_TABLE, CLUSTER_TABLE])
     assert runtime.flow.transport is not None  # profiles leave through the outbox
 
 
-def test_without_cross_account_only_the_ingest_agent_runs() -> None:
+def test_without_cross_account_only_the_ingest_and_verdicts_agents_run() -> None:
     s = Settings(cross_account=False)
     worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
-    assert list(worker.app.agents) == ["ingest"]
+    assert sorted(worker.app.agents) == ["ingest", "verdicts"]
     assert _timer_targets(worker) == ["checkpoint_timer", "probe_broker", "tick"]
     assert worker.runtime.flow.transport is None

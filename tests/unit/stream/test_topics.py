@@ -19,9 +19,9 @@ from stream_guard.stream.topics import (
     _raise_topic_errors,
     changelog_topic,
     leader_topic,
+    link_verdicts_topic,
     needed_topics,
     profiles_topic,
-    verdicts_topic,
 )
 
 
@@ -29,11 +29,11 @@ def test_needed_topics_names_partitions_and_replication() -> None:
     s = Settings(app_id="sg", topic_partitions=6, topic_replication_factor=3)
     specs = {t.name: t for t in needed_topics(s)}
     assert list(specs) == [
-        "llm.requests", "llm.alerts", "llm.requests.dlq", "sg-link-profiles", "sg-link-verdicts",
+        "llm.requests", "llm.alerts", "llm.requests.dlq", "llm.verdicts", "sg-link-profiles", "sg-link-verdicts",
         "sg-cluster-state-changelog", "sg-account-state-changelog", "sg-__assignor-__leader",
     ]
     assert {t.replication_factor for t in specs.values()} == {3}
-    assert specs[verdicts_topic(s)].partitions == specs[leader_topic(s)].partitions == 1
+    assert specs[link_verdicts_topic(s)].partitions == specs[leader_topic(s)].partitions == 1
     assert specs["llm.requests"].partitions == specs[changelog_topic(s)].partitions == 6
 
 
@@ -43,6 +43,7 @@ def test_derived_topics_follow_an_existing_input_topic() -> None:
     # the state table and the link profiles are co-partitioned with the input topic as it is
     assert specs[changelog_topic(s)].partitions == specs[profiles_topic(s)].partitions == 12
     assert specs["llm.alerts"].partitions == 6
+    assert specs["llm.verdicts"].partitions == 12  # an account's verdicts go where its events go
 
 
 def test_topic_configs_apply_to_all_and_the_changelog_stays_compacted() -> None:
@@ -51,6 +52,8 @@ def test_topic_configs_apply_to_all_and_the_changelog_stays_compacted() -> None:
         assert spec.configs["min.insync.replicas"] == "2"
         expected = "compact" if spec.name.endswith("-changelog") else "delete"
         assert spec.configs["cleanup.policy"] == expected
+        # the analyst verdicts are kept forever whatever the default: workers rebuild from them
+        assert spec.configs["retention.ms"] == ("-1" if spec.name == s.verdicts_topic else "604800000")
         new = spec.new_topic()
         assert (new.name, new.num_partitions, new.replication_factor) == (spec.name, spec.partitions, 1)
         assert new.topic_configs == spec.configs
