@@ -342,6 +342,7 @@ def unique_names(prefix: str) -> dict[str, str]:
         "STREAM_GUARD_INPUT_TOPIC": f"{tag}.requests",
         "STREAM_GUARD_ALERTS_TOPIC": f"{tag}.alerts",
         "STREAM_GUARD_DLQ_TOPIC": f"{tag}.requests.dlq",
+        "STREAM_GUARD_VERDICTS_TOPIC": f"{tag}.verdicts",
     }
 
 

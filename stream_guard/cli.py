@@ -61,6 +61,7 @@ BAD_LINES_SHOWN = 20
 def cmd_replay(args: argparse.Namespace) -> int:
     import orjson
 
+    from stream_guard.core.verdicts import VerdictError
     from stream_guard.replay import REORDER_EVENTS, BadLine, ReplayError, ReplayReport, open_events, replay
     from stream_guard.subprocesses import ChildFailed, peak_rss_bytes
 
@@ -94,13 +95,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
                       f"{r.bad_lines:,} bad, {r.alert_count:,} alerts, {r.seconds:.0f} s", file=sys.stderr, flush=True)
 
             jobs = args.jobs or (3 if (os.cpu_count() or 1) >= 2 else 1)
+            book = None
+            if args.verdicts:
+                from stream_guard.core.verdicts import VerdictBook
+
+                book = VerdictBook.load(args.verdicts, benign_quiet_s=settings.verdict_benign_quiet_s)
+                if settings.supervised_labels_file:  # both: the labels file's verdicts too
+                    book.extend(VerdictBook.of(settings))
+                print(f"replay: {len(book):,} verdicts from {args.verdicts}", file=sys.stderr)
             report = replay(
-                events, settings, flush=not args.no_flush, partitions=args.partitions, on_alert=on_alert,
+                events, settings, flush=not args.no_flush, verdicts=book, partitions=args.partitions, on_alert=on_alert,
                 keep_alerts=False, on_bad_line=on_bad_line, progress=progress,
                 progress_every_s=args.progress_every, reorder_window_s=args.reorder_window,
                 reorder_events=args.reorder_events or REORDER_EVENTS, linking_process=jobs >= 2,
                 input_process=jobs >= 3,
             )
+    except VerdictError as exc:
+        print(f"stream-guard replay: --verdicts {args.verdicts}: {exc}", file=sys.stderr)
+        return 2
     except ReplayError as exc:
         print(f"stream-guard replay: error: {exc}", file=sys.stderr)
         return 2
@@ -121,6 +133,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         f"{dict(report.severities)} -> {args.out}",
         file=sys.stderr,
     )
+    if args.verdicts:
+        print(f"replay: {report.silenced:,} findings silenced (evaluations at an alert's level on accounts an "
+              "allow or benign verdict covered)",
+              file=sys.stderr)
     if report.late:
         print(
             f"replay: {report.late:,} events came later than the reorder buffer could wait "
@@ -173,6 +189,60 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _label_time(text: str, *, after: float | None = None) -> float:
+    """RFC 3339 or epoch seconds, or (with ``after``) a duration such as 90m, 12h or 30d."""
+    from stream_guard.contracts import parse_ts
+
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    if after is not None and text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
+        return after + float(text[:-1]) * units[text[-1]]
+    try:
+        return parse_ts(float(text) if text.replace(".", "", 1).isdigit() else text)
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (RFC 3339, epoch seconds, or a duration like 12h)") from None
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    import asyncio
+    import time
+
+    import orjson
+
+    from stream_guard.core.verdicts import VerdictError
+    from stream_guard.stream.label import describe, list_verdicts, new_verdict, publish
+
+    settings = _settings(args)
+    now = time.time()
+    try:
+        if args.action == "list":
+            listing = asyncio.run(list_verdicts(settings, timeout_s=args.timeout))
+            shown = sorted(listing.verdicts, key=lambda v: (v.at, v.verdict_id)) if args.all else \
+                listing.in_force(now)
+            subject = args.account or args.cluster
+            for v in shown:
+                if subject is None or v.subject == subject:
+                    print(orjson.dumps(v.to_json()).decode() if args.json else describe(v))
+            print(f"({len(listing.verdicts)} verdicts on {settings.verdicts_topic}, {listing.bad} bad messages; "
+                  f"{'all' if args.all else 'in force now'})", file=sys.stderr)
+            return 0
+        if not (args.account or args.cluster) or not args.verdict or not args.reason:
+            print("stream-guard label add: needs --account or --cluster, --verdict and --reason", file=sys.stderr)
+            return 2
+        at = _label_time(args.at) if args.at else now
+        expires = _label_time(args.expires, after=at) if args.expires else None
+        v = new_verdict(args.account or args.cluster, "account" if args.account else "cluster", args.verdict,
+                        reason=args.reason, analyst=args.analyst, at=at, expires_at=expires)
+        asyncio.run(publish(settings, [v], timeout_s=args.timeout))
+    except (ValueError, VerdictError) as exc:
+        print(f"stream-guard label: {exc}", file=sys.stderr)
+        return 2
+    except (TimeoutError, OSError, RuntimeError) as exc:  # the broker: unreachable, refused, slow
+        print(f"stream-guard label: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"published {v.verdict_id}: {describe(v)}")
+    return 0
+
+
 def cmd_topics(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -201,6 +271,39 @@ def cmd_topics(args: argparse.Namespace) -> int:
           f"the changelog is compacted)")
     if any(not t.exists for t in states):
         return 1 if args.action == "create" else 3
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import time
+
+    from stream_guard.report import ReportError, ReportRequest, Subject, write_report
+
+    if args.all and not args.out_dir:
+        print("stream-guard report: error: --all writes one page per subject: give --out-dir DIR", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    subject = None
+    if not args.all:
+        subject = Subject(args.account, "account") if args.account is not None else Subject(args.cluster, "cluster")
+    request = ReportRequest(
+        alerts=Path(args.alerts), subject=subject, now=time.time(),
+        events=Path(args.events) if args.events else None, verdicts=Path(args.verdicts) if args.verdicts else None,
+        out=Path(args.out) if args.out else None, out_dir=Path(args.out_dir) if args.out_dir else None,
+        url_base=settings.report_url_base if args.url_base is None else args.url_base,
+        link_kinds=frozenset(settings.link_weights), hash_key=settings.link_hash_key.encode(),
+    )
+    try:
+        result = write_report(request)
+    except ReportError as exc:
+        print(f"stream-guard report: error: {exc}", file=sys.stderr)
+        return 2
+    for note in result.notes:
+        print(f"stream-guard report: {note}", file=sys.stderr)
+    if len(result.pages) > 5:
+        print(f"wrote {len(result.pages) - 1:,} case pages to {result.pages[-1].path.parent}")
+    for page in result.pages if len(result.pages) <= 5 else result.pages[-1:]:
+        print(f"wrote {page.path}" + (f" (served as {page.url})" if page.url else ""))
     return 0
 
 
@@ -249,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("events", help="events file (.jsonl or .jsonl.gz)")
     p.add_argument("--out", default="-", help="alerts output file, JSON Lines ('-' = stdout, the default)")
+    p.add_argument(
+        "--verdicts",
+        metavar="FILE",
+        help="analyst verdicts to apply, JSON Lines (the verdict contract, as `stream-guard label` publishes "
+        "them): each applies from its event time `at`, as a live worker applies it, so the replay gives "
+        "the alerts the worker gave (see docs/feedback.md)",
+    )
     p.add_argument(
         "--no-flush",
         action="store_true",
@@ -345,6 +455,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser(
+        "label",
+        help="give an analyst verdict on an account or a cluster (or list the verdicts)",
+        description="`add`: publish a verdict to the verdicts topic (STREAM_GUARD_VERDICTS_TOPIC), keyed "
+        "by its subject, after checking it against the verdict contract. `malicious`: a confirmed "
+        "campaign (trains the supervised model; accounts that later join a cluster judged malicious "
+        "are alerted at once). `benign`: a false positive (no alerts for STREAM_GUARD_VERDICT_BENIGN_QUIET_S "
+        "or until --expires; its evaluations become clean data). `allow`: allow-listed until --expires "
+        "(required): tracked, still linked, no alerts. Workers apply a verdict within seconds, from its "
+        "event time (--at, default now). `list`: the verdict in force on each subject now (--all: every "
+        "verdict ever given). Uses the Kafka security settings (SASL/TLS). See docs/feedback.md.",
+        epilog=EPILOG,
+    )
+    p.add_argument("action", choices=("add", "list"), help="publish a verdict, or list them")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--account", metavar="ID", help="the account the verdict is on")
+    who.add_argument("--cluster", metavar="ID", help="the cluster (a cluster alert's subject) the verdict is on")
+    p.add_argument("--verdict", choices=("malicious", "benign", "allow"), help="the verdict (add)")
+    p.add_argument("--reason", help="why, for the audit log (add; never paste prompt text)")
+    p.add_argument("--analyst", default=os.environ.get("USER") or "unknown",
+                   help="who gives it (add; default $USER)")
+    p.add_argument("--expires", metavar="TIME",
+                   help="when an allow (required) or a benign verdict ends: RFC 3339, epoch seconds, or a "
+                   "duration after --at such as 12h or 30d")
+    p.add_argument("--at", metavar="TIME", help="event time the verdict applies from (RFC 3339 or epoch "
+                   "seconds; default now)")
+    p.add_argument("--all", action="store_true", help="list every verdict, not only those in force now")
+    p.add_argument("--json", action="store_true",
+                   help="list as JSON Lines in the verdict contract's form (`list --all --json > FILE` is the "
+                   "file `replay --verdicts FILE` takes)")
+    _add_kafka_options(p)
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the broker (default 30)")
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser(
         "topics",
         help="create (or list) every Kafka topic a deployment needs",
         description="`create`: create every topic the worker needs that is missing (input, alerts, "
@@ -359,6 +503,38 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kafka_options(p)
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the broker (default 60)")
     p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser(
+        "report",
+        help="render the case view of an account or a cluster (static HTML) from the alerts",
+        description="Render a static, self-contained HTML page (no script, fetches nothing) of one "
+        "account's or cluster's case from an alerts file (JSON Lines: `replay --out`, or a dump of the "
+        "alerts topic): its alerts with every reason and weight, escalation episodes, members and "
+        "the clusters it was listed in, the attribute kinds linking a cluster, a timeline of alerts "
+        "by severity, and with --events the requests per hour and the linking attribute values "
+        "(pseudonymised like the alerts; never prompt text), with --verdicts the analysts' verdicts. "
+        "Lines that are not valid are skipped, counted on the page. Exits 2 if the subject has no "
+        "alert. --all --out-dir DIR writes every subject's page and DIR/index.html, to be served "
+        "under STREAM_GUARD_REPORT_URL_BASE (the Grafana dashboard links there).",
+        epilog=EPILOG,
+    )
+    p.add_argument("--alerts", required=True, metavar="FILE", help="alerts file, JSON Lines (.gz allowed)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--account", metavar="ID", help="the case of this account")
+    which.add_argument("--cluster", metavar="ID", help="the case of this cluster (a cluster alert's subject)")
+    which.add_argument("--all", action="store_true", help="every subject with alerts (needs --out-dir; "
+                       "also writes index.html)")
+    p.add_argument("--events", metavar="FILE", help="request events, JSON Lines (.gz allowed): activity "
+                   "per hour and attribute values of the case's accounts (one pass over the file)")
+    p.add_argument("--verdicts", metavar="FILE", help="analyst verdicts, JSON Lines: those on the subject "
+                   "(and on a cluster's members)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="FILE.html", help="write the page here (default: ./<subject>.html)")
+    where.add_argument("--out-dir", dest="out_dir", metavar="DIR", help="write <subject>.html into DIR "
+                       "(a file-system-safe name: ids with / or .. get a sanitised name with a hash)")
+    p.add_argument("--url-base", dest="url_base", metavar="URL", help="where the pages are served, for "
+                   "their links and the URLs printed (default STREAM_GUARD_REPORT_URL_BASE; '' = relative)")
+    p.set_defaults(func=cmd_report)
 
     try:
         from stream_guard.loadgen.commands import register

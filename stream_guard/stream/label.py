@@ -25,9 +25,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream_guard.contracts import DeadLetter
 from stream_guard.core.alerts import rfc3339
+from stream_guard.core.partitioning import partition_for
 from stream_guard.core.verdicts import AnalystVerdict, decode_verdict, verdict_from_json
 from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security
+from stream_guard.stream.topics import describe_topics
 
 __all__ = ["VerdictListing", "describe", "list_verdicts", "new_verdict", "publish"]
 
@@ -83,15 +85,13 @@ async def list_verdicts(settings: Settings, *, timeout_s: float = 30.0) -> Verdi
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 **aiokafka_security(settings))
     out = VerdictListing()
+    states = await describe_topics(settings, timeout_s=timeout_s)
+    count = next((t.partitions for t in states if t.spec.name == settings.verdicts_topic), 0)
+    if not count:  # no verdicts topic yet: no verdict was ever given
+        return out
+    tps = [TopicPartition(settings.verdicts_topic, p) for p in range(count)]
     try:
         await asyncio.wait_for(consumer.start(), timeout_s)
-        parts = consumer.partitions_for_topic(settings.verdicts_topic)
-        if not parts:
-            await asyncio.wait_for(consumer.topics(), timeout_s)  # fetch metadata once more
-            parts = consumer.partitions_for_topic(settings.verdicts_topic) or set()
-        tps = [TopicPartition(settings.verdicts_topic, p) for p in sorted(parts)]
-        if not tps:
-            return out
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await asyncio.wait_for(consumer.end_offsets(tps), timeout_s)
@@ -106,7 +106,9 @@ async def list_verdicts(settings: Settings, *, timeout_s: float = 30.0) -> Verdi
                     if rec.offset >= ends[tp]:
                         continue
                     v = decode_verdict(rec.value)
-                    if isinstance(v, DeadLetter):
+                    # (as the worker: an account verdict off its account's partition is a dead letter)
+                    if isinstance(v, DeadLetter) or (
+                            v.subject_kind == "account" and partition_for(v.subject, count) != tp.partition):
                         out.bad += 1
                     else:
                         out.verdicts.append(v)

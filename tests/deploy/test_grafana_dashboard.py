@@ -144,3 +144,46 @@ def test_the_panels_an_operator_needs_exist() -> None:
 @pytest.mark.parametrize("title", [p["title"] for p in PANELS])
 def test_panel_is_documented(title: str) -> None:
     assert f"**{title}**" in MONITORING_DOC.read_text(), f"panel {title!r} is not explained in docs/monitoring.md"
+
+
+# --- links from the alert panels to the case view (stream-guard report) ---------------------
+REPORT_VARIABLE = "report_url_base"
+INDEX_URL = "${report_url_base:raw}/index.html"  # :raw: Grafana would percent-encode the base's "://"
+
+
+def _alert_panels() -> list[dict]:
+    return [p for p in PANELS if any("stream_guard_alerts_total" in t["expr"] for t in p["targets"])]
+
+
+def test_the_case_view_url_base_is_an_empty_textbox_named_like_the_setting() -> None:
+    from stream_guard.settings import Settings
+
+    (var,) = [v for v in DASHBOARD["templating"]["list"] if v["name"] == REPORT_VARIABLE]
+    assert var["type"] == "textbox" and var["query"] == "" and var["current"]["value"] == ""
+    assert var["hide"] == 0, "visible, so an operator can set it"
+    assert "STREAM_GUARD_REPORT_URL_BASE" in var["description"]
+    assert Settings().report_url_base == "", "the setting the variable mirrors"
+
+
+def test_every_alert_panel_links_to_the_case_view_index() -> None:
+    panels = _alert_panels()
+    assert len(panels) >= 4
+    for panel in panels:
+        assert [link["url"] for link in panel.get("links", [])] == [INDEX_URL], panel["title"]
+        assert all(link["targetBlank"] for link in panel["links"]), panel["title"]
+
+
+def test_severity_panels_link_each_series_to_its_section_of_the_index() -> None:
+    """A series' data link opens the index at the section of its severity: the anchors are
+    the ones the index page has."""
+    from stream_guard.core.vocabulary import SEVERITIES
+    from stream_guard.report.render import render_index
+
+    index_page = render_index([], generated_at=0.0)
+    by_severity = [p for p in _alert_panels() if any("by (severity)" in t["expr"] for t in p["targets"])]
+    assert {p["title"] for p in by_severity} >= {"Alerts by severity", "Cluster alerts by severity"}
+    for panel in by_severity:
+        (link,) = panel["fieldConfig"]["defaults"]["links"]
+        assert link["url"] == INDEX_URL + "#severity-${__field.labels.severity}", panel["title"]
+    for severity in SEVERITIES:
+        assert f'id="severity-{severity}"' in index_page

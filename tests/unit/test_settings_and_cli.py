@@ -30,7 +30,7 @@ def test_broker_forms() -> None:
     assert s.broker_url == "kafka://h1:1;h2:2" and s.bootstrap_servers == "h1:1,h2:2"
 
 
-@pytest.mark.parametrize("command", ["worker", "replay", "demo", "settings"])
+@pytest.mark.parametrize("command", ["worker", "replay", "demo", "settings", "label", "report"])
 def test_each_command_explains_its_options(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])
@@ -71,3 +71,22 @@ def test_evidence_weights_are_read_in_term_order() -> None:
     s = Settings.from_env({"STREAM_GUARD_CLUSTER_EVIDENCE_WEIGHTS": weights})
     assert s.cluster_evidence == (0.4, 0.3, 0.2, 0.1)
     assert Settings().link_evidence == (0.35, 0.25, 0.2, 0.2)
+
+
+def test_label_refuses_an_incomplete_or_invalid_verdict_before_any_broker(capsys: pytest.CaptureFixture[str]) -> None:
+    """No broker runs here: each of these must fail on the verdict itself (exit 2)."""
+    assert main(["label", "add", "--account", "a", "--verdict", "benign"]) == 2  # no --reason
+    assert "needs --account or --cluster, --verdict and --reason" in capsys.readouterr().err
+    assert main(["label", "add", "--account", "a", "--verdict", "allow", "--reason", "r"]) == 2
+    assert '"expires_at" is a required property' in capsys.readouterr().err
+    assert main(["label", "add", "--account", "a", "--verdict", "benign", "--reason", "r", "--at", "yesterday"]) == 2
+    assert "not a time" in capsys.readouterr().err
+
+
+def test_label_times_take_rfc3339_epoch_or_a_duration() -> None:
+    from stream_guard.cli import _label_time
+
+    assert _label_time("2026-03-01T00:00:00Z") == _label_time("1772323200") == 1772323200.0
+    assert _label_time("12h", after=100.0) == 100.0 + 12 * 3600 and _label_time("1.5d", after=0.0) == 129600.0
+    with pytest.raises(ValueError, match="not a time"):
+        _label_time("12h")  # a duration needs a start
