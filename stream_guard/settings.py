@@ -391,6 +391,11 @@ class Settings:
         0.9, "Probability of extraction from which the supervised model reports (low; medium from halfway to 1)."
     )
     supervised_learning_rate: float = _knob(0.05, "SGD learning rate of the supervised model.")
+    supervised_clean_weight: float = _knob(
+        0.0,
+        "Weight of a clean evaluation (nothing fired, on the account's learning turn, no verdict) as a "
+        "negative example of the supervised model; 0: it learns from verdicts only.",
+    )
     evidence_weights_file: str = _knob(
         "",
         "JSON file of the graded-evidence weights and severity thresholds (written by "

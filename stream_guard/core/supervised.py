@@ -67,6 +67,7 @@ class SupervisedEvaluator:
         self.labels = labels
         self.model = linear_model.LogisticRegression(optimizer=optim.SGD(settings.supervised_learning_rate))
         self.examples = {True: 0, False: 0}
+        self.clean = 0  # clean evaluations learned as negatives (supervised_clean_weight)
 
     def evaluate(self, case: Case) -> Verdict | None:
         """Learn the case if its account has a verdict by now; then judge it."""
@@ -86,7 +87,12 @@ class SupervisedEvaluator:
             f"{self.examples[False]} benign labelled evaluations")])
 
     def learn(self, case: Case) -> None:
-        """Nothing: the model learns from labels only (in :meth:`evaluate`)."""
+        """An evaluation where nothing fired, on the account's learning turn: a negative
+        example with weight ``supervised_clean_weight`` (0: the model learns from labels only)."""
+        w = self.s.supervised_clean_weight
+        if w > 0 and self.labels.label_at(case.account, case.at) is None:
+            self.model.learn_one(dict(zip(_NAMES, term_values(case.features), strict=True)), False, w=w)
+            self.clean += 1
 
     # --- checkpoints (scoring.Checkpointed) ------------------------------------------------------
     def learned_count(self) -> int:

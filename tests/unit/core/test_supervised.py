@@ -88,6 +88,16 @@ def test_without_labels_or_before_enough_of_each_it_never_reports() -> None:
     assert ev.evaluate(Case(LONG, {}, "p", "x", T0 + 200)) is None  # no benign example learned yet
 
 
+def test_with_a_clean_weight_quiet_unlabelled_evaluations_are_negatives() -> None:
+    """supervised_clean_weight > 0: an evaluation where nothing fired on an account without a
+    verdict teaches "not extraction" (an account with a verdict is learned from the verdict only)."""
+    ev = SupervisedEvaluator(Settings(supervised_clean_weight=1.0, supervised_learning_rate=0.5), book())
+    ev.learn(Case(LONG, {}, "p", "other", T0))
+    ev.learn(Case(LONG, {}, "p", "bad", T0 + 1))  # labelled: not a clean negative
+    assert ev.clean == 1 and ev.model.predict_proba_one(
+        dict(zip([t.name for t in TERMS], term_values(LONG), strict=True)))[True] < 0.5
+
+
 def test_it_learns_from_labels_only_not_from_what_nothing_fired_on() -> None:
     ev = SupervisedEvaluator(Settings(), book())
     before = dict(ev.model.weights)
