@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 from stream_guard.core.partitioning import partition_for
-from traffic import START, benign_events, extractor_events, to_messages
+from traffic import START, benign_events, extractor_events, hydra_events, to_messages
 
 from harness_common import (
     WorkerProcess,
@@ -131,3 +131,55 @@ def test_verdicts_apply_within_seconds_are_replayable_and_survive_a_restart(
     assert metric(m, "stream_guard_verdicts_total", outcome="dead_lettered") == 0
     assert metric(m, "stream_guard_verdicts_total", outcome="applied") == 0
     assert len(consume_all(kafka_bootstrap, names["STREAM_GUARD_DLQ_TOPIC"], idle_s=2)) == 3
+
+
+def _phase(n: int, start: float, span_s: float, tag: str, seed: int) -> list[dict[str, Any]]:
+    events = hydra_events(n, start, span_s, every_s=600.0, seed=seed)
+    for i, e in enumerate(events):
+        e["event_id"] = f"{tag}-{i}"
+    return events
+
+
+def test_a_cluster_verdict_reaches_the_members_and_a_replacement_is_escalated(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A hydra is alerted as a cluster; an analyst confirms the cluster; the cluster stage gives
+    every member the verdict (published on the verdicts topic with `via`) and, when new accounts
+    join the cluster later, alerts them at once (detector `cluster_verdict`)."""
+    names = unique_names("clusterverdict")
+    create_topics(kafka_bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
+    env = {**names, **TEST_ENV}
+    cli_env = clean_env({"STREAM_GUARD_BROKER": kafka_bootstrap, **env})
+    input_topic, alerts_topic = names["STREAM_GUARD_INPUT_TOPIC"], names["STREAM_GUARD_ALERTS_TOPIC"]
+
+    def alerts() -> list[dict[str, Any]]:
+        return [orjson.loads(r.value) for r in consume_all(kafka_bootstrap, alerts_topic, idle_s=2)]
+
+    worker = WorkerProcess(kafka_bootstrap, env, tmp_path / "data", tmp_path / "worker.log").start()
+    try:
+        produce(kafka_bootstrap, input_topic, to_messages(_phase(30, START, 4 * 3600, "p1", 11), batch=10))
+        first = wait_for(lambda: [a for a in alerts() if a["detectors"] == ["cluster"]], timeout=120,
+                         what="a cluster alert")
+        cluster = first[0]["subject"]
+        out = _cli(cli_env, "label", "add", "--cluster", cluster, "--verdict", "malicious",
+                   "--at", str(START + 4 * 3600), "--reason", "confirmed: shared cards", "--analyst", "test")
+        assert out.returncode == 0, out.stderr.decode()
+        produce(kafka_bootstrap, input_topic, to_messages(_phase(30, START + 4 * 3600, 3600, "p2", 12), batch=10))
+
+        def member_verdicts() -> list[dict[str, Any]]:
+            listed = _cli(cli_env, "label", "list", "--all", "--json")
+            got = [orjson.loads(line) for line in listed.stdout.splitlines()]
+            return [v for v in got if v.get("via") == cluster] if len(got) > 30 else []
+
+        given = wait_for(member_verdicts, timeout=120, interval=2.0, what="the members given the verdict")
+        # three replacement accounts join (same proxies, client and wrapper) with the others
+        produce(kafka_bootstrap, input_topic, to_messages(_phase(33, START + 5 * 3600, 3600, "p3", 13), batch=10))
+        joined = wait_for(lambda: [a for a in alerts() if a["detectors"] == ["cluster_verdict"]], timeout=120,
+                          interval=2.0, what="the replacements alerted")
+        samples = worker.metrics()
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+    assert {v["subject"] for v in given} >= {f"acct-hydra-{i:03d}" for i in range(30)}
+    assert all(v["verdict"] == "malicious" and v["subject_kind"] == "account" for v in given)
+    assert {a["subject"] for a in joined} <= {"acct-hydra-030", "acct-hydra-031", "acct-hydra-032"} and joined
+    assert all(a["severity"] == "high" and a["evidence"]["cluster_id"] == cluster for a in joined)
+    assert metric(samples, "stream_guard_verdicts_total", outcome="applied") >= 31  # the cluster's and the members'
