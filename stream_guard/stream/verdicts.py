@@ -29,6 +29,7 @@ worker holds every verdict of its partitions whatever happened before.
 from __future__ import annotations
 
 import logging
+import time
 from typing import NamedTuple
 
 import orjson
@@ -75,6 +76,8 @@ class VerdictIntake:
         self.last_offset: dict[int, int] = {}
         self.held: set[int] = set()  # verdicts partitions assigned and re-read (or being re-read)
         self.resume_at: dict[int, int] = {}  # partitions still to re-read, from offset 0
+        self._logged_at = float("-inf")  # when a dead letter was last logged
+        self._unlogged = 0
 
     def take_over(self, assigned: set[int]) -> list[int]:
         """The verdicts partitions assigned now: those new to this worker are to be re-read
@@ -108,7 +111,7 @@ class VerdictIntake:
                 return VerdictOutcome()
             # (not in stream_guard_dead_letters_total: that one counts input events)
             self.m.verdicts.labels("dead_lettered").inc()
-            log.warning("verdict dead-lettered (partition %d offset %d): %s", partition, offset, v.detail[:200])
+            self._log_dead_letter(partition, offset, v)
             return VerdictOutcome(dead_letter=v)
         new = self.book.add(v)
         self.m.verdicts_held.set(len(self.book))
@@ -120,6 +123,17 @@ class VerdictIntake:
                      f", from cluster {v.via}" if v.via else "", _effect(v, self.book))
         forward = None if v.via else orjson.dumps({"analyst": v.to_json()})
         return VerdictOutcome(forward=forward)
+
+
+    def _log_dead_letter(self, partition: int, offset: int, dl: DeadLetter) -> None:
+        """One warning per 10 s at most (a flood of bad verdicts must not flood the log); its
+        reason only, not its detail, which may quote whatever the producer sent."""
+        now = time.monotonic()
+        self._unlogged += 1
+        if now - self._logged_at >= 10.0:
+            log.warning("verdict dead-lettered (%s, partition %d offset %d); %d bad verdicts since the last report",
+                        dl.reason.value, partition, offset, self._unlogged)
+            self._logged_at, self._unlogged = now, 0
 
 
 def _effect(v: AnalystVerdict, book: VerdictBook) -> str:

@@ -78,3 +78,12 @@ def test_the_cluster_stage_takes_a_forwarded_verdict_and_gives_member_verdicts()
     stage.handle(orjson.dumps({"analyst": verdict("cluster-x", subject_kind="cluster", verdict="malicious")}), 0.0, 0)
     assert isinstance(stage.book, ClusterBook) and stage.book.judged.verdicts.in_force("cluster-x", 200.0, "cluster")
     assert stage.changed and stage.take_given() == []  # given at its next evaluation of the cluster
+
+
+def test_a_flood_of_bad_verdicts_is_one_warning_without_their_content(
+        intake: VerdictIntake, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="stream_guard.stream.verdicts"):
+        for offset in range(500):
+            intake.handle(0, offset, b'{"reason": "secret-looking text"}')
+    assert len(caplog.records) == 1 and "secret-looking" not in caplog.text
+    assert counts(intake.m)["dead_lettered"] == 500
