@@ -380,7 +380,7 @@ class ClusterStage:
             self.last_offset = offset
         analyst = forwarded_verdict(raw)
         if analyst is not None:  # an analyst verdict forwarded by the worker that read it
-            self.changed = self.book.judged.verdicts.add(analyst) or self.changed
+            self.changed = self.book.judged.add(analyst) or self.changed
             return
         try:
             source, through, items = unpack(raw)

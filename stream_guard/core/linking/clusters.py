@@ -228,13 +228,14 @@ class ClusterBook:
             "account_cluster": self.account_cluster,
             "member_gate": self._gates_by_account(),
             **self._meta(),
+            "judged": self.judged.export(),
         }
 
     def _meta(self) -> dict[str, Any]:
         """What every pass holds whole: the cluster gates (one per alerted cluster) and the
         verdicts not applied yet (at most the boundaries not judged yet)."""
         return {"cluster_gate": {c: list(g) for c, g in self.cluster_gate.items()},
-                "pending": [v.to_wire() for v in self._pending], "judged": self.judged.export()}
+                "pending": [v.to_wire() for v in self._pending]}
 
     def checkpoint_data(self, *, changes: bool) -> dict[str, Any]:
         """For a checkpoint pass: with ``changes`` what :meth:`export_changes` gives, else the
@@ -242,6 +243,7 @@ class ClusterBook:
         if changes:
             return self.export_changes()
         self.changed = _Changes()
+        self.judged.take_changed()  # the whole book holds them
         return self.export()
 
     def export_changes(self) -> dict[str, Any]:
@@ -262,6 +264,8 @@ class ClusterBook:
             "member_gate": [[d, a, list(g) if (g := gates.get(d, {}).get(a)) is not None else None]
                             for d, a in sorted(ch.gates)],
             **self._meta(),
+            # the analyst verdicts on clusters, whole, only when they changed (they rarely do)
+            **({"judged": self.judged.export()} if self.judged.take_changed() else {}),
         }
 
     def load(self, data: dict[str, Any]) -> None:

@@ -53,6 +53,18 @@ class JudgedClusters:
         #: cluster verdict id -> {member: event time it was given the verdict}
         self.given: dict[str, dict[str, float]] = {}
         self._queued: list[AnalystVerdict] = []  # member verdicts given since take_given
+        self.changed = False  # verdicts or members given since take_changed (checkpoints)
+
+    def add(self, verdict: AnalystVerdict) -> bool:
+        """Take a verdict forwarded to the cluster stage; whether it was new."""
+        new = self.verdicts.add(verdict)
+        self.changed = self.changed or new
+        return new
+
+    def take_changed(self) -> bool:
+        """Whether anything changed since the last call (then: a checkpoint holds it whole)."""
+        out, self.changed = self.changed, False
+        return out
 
     def apply(self, cluster_id: str, members: list[str], at: float) -> list[Alert]:
         """Give ``members`` of ``cluster_id`` its verdict in force at ``at``; returns the
@@ -65,6 +77,8 @@ class JudgedClusters:
         if given is None:
             given = self.given[v.verdict_id] = {}
         new = [m for m in members if m not in given]
+        if new:
+            self.changed = True
         for m in new:
             given[m] = at
             member = v.for_member(m, at)

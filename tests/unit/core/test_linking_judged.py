@@ -89,3 +89,19 @@ def test_the_judged_clusters_ride_in_the_checkpoint() -> None:
     assert fresh.label_at("a5", T + 900) is True and fresh.in_force(cid, T + 900, "cluster") is not None
     alerts = evaluate(again, T + 1800, [*rows("a", 8), MemberRow("new", 26.0, 0.9, 0.1, 0xFFFFFF)])
     assert [a["subject"] for a in alerts if a["detectors"] == ["cluster_verdict"]] == ["new"]
+
+
+def test_a_checkpoint_of_changes_holds_the_judged_clusters_only_when_they_changed() -> None:
+    verdicts = VerdictBook()
+    book, cid = first_cluster(verdicts)
+    base = orjson.loads(orjson.dumps(book.checkpoint_data(changes=False)))
+    assert "judged" not in book.export_changes()  # nothing judged since the whole pass
+    assert book.judged.add(cluster_verdict(cid, "malicious", T + 60))
+    evaluate(book, T + 900, rows("a", 8))
+    delta = orjson.loads(orjson.dumps(book.export_changes()))
+    assert "judged" in delta and "judged" not in book.export_changes()
+    fresh = VerdictBook()
+    again = ClusterBook(S, clock=lambda: 0.0, verdicts=fresh)
+    again.load(base)
+    again.apply_changes(delta)
+    assert fresh.in_force(cid, T + 900, "cluster") is not None and fresh.label_at("a0", T + 900) is True
