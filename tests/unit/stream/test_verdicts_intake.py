@@ -1,5 +1,5 @@
 """stream_guard.stream.verdicts: the worker's intake of the verdicts topic, without a broker
-(the real-broker path: tests/integration/test_verdicts.py)."""
+(the real-broker path: tests/integration/test_worker_verdicts.py)."""
 
 from __future__ import annotations
 
