@@ -143,7 +143,9 @@ class WorkerApp:
                              self._profiles_message)
         self.catch_ups.stage(VERDICTS, self.link_verdicts.get_topic_name(), lambda: self.clusters.resume_at,
                              self._verdicts_message)
-        self.catch_ups.stage(ANALYST, settings.verdicts_topic, lambda: self.intake.resume_at, self._analyst_message)
+        # (retried, not fatal: a worker that starts while the broker goes away must wait, not exit)
+        self.catch_ups.stage(ANALYST, settings.verdicts_topic, lambda: self.intake.resume_at, self._analyst_message,
+                             retry=True)
         self.probe = BrokerProbe(settings)
         self.commits = CommitAdvancer(settings.input_topic, after_s=settings.commit_stall_repair_s)
         self._register()
@@ -278,7 +280,8 @@ class WorkerApp:
         held = self.assigned(self.s.input_topic)
         runtime.drop(set(runtime.detectors) - held)
         for p in self.intake.take_over(self.assigned(self.s.verdicts_topic)):
-            catch_ups.restored(ANALYST, p)  # re-read from offset 0 before its next message
+            catch_ups.restored(ANALYST, p)  # re-read from offset 0 now (evaluation waits for it)
+            catch_ups.start_now(ANALYST, p)
         groups = by_partition(self.table.data.items())
         stale: list[tuple[int, bytes, bytes | None]] = []  # records to delete, of the state table
         stale_clusters: list[tuple[int, bytes, bytes | None]] = []

@@ -89,6 +89,7 @@ class _Stage(NamedTuple):
     topic: str
     resume_at: Callable[[], dict[int, int]]  # the stage's partitions still to re-read, from where
     handle: Handler
+    retry: bool  # a failed re-read is tried again (idle_s later) instead of failing the worker
 
 
 class CatchUps:
@@ -109,9 +110,12 @@ class CatchUps:
         self._running: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._restored_at: dict[tuple[str, int], float] = {}
 
-    def stage(self, name: str, topic: str, resume_at: Callable[[], dict[int, int]], handle: Handler) -> None:
-        """Register a stage: its topic, its partitions to re-read and the handler of a message."""
-        self._stages[name] = _Stage(topic, resume_at, handle)
+    def stage(self, name: str, topic: str, resume_at: Callable[[], dict[int, int]], handle: Handler, *,
+              retry: bool = False) -> None:
+        """Register a stage: its topic, its partitions to re-read and the handler of a message.
+        With ``retry`` a failed re-read is logged and tried again ``idle_s`` later (the stage's
+        messages may be handled meanwhile: its handler must not depend on offset order)."""
+        self._stages[name] = _Stage(topic, resume_at, handle, retry)
 
     def restored(self, name: str, partition: int) -> None:
         """A stage's partition was just restored (its idle clock starts)."""
@@ -126,6 +130,12 @@ class CatchUps:
             task = self._running[key] = asyncio.ensure_future(self._read(name, partition, end))
             task.add_done_callback(lambda _: self._running.pop(key, None))
         await task
+
+    def start_now(self, name: str, partition: int) -> None:
+        """Start the re-read of a stage's partition now, without waiting for a message or for
+        ``idle_s`` (a small stage that holds evaluation back until it is read)."""
+        if (name, partition) not in self._running:
+            asyncio.ensure_future(self.before_message(name, partition, None)).add_done_callback(self._done)
 
     def start_idle(self) -> None:
         """Start the re-read of restored partitions that got no message since their restore."""
@@ -142,16 +152,24 @@ class CatchUps:
 
     async def _read(self, name: str, partition: int, end: int | None) -> None:
         """Handle the messages of a restored partition from its checkpoint's offset to ``end``."""
-        topic, resume_at, handle = self._stages[name]
+        topic, resume_at, handle, retry = self._stages[name]
         start = resume_at().get(partition)
         if start is None:
             return
         started, n = time.monotonic(), 0
         log.info("%s partition %d: re-reading from offset %d to %s", topic, partition, start,
                  "its end" if end is None else end)
-        async for rec in read_range(self.s, topic, partition, start, end):
-            await handle(partition, rec)
-            n += 1
+        try:
+            async for rec in read_range(self.s, topic, partition, start, end):
+                await handle(partition, rec)
+                n += 1
+        except Exception as exc:
+            if not retry:
+                raise
+            self._restored_at[(name, partition)] = time.monotonic()  # start_idle tries again idle_s later
+            log.warning("%s partition %d: re-reading failed (%s); trying again in %.0f s", topic, partition,
+                        type(exc).__name__, self.idle_s)
+            return
         resume_at().pop(partition, None)
         log.info("%s partition %d: re-read %d messages from offset %d in %.1f s", topic, partition, n, start,
                  time.monotonic() - started)

@@ -96,9 +96,10 @@ class VerdictIntake:
     def handle(self, partition: int, offset: int, raw: bytes | None, *, reread: bool = False) -> VerdictOutcome:
         """One message of the verdicts topic; never raises. ``reread``: a message re-read
         after a restore (applied, not counted, not dead-lettered again)."""
-        if offset <= self.last_offset.get(partition, -1):
-            return VerdictOutcome()
-        self.last_offset[partition] = offset
+        if not reread:  # (a re-read may come after later messages: a re-read that failed is retried)
+            if offset <= self.last_offset.get(partition, -1):
+                return VerdictOutcome()
+            self.last_offset[partition] = offset
         v = decode_verdict(raw, max_bytes=65_536)
         if isinstance(v, AnalystVerdict) and v.subject_kind == "account":
             home = partition_for(v.subject, self.partitions)

@@ -183,3 +183,60 @@ def test_a_cluster_verdict_reaches_the_members_and_a_replacement_is_escalated(
     assert {a["subject"] for a in joined} <= {"acct-hydra-030", "acct-hydra-031", "acct-hydra-032"} and joined
     assert all(a["severity"] == "high" and a["evidence"]["cluster_id"] == cluster for a in joined)
     assert metric(samples, "stream_guard_verdicts_total", outcome="applied") >= 31  # the cluster's and the members'
+
+
+def test_after_a_rebalance_the_new_owner_holds_the_verdicts_of_its_partitions(
+        kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Two workers share the partitions: each allow-listed account (one per partition) stays
+    silent whichever worker ends up holding it, and the control extractor is alerted."""
+    names = unique_names("rebalance")
+    create_topics(kafka_bootstrap, [names["STREAM_GUARD_INPUT_TOPIC"]], PARTITIONS)
+    env = {**names, **TEST_ENV}
+    cli_env = clean_env({"STREAM_GUARD_BROKER": kafka_bootstrap, **env})
+    allowed: dict[int, str] = {}
+    i = 0
+    while len(allowed) < PARTITIONS:  # one allow-listed account per partition
+        allowed.setdefault(partition_for(f"acct-allowed-{i}", PARTITIONS), f"acct-allowed-{i}")
+        i += 1
+    first = WorkerProcess(kafka_bootstrap, env, tmp_path / "data1", tmp_path / "worker1.log").start()
+    second = WorkerProcess(kafka_bootstrap, env, tmp_path / "data2", tmp_path / "worker2.log")
+    try:
+        for account in allowed.values():
+            out = _cli(cli_env, "label", "add", "--account", account, "--verdict", "allow", "--at", str(START),
+                       "--expires", "30d", "--reason", "evaluation partner", "--analyst", "test")
+            assert out.returncode == 0, out.stderr.decode()
+        wait_for(lambda: metric(first.metrics(), "stream_guard_verdicts_held") == PARTITIONS, timeout=30,
+                 what="the first worker holds the verdicts")
+        second.start()
+
+        def split() -> bool:
+            a = metric(first.metrics(), "stream_guard_assigned_partitions")
+            b = metric(second.metrics(), "stream_guard_assigned_partitions")
+            return a >= 1 and b >= 1 and a + b == PARTITIONS
+
+        wait_for(split, timeout=120, interval=1.0, what="the partitions split over both workers")
+        # the second worker re-read the verdicts partitions it was given
+        wait_for(lambda: metric(second.metrics(), "stream_guard_verdicts_held")
+                 >= metric(second.metrics(), "stream_guard_assigned_partitions"), timeout=60,
+                 what="the second worker holds the verdicts of its partitions")
+        events = [e for n, account in enumerate([*allowed.values(), OTHER])
+                  for e in extractor_events(account, START, 2 * 3600, every_s=4.0, seed=20 + n)]
+        produce(kafka_bootstrap, names["STREAM_GUARD_INPUT_TOPIC"], to_messages(events, batch=20))
+
+        def processed() -> float:
+            return sum(metric(w.metrics(), "stream_guard_events_total", outcome="processed") for w in (first, second))
+
+        wait_for(lambda: processed() >= len(events), timeout=180, what="events processed by both")
+        def alerts_once_the_control_is_alerted() -> list[dict[str, Any]]:
+            got = [orjson.loads(r.value) for r in consume_all(kafka_bootstrap, names["STREAM_GUARD_ALERTS_TOPIC"],
+                                                              idle_s=3)]
+            return got if any(a["subject"] == OTHER for a in got) else []
+
+        alerts = wait_for(alerts_once_the_control_is_alerted, timeout=120, interval=2.0,
+                          what="the control extractor alerted")
+        silenced = sum(metric(w.metrics(), "stream_guard_findings_silenced_total") for w in (first, second))
+    finally:
+        assert second.stop() == 0, second.log_tail()
+        assert first.stop() == 0, first.log_tail()
+    assert not [a for a in alerts if a["subject"] in allowed.values()], "an allow-listed account was alerted"
+    assert silenced > 0

@@ -63,13 +63,15 @@ def test_a_cluster_verdict_may_sit_in_any_partition(intake: VerdictIntake) -> No
     assert out.dead_letter is None and out.forward is not None
 
 
-def test_a_reread_applies_silently_and_skips_offsets_already_handled(intake: VerdictIntake) -> None:
+def test_a_reread_applies_silently_in_any_order_and_live_redeliveries_are_skipped(intake: VerdictIntake) -> None:
     assert intake.take_over({0, 1}) == [0, 1] and intake.resume_at == {0: 0, 1: 0}
     p = partition_for("acct-1", N)
+    assert intake.handle(p, 5, orjson.dumps(verdict("acct-1", verdict_id="live"))).dead_letter is None
+    assert intake.handle(p, 5, b"{bad").dead_letter is None  # offset 5 again (a redelivery): skipped
+    # a re-read (retried after a failure) may come after live messages: still applied, silently
     intake.handle(p, 0, b"{bad", reread=True)
     intake.handle(p, 1, orjson.dumps(verdict()), reread=True)
-    assert counts(intake.m) == {"applied": 0, "duplicate": 0, "dead_lettered": 0} and len(intake.book) == 1
-    assert intake.handle(p, 1, b"{bad").dead_letter is None  # offset 1 again: handled already
+    assert counts(intake.m) == {"applied": 1, "duplicate": 0, "dead_lettered": 0} and len(intake.book) == 2
     assert intake.take_over({1}) == [] and 0 not in intake.held and intake.book.label_at("acct-1", 200.0) is False
 
 
