@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stream_guard import __version__
+from stream_guard.core.vocabulary import VERDICTS
 from stream_guard.gc_tuning import tune_gc
 from stream_guard.settings import Settings, SettingsError
 
@@ -471,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     who = p.add_mutually_exclusive_group()
     who.add_argument("--account", metavar="ID", help="the account the verdict is on")
     who.add_argument("--cluster", metavar="ID", help="the cluster (a cluster alert's subject) the verdict is on")
-    p.add_argument("--verdict", choices=("malicious", "benign", "allow"), help="the verdict (add)")
+    p.add_argument("--verdict", choices=VERDICTS, help="the verdict (add)")
     p.add_argument("--reason", help="why, for the audit log (add; never paste prompt text)")
     p.add_argument("--analyst", default=os.environ.get("USER") or "unknown",
                    help="who gives it (add; default $USER)")

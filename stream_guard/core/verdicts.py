@@ -41,6 +41,7 @@ import orjson
 
 from stream_guard.contracts import ContractError, DeadLetter, DeadLetterReason, parse_ts, validate_verdict
 from stream_guard.core.alerts import rfc3339
+from stream_guard.core.vocabulary import VERDICTS, VerdictKind
 from stream_guard.settings import Settings
 
 __all__ = [
@@ -56,10 +57,7 @@ __all__ = [
     "verdict_from_label",
 ]
 
-VerdictKind = Literal["malicious", "benign", "allow"]
 SubjectKind = Literal["account", "cluster"]
-#: The verdicts an analyst can give, in the contract's words.
-VERDICTS: tuple[VerdictKind, ...] = ("malicious", "benign", "allow")
 
 
 class VerdictError(ValueError):
@@ -232,16 +230,6 @@ class VerdictBook:
         if v is None or v.verdict == "allow":
             return None
         return v.verdict == "malicious"
-
-    def malicious_clusters(self, at: float) -> dict[str, AnalystVerdict]:
-        """Cluster id -> the malicious verdict in force on it at ``at``."""
-        out = {}
-        for (kind, subject) in self._by_subject:
-            if kind == "cluster":
-                v = self.in_force(subject, at, "cluster")
-                if v is not None and v.verdict == "malicious":
-                    out[subject] = v
-        return out
 
     def __len__(self) -> int:
         return len(self._ids)

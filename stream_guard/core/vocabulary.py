@@ -27,9 +27,11 @@ __all__ = [
     "POPULATION_MODEL",
     "SEVERITIES",
     "SUPERVISED_MODEL",
+    "VERDICTS",
     "VOLUME_RULE",
     "AlertKind",
     "Severity",
+    "VerdictKind",
 ]
 
 #: The alert severities, lowest first (the alert contract's ``severity`` enum).
@@ -64,3 +66,7 @@ CROSS_ACCOUNT_DETECTORS: Final[dict[AlertKind, tuple[str, ...]]] = {
     "account": (CLUSTER_MEMBER, CLUSTER_VERDICT, MIXTURE_RULE, MODEL_PIVOT),
     "cluster": (CLUSTER, CLUSTER_MEMBER),
 }
+
+#: What an analyst's verdict says (the verdict contract's ``verdict`` enum, core/verdicts.py).
+VerdictKind = Literal["malicious", "benign", "allow"]
+VERDICTS: Final[tuple[VerdictKind, ...]] = ("malicious", "benign", "allow")
