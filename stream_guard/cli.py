@@ -217,8 +217,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             listing = asyncio.run(list_verdicts(settings, timeout_s=args.timeout))
-            shown = sorted(listing.verdicts, key=lambda v: (v.at, v.verdict_id)) if args.all else \
-                listing.in_force(now)
+            shown = listing.verdicts if args.all else listing.in_force(now)
             subject = args.account or args.cluster
             for v in shown:
                 if subject is None or v.subject == subject:

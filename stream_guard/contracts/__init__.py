@@ -14,6 +14,7 @@ from stream_guard.contracts.codec import (
     dead_letter_record,
     decode_message,
     encode_alert,
+    parse_time,
     parse_ts,
 )
 from stream_guard.contracts.schemas import (
@@ -34,6 +35,7 @@ __all__ = [
     "decode_message",
     "encode_alert",
     "load_schema",
+    "parse_time",
     "parse_ts",
     "validate_alert",
     "validate_event",

@@ -28,6 +28,7 @@ the producer's request limit goes truncated, with its original size:
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,7 @@ __all__ = [
     "dead_letter_record",
     "decode_message",
     "encode_alert",
+    "parse_time",
     "parse_ts",
 ]
 
@@ -160,6 +162,23 @@ def parse_ts(value: float | int | str) -> float:
     if isinstance(value, str):
         return datetime.fromisoformat(value).timestamp()
     return float(value)
+
+
+def parse_time(value: Any) -> float | None:
+    """Unix seconds from an RFC 3339 string or epoch seconds, ``None`` if ``value`` is
+    neither (a bool, another type, an unparsable string, not finite): :func:`parse_ts` for
+    values that may be anything.
+
+    >>> parse_time("2026-01-01T00:00:00Z"), parse_time(5), parse_time("yesterday"), parse_time(True)
+    (1767225600.0, 5.0, None, None)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        ts = parse_ts(value)
+    except (ValueError, OverflowError):
+        return None
+    return ts if math.isfinite(ts) else None
 
 
 def decode_message(

@@ -19,14 +19,15 @@ What each verdict does (docs/feedback.md):
 The latest verdict on a subject (by ``at``) replaces the earlier ones.
 
 >>> book = VerdictBook(benign_quiet_s=100.0)
->>> book.add(verdict_from_json({"verdict_id": "v1", "subject": "a", "subject_kind": "account",
-...     "verdict": "benign", "at": 1000, "reason": "an evaluation partner", "analyst": "ana"}))
+>>> v = verdict_from_json({"verdict_id": "v1", "subject": "a", "subject_kind": "account",
+...     "verdict": "benign", "at": 1000, "reason": "an evaluation partner", "analyst": "ana"})
+>>> book.add(v)
 True
 >>> book.silenced("a", 999.0), book.silenced("a", 1050.0).verdict, book.silenced("a", 1100.0)
 (None, 'benign', None)
 >>> book.label_at("a", 2000.0), book.label_at("b", 2000.0)   # benign: a negative example
 (False, None)
->>> book.add(book.in_force("a", 2000.0))                     # the same verdict id again: no change
+>>> book.add(v)                                              # the same verdict id again: no change
 False
 """
 
@@ -39,7 +40,7 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 
-from stream_guard.contracts import ContractError, DeadLetter, DeadLetterReason, parse_ts, validate_verdict
+from stream_guard.contracts import ContractError, DeadLetter, DeadLetterReason, parse_time, validate_verdict
 from stream_guard.core.alerts import rfc3339
 from stream_guard.core.vocabulary import VERDICTS, VerdictKind
 from stream_guard.settings import Settings
@@ -162,14 +163,9 @@ def decode_verdict(raw: bytes | None, *, max_bytes: int = 65_536) -> AnalystVerd
 
 
 def _time(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise VerdictError(f"'{name}' must be RFC 3339 or epoch seconds, got {value!r}")
-    try:
-        out = parse_ts(value)
-    except (ValueError, OverflowError):
-        raise VerdictError(f"'{name}' is not RFC 3339: {value!r}") from None
-    if not math.isfinite(out):
-        raise VerdictError(f"'{name}' must be finite, got {value!r}")
+    out = parse_time(value)
+    if out is None:
+        raise VerdictError(f"'{name}' must be RFC 3339 or finite epoch seconds, got {value!r}")
     return out
 
 
@@ -191,16 +187,14 @@ class VerdictBook:
         self.benign_quiet_s = benign_quiet_s
         self._by_subject: dict[tuple[SubjectKind, str], list[tuple[float, str, AnalystVerdict]]] = {}
         self._ids: set[str] = set()
-        self.added = 0  # verdicts added (a change means a checkpoint or a log line is due)
 
-    def add(self, verdict: AnalystVerdict | None) -> bool:
-        """Record ``verdict``; ``False`` if its id is already known (idempotent) or it is None."""
-        if verdict is None or verdict.verdict_id in self._ids:
+    def add(self, verdict: AnalystVerdict) -> bool:
+        """Record ``verdict``; ``False`` if its id is already known (idempotent)."""
+        if verdict.verdict_id in self._ids:
             return False
         self._ids.add(verdict.verdict_id)
         insort(self._by_subject.setdefault((verdict.subject_kind, verdict.subject), []),
                (verdict.at, verdict.verdict_id, verdict))
-        self.added += 1
         return True
 
     def in_force(self, subject: str, at: float, kind: SubjectKind = "account") -> AnalystVerdict | None:
@@ -220,8 +214,12 @@ class VerdictBook:
         v = self.in_force(subject, at, kind)
         if v is None or v.verdict == "malicious":
             return None
-        until = v.expires_at if v.verdict == "allow" or math.isfinite(v.expires_at) else v.at + self.benign_quiet_s
-        return v if at < until else None
+        return v if at < self.quiet_until(v) else None
+
+    def quiet_until(self, v: AnalystVerdict) -> float:
+        """When an ``allow`` or ``benign`` verdict stops silencing its subject: its
+        ``expires_at``, else (a benign one without) ``benign_quiet_s`` after it."""
+        return v.expires_at if v.verdict == "allow" or math.isfinite(v.expires_at) else v.at + self.benign_quiet_s
 
     def label_at(self, account: str, at: float) -> bool | None:
         """The label in force on ``account`` at ``at``: ``True`` malicious, ``False`` benign,

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stream_guard.contracts import parse_time
 from stream_guard.core.linking.attributes import event_values
-from stream_guard.report.load import Skipped, iter_json_lines, timestamp
+from stream_guard.report.load import Skipped, iter_json_lines
 
 __all__ = ["HOUR", "AccountActivity", "Activity", "AttributeValue", "scan_events"]
 
@@ -95,7 +96,7 @@ def scan_events(path: Path, accounts: Collection[str], *, kinds: Collection[str]
             events += 1
             if account not in wanted:
                 continue
-            ts = timestamp(event.get("ts"))
+            ts = parse_time(event.get("ts"))
             if ts is None:
                 skipped.add(line.number, f"event of {account[:64]!r} without a valid ts")
                 continue

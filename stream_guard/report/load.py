@@ -24,9 +24,7 @@ shows the counts. Alerts are checked against the alert contract
 
 from __future__ import annotations
 
-import gzip
 import io
-import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +32,8 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from stream_guard.contracts import ContractError, parse_ts, validate_alert
+from stream_guard.contracts import ContractError, parse_time, validate_alert
+from stream_guard.replay import ReplayError, open_events
 
 __all__ = [
     "MAX_LINE_BYTES",
@@ -49,7 +48,6 @@ __all__ = [
     "iter_json_lines",
     "read_alerts",
     "read_verdicts",
-    "timestamp",
 ]
 
 #: A longer line is skipped unread (an events line holds one event or a small batch).
@@ -153,33 +151,11 @@ class VerdictRecord:
     via: str = ""
 
 
-def timestamp(value: Any) -> float | None:
-    """Unix seconds from an RFC 3339 string or epoch seconds; ``None`` if it is neither.
-
-    >>> timestamp("2026-01-01T00:00:00Z"), timestamp(5), timestamp("yesterday"), timestamp(True)
-    (1767225600.0, 5.0, None, None)
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        ts = parse_ts(value)
-    except (ValueError, OverflowError):
-        return None
-    return ts if math.isfinite(ts) else None
-
-
 def _open(path: Path) -> io.BufferedIOBase:
-    if not path.is_file():
-        raise ReportError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     try:
-        fh: io.BufferedIOBase = path.open("rb")
-        if fh.read(2) == b"\x1f\x8b":
-            fh.close()
-            return gzip.open(path, "rb")
-        fh.seek(0)
-        return fh
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        return open_events(path)  # (gzip by suffix or magic bytes, as replay reads its input)
+    except ReplayError as exc:
+        raise ReportError(str(exc)) from None
 
 
 def iter_json_lines(path: Path, skipped: Skipped) -> Iterator[JsonLine]:
@@ -231,7 +207,7 @@ def _alert(raw: dict[str, Any]) -> AlertRecord | str:
         validate_alert(raw)
     except ContractError as exc:
         return f"not a valid alert ({str(exc)[:160]})"
-    times = [timestamp(raw[k]) for k in ("window_start", "window_end", "raised_at")]
+    times = [parse_time(raw[k]) for k in ("window_start", "window_end", "raised_at")]
     if any(t is None for t in times):
         return "not a valid alert (a time is not RFC 3339)"
     start, end, raised = (float(t or 0.0) for t in times)
@@ -261,11 +237,11 @@ def _verdict(raw: dict[str, Any]) -> VerdictRecord | str:
         return "not a verdict (needs a non-empty subject and verdict)"
     if kind is not None and kind not in ("account", "cluster"):
         return f"not a verdict (subject_kind {str(kind)[:40]!r})"
-    at = timestamp(raw.get("at"))
+    at = parse_time(raw.get("at"))
     if at is None:
         return "not a verdict (no valid `at` time)"
     expires = raw.get("expires_at")
-    expires_at = None if expires in (None, "") else timestamp(expires)
+    expires_at = None if expires in (None, "") else parse_time(expires)
     if expires_at is None and expires not in (None, ""):
         return "not a verdict (invalid `expires_at`)"
     return VerdictRecord(subject, kind, verdict, _text(raw, "reason"), _text(raw, "analyst"), at, expires_at,

@@ -21,15 +21,16 @@ import uuid
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from stream_guard.contracts import DeadLetter
 from stream_guard.core.alerts import rfc3339
-from stream_guard.core.partitioning import partition_for
-from stream_guard.core.verdicts import AnalystVerdict, decode_verdict, verdict_from_json
+from stream_guard.core.verdicts import AnalystVerdict, VerdictBook, verdict_from_json
 from stream_guard.settings import Settings
+from stream_guard.stream.catchup import read_range
 from stream_guard.stream.kafka_config import aiokafka_security
 from stream_guard.stream.topics import describe_topics
+from stream_guard.stream.verdicts import checked_verdict
 
 __all__ = ["VerdictListing", "describe", "list_verdicts", "new_verdict", "publish"]
 
@@ -63,60 +64,36 @@ async def publish(settings: Settings, verdicts: list[AnalystVerdict], *, timeout
 
 @dataclass
 class VerdictListing:
-    """What the verdicts topic holds: every good verdict, and how many messages were bad."""
+    """What the verdicts topic holds: every good verdict (once per id), and how many
+    messages were bad (as the worker judges them: :func:`~stream_guard.stream.verdicts.checked_verdict`)."""
 
-    verdicts: list[AnalystVerdict] = field(default_factory=list)
+    book: VerdictBook = field(default_factory=VerdictBook)
     bad: int = 0
 
+    @property
+    def verdicts(self) -> list[AnalystVerdict]:
+        """Every verdict, oldest first."""
+        return sorted(self.book, key=lambda v: (v.at, v.verdict_id))
+
     def in_force(self, now: float) -> list[AnalystVerdict]:
-        """The verdict in force on each subject at ``now`` (latest ``at`` not after ``now``;
-        expired allows left out), sorted by subject."""
-        latest: dict[tuple[str, str], AnalystVerdict] = {}
-        for v in sorted(self.verdicts, key=lambda v: (v.at, v.verdict_id)):
-            if v.at <= now:
-                latest[(v.subject_kind, v.subject)] = v
-        return [v for _, v in sorted(latest.items())
-                if not (v.verdict == "allow" and v.expires_at <= now)]
+        """The verdict in force on each subject at ``now`` (expired allows left out), by subject."""
+        subjects = sorted({(v.subject_kind, v.subject) for v in self.book})
+        found = (self.book.in_force(subject, now, kind) for kind, subject in subjects)
+        return [v for v in found if v is not None and not (v.verdict == "allow" and v.expires_at <= now)]
 
 
 async def list_verdicts(settings: Settings, *, timeout_s: float = 30.0) -> VerdictListing:
     """Every verdict on the verdicts topic, read from its start to its end now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                **aiokafka_security(settings))
     out = VerdictListing()
     states = await describe_topics(settings, timeout_s=timeout_s)
     count = next((t.partitions for t in states if t.spec.name == settings.verdicts_topic), 0)
-    if not count:  # no verdicts topic yet: no verdict was ever given
-        return out
-    tps = [TopicPartition(settings.verdicts_topic, p) for p in range(count)]
-    try:
-        await asyncio.wait_for(consumer.start(), timeout_s)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await asyncio.wait_for(consumer.end_offsets(tps), timeout_s)
-        deadline = time.monotonic() + timeout_s
-        todo = {tp for tp in tps if ends[tp] > 0}
-        while todo:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {settings.verdicts_topic} timed out")
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=10_000)
-            for tp, records in batch.items():
-                for rec in records:
-                    if rec.offset >= ends[tp]:
-                        continue
-                    v = decode_verdict(rec.value)
-                    # (as the worker: an account verdict off its account's partition is a dead letter)
-                    if isinstance(v, DeadLetter) or (
-                            v.subject_kind == "account" and partition_for(v.subject, count) != tp.partition):
-                        out.bad += 1
-                    else:
-                        out.verdicts.append(v)
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
-    finally:
-        await consumer.stop()
+    for p in range(count):  # (none: no verdicts topic yet, no verdict was ever given)
+        async for rec in read_range(settings, settings.verdicts_topic, p, 0, None, timeout_s=timeout_s):
+            v = checked_verdict(rec.value, p, count)
+            if isinstance(v, DeadLetter):
+                out.bad += 1
+            else:
+                out.book.add(v)
     return out
 
 

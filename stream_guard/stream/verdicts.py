@@ -40,7 +40,7 @@ from stream_guard.core.partitioning import partition_for
 from stream_guard.core.verdicts import AnalystVerdict, VerdictBook, VerdictError, decode_verdict, verdict_from_json
 from stream_guard.metrics import Metrics
 
-__all__ = ["VerdictIntake", "VerdictOutcome", "forwarded_verdict"]
+__all__ = ["VerdictIntake", "VerdictOutcome", "checked_verdict", "forwarded_verdict"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,20 @@ def forwarded_verdict(raw: bytes) -> AnalystVerdict | None:
         return verdict_from_json(orjson.loads(raw)["analyst"])
     except (orjson.JSONDecodeError, KeyError, VerdictError):
         return None
+
+
+def checked_verdict(raw: bytes | None, partition: int, partitions: int) -> AnalystVerdict | DeadLetter:
+    """A message of partition ``partition`` of the verdicts topic (``partitions`` of them) as a
+    verdict, or the dead letter saying why not: a bad one, or an account verdict off the
+    partition its account's events go to (keyed by something else than the account)."""
+    v = decode_verdict(raw, max_bytes=65_536)
+    if isinstance(v, AnalystVerdict) and v.subject_kind == "account":
+        home = partition_for(v.subject, partitions)
+        if home != partition:
+            return DeadLetter(DeadLetterReason.SCHEMA_VIOLATION,
+                              f"an account verdict belongs in partition {home} (key it by its subject), "
+                              f"not {partition}", raw)
+    return v
 
 
 class VerdictIntake:
@@ -100,13 +114,7 @@ class VerdictIntake:
             if offset <= self.last_offset.get(partition, -1):
                 return VerdictOutcome()
             self.last_offset[partition] = offset
-        v = decode_verdict(raw, max_bytes=65_536)
-        if isinstance(v, AnalystVerdict) and v.subject_kind == "account":
-            home = partition_for(v.subject, self.partitions)
-            if home != partition:
-                v = DeadLetter(DeadLetterReason.SCHEMA_VIOLATION,
-                               f"an account verdict belongs in partition {home} (key it by its subject), "
-                               f"not {partition}", raw)
+        v = checked_verdict(raw, partition, self.partitions)
         if isinstance(v, DeadLetter):
             if reread:
                 return VerdictOutcome()
@@ -125,7 +133,6 @@ class VerdictIntake:
         forward = None if v.via else orjson.dumps({"analyst": v.to_json()})
         return VerdictOutcome(forward=forward)
 
-
     def _log_dead_letter(self, partition: int, offset: int, dl: DeadLetter) -> None:
         """One warning per 10 s at most (a flood of bad verdicts must not flood the log); its
         reason only, not its detail, which may quote whatever the producer sent."""
@@ -142,8 +149,7 @@ def _effect(v: AnalystVerdict, book: VerdictBook) -> str:
     if v.verdict == "allow":
         return f"no alerts until {rfc3339(v.expires_at)}; still tracked and linked"
     if v.verdict == "benign":
-        until = v.expires_at if v.expires_at != float("inf") else v.at + book.benign_quiet_s
-        return f"no alerts until {rfc3339(until)}; its evaluations are clean data for the models"
+        return f"no alerts until {rfc3339(book.quiet_until(v))}; its evaluations are clean data for the models"
     if v.subject_kind == "cluster":
         return "its members become positive examples; accounts joining it are escalated"
     return "a positive example for the supervised model"
