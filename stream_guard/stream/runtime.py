@@ -203,7 +203,11 @@ class WorkerRuntime:
             counts[4] += len(result.dead_letters)
             for dl in result.dead_letters:
                 self.m.dead_letters.labels(dl.reason.value).inc()
-        self.last_message_wall[partition] = time.time()
+        if len(msg.events) > failed:
+            # a message with a valid event keeps the partition active (holding the
+            # watermark); one that was all dead letters does not: a stream of garbage must
+            # not stall event time for the partitions that carry real traffic
+            self.last_message_wall[partition] = time.time()
         self.last_offset[partition] = offset
         self.m.processing_latency.observe(time.perf_counter() - started)
         return result
@@ -234,6 +238,12 @@ class WorkerRuntime:
     def watermark(self, now: float) -> float | None:
         """Minimum over active partitions of their latest event time (None before any).
 
+        A partition is active while it had a valid event (or its restore) within the last
+        ``IDLE_PARTITION_S`` seconds of wall time. An active partition that has not yet
+        delivered its first event holds the watermark (``None``): the others' clocks must
+        not finalise boundaries whose events it is about to deliver (at a worker's start
+        Faust hands the partitions their first messages one after another).
+
         When every partition is idle, the watermark moves one evaluation interval plus the
         grace past the newest event: every pending evaluation is finalised, as at the end of
         a replay, without jumping event time ahead (which would expire idle accounts).
@@ -241,14 +251,15 @@ class WorkerRuntime:
         active = [
             det.max_ts
             for p, det in self.detectors.items()
-            if det.max_ts > 0 and now - self.last_message_wall.get(p, 0.0) < IDLE_PARTITION_S
+            if now - self.last_message_wall.get(p, 0.0) < IDLE_PARTITION_S
         ]
         newest = max((d.max_ts for d in self.detectors.values()), default=0.0)
         if newest <= 0:
             return None
         if not active:
             return newest + self.s.eval_interval_s + self.s.idle_grace_s
-        return min(active)
+        lowest = min(active)
+        return lowest if lowest > 0 else None
 
     def tick(self, now: float, *, hold: bool = False) -> list[Alert]:
         """Evaluate quiet accounts up to the watermark; returns the alerts raised. With

@@ -158,6 +158,41 @@ def test_a_restored_partition_holds_event_time_while_its_handled_messages_come_a
     assert again.watermark(now + 60) == 100_000.0 + 60 + 120  # silent for long: idle after all
 
 
+def test_a_restored_partition_without_its_first_event_holds_the_watermark() -> None:
+    """At a worker's start Faust hands the assigned partitions their first messages one
+    after another. Were a partition that has delivered nothing yet left out of the minimum,
+    the others' clocks would run ahead and finalise boundaries whose events it is about to
+    deliver (live and replay then differ)."""
+    rt = WorkerRuntime(Settings(), Metrics())
+    for p in (0, 1):
+        assert rt.restore(p, ()).resume_at is None  # a fresh start: nothing checkpointed
+    rt.handle(0, 0, orjson.dumps(event(1, "a", ts=5000.0)))
+    now = max(rt.last_message_wall.values())
+    assert rt.watermark(now) is None  # partition 1 has not spoken yet
+    assert rt.tick(now) == [] and rt.last_watermark is None
+    rt.handle(1, 0, orjson.dumps(event(2, "b", ts=3000.0)))
+    assert rt.watermark(now) == 3000.0
+    quiet = WorkerRuntime(Settings(), Metrics())
+    for p in (0, 1):
+        quiet.restore(p, ())
+    quiet.handle(0, 0, orjson.dumps(event(1, "a", ts=5000.0)))
+    later = max(quiet.last_message_wall.values()) + 6.0
+    quiet.last_message_wall[0] = later  # partition 0 still busy; partition 1 silent since its restore
+    assert quiet.watermark(later) == 5000.0  # an empty partition holds for a while, not forever
+
+
+def test_a_partition_sending_only_garbage_does_not_hold_the_watermark() -> None:
+    rt = WorkerRuntime(Settings(), Metrics())
+    for p in (0, 1):
+        rt.restore(p, ())
+    rt.last_message_wall[1] -= 60.0  # partition 1 was restored a minute ago
+    for offset in range(3):
+        assert rt.handle(1, 2 * offset, b"{not json").dead_letters
+        assert rt.handle(1, 2 * offset + 1, orjson.dumps(event(offset, "b", ts=1e15))).dead_letters  # far future
+    rt.handle(0, 0, orjson.dumps(event(1, "a", ts=5000.0)))
+    assert rt.watermark(max(rt.last_message_wall.values())) == 5000.0
+
+
 def test_a_panic_in_the_compiled_kernels_is_a_dead_letter_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     # a Rust panic reaches Python as a BaseException, which `except Exception` would miss
     panic = native_panic()
