@@ -14,7 +14,7 @@ scored with ``stream-guard score`` against the ground-truth labels:
                        ``prompt_hash``, no prompt text (a hash-only gateway log).
 ``standard-seed2``     the same knobs with ``--seed 2`` (a seed neither the rules nor the
                        graded evidence were fitted on).
-``designs-heldout``    ``loadgen --scenario designs --seed 12`` with the variants NOT used to
+``designs-heldout``    ``loadgen --scenario designs --seed 13`` with the variants NOT used to
                        fit the graded evidence (see ``HELD_OUT``): human-paced mimicry,
                        an adaptive hydra, an agentic distiller, a hash-only reseller, and
                        benign event cohorts, research groups behind one NAT, heavy users.
@@ -113,11 +113,17 @@ STANDARD = ["--scenario", "standard", "--seed", "1"]
 QUICK_STD = ["--benign-accounts", "300", "--hydra-accounts", "100", "--duration", "1d"]
 
 #: The designs held out of the graded evidence's fit (core/evidence_weights.json was fitted on the
-#: standard seeds 1, 3, 4, a hash-only seed 5 and the designs preset's default variants, seed 11).
-HELD_OUT = ["--scenario", "designs", "--seed", "12", "--mimicry-variant", "casual,grinder",
-            "--adaptive-hydra-variant", "churn,trickle", "--agentic-distiller-variant", "long,swarm",
-            "--hashed-reseller-variant", "thin,heavy", "--event-cohort-variant", "hackathon,launch",
-            "--research-nat-variant", "nightly,sampling", "--heavy-user-variant", "developer,researcher"]
+#: standard seeds 1, 3, 4, a hash-only seed 5, the designs' default variants (seed 11) and the
+#: FITTED_VARIANTS (seed 14); these variants were written after that set and never fitted on).
+HELD_OUT = ["--scenario", "designs", "--seed", "13", "--mimicry-variant", "evening",
+            "--adaptive-hydra-variant", "sprint", "--agentic-distiller-variant", "pair",
+            "--hashed-reseller-variant", "medium", "--event-cohort-variant", "course",
+            "--research-nat-variant", "leaderboard", "--heavy-user-variant", "writer"]
+#: The variants that were held out until 2026-12-07 (seed 12), fitted on since (seed 14).
+FITTED_VARIANTS = ["--mimicry-variant", "casual,grinder", "--adaptive-hydra-variant", "churn,trickle",
+                   "--agentic-distiller-variant", "long,swarm", "--hashed-reseller-variant", "thin,heavy",
+                   "--event-cohort-variant", "hackathon,launch", "--research-nat-variant", "nightly,sampling",
+                   "--heavy-user-variant", "developer,researcher"]
 QUICK_DESIGNS = ["--adaptive-hydra-accounts", "300", "--duration", "1d"]
 
 SCENARIOS = [
@@ -125,8 +131,9 @@ SCENARIOS = [
              "(a seed the graded evidence was fitted on)",
              STANDARD, plot=True, quick=STANDARD + QUICK_STD),
     Scenario("designs-heldout", "campaign designs and benign kinds held out of the fit: mimicry, adaptive "
-             "hydra, agentic distiller, hash-only reseller (other variants than fitted), event cohorts, "
-             "research groups behind one NAT, heavy users; seed 12",
+             "hydra, agentic distiller, hash-only reseller (variants never fitted on: mimicry evening, "
+             "adaptive hydra sprint, agentic pair, hashed reseller medium), event cohorts (course), research "
+             "groups behind one NAT (leaderboard), heavy users (writer); seed 13",
              HELD_OUT, quick=HELD_OUT + QUICK_DESIGNS),
     Scenario("designs-heldout-hashonly", "designs-heldout with --privacy 1.0: prompt_hash only, no prompt text",
              HELD_OUT + ["--privacy", "1.0"], quick=HELD_OUT + QUICK_DESIGNS + ["--privacy", "1.0"]),

