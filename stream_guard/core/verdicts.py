@@ -197,6 +197,21 @@ class VerdictBook:
                (verdict.at, verdict.verdict_id, verdict))
         return True
 
+    def forget(self, verdict_ids: Iterable[str]) -> int:
+        """Drop the verdicts with these ids (those of partitions this worker no longer holds);
+        returns how many were held. Added again later, they count as new."""
+        ids = set(verdict_ids) & self._ids
+        if not ids:
+            return 0
+        self._ids -= ids
+        for key in [k for k, entries in self._by_subject.items() if any(e[1] in ids for e in entries)]:
+            kept = [e for e in self._by_subject[key] if e[1] not in ids]
+            if kept:
+                self._by_subject[key] = kept
+            else:
+                del self._by_subject[key]
+        return len(ids)
+
     def in_force(self, subject: str, at: float, kind: SubjectKind = "account") -> AnalystVerdict | None:
         """The latest verdict on ``subject`` given at or before event time ``at``."""
         entries = self._by_subject.get((kind, subject))

@@ -90,17 +90,20 @@ class VerdictIntake:
         self.last_offset: dict[int, int] = {}
         self.held: set[int] = set()  # verdicts partitions assigned and re-read (or being re-read)
         self.resume_at: dict[int, int] = {}  # partitions still to re-read, from offset 0
+        self.added: dict[int, list[str]] = {}  # ids of the verdicts each partition brought into the book
         self._logged_at = float("-inf")  # when a dead letter was last logged
         self._unlogged = 0
 
     def take_over(self, assigned: set[int]) -> list[int]:
         """The verdicts partitions assigned now: those new to this worker are to be re-read
-        from offset 0 (returned); those gone are forgotten (their verdicts stay in the book:
-        they are few, and a verdict id is applied once)."""
+        from offset 0 (returned); those gone are forgotten, with the verdicts they brought
+        into the book (their accounts' detectors go with them; the new owner re-reads them)."""
         for p in self.held - assigned:
             self.held.discard(p)
             self.resume_at.pop(p, None)
             self.last_offset.pop(p, None)
+            self.book.forget(self.added.pop(p, ()))
+        self.m.verdicts_held.set(len(self.book))
         new = sorted(assigned - self.held)
         for p in new:
             self.held.add(p)
@@ -123,6 +126,8 @@ class VerdictIntake:
             self._log_dead_letter(partition, offset, v)
             return VerdictOutcome(dead_letter=v)
         new = self.book.add(v)
+        if new:
+            self.added.setdefault(partition, []).append(v.verdict_id)
         self.m.verdicts_held.set(len(self.book))
         if not reread:
             self.m.verdicts.labels("applied" if new else "duplicate").inc()

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from stream_guard.core.linking.clusters import ClusterBook
 from stream_guard.core.partitioning import partition_for
-from stream_guard.core.verdicts import VerdictBook
+from stream_guard.core.verdicts import VerdictBook, verdict_from_json
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.linking import ClusterStage
@@ -73,6 +73,23 @@ def test_a_reread_applies_silently_in_any_order_and_live_redeliveries_are_skippe
     intake.handle(p, 1, orjson.dumps(verdict()), reread=True)
     assert counts(intake.m) == {"applied": 1, "duplicate": 0, "dead_lettered": 0} and len(intake.book) == 2
     assert intake.take_over({1}) == [] and 0 not in intake.held and intake.book.label_at("acct-1", 200.0) is False
+
+
+def test_a_revoked_partitions_verdicts_leave_the_book_and_come_back_with_it(intake: VerdictIntake) -> None:
+    held = partition_for("acct-1", N)
+    other = next(a for a in (f"acct-{i}" for i in range(20)) if partition_for(a, N) != held)
+    intake.book.add(verdict_from_json(verdict("acct-file", verdict="malicious")))  # as from a labels file
+    assert intake.take_over({held, partition_for(other, N)})
+    intake.handle(held, 0, orjson.dumps(verdict()), reread=True)
+    intake.handle(partition_for(other, N), 0, orjson.dumps(verdict(other)), reread=True)
+    assert len(intake.book) == 3 and intake.m.verdicts_held._value.get() == 3
+    intake.take_over({partition_for(other, N)})  # `held` goes to another worker
+    assert intake.book.label_at("acct-1", 200.0) is None and intake.book.label_at(other, 200.0) is False
+    assert intake.book.label_at("acct-file", 200.0) is True  # not from a partition: kept
+    assert len(intake.book) == 2 and intake.m.verdicts_held._value.get() == 2
+    assert intake.take_over({held, partition_for(other, N)}) == [held]  # back: re-read from offset 0
+    intake.handle(held, 0, orjson.dumps(verdict()), reread=True)
+    assert intake.book.label_at("acct-1", 200.0) is False and len(intake.book) == 3
 
 
 def test_the_cluster_stage_takes_a_forwarded_verdict_and_gives_member_verdicts() -> None:
