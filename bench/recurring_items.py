@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,34 +69,40 @@ def recurring_share(events: Path, rows_path: Path) -> tuple[np.ndarray, np.ndarr
     return share, basis
 
 
-def rows_with_term(pairs: list[tuple[Path, Path]]) -> cal.Rows:
+ShareFn = Callable[[Path, Path], tuple[np.ndarray, np.ndarray]]
+
+
+def rows_with_term(pairs: list[tuple[Path, Path]], share_of: ShareFn, k: float) -> cal.Rows:
+    """The rows of ``pairs`` with the experiment's term (the last column): ``share * n / (n + k)``."""
     rows = cal.Rows([r for r, _ in pairs])  # computed with the extra term at 0
-    parts = [recurring_share(e, r) for r, e in pairs]
-    rows.phi[:, -1] = np.concatenate([s * n / (n + 10.0) for s, n in parts])
+    parts = [share_of(e, r) for r, e in pairs]
+    rows.phi[:, -1] = np.concatenate([s * n / (n + k) for s, n in parts])
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def experiment(name: str, signal: str, detail: str, share_of: ShareFn, k: float, doc: str,
+               caps: list[float]) -> None:
+    """An *against* term ``name`` added to the evidence, refitted at each cap of its weight
+    (0 first: the fit without it) on ``--train`` rows and scored on ``--heldout`` rows."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     pair = lambda text: tuple(Path(p) for p in text.split("=", 1))  # noqa: E731
     ap.add_argument("--train", type=pair, nargs="+", required=True, metavar="ROWS=EVENTS")
     ap.add_argument("--heldout", type=pair, nargs="+", required=True, metavar="ROWS=EVENTS")
-    ap.add_argument("--cap", type=float, nargs="+", default=[0.75, 2.0], help="caps of the term's weight to try")
+    ap.add_argument("--cap", type=float, nargs="+", default=caps, help="caps of the term's weight to try")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    term = evidence.Term(NAME, "recurring_share_day", "items also asked on the previous day", lambda f: 0.0,
-                         evidence.AGAINST, 0.0)
+    term = evidence.Term(name, signal, detail, lambda f: 0.0, evidence.AGAINST, 0.0)
     evidence.TERMS = (*evidence.TERMS, term)  # an experiment: the packaged evaluator is not changed
     cal.TERMS = evidence.TERMS
-    train, heldout = rows_with_term(args.train), rows_with_term(args.heldout)
+    train, heldout = rows_with_term(args.train, share_of, k), rows_with_term(args.heldout, share_of, k)
     results: list[dict[str, Any]] = []
     for cap in [0.0, *args.cap]:
-        evidence.TERMS = (*evidence.TERMS[:-1], evidence.Term(NAME, term.signal, term.detail, term.of,
+        evidence.TERMS = (*evidence.TERMS[:-1], evidence.Term(name, term.signal, term.detail, term.of,
                                                              evidence.AGAINST, cap))
         cal.TERMS = evidence.TERMS
         w = cal.fit_weights(train, cal.FitParams(), [r for r, _ in args.train])
         fig = cal.figures(heldout, w)
-        entry = {"cap": cap, "weight": w.weights.get(NAME, 0.0), **cal._summary(fig),
+        entry = {"cap": cap, "weight": w.weights.get(name, 0.0), **cal._summary(fig),
                  "research_nat_medium": fig.get("benign:research_nat", {}).get("share", {}).get("medium"),
                  "eval_run_medium": fig.get("benign:eval_run", {}).get("share", {}).get("medium"),
                  "weights": w.weights}
@@ -108,6 +115,11 @@ def main() -> None:
         args.out.write_text(json.dumps({"train": [str(r) for r, _ in args.train],
                                         "heldout": [str(r) for r, _ in args.heldout], "results": results},
                                        indent=2) + "\n")
+
+
+def main() -> None:
+    experiment(NAME, "recurring_share_day", "items also asked on the previous day", recurring_share, 10.0,
+               __doc__ or "", [0.75, 2.0])
 
 
 if __name__ == "__main__":

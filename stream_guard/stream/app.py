@@ -312,6 +312,10 @@ class WorkerApp:
                  sum(len(d.accounts) for d in runtime.detectors.values()), dict(runtime.resume_at) or "nothing")
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
+        # a rebalance starts: not ready until its recovery is done (restore_state). A recovery
+        # that hangs (faust-streaming's changelog recovery hangs, e.g. #155/#597) is then seen
+        # on /readyz and stream_guard_ready instead of a ready worker that consumes nothing
+        self.health.restored = False
         lost = {tp.partition for tp in revoked if tp.topic == self.s.input_topic}
         lost_links = {tp.partition for tp in revoked if tp.topic == self.link_profiles.get_topic_name()}
         if lost or lost_links:

@@ -4,6 +4,7 @@ tests/integration/)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 from stream_guard.metrics import Metrics
@@ -31,3 +32,14 @@ def test_without_cross_account_only_the_ingest_and_verdicts_agents_run() -> None
     assert sorted(worker.app.agents) == ["ingest", "verdicts"]
     assert _timer_targets(worker) == ["checkpoint_timer", "probe_broker", "tick"]
     assert worker.runtime.flow.transport is None
+
+
+def test_a_rebalance_makes_the_worker_not_ready_until_its_recovery_is_done() -> None:
+    s = Settings(cross_account=False)
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    worker.health.restored = True
+    worker.health.broker_ok()
+    worker.health.ticked()
+    assert worker.health.not_ready() is None
+    asyncio.run(worker.on_revoked(worker.app, set()))  # the start of a rebalance, nothing revoked
+    assert worker.health.not_ready() == "partitions not assigned or state not restored yet"
