@@ -126,6 +126,13 @@ class Settings:
     broker_lost_after_s: float = _knob(
         15.0, "/readyz turns 503 when no broker probe has succeeded for this long."
     )
+    restore_timeout_s: float = _knob(
+        1800.0,
+        "/healthz turns 503 (not alive: the supervisor restarts the worker) when the state has "
+        "not been restored for this long since the worker started or a rebalance began: a "
+        "recovery that hangs (a known faust-streaming failure) would otherwise leave a live "
+        "worker that consumes nothing. Longer than the slowest legitimate restore. 0 turns it off.",
+    )
     commit_stall_repair_s: float = _knob(
         60.0,
         "When the consumer group's committed offset of an input partition is still below what "

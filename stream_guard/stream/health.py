@@ -14,6 +14,11 @@ that is not alive exits or is restarted by its supervisor.
 >>> h.clock = lambda: 120.0
 >>> h.not_ready()
 'broker not reachable for 20 s'
+>>> h.restored = False; h.restore_timeout_s = 600.0   # a rebalance begins at 120 s ...
+>>> h.clock = lambda: 720.0; h.ticked(); h.broker_ok()
+>>> h.not_alive()                                      # ... and its recovery never ends
+'state not restored for 600 s (a recovery that hangs?)'
+>>> h.restored = True
 >>> h.fail("KafkaTimeoutError")
 >>> h.not_alive()
 'ingest failed: KafkaTimeoutError'
@@ -33,16 +38,31 @@ class WorkerHealth:
     """Readiness and liveness of one worker, from what its tasks report."""
 
     def __init__(
-        self, *, broker_lost_after_s: float, stall_s: float, clock: Callable[[], float] = time.monotonic
+        self, *, broker_lost_after_s: float, stall_s: float, restore_timeout_s: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.broker_lost_after_s = broker_lost_after_s
         self.stall_s = stall_s
+        self.restore_timeout_s = restore_timeout_s  # 0: no limit
         self.clock = clock
-        self.restored = False
+        self._restored = False
         self.failure: str | None = None
         started = clock()
         self._broker_ok_at = started
         self._ticked_at = started
+        self._unrestored_since = started
+
+    @property
+    def restored(self) -> bool:
+        """Partitions assigned and their state restored (false from a rebalance's start until
+        its recovery is done)."""
+        return self._restored
+
+    @restored.setter
+    def restored(self, value: bool) -> None:
+        if self._restored and not value:
+            self._unrestored_since = self.clock()
+        self._restored = value
 
     @classmethod
     def of(cls, settings: Settings) -> WorkerHealth:
@@ -50,6 +70,7 @@ class WorkerHealth:
         return cls(
             broker_lost_after_s=settings.broker_lost_after_s,
             stall_s=max(30.0, 3 * settings.broker_probe_interval_s),
+            restore_timeout_s=settings.restore_timeout_s,
         )
 
     def broker_ok(self) -> None:
@@ -76,6 +97,9 @@ class WorkerHealth:
         stalled = self.clock() - self._ticked_at
         if stalled >= 4 * self.stall_s:
             return f"event loop stalled for {stalled:.0f} s"
+        waiting = self.clock() - self._unrestored_since
+        if not self._restored and self.restore_timeout_s > 0 and waiting >= self.restore_timeout_s:
+            return f"state not restored for {waiting:.0f} s (a recovery that hangs?)"
         return None
 
     def not_ready(self) -> str | None:

@@ -43,3 +43,23 @@ def test_a_rebalance_makes_the_worker_not_ready_until_its_recovery_is_done() -> 
     assert worker.health.not_ready() is None
     asyncio.run(worker.on_revoked(worker.app, set()))  # the start of a rebalance, nothing revoked
     assert worker.health.not_ready() == "partitions not assigned or state not restored yet"
+
+
+def test_a_recovery_that_never_ends_makes_the_worker_not_alive() -> None:
+    now = [0.0]
+    s = Settings(restore_timeout_s=600.0)
+    health = WorkerHealth(broker_lost_after_s=s.broker_lost_after_s, stall_s=30.0,
+                          restore_timeout_s=WorkerHealth.of(s).restore_timeout_s, clock=lambda: now[0])
+    worker = WorkerApp(Settings(cross_account=False), Metrics(), 4, health)
+    health.restored = True
+    now[0] = 1000.0
+    asyncio.run(worker.on_revoked(worker.app, set()))  # a rebalance starts at 1000 s
+    for t in (1000.0, 1300.0, 1599.0):
+        now[0] = t
+        health.ticked()
+        assert health.not_alive() is None  # recovering: not ready, still alive
+    now[0] = 1600.0
+    health.ticked()
+    assert health.not_alive() == "state not restored for 600 s (a recovery that hangs?)"
+    health.restored = True  # the recovery ended after all
+    assert health.not_alive() is None
