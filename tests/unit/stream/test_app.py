@@ -49,7 +49,7 @@ def test_a_recovery_that_never_ends_makes_the_worker_not_alive() -> None:
     now = [0.0]
     s = Settings(restore_timeout_s=600.0)
     health = WorkerHealth(broker_lost_after_s=s.broker_lost_after_s, stall_s=30.0,
-                          restore_timeout_s=WorkerHealth.of(s).restore_timeout_s, clock=lambda: now[0])
+                          restore_timeout_s=s.restore_timeout_s, clock=lambda: now[0])
     worker = WorkerApp(Settings(cross_account=False), Metrics(), 4, health)
     health.restored = True
     now[0] = 1000.0
