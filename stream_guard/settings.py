@@ -133,6 +133,13 @@ class Settings:
         "recovery that hangs (a known faust-streaming failure) would otherwise leave a live "
         "worker that consumes nothing. Longer than the slowest legitimate restore. 0 turns it off.",
     )
+    stall_warning_s: float = _knob(
+        15.0,
+        "A worker step that awaits the broker (a tick's sends, a checkpoint pass, re-reading a "
+        "restored partition, a rebalance's handlers) and has not finished after this many seconds "
+        "is logged as a WARNING with the code locations it waits in, again every minute while "
+        "it lasts (the metrics stop moving meanwhile: without it nothing says why). 0 turns it off.",
+    )
     commit_stall_repair_s: float = _knob(
         60.0,
         "When the consumer group's committed offset of an input partition is still below what "
@@ -717,6 +724,8 @@ class Settings:
             raise SettingsError("max_event_ahead_s and max_event_behind_s must be > 0")
         if self.commit_stall_repair_s < 0:
             raise SettingsError("need commit_stall_repair_s >= 0 (0: off)")
+        if self.stall_warning_s < 0:
+            raise SettingsError("need stall_warning_s >= 0 (0: off)")
         if not 0 < self.broker_probe_interval_s < self.broker_lost_after_s:
             raise SettingsError("need 0 < broker_probe_interval_s < broker_lost_after_s")
         if self.gc_threshold < 0:

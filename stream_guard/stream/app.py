@@ -37,6 +37,7 @@ from stream_guard.stream.linking import AttributeStage, ClusterStage, ProfileOut
 from stream_guard.stream.memory import release_free_memory
 from stream_guard.stream.probe import BrokerProbe
 from stream_guard.stream.runtime import IDLE_PARTITION_S, WorkerRuntime
+from stream_guard.stream.stalls import StallWatch
 from stream_guard.stream.topics import (
     CLUSTER_TABLE,
     STATE_TABLE,
@@ -148,6 +149,8 @@ class WorkerApp:
                              retry=True)
         self.probe = BrokerProbe(settings)
         self.commits = CommitAdvancer(settings.input_topic, after_s=settings.commit_stall_repair_s)
+        self.stalls = StallWatch(settings.stall_warning_s)
+        self._stall_logged: dict[str, float] = {}  # step name -> when it was last logged as stalled
         self._register()
 
     def _register(self) -> None:
@@ -165,6 +168,8 @@ class WorkerApp:
         app.on_before_shutdown.connect(self.close_probe)  # type: ignore[arg-type]  # (see above)
         app.timer(interval=1.0)(self.tick)
         app.timer(interval=1.0)(self.checkpoint_timer)
+        if s.stall_warning_s > 0:
+            app.timer(interval=min(5.0, s.stall_warning_s))(self.watch_stalls)
 
     # --- output ------------------------------------------------------------------------------
     async def send_alerts(self, alerts: list[Alert]) -> None:
@@ -275,6 +280,10 @@ class WorkerApp:
         tables (replacing provisional state of messages Faust handed over before the
         recovery); each is re-read from its checkpoint's offset before its next message
         (catch-up)."""
+        with self.stalls.step("restoring state"):
+            await self._restore_state()
+
+    async def _restore_state(self) -> None:
         runtime, attributes, catch_ups = self.runtime, self.attributes, self.catch_ups
         now = time.time()
         held = self.assigned(self.s.input_topic)
@@ -316,6 +325,10 @@ class WorkerApp:
         # that hangs (faust-streaming's changelog recovery hangs, e.g. #155/#597) is then seen
         # on /readyz and stream_guard_ready instead of a ready worker that consumes nothing
         self.health.restored = False
+        with self.stalls.step("partitions revoked: final checkpoint"):
+            await self._on_revoked(revoked)
+
+    async def _on_revoked(self, revoked: set[TP]) -> None:
         lost = {tp.partition for tp in revoked if tp.topic == self.s.input_topic}
         lost_links = {tp.partition for tp in revoked if tp.topic == self.link_profiles.get_topic_name()}
         if lost or lost_links:
@@ -330,7 +343,8 @@ class WorkerApp:
             self.clusters = ClusterStage(self.s, self.metrics)  # the new owner restores it
 
     async def on_shutdown(self, app: faust.App, **_: Any) -> None:
-        await self.checkpoint()
+        with self.stalls.step("final checkpoint"):
+            await self.checkpoint()
         log.info("final checkpoint written")
 
     # --- re-reading a restored partition (catch-up) -------------------------------------------
@@ -368,7 +382,8 @@ class WorkerApp:
             async for event in stream.events():
                 msg = event.message
                 if msg.partition in runtime.resume_at:
-                    await self.catch_ups.before_message(INPUT, msg.partition, msg.offset)
+                    with self.stalls.step(f"ingest: re-reading input partition {msg.partition}"):
+                        await self.catch_ups.before_message(INPUT, msg.partition, msg.offset)
                 result = runtime.handle(msg.partition, msg.offset, event.value)
                 for dl in result.dead_letters:
                     await self.dead_letter(msg.key, dl, msg.partition, msg.offset)
@@ -382,7 +397,8 @@ class WorkerApp:
         async for event in stream.events():
             msg = event.message
             if msg.partition in self.intake.resume_at:
-                await self.catch_ups.before_message(ANALYST, msg.partition, msg.offset)
+                with self.stalls.step(f"verdicts: re-reading partition {msg.partition}"):
+                    await self.catch_ups.before_message(ANALYST, msg.partition, msg.offset)
             await self._verdict(msg.partition, msg.offset, msg.key, event.value, reread=False)
 
     async def link_attributes(self, stream: faust.StreamT[bytes]) -> None:
@@ -390,18 +406,24 @@ class WorkerApp:
         async for event in stream.events():
             msg = event.message
             if msg.partition in attributes.resume_at:
-                await self.catch_ups.before_message(PROFILES, msg.partition, msg.offset)
+                with self.stalls.step(f"link-attributes: re-reading partition {msg.partition}"):
+                    await self.catch_ups.before_message(PROFILES, msg.partition, msg.offset)
             attributes.handle(msg.partition, event.value, time.time(), msg.offset)
 
     async def link_clusters(self, stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             msg = event.message
             if msg.partition in self.clusters.resume_at:
-                await self.catch_ups.before_message(VERDICTS, msg.partition, msg.offset)
+                with self.stalls.step("link-clusters: re-reading its partition"):
+                    await self.catch_ups.before_message(VERDICTS, msg.partition, msg.offset)
             self.clusters.handle(event.value, time.time(), msg.offset)
 
     # --- timers ------------------------------------------------------------------------------
     async def tick(self) -> None:
+        with self.stalls.step("tick (evaluation and its sends)"):
+            await self._tick()
+
+    async def _tick(self) -> None:
         self.health.ticked()
         self.metrics.ready.set(1 if self.health.not_ready() is None else 0)
         now = time.time()
@@ -422,7 +444,8 @@ class WorkerApp:
         # its own timer: sending a pass may wait on the broker, ticks must not
         due = time.monotonic() - self.last_checkpoint >= self.s.checkpoint_interval_s
         if due and not self.checkpoint_lock.locked():
-            await self.checkpoint()
+            with self.stalls.step("checkpoint pass"):
+                await self.checkpoint()
 
     async def probe_broker(self) -> None:
         runtime, metrics, health = self.runtime, self.metrics, self.health
@@ -450,6 +473,17 @@ class WorkerApp:
             except Exception as exc:  # noqa: BLE001 - a failed repair is retried at the next probe
                 log.warning("committing a stuck partition failed (%s); retried at the next probe",
                             type(exc).__name__)
+
+    async def watch_stalls(self) -> None:
+        """Log each step that has run for ``stall_warning_s`` or longer (once a minute per step)."""
+        now = time.monotonic()
+        for stall in self.stalls.stalled():
+            if now - self._stall_logged.get(stall.name, float("-inf")) >= 60.0:
+                self._stall_logged[stall.name] = now
+                log.warning("worker step '%s' has not finished after %.0f s; waiting in: %s",
+                            stall.name, stall.seconds, stall.waiting_in)
+        if len(self._stall_logged) > 100:  # names carry partition numbers: keep it bounded
+            self._stall_logged = {k: v for k, v in self._stall_logged.items() if now - v < 60.0}
 
     async def close_probe(self, app: faust.App, **_: Any) -> None:
         await self.probe.close()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 
+import pytest
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.app import WorkerApp, build_app
@@ -30,7 +32,7 @@ def test_without_cross_account_only_the_ingest_and_verdicts_agents_run() -> None
     s = Settings(cross_account=False)
     worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
     assert sorted(worker.app.agents) == ["ingest", "verdicts"]
-    assert _timer_targets(worker) == ["checkpoint_timer", "probe_broker", "tick"]
+    assert _timer_targets(worker) == ["checkpoint_timer", "probe_broker", "tick", "watch_stalls"]
     assert worker.runtime.flow.transport is None
 
 
@@ -63,3 +65,32 @@ def test_a_recovery_that_never_ends_makes_the_worker_not_alive() -> None:
     assert health.not_alive() == "state not restored for 600 s (a recovery that hangs?)"
     health.restored = True  # the recovery ended after all
     assert health.not_alive() is None
+
+
+def test_a_tick_that_hangs_in_a_send_is_logged_with_where_it_waits(caplog: pytest.LogCaptureFixture) -> None:
+    s = Settings(cross_account=False, stall_warning_s=0.05)
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    never = asyncio.Event()
+
+    async def send_that_never_returns(alerts: object) -> None:
+        await never.wait()
+
+    worker.send_alerts = send_that_never_returns  # type: ignore[method-assign]  # a broker that never answers
+
+    async def main() -> None:
+        tick = asyncio.ensure_future(worker.tick())
+        await asyncio.sleep(0.1)
+        with caplog.at_level(logging.WARNING, logger="stream_guard.stream.app"):
+            await worker.watch_stalls()
+            await worker.watch_stalls()  # logged once a minute per step, not per call
+        never.set()
+        await tick
+        caplog_after = len(caplog.records)
+        await worker.watch_stalls()  # done: nothing more
+        assert len(caplog.records) == caplog_after
+
+    asyncio.run(main())
+    [record] = caplog.records
+    assert "'tick (evaluation and its sends)' has not finished" in record.getMessage()
+    assert "send_that_never_returns" in record.getMessage()
+    assert "_tick" in record.getMessage()
