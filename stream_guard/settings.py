@@ -138,7 +138,9 @@ class Settings:
         "A worker step that awaits the broker (a tick's sends, a checkpoint pass, re-reading a "
         "restored partition, a rebalance's handlers) and has not finished after this many seconds "
         "is logged as a WARNING with the code locations it waits in, again every minute while "
-        "it lasts (the metrics stop moving meanwhile: without it nothing says why). 0 turns it off.",
+        "it lasts (the metrics stop moving meanwhile: without it nothing says why). An input "
+        "partition with messages waiting and none handled for twice as long is logged too (seen "
+        "at the broker probes). 0 turns both off.",
     )
     commit_stall_repair_s: float = _knob(
         60.0,

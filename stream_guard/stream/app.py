@@ -37,7 +37,7 @@ from stream_guard.stream.linking import AttributeStage, ClusterStage, ProfileOut
 from stream_guard.stream.memory import release_free_memory
 from stream_guard.stream.probe import BrokerProbe
 from stream_guard.stream.runtime import IDLE_PARTITION_S, WorkerRuntime
-from stream_guard.stream.stalls import StallWatch
+from stream_guard.stream.stalls import DeliveryWatch, StallWatch
 from stream_guard.stream.topics import (
     CLUSTER_TABLE,
     STATE_TABLE,
@@ -151,6 +151,7 @@ class WorkerApp:
         self.commits = CommitAdvancer(settings.input_topic, after_s=settings.commit_stall_repair_s)
         self.stalls = StallWatch(settings.stall_warning_s)
         self._stall_logged: dict[str, float] = {}  # step name -> when it was last logged as stalled
+        self.starved = DeliveryWatch(2 * settings.stall_warning_s)
         self._register()
 
     def _register(self) -> None:
@@ -461,7 +462,17 @@ class WorkerApp:
         metrics.broker_up.set(1)
         # lag, committed lag (what stuck commits grow) and how long commits have stood still
         now = time.monotonic()
-        metrics.report_lag(self.probe.lag.observe(offsets, runtime.last_offset, now))
+        lags = self.probe.lag.observe(offsets, runtime.last_offset, now)
+        metrics.report_lag(lags)
+        if self.s.stall_warning_s > 0:
+            for starved in self.starved.observe({p: lag.lag for p, lag in lags.items()}, runtime.last_offset, now):
+                key = f"input partition {starved.partition}"
+                if now - self._stall_logged.get(key, float("-inf")) >= 60.0:
+                    self._stall_logged[key] = now
+                    log.warning("input partition %d: %d messages waiting, none handled for %.0f s (%s)",
+                                starved.partition, starved.waiting, starved.seconds,
+                                "re-reading it" if starved.partition in runtime.resume_at
+                                else "not delivered by the consumer, or the ingest agent is stuck")
         if self.s.commit_stall_repair_s > 0:
             # only partitions whose state is restored and not re-reading: every offset below
             # the next one to handle has its outcome

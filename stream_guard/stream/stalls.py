@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-__all__ = ["Stall", "StallWatch", "await_chain"]
+__all__ = ["DeliveryWatch", "Stall", "StallWatch", "StarvedPartition", "await_chain"]
 
 
 class Stall(NamedTuple):
@@ -90,3 +90,45 @@ class StallWatch:
         out = [Stall(name, now - r.started, await_chain(r.task))
                for name, r in self._running.items() if now - r.started >= self.after_s]
         return sorted(out, key=lambda s: -s.seconds)
+
+
+class StarvedPartition(NamedTuple):
+    """An input partition with messages waiting and none handled for a while."""
+
+    partition: int
+    waiting: int  # messages beyond the last one handled (the probe's lag)
+    seconds: float  # since the last handled offset last moved
+
+
+class DeliveryWatch:
+    """Input partitions whose messages wait while none is handled: the consumer stopped
+    delivering them (faust-streaming's consumers that slowly stop), or the agent is stuck.
+
+    >>> w = DeliveryWatch(after_s=30.0)
+    >>> w.observe({0: 5, 1: 0}, {0: 10, 1: 7}, now=0.0)
+    []
+    >>> w.observe({0: 9, 1: 0}, {0: 10, 1: 7}, now=40.0)   # partition 0: stuck at offset 10
+    [StarvedPartition(partition=0, waiting=9, seconds=40.0)]
+    >>> w.observe({0: 2, 1: 0}, {0: 17, 1: 7}, now=45.0)   # moving again
+    []
+    """
+
+    def __init__(self, after_s: float) -> None:
+        self.after_s = after_s
+        self._since: dict[int, tuple[int, float]] = {}  # partition -> (handled offset, since when)
+
+    def observe(self, lags: dict[int, int], handled: dict[int, int], now: float) -> list[StarvedPartition]:
+        """``lags``: messages waiting per partition (the broker probe's); ``handled``: the last
+        offset handled per partition; ``now``: a monotonic clock."""
+        out: list[StarvedPartition] = []
+        for p, lag in lags.items():
+            offset = handled.get(p, -1)
+            prev = self._since.get(p)
+            if prev is None or prev[0] != offset or lag <= 0:
+                self._since[p] = (offset, now)
+                continue
+            if now - prev[1] >= self.after_s:
+                out.append(StarvedPartition(p, lag, now - prev[1]))
+        for p in set(self._since) - set(lags):
+            del self._since[p]
+        return out
