@@ -48,7 +48,7 @@ from typing import Any
 
 import xxhash
 
-from stream_guard.core.alerts import Alert, admit, build_alert
+from stream_guard.core.alerts import Alert, admit, build_alert, episode_step
 from stream_guard.core.features import day_summary
 from stream_guard.core.linking.attributes import event_values_shared, frames_of, template_frames
 from stream_guard.core.linking.likeness import extraction_likeness
@@ -260,9 +260,19 @@ class ProfileBuilder:
             return None
         if st.active_alerts is None:
             st.active_alerts = {}
-        if not admit(st.active_alerts, verdict.detector, verdict.severity, at=at, cooldown_s=self.s.cooldown_s):
+        step = None
+        if self.s.alert_episodes:
+            # the account's one episode, shared with its per-account evaluators: a finding
+            # that goes on extends it (no repeat each cooldown), a higher severity updates it
+            step = episode_step(st.active_alerts, verdict.severity, at=at, cooldown_s=self.s.cooldown_s)
+            if step is None:
+                return None
+        elif not admit(st.active_alerts, verdict.detector, verdict.severity, at=at, cooldown_s=self.s.cooldown_s):
             return None
-        evidence = {k: round(f[k], 4) for k in ("day_requests", "cot_share_day", "distinct_prompts_day")}
+        evidence: dict[str, Any] = {k: round(f[k], 4)
+                                    for k in ("day_requests", "cot_share_day", "distinct_prompts_day")}
+        if step is not None:
+            evidence["episode"] = step
         return build_alert(
             kind="account", subject=st.account_id, account_ids=[st.account_id], verdicts=[verdict],
             score=verdict.score, severity=verdict.severity, window_start=at - self.s.day_window_s,

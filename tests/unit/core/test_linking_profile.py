@@ -19,6 +19,7 @@ from stream_guard.core.linking.profile import (
     ProfileBuilder,
     is_young,
 )
+from stream_guard.core.rules import Verdict
 from stream_guard.core.state import AccountState
 from stream_guard.settings import Settings
 
@@ -247,3 +248,22 @@ def test_repeated_fields_count_per_event_and_export_keeps_first_seen_order() -> 
     (p,) = f.flush(math.inf)
     assert ("asn", "64500", 3) in p.values and ("asn", "64500.0", 1) in p.values
     assert ("ip", opaque("10.9.8.7"), 3) in p.values
+
+
+def _mixture_alerts_over(hours: int, settings: Settings) -> list[dict[str, Any]]:
+    """The mixture alerts of one account whose mixture finding holds at every interval for
+    ``hours`` (the finding itself is tested in test_mixture.py: here only its alert gate)."""
+    feed = Feed(settings)
+    feed.builder.mixture.evaluate = lambda account, at: Verdict("mixture_rule", 0.8, "medium")  # type: ignore[method-assign]  # the finding, held
+    alerts: list[dict[str, Any]] = []
+    for i in range(hours * 4):
+        feed.add(ev(), T0 + i * 900.0 + 10.0)
+        alerts += [a for a in feed.detector.advance(T0 + i * 900.0 + 100.0) if a["detectors"] == ["mixture_rule"]]
+    return alerts
+
+
+def test_a_mixture_finding_that_goes_on_is_one_episode_not_one_alert_per_cooldown() -> None:
+    episodes = _mixture_alerts_over(14, S)
+    assert [a["evidence"]["episode"] for a in episodes] == ["new"]
+    repeated = _mixture_alerts_over(14, Settings(link_interval_s=900.0, idle_grace_s=60.0, alert_episodes=False))
+    assert len(repeated) == 3  # at 0 h, 6 h and 12 h: one per cooldown_s (6 h)
