@@ -152,6 +152,9 @@ class WorkerApp:
         self.stalls = StallWatch(settings.stall_warning_s)
         self._stall_logged: dict[str, float] = {}  # step name -> when it was last logged as stalled
         self.starved = DeliveryWatch(2 * settings.stall_warning_s)
+        #: the worker is stopping: its final checkpoint is written (or being written) and
+        #: Faust is about to close the producer, so the timers send nothing more
+        self.stopping = asyncio.Event()
         self._register()
 
     def _register(self) -> None:
@@ -344,6 +347,7 @@ class WorkerApp:
             self.clusters = ClusterStage(self.s, self.metrics)  # the new owner restores it
 
     async def on_shutdown(self, app: faust.App, **_: Any) -> None:
+        self.stopping.set()
         with self.stalls.step("final checkpoint"):
             await self.checkpoint()
         log.info("final checkpoint written")
@@ -421,8 +425,18 @@ class WorkerApp:
 
     # --- timers ------------------------------------------------------------------------------
     async def tick(self) -> None:
+        if self.stopping.is_set():
+            return
         with self.stalls.step("tick (evaluation and its sends)"):
-            await self._tick()
+            try:
+                await self._tick()
+            except Exception as exc:
+                if not self.stopping.is_set():
+                    raise
+                # a tick that was sending when the shutdown closed the producer: what it
+                # evaluated is after the final checkpoint, so a restart evaluates it again
+                # (re-read from the checkpoint's offset) and raises the same alerts
+                log.info("a tick was cut short by the shutdown (%s)", type(exc).__name__)
 
     async def _tick(self) -> None:
         self.health.ticked()
@@ -444,7 +458,7 @@ class WorkerApp:
     async def checkpoint_timer(self) -> None:
         # its own timer: sending a pass may wait on the broker, ticks must not
         due = time.monotonic() - self.last_checkpoint >= self.s.checkpoint_interval_s
-        if due and not self.checkpoint_lock.locked():
+        if due and not self.checkpoint_lock.locked() and not self.stopping.is_set():
             with self.stalls.step("checkpoint pass"):
                 await self.checkpoint()
 

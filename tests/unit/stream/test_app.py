@@ -94,3 +94,43 @@ def test_a_tick_that_hangs_in_a_send_is_logged_with_where_it_waits(caplog: pytes
     assert "'tick (evaluation and its sends)' has not finished" in record.getMessage()
     assert "send_that_never_returns" in record.getMessage()
     assert "_tick" in record.getMessage()
+
+
+def test_a_tick_cut_short_by_the_shutdown_does_not_crash_the_worker_and_later_ticks_send_nothing() -> None:
+    s = Settings(cross_account=False)
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    closing = asyncio.Event()
+    sends: list[object] = []
+
+    class ProducerClosedError(Exception):
+        """What the producer raises once Faust closed it (a ProducerSendError)."""
+
+    async def send_while_the_producer_closes(alerts: object) -> None:
+        sends.append(alerts)
+        await closing.wait()
+        raise ProducerClosedError
+
+    worker.send_alerts = send_while_the_producer_closes  # type: ignore[method-assign]  # the shutdown race
+
+    async def main() -> None:
+        tick = asyncio.ensure_future(worker.tick())
+        await asyncio.sleep(0.05)
+        await worker.on_shutdown(worker.app)  # the final checkpoint; then Faust closes the producer
+        closing.set()
+        await tick  # returns: no crash, so the worker exits 0
+        await worker.tick()  # after the shutdown began: nothing is evaluated or sent
+        assert len(sends) == 1
+
+    asyncio.run(main())
+
+
+def test_a_tick_that_fails_while_running_still_crashes_the_worker() -> None:
+    s = Settings(cross_account=False)
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+
+    async def broken(alerts: object) -> None:
+        raise RuntimeError("not a shutdown")
+
+    worker.send_alerts = broken  # type: ignore[method-assign]  # a failure outside a shutdown
+    with pytest.raises(RuntimeError, match="not a shutdown"):
+        asyncio.run(worker.tick())
