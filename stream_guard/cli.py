@@ -37,7 +37,15 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_worker(args: argparse.Namespace) -> int:
     from stream_guard.stream.worker import run_worker  # Faust is imported only when needed
 
-    return run_worker(_settings(args))
+    code = run_worker(_settings(args))
+    # Faust has stopped and the final checkpoint is written: skip the interpreter's teardown.
+    # It only costs time (every account state freed one by one), and datasketches' bindings
+    # (nanobind) print hundreds of "leaked instance" lines for the sketches still alive then
+    # (frozen by gc_tuning's gc.freeze(), or in cycles), which reads like a crash in the log.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _open_output(name: str, what: str) -> Any:
