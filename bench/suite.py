@@ -348,6 +348,7 @@ def table(doc: dict[str, Any]) -> str:
 
 #: Colours: references grey/orange, the worker in blues.
 COLOURS = {"ceiling_one": "#9e9e9e", "ceiling_batched": "#616161", "bare_faust": "#ef8a17",
+           "bare_faust_worker_consumer": "#a63603",
            "worker_one": "#6baed6", "worker_batched": "#2171b5", "worker_batched_per_account": "#08306b",
            "worker_one_per_account": "#9ecae1"}
 
