@@ -249,7 +249,7 @@ class Case:
     topic: str  # "one" or "batched"
     label: str
     env: dict[str, str] = field(default_factory=dict)  # extra worker settings
-    faust: dict[str, int] = field(default_factory=dict)  # Faust settings of a bare Faust case
+    faust: dict[str, Any] = field(default_factory=dict)  # Faust settings of a bare Faust case
 
 
 def cases() -> list[Case]:

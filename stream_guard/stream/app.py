@@ -57,7 +57,7 @@ INPUT, PROFILES, VERDICTS, ANALYST = "input", "profiles", "verdicts", "analyst"
 
 #: The worker's Faust consumer settings (bench/throughput.py runs a bare Faust agent with them
 #: too, beside one with Faust's defaults).
-CONSUMER_TUNING: dict[str, int] = {
+CONSUMER_TUNING: dict[str, Any] = {  # (Any: faust.App types each option apart)
     # Faust's default 1 MiB fetch stalls ~1 s after every few hundred batched messages
     # (measured in bench/: 13.5k -> 34.4k events/s on 30 KB messages)
     "consumer_max_fetch_size": 16 * 1024 * 1024,
