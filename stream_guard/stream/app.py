@@ -59,14 +59,10 @@ INPUT, PROFILES, VERDICTS, ANALYST = "input", "profiles", "verdicts", "analyst"
 #: too, beside one with Faust's defaults).
 CONSUMER_TUNING: dict[str, Any] = {  # (Any: faust.App types each option apart)
     # Faust's default 1 MiB fetch stalls ~1 s after every few hundred batched messages
-    # (measured in bench/: 13.5k -> 34.4k events/s on 30 KB messages)
+    # (measured in bench/: 13.5k -> 34.4k events/s on 30 KB messages). A limit of records per
+    # poll (broker_max_poll_records 100-2,000) was tried for one-event messages and not kept:
+    # +17% in one A/B, nothing in another and in a full benchmark run (docs/performance.md)
     "consumer_max_fetch_size": 16 * 1024 * 1024,
-    # at most 500 messages per poll: a poll of a 16 MiB fetch of one-event messages hands
-    # the agent's queue thousands at once; once it is full, Faust puts every further message
-    # through a task of its own (asyncio.ensure_future + asyncio.wait: ~15% of the event
-    # loop's time in a profile of the worker). Measured A/B on one-event messages: 4,308 ->
-    # 5,056 events/s (medians of 3 rounds); batched 31.0k -> 38.2k (noisy; not worse)
-    "broker_max_poll_records": 500,
 }
 
 
