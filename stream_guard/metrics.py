@@ -172,6 +172,13 @@ class Metrics:
             "commits of the partition were stuck).",
             registry=r,
         )
+        self.stalled_step = Gauge(
+            "stream_guard_stalled_step_seconds",
+            "Seconds the longest-running watched worker step (a tick and its sends, a checkpoint "
+            "pass, re-reading a restored partition, a rebalance handler) has been running, once past "
+            "STREAM_GUARD_STALL_WARNING_S; 0 when none is (the worker log names where it waits).",
+            registry=r,
+        )
         self._lag_partitions: set[str] = set()
         self.checkpoint_duration = Histogram(
             "stream_guard_checkpoint_duration_seconds",

@@ -511,7 +511,9 @@ class WorkerApp:
     async def watch_stalls(self) -> None:
         """Log each step that has run for ``stall_warning_s`` or longer (once a minute per step)."""
         now = time.monotonic()
-        for stall in self.stalls.stalled():
+        stalls = self.stalls.stalled()
+        self.metrics.stalled_step.set(stalls[0].seconds if stalls else 0.0)
+        for stall in stalls:
             if now - self._stall_logged.get(stall.name, float("-inf")) >= 60.0:
                 self._stall_logged[stall.name] = now
                 log.warning("worker step '%s' has not finished after %.0f s; waiting in: %s",

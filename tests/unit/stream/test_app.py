@@ -83,11 +83,13 @@ def test_a_tick_that_hangs_in_a_send_is_logged_with_where_it_waits(caplog: pytes
         with caplog.at_level(logging.WARNING, logger="stream_guard.stream.app"):
             await worker.watch_stalls()
             await worker.watch_stalls()  # logged once a minute per step, not per call
+        assert worker.metrics.stalled_step._value.get() >= 0.05  # the gauge on the dashboard
         never.set()
         await tick
         caplog_after = len(caplog.records)
         await worker.watch_stalls()  # done: nothing more
         assert len(caplog.records) == caplog_after
+        assert worker.metrics.stalled_step._value.get() == 0.0
 
     asyncio.run(main())
     [record] = caplog.records
