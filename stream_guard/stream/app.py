@@ -489,13 +489,11 @@ class WorkerApp:
         metrics.report_lag(lags)
         if self.s.stall_warning_s > 0:
             for starved in self.starved.observe({p: lag.lag for p, lag in lags.items()}, runtime.last_offset, now):
-                key = f"input partition {starved.partition}"
-                if now - self._stall_logged.get(key, float("-inf")) >= 60.0:
-                    self._stall_logged[key] = now
-                    log.warning("input partition %d: %d messages waiting, none handled for %.0f s (%s)",
-                                starved.partition, starved.waiting, starved.seconds,
-                                "re-reading it" if starved.partition in runtime.resume_at
-                                else "not delivered by the consumer, or the ingest agent is stuck")
+                self._warn_once_a_minute(f"input partition {starved.partition}", now,
+                                         "input partition %d: %d messages waiting, none handled for %.0f s (%s)",
+                                         starved.partition, starved.waiting, starved.seconds,
+                                         "re-reading it" if starved.partition in runtime.resume_at
+                                         else "not delivered by the consumer, or the ingest agent is stuck")
         if self.s.commit_stall_repair_s > 0:
             # only partitions whose state is restored and not re-reading: every offset below
             # the next one to handle has its outcome
@@ -514,12 +512,18 @@ class WorkerApp:
         stalls = self.stalls.stalled()
         self.metrics.stalled_step.set(stalls[0].seconds if stalls else 0.0)
         for stall in stalls:
-            if now - self._stall_logged.get(stall.name, float("-inf")) >= 60.0:
-                self._stall_logged[stall.name] = now
-                log.warning("worker step '%s' has not finished after %.0f s; waiting in: %s",
-                            stall.name, stall.seconds, stall.waiting_in)
-        if len(self._stall_logged) > 100:  # names carry partition numbers: keep it bounded
+            self._warn_once_a_minute(stall.name, now, "worker step '%s' has not finished after %.0f s; waiting in: %s",
+                                     stall.name, stall.seconds, stall.waiting_in)
+
+    def _warn_once_a_minute(self, key: str, now: float, msg: str, *args: object) -> None:
+        """A WARNING about ``key`` (a step, a partition), at most once a minute per key (the
+        root logger's RepeatFilter folds repeats per message template, not per key)."""
+        if now - self._stall_logged.get(key, float("-inf")) < 60.0:
+            return
+        if len(self._stall_logged) > 100:  # keys carry partition numbers: keep it bounded
             self._stall_logged = {k: v for k, v in self._stall_logged.items() if now - v < 60.0}
+        self._stall_logged[key] = now
+        log.warning(msg, *args)
 
     async def close_probe(self, app: faust.App, **_: Any) -> None:
         await self.probe.close()
