@@ -30,6 +30,7 @@ from stream_guard.core.checkpoint import by_partition
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.catchup import CatchUps, InputRecord
+from stream_guard.stream.changelog import read_latest
 from stream_guard.stream.commits import CommitAdvancer
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.kafka_config import faust_security
@@ -41,6 +42,7 @@ from stream_guard.stream.stalls import DeliveryWatch, StallWatch
 from stream_guard.stream.topics import (
     CLUSTER_TABLE,
     STATE_TABLE,
+    changelog_topic,
     link_verdicts_topic,
     profiles_topic,
 )
@@ -136,11 +138,11 @@ class WorkerApp:
         self.attributes = AttributeStage(settings, metrics, source)
         self.link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
         self.link_verdicts = app.topic(link_verdicts_topic(settings), partitions=1, **RAW)
-        self.table = app.Table(STATE_TABLE, default=None, partitions=partitions, key_type=bytes, value_type=bytes)
-        # one partition: Faust assigns it with the one-partition verdicts topic (same partition
-        # count, same subscribers), so the cluster stage's owner holds its checkpoint
-        self.cluster_table = app.Table(CLUSTER_TABLE, default=None, partitions=1, key_type=bytes,
-                                       value_type=bytes)
+        # The checkpoint topics (compacted; see stream/changelog.py): partition p of the state
+        # topic holds input partition p's accounts and link-profiles partition p's index; the
+        # one-partition cluster topic the cluster stage's (the owner of link-verdicts 0)
+        self.state_topic = changelog_topic(settings, STATE_TABLE)
+        self.cluster_topic = changelog_topic(settings, CLUSTER_TABLE)
         self.clusters = ClusterStage(settings, metrics)  # a new one when its partition is revoked
         self.last_checkpoint = time.monotonic()  # of the last checkpoint pass
         # one pass at a time: a partition's records stay in pass order
@@ -168,7 +170,9 @@ class WorkerApp:
 
     def _register(self) -> None:
         app, s = self.app, self.s
-        self.table.on_recover(self.restore_state)
+        # Faust sends it when a rebalance's assignment is known, before the assigned
+        # partitions are resumed (the app has no Faust tables: no changelog recovery)
+        app.on_rebalance_complete.connect(self.restore_state)  # type: ignore[arg-type]  # (see above)
         # Faust types signal receivers as (sender, /, *args, signal=, **kw); ours name their args
         app.on_partitions_revoked.connect(self.on_revoked)  # type: ignore[arg-type]  # (see above)
         app.on_before_shutdown.connect(self.on_shutdown)  # type: ignore[arg-type]  # (see above)
@@ -231,15 +235,15 @@ class WorkerApp:
         os.kill(os.getpid(), signal.SIGTERM)
 
     # --- checkpoints -------------------------------------------------------------------------
-    # Checkpoint records go straight to the changelog topics through the producer (aiokafka
-    # waits when a partition's batch is full: bounded memory), not through the table's
-    # send_changelog: Faust buffers those in an unbounded queue and throttles every input
-    # message while it is long ("producer buffer full"). Nor are they mirrored into the
-    # table's in-memory data (a second copy of every state): the table's data is only read
-    # once, after Faust's recovery filled it, and then cleared (see restore_state).
+    # Checkpoint records go straight to the checkpoint topics through the producer (aiokafka
+    # waits when a partition's batch is full: bounded memory), not through a Faust table:
+    # Faust buffers a table's changelog records in an unbounded queue and throttles every
+    # input message while it is long ("producer buffer full"), keeps a second in-memory copy
+    # of every state, and its changelog recovery can hang (see stream/changelog.py). They are
+    # read back only when a partition is taken over (restore_state).
     async def write_all(self, records: Iterable[tuple[int, bytes, bytes | None]], duration: Histogram, what: str,
-                        into: Any = None) -> int:
-        topic = (self.table if into is None else into).changelog_topic.get_topic_name()
+                        topic: str | None = None) -> int:
+        topic = self.state_topic if topic is None else topic
         started = time.perf_counter()
         try:
             # every record of the pass is taken before the first await: a pass is a picture
@@ -260,7 +264,7 @@ class WorkerApp:
 
     async def _write_clusters(self) -> None:
         await self.write_all(((0, k, v) for k, v in self.clusters.checkpoint()), self.metrics.checkpoint_duration,
-                             "cluster book", self.cluster_table)
+                             "cluster book", self.cluster_topic)
 
     async def checkpoint(self, partitions: set[int] | None = None) -> None:
         runtime, attributes, metrics = self.runtime, self.attributes, self.metrics
@@ -286,15 +290,23 @@ class WorkerApp:
 
     # --- rebalances ----------------------------------------------------------------------------
     def assigned(self, topic: str) -> set[int]:
-        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+        """This worker's partitions of ``topic`` in the consumer's current assignment."""
+        return {tp.partition for tp in self.app.consumer.assignment() if tp.topic == topic}
 
-    async def restore_state(self) -> None:
-        """After Faust's recovery: partitions not held before this rebalance come from the
-        tables (replacing provisional state of messages Faust handed over before the
-        recovery); each is re-read from its checkpoint's offset before its next message
-        (catch-up)."""
+    async def restore_state(self, app: faust.App | None = None, **_: Any) -> None:
+        """When a rebalance's assignment is known: partitions not held before it are restored
+        from their checkpoints (read back from the checkpoint topics), replacing any
+        provisional state; each is re-read from its checkpoint's offset before its next
+        message (catch-up). A read that fails stops the worker (exit code 1: the supervisor
+        restarts it) rather than running on without the state."""
         with self.stalls.step("restoring state"):
-            await self._restore_state()
+            try:
+                await self._restore_state()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("restoring state failed")
+                self.fail(IngestFailure(f"restoring state failed: {type(exc).__name__}"))
 
     async def _restore_state(self) -> None:
         runtime, attributes, catch_ups = self.runtime, self.attributes, self.catch_ups
@@ -304,31 +316,35 @@ class WorkerApp:
         for p in self.intake.take_over(self.assigned(self.s.verdicts_topic)):
             catch_ups.restored(ANALYST, p)  # re-read from offset 0 now (evaluation waits for it)
             catch_ups.start_now(ANALYST, p)
-        groups = by_partition(self.table.data.items())
-        stale: list[tuple[int, bytes, bytes | None]] = []  # records to delete, of the state table
+        linked = self.assigned(self.link_profiles.get_topic_name()) if self.s.cross_account else set()
+        take_clusters = (self.s.cross_account and not self.clusters.restored
+                         and 0 in self.assigned(self.link_verdicts.get_topic_name()))
+        needed = (held - runtime.restored) | (linked - attributes.restored)
+        started = time.monotonic()
+        groups = by_partition((await read_latest(self.s, self.state_topic, needed)).items())
+        cluster_items = list((await read_latest(self.s, self.cluster_topic, [0])).items()) if take_clusters else []
+        if needed or take_clusters:
+            log.info("read the checkpoints of %d partitions%s in %.1f s", len(needed),
+                     " and the cluster book" if take_clusters else "", time.monotonic() - started)
+        stale: list[tuple[int, bytes, bytes | None]] = []  # records to delete, of the state topic
         stale_clusters: list[tuple[int, bytes, bytes | None]] = []
         for p in sorted(held - runtime.restored):
             restored = runtime.restore(p, groups.get(p, ()))
             stale += [(p, key, None) for key in restored.stale]
             catch_ups.restored(INPUT, p)
         if self.s.cross_account:
-            linked = self.assigned(self.link_profiles.get_topic_name())
             attributes.drop(set(attributes.indexes) - linked)
             for p in sorted(linked - attributes.restored):
                 stale += [(p, key, None) for key in attributes.restore(p, groups.get(p, ()), now).stale]
                 catch_ups.restored(PROFILES, p)
-            if 0 in self.assigned(self.link_verdicts.get_topic_name()) and not self.clusters.restored:
-                items = [(k, v) for k, v in self.cluster_table.data.items() if v is not None]
-                stale_clusters += [(0, key, None) for key in self.clusters.restore(items, now).stale]
+            if take_clusters:
+                stale_clusters += [(0, key, None) for key in self.clusters.restore(cluster_items, now).stale]
                 catch_ups.restored(VERDICTS, 0)
-        # what Faust's recovery read is in the detectors and stages now: no second copy
-        # (a later recovery fills it again with what it reads then)
-        self.table.data.clear()
-        self.cluster_table.data.clear()
+        del groups, cluster_items  # the detectors and stages hold the state now: no second copy
         async with self.checkpoint_lock:  # in order before the next pass (which may reuse a key)
             await self.write_all(stale, self.metrics.checkpoint_duration, "stale record deletion")
             await self.write_all(stale_clusters, self.metrics.checkpoint_duration, "stale record deletion",
-                                 self.cluster_table)
+                                 self.cluster_topic)
         runtime.ready = self.health.restored = True
         log.info("state restored: %d partitions, %d accounts, to re-read from %s", len(runtime.detectors),
                  sum(len(d.accounts) for d in runtime.detectors.values()), dict(runtime.resume_at) or "nothing")
@@ -354,6 +370,9 @@ class WorkerApp:
                     await self._write_clusters()
             self.clusters.reset_gauges()
             self.clusters = ClusterStage(self.s, self.metrics)  # the new owner restores it
+        # delivered before this worker rejoins: the new owner reads the checkpoint topics up
+        # to their end offsets when it is given the partitions
+        await self.app.producer.flush()
 
     async def on_shutdown(self, app: faust.App, **_: Any) -> None:
         self.stopping.set()

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream_guard.settings import Settings
 from stream_guard.stream.kafka_config import aiokafka_security
 
-__all__ = ["CatchUps", "InputRecord", "read_range"]
+__all__ = ["CatchUps", "InputRecord", "read_range", "standalone_consumer"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,20 @@ class InputRecord(NamedTuple):
     timestamp_ms: int  # the record's timestamp (producer or broker time)
 
 
+def standalone_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer of our own for reading partitions back (no group, no commits; assign and
+    seek it), not yet started."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",  # retention removed the start: read what is left
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
+        **aiokafka_security(settings),
+    )
+
+
 async def read_range(
     settings: Settings, topic: str, partition: int, start: int, end: int | None, *, timeout_s: float = 120.0
 ) -> AsyncIterator[InputRecord]:
@@ -47,15 +61,7 @@ async def read_range(
     Raises ``TimeoutError`` when the broker does not deliver them within ``timeout_s``.
     """
     tp = TopicPartition(topic, partition)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",  # retention removed the start: read what is left
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        fetch_max_bytes=16 * 1024 * 1024,
-        **aiokafka_security(settings),
-    )
+    consumer = standalone_consumer(settings)
     await asyncio.wait_for(consumer.start(), timeout_s)
     try:
         consumer.assign([tp])

@@ -13,7 +13,7 @@ from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.app import WorkerApp, build_app
 from stream_guard.stream.health import WorkerHealth
-from stream_guard.stream.topics import CLUSTER_TABLE, STATE_TABLE
+from stream_guard.stream.topics import CLUSTER_TABLE, STATE_TABLE, changelog_topic
 
 
 def _timer_targets(worker: WorkerApp) -> list[str]:
@@ -21,11 +21,23 @@ def _timer_targets(worker: WorkerApp) -> list[str]:
     return sorted(inspect.unwrap(task).__name__ for task in worker.app._app_tasks)
 
 
-def test_build_app_registers_the_agents_timers_and_tables_of_the_worker() -> None:
+def test_build_app_registers_the_agents_and_timers_of_the_worker_and_no_faust_table() -> None:
     app, runtime = build_app(Settings(), Metrics(), 4)
     assert sorted(app.agents) == ["ingest", "link-attributes", "link-clusters", "verdicts"]
-    assert sorted(app.tables) == sorted([STATE_TABLE, CLUSTER_TABLE])
+    # the checkpoints are read back by the worker itself (stream/changelog.py): a Faust table
+    # would put Faust's changelog recovery (which can hang) back into every rebalance
+    assert not app.tables
     assert runtime.flow.transport is not None  # profiles leave through the outbox
+
+
+def test_the_state_is_restored_when_faust_completes_a_rebalance() -> None:
+    s = Settings(cross_account=False)
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    # (the app is the signal's default sender: mode keeps its receivers per sender)
+    receivers = {r for rs in worker.app.on_rebalance_complete._filter_receivers.values() for r in rs}
+    assert worker.restore_state in receivers
+    assert worker.state_topic == changelog_topic(s, STATE_TABLE)
+    assert worker.cluster_topic == changelog_topic(s, CLUSTER_TABLE)
 
 
 def test_without_cross_account_only_the_ingest_and_verdicts_agents_run() -> None:

@@ -4,15 +4,13 @@ tests/integration/test_topics_cli.py and test_secure_kafka.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from stream_guard import cli
 from stream_guard.settings import Settings
-from stream_guard.stream import app as app_module
 from stream_guard.stream.topics import (
-    STATE_TABLE,
+    CLUSTER_TABLE,
     TopicsError,
     TopicSpec,
     TopicState,
@@ -65,11 +63,12 @@ def test_without_cross_account_there_are_no_link_topics() -> None:
     assert changelog_topic(Settings()) in names
 
 
-def test_the_state_table_name_is_the_one_the_app_uses() -> None:
-    # Faust names the changelog <app_id>-<table>-changelog (checked on a live worker in
-    # tests/integration/test_secure_kafka.py); the table is the app's account-state table
-    source = Path(app_module.__file__).read_text()
-    assert f'Table("{STATE_TABLE}"' in source or "Table(STATE_TABLE" in source
+def test_the_checkpoint_topic_names_are_the_ones_faust_tables_had() -> None:
+    # the worker once kept its checkpoints in Faust tables, which name their changelog
+    # <app_id>-<table>-changelog; the names stay, so a deployment keeps its state
+    s = Settings(app_id="sg")
+    assert changelog_topic(s) == "sg-account-state-changelog"
+    assert changelog_topic(s, CLUSTER_TABLE) == "sg-cluster-state-changelog"
 
 
 def test_topic_state_problems() -> None:
