@@ -130,8 +130,8 @@ class Settings:
         1800.0,
         "/healthz turns 503 (not alive: the supervisor restarts the worker) when the state has "
         "not been restored for this long since the worker started or a rebalance began: a "
-        "recovery that hangs (a known faust-streaming failure) would otherwise leave a live "
-        "worker that consumes nothing. Longer than the slowest legitimate restore. 0 turns it off.",
+        "rebalance that never completes would otherwise leave a live worker that consumes "
+        "nothing. Longer than the slowest legitimate restore. 0 turns it off.",
     )
     stall_warning_s: float = _knob(
         15.0,
@@ -204,7 +204,7 @@ class Settings:
     )
     checkpoint_interval_s: float = _knob(
         10.0,
-        "Wall-clock seconds between checkpoint passes to the changelog-backed table (per "
+        "Wall-clock seconds between checkpoint passes to the compacted checkpoint topic (per "
         "partition: the accounts, event ids and models that changed, then a marker with the "
         "input offset covered; after a crash the input is re-read from that offset).",
     )

@@ -55,9 +55,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Name of the worker's Faust table (``app.Table("account-state", ...)`` in ``stream/app.py``).
+#: The per-partition state (accounts, attribute indexes) checkpointed by the worker.
 STATE_TABLE = "account-state"
-#: Name of the cross-account cluster stage's table (one partition).
+#: The cross-account cluster stage's state (one partition).
 CLUSTER_TABLE = "cluster-state"
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -73,7 +73,8 @@ def link_verdicts_topic(settings: Settings) -> str:
 
 
 def changelog_topic(settings: Settings, table: str = STATE_TABLE) -> str:
-    """Faust's changelog of a table (``<app_id>-<table>-changelog``)."""
+    """The compacted checkpoint topic of a state (``<app_id>-<table>-changelog``: the name
+    Faust gave its tables' changelogs, which held the checkpoints until 2026-12-07)."""
     return f"{settings.app_id}-{table}-changelog"
 
 
@@ -144,11 +145,11 @@ def needed_topics(settings: Settings, input_partitions: int | None = None) -> li
             TopicSpec(profiles_topic(settings), "cross-account profiles (internal)", n, rf, dict(extra)),
             TopicSpec(link_verdicts_topic(settings), "cross-account verdicts (internal)", 1, rf, dict(extra)),
             TopicSpec(changelog_topic(settings, CLUSTER_TABLE),
-                      f"changelog of table {CLUSTER_TABLE} (Faust, compacted)",
+                      f"checkpoints of {CLUSTER_TABLE} (compacted)",
                       1, rf, {**extra, "cleanup.policy": "compact"}),
         ]
     specs += [
-        TopicSpec(changelog_topic(settings), f"changelog of table {STATE_TABLE} (Faust, compacted)", n, rf,
+        TopicSpec(changelog_topic(settings), f"checkpoints of {STATE_TABLE} (compacted)", n, rf,
                   {**extra, "cleanup.policy": "compact"}),
         TopicSpec(leader_topic(settings), "leader election (Faust)", 1, rf, dict(extra)),
     ]
