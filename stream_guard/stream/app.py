@@ -312,11 +312,12 @@ class WorkerApp:
         runtime, attributes, catch_ups = self.runtime, self.attributes, self.catch_ups
         now = time.time()
         held = self.assigned(self.s.input_topic)
-        runtime.drop(set(runtime.detectors) - held)
+        runtime.keep(held)  # partitions kept through the rebalance stay as they are
         for p in self.intake.take_over(self.assigned(self.s.verdicts_topic)):
             catch_ups.restored(ANALYST, p)  # re-read from offset 0 now (evaluation waits for it)
             catch_ups.start_now(ANALYST, p)
         linked = self.assigned(self.link_profiles.get_topic_name()) if self.s.cross_account else set()
+        attributes.keep(linked)
         take_clusters = (self.s.cross_account and not self.clusters.restored
                          and 0 in self.assigned(self.link_verdicts.get_topic_name()))
         needed = (held - runtime.restored) | (linked - attributes.restored)
@@ -333,7 +334,6 @@ class WorkerApp:
             stale += [(p, key, None) for key in restored.stale]
             catch_ups.restored(INPUT, p)
         if self.s.cross_account:
-            attributes.drop(set(attributes.indexes) - linked)
             for p in sorted(linked - attributes.restored):
                 stale += [(p, key, None) for key in attributes.restore(p, groups.get(p, ()), now).stale]
                 catch_ups.restored(PROFILES, p)
@@ -362,8 +362,11 @@ class WorkerApp:
         lost_links = {tp.partition for tp in revoked if tp.topic == self.link_profiles.get_topic_name()}
         if lost or lost_links:
             await self.checkpoint(lost | lost_links)
-            self.runtime.drop(lost)
-            self.attributes.drop(lost_links)
+            # kept in memory: Faust's eager rebalance revokes every partition and usually
+            # hands most back; restore_state drops those that went elsewhere and reads back
+            # only the ones this worker did not hold
+            self.runtime.suspend(lost)
+            self.attributes.suspend(lost_links)
         if any(tp.topic == self.link_verdicts.get_topic_name() for tp in revoked):
             if self.clusters.restored:
                 async with self.checkpoint_lock:
@@ -470,6 +473,12 @@ class WorkerApp:
         self.health.ticked()
         self.metrics.ready.set(1 if self.health.not_ready() is None else 0)
         now = time.time()
+        if not self.health.restored:
+            # a rebalance is in progress: the partitions it revoked are kept (suspended) but
+            # may be going to another worker, so nothing is evaluated or sent until
+            # restore_state knows (the counts are still flushed)
+            self.runtime.tick(now, hold=True)
+            return
         self.catch_ups.start_idle()
         # an account's allow or benign verdict must be back before it is evaluated again
         await self.send_alerts(self.runtime.tick(now, hold=bool(self.intake.resume_at)))

@@ -233,6 +233,7 @@ class AttributeStage:
         self.last_offset: dict[int, int] = {}  # the newest offset handled per partition
         self.resume_at: dict[int, int] = {}  # restored partitions still to re-read from here
         self.restored: set[int] = set()
+        self.suspended: set[int] = set()  # revoked by a rebalance in progress (as WorkerRuntime's)
         self.checkpoints: dict[int, BlobCheckpoints] = {}
         self.changed: set[int] = set()  # partitions changed since their last checkpoint
 
@@ -341,9 +342,23 @@ class AttributeStage:
                  partition, len(index), restored.resume_at)
         return restored
 
+    def suspend(self, partitions: Iterable[int]) -> None:
+        """As :meth:`WorkerRuntime.suspend`: kept, not checkpointed, until :meth:`keep`."""
+        moving = set(partitions) & self.restored
+        self.suspended |= moving
+        self.restored -= moving
+
+    def keep(self, held: set[int]) -> None:
+        """As :meth:`WorkerRuntime.keep`: suspended partitions still held stay as they are."""
+        self.restored |= self.suspended & held
+        self.suspended.clear()
+        self.drop(set(self.indexes) - held)
+
     def drop(self, partitions: Iterable[int], *, keep_restored: bool = False) -> None:
         """Forget revoked partitions (after their final checkpoint)."""
         for p in partitions:
+            if not keep_restored:
+                self.suspended.discard(p)
             self.indexes.pop(p, None)
             self.frontiers.pop(p, None)
             self.evaluated.pop(p, None)

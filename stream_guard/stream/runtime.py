@@ -74,6 +74,10 @@ class WorkerRuntime:
         #: partitions whose detector came from the state table (or was held across a
         #: rebalance); a detector created by an early message is only provisional
         self.restored: set[int] = set()
+        #: restored partitions revoked by a rebalance in progress: kept in memory (Faust's
+        #: eager rebalance revokes every partition and usually hands most of them back) but
+        #: not checkpointed until the rebalance says whether they stay (:meth:`keep`)
+        self.suspended: set[int] = set()
         #: restored partitions whose input is still to be re-read from this offset (the
         #: checkpoint's), before their next message is handled (see stream/catchup.py)
         self.resume_at: dict[int, int] = {}
@@ -136,9 +140,25 @@ class WorkerRuntime:
         self._update_gauges()
         return restored
 
+    def suspend(self, partitions: Iterable[int]) -> None:
+        """A rebalance revoked ``partitions`` (after their final checkpoint): their state is
+        kept, but no checkpoint of it is written until :meth:`keep` says they stay (another
+        worker may be taking them over)."""
+        moving = set(partitions) & self.restored
+        self.suspended |= moving
+        self.restored -= moving
+
+    def keep(self, held: set[int]) -> None:
+        """The rebalance's assignment is known: suspended partitions still ``held`` are
+        restored as they are (nothing to read back); every other partition is dropped."""
+        self.restored |= self.suspended & held
+        self.suspended.clear()
+        self.drop(set(self.detectors) - held)
+
     def drop(self, partitions: Iterable[int]) -> None:
         """Forget revoked partitions (after their final checkpoint)."""
         for p in partitions:
+            self.suspended.discard(p)
             det = self.flow.drop(p)
             if det is not None:
                 self._evaluations_counted -= det.evaluations

@@ -79,9 +79,32 @@ def test_a_recovery_that_never_ends_makes_the_worker_not_alive() -> None:
     assert health.not_alive() is None
 
 
+def _restored_worker(s: Settings) -> WorkerApp:
+    """A worker whose partitions' state is restored (a tick during a rebalance does nothing)."""
+    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    worker.health.restored = True
+    return worker
+
+
+def test_a_tick_during_a_rebalance_evaluates_and_sends_nothing() -> None:
+    s = Settings(cross_account=False)
+    worker = _restored_worker(s)
+    sends: list[object] = []
+
+    async def send(alerts: object) -> None:
+        sends.append(alerts)
+
+    worker.send_alerts = send  # type: ignore[method-assign]  # records what the tick sends
+    asyncio.run(worker.tick())
+    assert len(sends) == 1  # restored: the tick evaluates (nothing to alert here) and sends
+    asyncio.run(worker.on_revoked(worker.app, set()))  # a rebalance starts
+    asyncio.run(worker.tick())
+    assert len(sends) == 1  # revoked partitions may be moving: nothing until the restore
+
+
 def test_a_tick_that_hangs_in_a_send_is_logged_with_where_it_waits(caplog: pytest.LogCaptureFixture) -> None:
     s = Settings(cross_account=False, stall_warning_s=0.05)
-    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    worker = _restored_worker(s)
     never = asyncio.Event()
 
     async def send_that_never_returns(alerts: object) -> None:
@@ -112,7 +135,7 @@ def test_a_tick_that_hangs_in_a_send_is_logged_with_where_it_waits(caplog: pytes
 
 def test_a_tick_cut_short_by_the_shutdown_does_not_crash_the_worker_and_later_ticks_send_nothing() -> None:
     s = Settings(cross_account=False)
-    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    worker = _restored_worker(s)
     closing = asyncio.Event()
     sends: list[object] = []
 
@@ -140,7 +163,7 @@ def test_a_tick_cut_short_by_the_shutdown_does_not_crash_the_worker_and_later_ti
 
 def test_a_tick_that_fails_while_running_still_crashes_the_worker() -> None:
     s = Settings(cross_account=False)
-    worker = WorkerApp(s, Metrics(), 4, WorkerHealth.of(s))
+    worker = _restored_worker(s)
 
     async def broken(alerts: object) -> None:
         raise RuntimeError("not a shutdown")

@@ -209,3 +209,20 @@ def test_a_panic_in_the_compiled_kernels_is_a_dead_letter_not_a_crash(monkeypatc
     assert dead.reason.value == "processing_error" and "index out of bounds" in dead.detail
     monkeypatch.undo()
     assert not rt.handle(0, 1, orjson.dumps(event(2))).dead_letters  # and the next event is processed
+
+
+def test_partitions_revoked_by_a_rebalance_are_kept_if_handed_back_and_dropped_if_not() -> None:
+    rt = WorkerRuntime(Settings(), Metrics())
+    for p in (0, 1):
+        rt.handle(p, 0, orjson.dumps(event(p, f"acct-{p}")))
+        rt.restore(p, [])  # restored (no checkpoint yet): its detector is kept as it is
+    list(rt.checkpoint())
+    rt.handle(1, 1, orjson.dumps(event(9, "acct-1b")))
+    rt.suspend({0, 1})  # eager rebalance: everything revoked
+    # another worker may be taking them over: the worker's passes (of the restored
+    # partitions only, see stream/app.py) write nothing of them now
+    assert rt.restored == set() and list(rt.checkpoint(set(rt.restored))) == []
+    rt.keep({1})  # partition 1 handed back, partition 0 gone
+    assert set(rt.detectors) == {1} and rt.restored == {1} and rt.suspended == set()
+    assert sorted(rt.detectors[1].accounts) == ["acct-1", "acct-1b"]  # as it was: nothing read back
+    assert {k for _, k, _ in rt.checkpoint(set(rt.restored))} >= {b"1/acct-1b", b"1#marker"}  # checkpointed again
