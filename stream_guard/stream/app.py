@@ -385,11 +385,15 @@ class WorkerApp:
 
     # --- re-reading a restored partition (catch-up) -------------------------------------------
     async def _input_message(self, p: int, rec: InputRecord) -> None:
+        if p not in self.runtime.detectors:
+            return  # the partition went to another worker while it was being re-read
         result = self.runtime.handle(p, rec.offset, rec.value)
         for dl in result.dead_letters:
             await self.dead_letter(rec.key, dl, p, rec.offset)
 
     async def _profiles_message(self, p: int, rec: InputRecord) -> None:
+        if p not in self.attributes.indexes:
+            return  # (as _input_message)
         # a source counts as heard from when it sent the message, not when it is re-read
         self.attributes.handle(p, rec.value or b"", rec.timestamp_ms / 1000.0, rec.offset)
 

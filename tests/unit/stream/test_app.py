@@ -8,10 +8,12 @@ import asyncio
 import inspect
 import logging
 
+import orjson
 import pytest
 from stream_guard.metrics import Metrics
 from stream_guard.settings import Settings
 from stream_guard.stream.app import WorkerApp, build_app
+from stream_guard.stream.catchup import InputRecord
 from stream_guard.stream.health import WorkerHealth
 from stream_guard.stream.topics import CLUSTER_TABLE, STATE_TABLE, changelog_topic
 
@@ -171,3 +173,16 @@ def test_a_tick_that_fails_while_running_still_crashes_the_worker() -> None:
     worker.send_alerts = broken  # type: ignore[method-assign]  # a failure outside a shutdown
     with pytest.raises(RuntimeError, match="not a shutdown"):
         asyncio.run(worker.tick())
+
+
+def test_a_re_read_of_a_partition_that_went_elsewhere_meanwhile_creates_no_state() -> None:
+    s = Settings()
+    worker = _restored_worker(s)
+    rec = InputRecord(5, b"acct-a", orjson.dumps({"event_id": "e1", "ts": 1000.0, "account_id": "acct-a",
+                                                  "model": "m", "input_tokens": 1, "output_tokens": 2}), 0)
+    asyncio.run(worker._input_message(2, rec))  # partition 2 is not (or no longer) held
+    asyncio.run(worker._profiles_message(2, InputRecord(5, None, b"[]", 0)))
+    assert 2 not in worker.runtime.detectors and 2 not in worker.attributes.indexes
+    worker.runtime.detector(2)  # held: its re-read is handled
+    asyncio.run(worker._input_message(2, rec))
+    assert "acct-a" in worker.runtime.detectors[2].accounts
