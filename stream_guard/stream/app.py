@@ -139,8 +139,9 @@ class WorkerApp:
         self.link_profiles = app.topic(profiles_topic(settings), partitions=partitions, **RAW)
         self.link_verdicts = app.topic(link_verdicts_topic(settings), partitions=1, **RAW)
         # The checkpoint topics (compacted; see stream/changelog.py): partition p of the state
-        # topic holds input partition p's accounts and link-profiles partition p's index; the
-        # one-partition cluster topic the cluster stage's (the owner of link-verdicts 0)
+        # topic holds input partition p's accounts and link-profiles partition p's index (the
+        # two topics' partitions p need not be on one worker); the one-partition cluster
+        # topic holds the cluster stage's, written by the owner of link-verdicts partition 0
         self.state_topic = changelog_topic(settings, STATE_TABLE)
         self.cluster_topic = changelog_topic(settings, CLUSTER_TABLE)
         self.clusters = ClusterStage(settings, metrics)  # a new one when its partition is revoked
@@ -350,9 +351,9 @@ class WorkerApp:
                  sum(len(d.accounts) for d in runtime.detectors.values()), dict(runtime.resume_at) or "nothing")
 
     async def on_revoked(self, app: faust.App, revoked: set[TP], **_: Any) -> None:
-        # a rebalance starts: not ready until its recovery is done (restore_state). A recovery
-        # that hangs (faust-streaming's changelog recovery hangs, e.g. #155/#597) is then seen
-        # on /readyz and stream_guard_ready instead of a ready worker that consumes nothing
+        # a rebalance starts: not ready (and no tick evaluates) until restore_state has the new
+        # assignment; a rebalance that never completes is then seen on /readyz and
+        # stream_guard_ready instead of a ready worker that consumes nothing
         self.health.restored = False
         with self.stalls.step("partitions revoked: final checkpoint"):
             await self._on_revoked(revoked)
