@@ -195,30 +195,39 @@ class TopicsError(RuntimeError):
     """The cluster refused to create a topic (not retried)."""
 
 
-async def _create(admin: AIOKafkaAdminClient, settings: Settings) -> list[TopicState]:
+#: how often a topic just created is looked for again in the cluster's metadata
+_POLL_S = 0.2
+
+
+async def _await_partitions(admin: AIOKafkaAdminClient, names: list[str], wait_s: float) -> dict[str, tuple[int, int]]:
+    """The partitions of ``names``, looked up until every one has them or ``wait_s`` passed
+    (a topic just created, by us or by someone else a moment ago, shows its partitions once
+    their leaders are elected: seconds on a loaded or freshly started cluster)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        have = await _partitions(admin, names)
+        if all(n in have for n in names) or loop.time() >= deadline:
+            return have
+        await asyncio.sleep(_POLL_S)
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings, wait_s: float = 60.0) -> list[TopicState]:
     # the input topic first: the changelog and the link-profiles topic follow its partitions
     first = needed_topics(settings)[0]
     have = await _partitions(admin, [first.name])
     created: set[str] = set()
     if first.name not in have:
         created.update(_raise_topic_errors(await admin.create_topics([first.new_topic()])))
-        for _ in range(50):
-            have = await _partitions(admin, [first.name])
-            if first.name in have:
-                break
-            await asyncio.sleep(0.2)
-        else:
-            raise RuntimeError(f"topic {first.name} has no partitions")
+        have = await _await_partitions(admin, [first.name], wait_s)
+        if first.name not in have:
+            raise RuntimeError(f"topic {first.name} has no partitions after {wait_s:.0f} s")
     specs = needed_topics(settings, input_partitions=have[first.name][0])
     have = await _partitions(admin, [s.name for s in specs])
     missing = [s.new_topic() for s in specs if s.name not in have]
     if missing:
         created.update(_raise_topic_errors(await admin.create_topics(missing)))
-        for _ in range(50):
-            have = await _partitions(admin, [s.name for s in specs])
-            if all(s.name in have for s in specs):
-                break
-            await asyncio.sleep(0.2)
+        have = await _await_partitions(admin, [s.name for s in specs], wait_s)
     if created:
         log.info("created topics %s", sorted(created))
     return [
@@ -247,7 +256,7 @@ async def _with_admin(settings: Settings, timeout_s: float, what: str, job: Any)
 async def create_topics(settings: Settings, timeout_s: float = 60.0) -> list[TopicState]:
     """Create every missing topic of :func:`needed_topics`; the state of each afterwards."""
     result: list[TopicState] = await _with_admin(settings, timeout_s, "creating topics",
-                                                 lambda admin: _create(admin, settings))
+                                                 lambda admin: _create(admin, settings, timeout_s))
     return result
 
 

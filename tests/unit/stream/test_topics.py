@@ -118,3 +118,38 @@ def test_topics_command_reports_an_unreachable_broker(capsys: pytest.CaptureFixt
         port = s.getsockname()[1]
     assert cli.main(["topics", "list", "--broker", f"127.0.0.1:{port}", "--timeout", "0.5"]) == 1
     assert "not reachable" in capsys.readouterr().err
+
+
+class _SlowMetadataAdmin:
+    """An admin client of a cluster where a topic just created (here by someone else a
+    moment before: "already exists") shows its partitions only after ``lag`` lookups."""
+
+    def __init__(self, lag: int) -> None:
+        self.lag = lag
+        self.lookups = 0
+        self.topics: set[str] = set()
+
+    async def list_topics(self) -> list[str]:
+        self.lookups += 1
+        return sorted(self.topics) if self.lookups > self.lag else []
+
+    async def describe_topics(self, names: list[str]) -> list[dict[str, object]]:
+        return [{"topic": n, "error_code": 0, "partitions": [{"replicas": [1]}] * 4} for n in names]
+
+    async def create_topics(self, new: list[object]) -> SimpleNamespace:
+        self.topics.update(t.name for t in new)  # type: ignore[attr-defined]  # aiokafka NewTopic
+        return SimpleNamespace(topic_errors=[(t.name, 0, None) for t in new])  # type: ignore[attr-defined]
+
+
+def test_a_new_topic_whose_partitions_show_late_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from stream_guard.stream import topics
+
+    monkeypatch.setattr(topics, "_POLL_S", 0.001)
+    s = Settings(input_topic="in", app_id="sg")
+    # 200 lookups (40 s at the real pace: longer than the 10 s the worker used to wait)
+    states = asyncio.run(topics._create(_SlowMetadataAdmin(lag=200), s, wait_s=5.0))  # type: ignore[arg-type]
+    assert {st.spec.name: st.partitions for st in states}["in"] == 4
+    with pytest.raises(RuntimeError, match="has no partitions after 0 s"):
+        asyncio.run(topics._create(_SlowMetadataAdmin(lag=10**9), s, wait_s=0.05))  # type: ignore[arg-type]
