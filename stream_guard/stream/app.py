@@ -1,10 +1,10 @@
-"""The Faust application: one ingest agent, timers, and the changelog-backed state tables.
+"""The Faust application: one ingest agent, timers, and the state checkpoint topics.
 
 The agent only moves bytes: each input message goes to
 :meth:`~stream_guard.stream.runtime.WorkerRuntime.handle` (the pure core does the work),
 and what comes back goes to the alerts and dead-letter topics. Batched message values
 (JSON arrays) divide Faust's per-message cost by the batch size. Per-account state is
-kept in memory and checkpointed to the ``account-state`` table at most once per
+kept in memory and checkpointed to the ``account-state`` checkpoint topic at most once per
 ``checkpoint_interval_s`` per changed account, not once per event.
 """
 
@@ -98,7 +98,7 @@ def build_app(
 
 class WorkerApp:
     """One worker's Faust app and what its agents, timers and signal handlers share: the
-    runtime (the pure flow), the cross-account stages, the topics and the state tables.
+    runtime (the pure flow), the cross-account stages, the topics and the checkpoints.
     The handlers are its methods; :meth:`_register` hands them to Faust."""
 
     def __init__(self, settings: Settings, metrics: Metrics, partitions: int, health: WorkerHealth) -> None:
@@ -113,7 +113,6 @@ class WorkerApp:
             web_enabled=False,
             topic_partitions=partitions,
             topic_replication_factor=settings.topic_replication_factor,
-            table_standby_replicas=0,
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=settings.heartbeat_interval_s,
             producer_max_request_size=settings.producer_max_request_bytes,
@@ -270,9 +269,9 @@ class WorkerApp:
     async def checkpoint(self, partitions: set[int] | None = None) -> None:
         runtime, attributes, metrics = self.runtime, self.attributes, self.metrics
         async with self.checkpoint_lock:
-            # Only restored partitions: before its restore a partition's state is provisional
-            # (Faust hands out messages before the tables' recovery); a pass of it would
-            # overwrite the checkpoint the restore is about to read.
+            # Only restored partitions: before its restore a partition's state is provisional,
+            # and a partition suspended by a rebalance in progress may be another worker's
+            # now; a pass of either would overwrite the checkpoint its restore reads.
             ready = set(runtime.restored) if partitions is None else partitions & runtime.restored
             n = await self.write_all(runtime.checkpoint(ready), metrics.checkpoint_duration, "state")
             metrics.checkpoint_states.inc(n)

@@ -42,9 +42,9 @@ async def read_latest(settings: Settings, topic: str, partitions: Iterable[int],
     only has to keep moving).
     """
     wanted = sorted(set(partitions))
-    latest: dict[bytes, bytes | None] = {}
     if not wanted:
         return {}
+    latest: dict[bytes, bytes | None] = {}
     tps = [TopicPartition(topic, p) for p in wanted]
     consumer = standalone_consumer(settings)
     await asyncio.wait_for(consumer.start(), idle_timeout_s)

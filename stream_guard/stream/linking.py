@@ -72,13 +72,13 @@ DELTA_PASSES = 30
 #: forgets them all (a cache: ~150 B apiece).
 OWNER_CACHE = 200_000
 
-#: Name of the cluster stage's checkpoint (in its own one-partition table).
+#: Name of the cluster stage's checkpoint (in its own one-partition checkpoint topic).
 CLUSTER_CHECKPOINT = "clusters"
 
 
 def attributes_checkpoint(partition: int) -> str:
-    """Name of the checkpoint of one attribute index (in the state table's partition of the
-    same number: the profiles topic is co-partitioned with it)."""
+    """Name of the checkpoint of one attribute index (in the state checkpoint topic's
+    partition of the same number as its link-profiles partition)."""
     return f"{partition}@attributes"
 
 
@@ -319,7 +319,7 @@ class AttributeStage:
             self.changed.discard(p)
 
     def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
-        """Take over ``partition`` from its checkpoint (the state table's pairs of that
+        """Take over ``partition`` from its checkpoint (the state topic's pairs of that
         partition); messages handled before (provisionally) are replaced when there is one."""
         restored = restore_blob(attributes_checkpoint(partition), items)
         self.restored.add(partition)
@@ -460,7 +460,7 @@ class ClusterStage:
         self.changed = False
 
     def restore(self, items: Iterable[tuple[bytes, bytes]], now: float) -> RestoredBlob:
-        """Take over the cluster stage from its checkpoint (the cluster table's pairs)."""
+        """Take over the cluster stage from its checkpoint (the cluster topic's pairs)."""
         restored = restore_blob(CLUSTER_CHECKPOINT, items)
         self.restored = True
         self.checkpoints = restored.checkpoints

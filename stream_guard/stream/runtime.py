@@ -4,7 +4,7 @@ The Faust agent hands every input message to :meth:`WorkerRuntime.handle`; a tim
 :meth:`WorkerRuntime.tick` and :meth:`WorkerRuntime.checkpoint`. Per-account state lives in
 one :class:`~stream_guard.core.detector.Detector` per input partition, so a partition's
 state moves with the partition and is checkpointed to the same partition of the
-changelog-backed table (key ``b"<partition>/<account_id>"``).
+compacted checkpoint topic (key ``b"<partition>/<account_id>"``).
 
 >>> from stream_guard.settings import Settings
 >>> from stream_guard.metrics import Metrics
@@ -71,7 +71,7 @@ class WorkerRuntime:
         #: Kafka outbox, :class:`~stream_guard.stream.linking.ProfileOutbox`)
         self.flow = Flow(settings, links)
         self.checkpoints: dict[int, PartitionCheckpoints] = {}
-        #: partitions whose detector came from the state table (or was held across a
+        #: partitions whose detector came from their checkpoint (or was kept through a
         #: rebalance); a detector created by an early message is only provisional
         self.restored: set[int] = set()
         #: restored partitions revoked by a rebalance in progress: kept in memory (Faust's
@@ -110,7 +110,7 @@ class WorkerRuntime:
         return det
 
     def restore(self, partition: int, items: Iterable[tuple[bytes, bytes]]) -> RestoredPartition:
-        """Take over ``partition`` from its checkpoint records (the state table's pairs of
+        """Take over ``partition`` from its checkpoint records (the checkpoint topic's pairs of
         that partition); the result says where to re-read the input from.
 
         A provisional detector (messages handled before the restore) is replaced when the

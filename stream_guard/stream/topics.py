@@ -1,8 +1,8 @@
 """The topics a stream-guard deployment needs, and creating them (aiokafka admin client).
 
 Every topic the worker reads or writes is listed by :func:`needed_topics`: the input,
-alerts and dead-letter topics, the cross-account internal topics, Faust's changelogs of the
-``account-state`` and ``cluster-state`` tables (compacted) and Faust's leader-election topic. The worker creates
+alerts and dead-letter topics, the cross-account internal topics, the checkpoint topics of
+the ``account-state`` and ``cluster-state`` states (compacted) and Faust's leader-election topic. The worker creates
 the missing ones at start (:func:`ensure_topics`); ``stream-guard topics create`` does the
 same ahead of time, for clusters where the brokers do not auto-create topics and
 deployments where an operator (not the application) owns the topics. All of them get
